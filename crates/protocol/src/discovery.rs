@@ -1,0 +1,104 @@
+//! Provider metadata (OIDC Discovery §3, RFC 8414 §2). Generated from configuration and the
+//! features that exist; only what is implemented is advertised.
+
+use crate::claims::USER_CLAIMS;
+use crate::types::{GrantType, SigningAlg, TokenEndpointAuthMethod};
+use serde::Serialize;
+
+/// The metadata document, served at both well-known paths.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderMetadata {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    userinfo_endpoint: String,
+    jwks_uri: String,
+    scopes_supported: Vec<String>,
+    response_types_supported: [&'static str; 1],
+    response_modes_supported: [&'static str; 1],
+    grant_types_supported: Vec<&'static str>,
+    subject_types_supported: [&'static str; 1],
+    id_token_signing_alg_values_supported: Vec<&'static str>,
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
+    claims_supported: Vec<&'static str>,
+    claims_parameter_supported: bool,
+    request_parameter_supported: bool,
+    request_uri_parameter_supported: bool,
+    code_challenge_methods_supported: [&'static str; 1],
+    authorization_response_iss_parameter_supported: bool,
+    prompt_values_supported: [&'static str; 4],
+}
+
+/// The protocol claims an ID token may carry, advertised with the user claims.
+const ID_TOKEN_CLAIMS: &[&str] = &[
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "azp",
+    "sid",
+];
+
+impl ProviderMetadata {
+    /// Builds the document for `issuer` (no trailing slash) and the registered scope names.
+    #[must_use]
+    pub fn new(issuer: &str, scopes: Vec<String>) -> Self {
+        let url = |path: &str| format!("{issuer}{path}");
+        Self {
+            issuer: issuer.to_owned(),
+            authorization_endpoint: url("/oauth/authorize"),
+            token_endpoint: url("/oauth/token"),
+            userinfo_endpoint: url("/oauth/userinfo"),
+            jwks_uri: url("/.well-known/jwks.json"),
+            scopes_supported: scopes,
+            response_types_supported: ["code"],
+            response_modes_supported: ["query"],
+            grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
+            subject_types_supported: ["public"],
+            id_token_signing_alg_values_supported: SigningAlg::ALL
+                .iter()
+                .map(|a| a.as_str())
+                .collect(),
+            token_endpoint_auth_methods_supported: TokenEndpointAuthMethod::ALL
+                .iter()
+                .map(|m| m.as_str())
+                .collect(),
+            claims_supported: USER_CLAIMS.iter().chain(ID_TOKEN_CLAIMS).copied().collect(),
+            claims_parameter_supported: true,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+            code_challenge_methods_supported: ["S256"],
+            authorization_response_iss_parameter_supported: true,
+            prompt_values_supported: ["none", "login", "consent", "select_account"],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_derive_from_the_issuer_and_pkce_is_s256_only() {
+        let m = serde_json::to_value(ProviderMetadata::new(
+            "https://id.example.com",
+            vec!["openid".into()],
+        ))
+        .unwrap();
+        assert_eq!(m["token_endpoint"], "https://id.example.com/oauth/token");
+        assert_eq!(
+            m["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+        assert!(
+            m["id_token_signing_alg_values_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&"RS256".into())
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! The one error enum of the protocol, with its RFC error codes and HTTP statuses.
+
+use std::borrow::Cow;
+
+/// Text for an `error_description`. Built only from typed values; RFC 6749 §5.2 limits it to
+/// %x20-21 / %x23-5B / %x5D-7E, which [`Error::description`] enforces.
+pub type Description = Cow<'static, str>;
+
+/// Every error a protocol endpoint can answer with. Variants are RFC codes in CamelCase.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `invalid_request` (RFC 6749 §4.1.2.1, §5.2).
+    #[error("invalid_request: {0}")]
+    InvalidRequest(Description),
+    /// `invalid_client` (RFC 6749 §5.2). Always answered with 401 and `WWW-Authenticate`.
+    #[error("invalid_client: {0}")]
+    InvalidClient(Description),
+    /// `invalid_grant` (RFC 6749 §5.2).
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(Description),
+    /// `unauthorized_client` (RFC 6749 §4.1.2.1, §5.2).
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(Description),
+    /// `unsupported_grant_type` (RFC 6749 §5.2).
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(Description),
+    /// `unsupported_response_type` (RFC 6749 §4.1.2.1).
+    #[error("unsupported_response_type: {0}")]
+    UnsupportedResponseType(Description),
+    /// `invalid_scope` (RFC 6749 §4.1.2.1, §5.2).
+    #[error("invalid_scope: {0}")]
+    InvalidScope(Description),
+    /// `invalid_target` (RFC 8707 §2).
+    #[error("invalid_target: {0}")]
+    InvalidTarget(Description),
+    /// `access_denied` (RFC 6749 §4.1.2.1): the user declined.
+    #[error("access_denied: {0}")]
+    AccessDenied(Description),
+    /// `login_required` (OIDC Core §3.1.2.6).
+    #[error("login_required: {0}")]
+    LoginRequired(Description),
+    /// `consent_required` (OIDC Core §3.1.2.6).
+    #[error("consent_required: {0}")]
+    ConsentRequired(Description),
+    /// `request_not_supported` (OIDC Core §3.1.2.6).
+    #[error("request_not_supported: {0}")]
+    RequestNotSupported(Description),
+    /// `request_uri_not_supported` (OIDC Core §3.1.2.6).
+    #[error("request_uri_not_supported: {0}")]
+    RequestUriNotSupported(Description),
+    /// `invalid_token` (RFC 6750 §3.1), answered with 401 and `WWW-Authenticate: Bearer`.
+    #[error("invalid_token: {0}")]
+    InvalidToken(Description),
+    /// `insufficient_scope` (RFC 6750 §3.1), 403.
+    #[error("insufficient_scope: {0}")]
+    InsufficientScope(Description),
+    /// `temporarily_unavailable`: a dependency (the store) is down; 503.
+    #[error("temporarily_unavailable: {0}")]
+    TemporarilyUnavailable(Description),
+    /// `server_error`: anything not the caller's fault. The detail is logged, never echoed.
+    #[error("server_error: {0}")]
+    Server(String),
+}
+
+impl Error {
+    /// The RFC error code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient(_) => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
+            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Self::UnsupportedResponseType(_) => "unsupported_response_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
+            Self::AccessDenied(_) => "access_denied",
+            Self::LoginRequired(_) => "login_required",
+            Self::ConsentRequired(_) => "consent_required",
+            Self::RequestNotSupported(_) => "request_not_supported",
+            Self::RequestUriNotSupported(_) => "request_uri_not_supported",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
+            Self::Server(_) => "server_error",
+        }
+    }
+
+    /// The HTTP status for a JSON error response (RFC 6749 §5.2, RFC 6750 §3.1).
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidClient(_) | Self::InvalidToken(_) => 401,
+            Self::InsufficientScope(_) => 403,
+            Self::TemporarilyUnavailable(_) => 503,
+            Self::Server(_) => 500,
+            Self::InvalidRequest(_)
+            | Self::InvalidGrant(_)
+            | Self::UnauthorizedClient(_)
+            | Self::UnsupportedGrantType(_)
+            | Self::UnsupportedResponseType(_)
+            | Self::InvalidScope(_)
+            | Self::InvalidTarget(_)
+            | Self::AccessDenied(_)
+            | Self::LoginRequired(_)
+            | Self::ConsentRequired(_)
+            | Self::RequestNotSupported(_)
+            | Self::RequestUriNotSupported(_) => 400,
+        }
+    }
+
+    /// The `error_description` safe to send: client-facing text with any character outside the
+    /// RFC 6749 §5.2 set replaced. A server error never reveals its detail.
+    #[must_use]
+    pub fn description(&self) -> String {
+        let text: &str = match self {
+            Self::Server(_) => "the server failed to handle this request; it has been logged",
+            Self::InvalidRequest(d)
+            | Self::InvalidClient(d)
+            | Self::InvalidGrant(d)
+            | Self::UnauthorizedClient(d)
+            | Self::UnsupportedGrantType(d)
+            | Self::UnsupportedResponseType(d)
+            | Self::InvalidScope(d)
+            | Self::InvalidTarget(d)
+            | Self::AccessDenied(d)
+            | Self::LoginRequired(d)
+            | Self::ConsentRequired(d)
+            | Self::RequestNotSupported(d)
+            | Self::RequestUriNotSupported(d)
+            | Self::InvalidToken(d)
+            | Self::InsufficientScope(d)
+            | Self::TemporarilyUnavailable(d) => d,
+        };
+        text.chars()
+            .map(|c| match c {
+                '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e' => c,
+                _ => '\'',
+            })
+            .collect()
+    }
+}
+
+/// Shorthand for an `invalid_request` with a static or formatted description.
+pub fn invalid_request(description: impl Into<Description>) -> Error {
+    Error::InvalidRequest(description.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn description_never_contains_quotes_or_backslashes() {
+        let e = invalid_request(format!("bad \"value\" \\ here\n"));
+        let d = e.description();
+        assert!(
+            !d.contains('"') && !d.contains('\\') && !d.contains('\n'),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn server_error_hides_detail() {
+        let e = Error::Server("db password is hunter2".into());
+        assert!(!e.description().contains("hunter2"));
+        assert_eq!(e.status(), 500);
+    }
+}

@@ -1,0 +1,8 @@
+//! Raw request parameters into typed requests. The only place that reads parameter strings.
+
+pub mod authorize;
+pub mod client_auth;
+mod params;
+pub mod token;
+
+pub use params::{MAX_PARAMS, MAX_VALUE_LEN, Params};
