@@ -1,0 +1,643 @@
+//! The store contracts as executable checks: one `async fn` per contract, run against every
+//! backend by [`conformance_suite!`]. A backend bug fix adds a contract here, not a backend test.
+
+#![allow(clippy::missing_panics_doc, missing_docs)]
+
+use crate::model::*;
+use crate::traits::Store;
+use gatehouse_protocol::claims::ClaimsRequest;
+use gatehouse_protocol::grant::authorization_code::CodeGrant;
+use gatehouse_protocol::request::authorize::{AuthorizationRequest, Prompt, ResolvedRedirect};
+use gatehouse_protocol::types::*;
+use std::sync::Arc;
+
+const NOW: UnixTime = UnixTime(1_700_000_000);
+
+/// Expands into one `#[tokio::test]` per contract, each given a fresh store from `$make`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr; $($contract:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $contract() {
+                let store = $make.await;
+                $crate::conformance::$contract(store).await;
+            }
+        )+
+    };
+}
+
+/// Every contract, for backends to pass to [`conformance_suite!`].
+#[macro_export]
+macro_rules! all_contracts {
+    ($make:expr) => {
+        $crate::conformance_suite!($make;
+            client_round_trips_and_duplicate_id_conflicts,
+            client_update_and_delete_report_existence,
+            user_round_trips_by_id_and_username,
+            duplicate_username_conflicts,
+            builtin_scopes_exist_and_cannot_be_deleted,
+            custom_scope_can_be_created_and_deleted,
+            consent_accumulates_scopes,
+            session_is_found_until_it_expires,
+            interaction_can_be_taken_once,
+            code_can_be_taken_once,
+            expired_code_is_not_found,
+            concurrent_code_redemptions_give_exactly_one_success,
+            replayed_code_revoke_grant_revokes_its_tokens,
+            access_token_is_found_until_expired_or_revoked,
+            refresh_token_rotates_once,
+            rotated_refresh_token_reuse_is_reported,
+            concurrent_refreshes_give_exactly_one_successor,
+            deleting_a_user_removes_their_tokens,
+            deleting_a_client_removes_its_codes_and_tokens,
+            keys_persist_in_insertion_order,
+        );
+    };
+}
+
+fn client(id: &str) -> ClientRecord {
+    ClientRecord {
+        id: ClientId::parse(id).unwrap(),
+        name: format!("{id} app"),
+        secret_hash: Some(TokenHash::of("secret")),
+        auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+        redirect_uris: vec![RedirectUri::parse("https://app.example.com/cb").unwrap()],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes: ScopeSet::from_static(&["openid", "email", "offline_access"]),
+        id_token_alg: SigningAlg::Rs256,
+        created_at: NOW,
+    }
+}
+
+fn user(id: &str, username: &str) -> UserRecord {
+    UserRecord {
+        id: id.into(),
+        username: username.into(),
+        email: Some(format!("{username}@example.com")),
+        email_verified: true,
+        name: Some("Alice".into()),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        locked: false,
+        created_at: NOW,
+        updated_at: NOW,
+    }
+}
+
+fn code_grant(grant_id: &str, client_id: &str, expires_at: UnixTime) -> CodeGrant {
+    CodeGrant {
+        grant_id: grant_id.into(),
+        client_id: ClientId::parse(client_id).unwrap(),
+        subject: "u1".into(),
+        redirect: ResolvedRedirect {
+            uri: RedirectUri::parse("https://app.example.com/cb").unwrap(),
+            supplied: true,
+        },
+        scope: ScopeSet::from_static(&["openid"]),
+        nonce: Some("n".into()),
+        code_challenge: CodeChallenge::parse(
+            Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+            Some("S256"),
+        )
+        .unwrap(),
+        auth_time: NOW,
+        session_id: None,
+        claims: ClaimsRequest::default(),
+        expires_at,
+    }
+}
+
+fn access(
+    value: &str,
+    client_id: &str,
+    grant: Option<&str>,
+    expires_at: UnixTime,
+) -> AccessTokenRecord {
+    AccessTokenRecord {
+        hash: TokenHash::of(value),
+        client_id: ClientId::parse(client_id).unwrap(),
+        grant_id: grant.map(Into::into),
+        subject: Some("u1".into()),
+        scope: ScopeSet::from_static(&["openid"]),
+        claims: ClaimsRequest::default(),
+        auth_time: Some(NOW),
+        issued_at: NOW,
+        expires_at,
+    }
+}
+
+fn refresh(value: &str, family: &str) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        hash: TokenHash::of(value),
+        family_id: family.into(),
+        client_id: ClientId::parse("app").unwrap(),
+        subject: "u1".into(),
+        scope: ScopeSet::from_static(&["openid", "offline_access"]),
+        claims: ClaimsRequest::default(),
+        auth_time: NOW,
+        session_id: Some("sid".into()),
+        issued_at: NOW,
+        expires_at: NOW.plus(3600),
+    }
+}
+
+async fn seeded(store: &Arc<dyn Store>) {
+    store.create_client(&client("app")).await.unwrap();
+    store.create_user(&user("u1", "alice")).await.unwrap();
+}
+
+pub async fn client_round_trips_and_duplicate_id_conflicts(store: Arc<dyn Store>) {
+    let c = client("app");
+    store.create_client(&c).await.unwrap();
+    assert_eq!(store.find_client(&c.id).await.unwrap(), Some(c.clone()));
+    assert!(matches!(
+        store.create_client(&c).await,
+        Err(crate::StoreError::Conflict(_))
+    ));
+    assert_eq!(store.list_clients().await.unwrap(), vec![c]);
+    assert_eq!(
+        store
+            .find_client(&ClientId::parse("nope").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn client_update_and_delete_report_existence(store: Arc<dyn Store>) {
+    let mut c = client("app");
+    assert!(!store.update_client(&c).await.unwrap());
+    store.create_client(&c).await.unwrap();
+    c.name = "Renamed".into();
+    c.secret_hash = Some(TokenHash::of("rotated"));
+    assert!(store.update_client(&c).await.unwrap());
+    assert_eq!(
+        store.find_client(&c.id).await.unwrap().unwrap().name,
+        "Renamed"
+    );
+    assert!(store.delete_client(&c.id).await.unwrap());
+    assert!(!store.delete_client(&c.id).await.unwrap());
+}
+
+pub async fn user_round_trips_by_id_and_username(store: Arc<dyn Store>) {
+    let u = user("u1", "alice");
+    store.create_user(&u).await.unwrap();
+    assert_eq!(store.find_user("u1").await.unwrap(), Some(u.clone()));
+    assert_eq!(
+        store.find_user_by_username("alice").await.unwrap(),
+        Some(u.clone())
+    );
+    let mut locked = u.clone();
+    locked.locked = true;
+    assert!(store.update_user(&locked).await.unwrap());
+    assert!(store.find_user("u1").await.unwrap().unwrap().locked);
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+}
+
+pub async fn duplicate_username_conflicts(store: Arc<dyn Store>) {
+    store.create_user(&user("u1", "alice")).await.unwrap();
+    let dup = store.create_user(&user("u2", "alice")).await;
+    assert!(
+        matches!(dup, Err(crate::StoreError::Conflict(_))),
+        "{dup:?}"
+    );
+}
+
+pub async fn builtin_scopes_exist_and_cannot_be_deleted(store: Arc<dyn Store>) {
+    let names: Vec<String> = store
+        .list_scopes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    for b in ["email", "offline_access", "openid", "profile"] {
+        assert!(names.contains(&b.to_owned()), "{b} missing from {names:?}");
+    }
+    assert!(!store.delete_scope("openid").await.unwrap());
+}
+
+pub async fn custom_scope_can_be_created_and_deleted(store: Arc<dyn Store>) {
+    let s = ScopeRecord {
+        name: "api:read".into(),
+        description: "Read the API".into(),
+        builtin: false,
+    };
+    store.create_scope(&s).await.unwrap();
+    assert!(matches!(
+        store.create_scope(&s).await,
+        Err(crate::StoreError::Conflict(_))
+    ));
+    assert!(store.list_scopes().await.unwrap().contains(&s));
+    assert!(store.delete_scope("api:read").await.unwrap());
+    assert!(!store.delete_scope("api:read").await.unwrap());
+}
+
+pub async fn consent_accumulates_scopes(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    let app = ClientId::parse("app").unwrap();
+    assert_eq!(store.find_consent("u1", &app).await.unwrap(), None);
+    store
+        .grant_consent("u1", &app, &ScopeSet::from_static(&["openid"]), NOW)
+        .await
+        .unwrap();
+    store
+        .grant_consent("u1", &app, &ScopeSet::from_static(&["email"]), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_consent("u1", &app).await.unwrap(),
+        Some(ScopeSet::from_static(&["email", "openid"]))
+    );
+}
+
+pub async fn session_is_found_until_it_expires(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    let s = BrowserSession {
+        token_hash: TokenHash::of("cookie"),
+        sid: "sid1".into(),
+        user_id: "u1".into(),
+        auth_time: NOW,
+        expires_at: NOW.plus(60),
+    };
+    store.put_session(&s).await.unwrap();
+    assert_eq!(
+        store.find_session(&s.token_hash, NOW).await.unwrap(),
+        Some(s.clone())
+    );
+    assert_eq!(
+        store
+            .find_session(&s.token_hash, NOW.plus(60))
+            .await
+            .unwrap(),
+        None
+    );
+    store.delete_session(&s.token_hash).await.unwrap();
+    assert_eq!(store.find_session(&s.token_hash, NOW).await.unwrap(), None);
+}
+
+pub async fn interaction_can_be_taken_once(store: Arc<dyn Store>) {
+    let request = AuthorizationRequest {
+        client_id: ClientId::parse("app").unwrap(),
+        redirect: ResolvedRedirect {
+            uri: RedirectUri::parse("https://app.example.com/cb").unwrap(),
+            supplied: true,
+        },
+        scope: ScopeSet::from_static(&["openid"]),
+        state: Some("s".into()),
+        nonce: None,
+        code_challenge: CodeChallenge::parse(
+            Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+            Some("S256"),
+        )
+        .unwrap(),
+        prompt: Prompt::default(),
+        max_age: None,
+        login_hint: None,
+        id_token_hint: None,
+        claims: ClaimsRequest::default(),
+    };
+    let i = Interaction {
+        id: "i1".into(),
+        csrf_hash: TokenHash::of("csrf"),
+        browser_hash: TokenHash::of("browser"),
+        request,
+        login: None,
+        expires_at: NOW.plus(600),
+    };
+    store.put_interaction(&i).await.unwrap();
+    let login = InteractionLogin {
+        user_id: "u1".into(),
+        auth_time: NOW,
+        sid: "sid".into(),
+    };
+    assert!(store.set_interaction_login("i1", &login).await.unwrap());
+    let found = store.find_interaction("i1", NOW).await.unwrap().unwrap();
+    assert_eq!(found.login, Some(login));
+    assert_eq!(
+        store.find_interaction("i1", NOW.plus(600)).await.unwrap(),
+        None
+    );
+    assert!(store.take_interaction("i1", NOW).await.unwrap().is_some());
+    assert!(store.take_interaction("i1", NOW).await.unwrap().is_none());
+}
+
+pub async fn code_can_be_taken_once(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    let h = TokenHash::of("code");
+    let g = code_grant("g1", "app", NOW.plus(60));
+    store.put_code(&h, &g).await.unwrap();
+    assert_eq!(
+        store.find_code(&h, NOW).await.unwrap(),
+        Some((g.clone(), false))
+    );
+    assert_eq!(
+        store.take_code(&h, NOW).await.unwrap(),
+        Taken::Fresh(Box::new(g.clone()))
+    );
+    assert_eq!(
+        store.take_code(&h, NOW).await.unwrap(),
+        Taken::Replayed {
+            grant_id: "g1".into()
+        }
+    );
+    assert_eq!(store.find_code(&h, NOW).await.unwrap(), Some((g, true)));
+    assert_eq!(
+        store.take_code(&TokenHash::of("other"), NOW).await.unwrap(),
+        Taken::NotFound
+    );
+}
+
+pub async fn expired_code_is_not_found(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    let h = TokenHash::of("code");
+    store
+        .put_code(&h, &code_grant("g1", "app", NOW.plus(60)))
+        .await
+        .unwrap();
+    assert_eq!(store.find_code(&h, NOW.plus(60)).await.unwrap(), None);
+    assert_eq!(
+        store.take_code(&h, NOW.plus(60)).await.unwrap(),
+        Taken::NotFound
+    );
+}
+
+pub async fn concurrent_code_redemptions_give_exactly_one_success(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    let h = TokenHash::of("code");
+    store
+        .put_code(&h, &code_grant("g1", "app", NOW.plus(60)))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let s = Arc::clone(&store);
+            tokio::spawn(async move { s.take_code(&h, NOW).await.unwrap() })
+        })
+        .collect();
+    let mut fresh = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Taken::Fresh(_) => fresh += 1,
+            Taken::Replayed { grant_id } => assert_eq!(grant_id, "g1"),
+            Taken::NotFound => panic!("a consumed code must report Replayed"),
+        }
+    }
+    assert_eq!(fresh, 1);
+}
+
+pub async fn replayed_code_revoke_grant_revokes_its_tokens(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    store
+        .put_access_token(&access("at1", "app", Some("g1"), NOW.plus(60)))
+        .await
+        .unwrap();
+    store
+        .put_access_token(&access("at-other", "app", Some("g2"), NOW.plus(60)))
+        .await
+        .unwrap();
+    store
+        .put_refresh_token(&refresh("rt1", "g1"))
+        .await
+        .unwrap();
+    assert_eq!(store.revoke_grant("g1", NOW).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .find_access_token(&TokenHash::of("at1"), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_refresh_token(&TokenHash::of("rt1"), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .find_access_token(&TokenHash::of("at-other"), NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+pub async fn access_token_is_found_until_expired_or_revoked(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    let t = access("at1", "app", Some("g1"), NOW.plus(60));
+    store.put_access_token(&t).await.unwrap();
+    assert_eq!(
+        store.find_access_token(&t.hash, NOW).await.unwrap(),
+        Some(t.clone())
+    );
+    assert_eq!(
+        store
+            .find_access_token(&t.hash, NOW.plus(60))
+            .await
+            .unwrap(),
+        None
+    );
+    store.revoke_grant("g1", NOW).await.unwrap();
+    assert_eq!(store.find_access_token(&t.hash, NOW).await.unwrap(), None);
+}
+
+pub async fn refresh_token_rotates_once(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    let first = refresh("rt1", "g1");
+    store.put_refresh_token(&first).await.unwrap();
+    let next = refresh("rt2", "ignored-family");
+    let r = store
+        .rotate_refresh_token(&first.hash, &next, NOW)
+        .await
+        .unwrap();
+    assert_eq!(r, Rotation::Rotated(Box::new(first.clone())));
+    // The successor joins the presented token's family whatever the caller put in it.
+    let stored = store
+        .find_refresh_token(&next.hash, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.family_id, "g1");
+    assert_eq!(
+        store.find_refresh_token(&first.hash, NOW).await.unwrap(),
+        None
+    );
+}
+
+pub async fn rotated_refresh_token_reuse_is_reported(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    store
+        .put_refresh_token(&refresh("rt1", "g1"))
+        .await
+        .unwrap();
+    store
+        .put_access_token(&access("at1", "app", Some("g1"), NOW.plus(60)))
+        .await
+        .unwrap();
+    store
+        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt2", "g1"), NOW)
+        .await
+        .unwrap();
+    let again = store
+        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt3", "g1"), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        Rotation::Reused {
+            family_id: "g1".into(),
+            client_id: ClientId::parse("app").unwrap()
+        }
+    );
+    // The whole family is revoked: the newest refresh token and the access tokens.
+    assert_eq!(
+        store
+            .find_refresh_token(&TokenHash::of("rt2"), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_refresh_token(&TokenHash::of("rt3"), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_access_token(&TokenHash::of("at1"), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    let unknown = store
+        .rotate_refresh_token(&TokenHash::of("nope"), &refresh("rt4", "g1"), NOW)
+        .await
+        .unwrap();
+    assert_eq!(unknown, Rotation::NotFound);
+}
+
+pub async fn concurrent_refreshes_give_exactly_one_successor(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    store
+        .put_refresh_token(&refresh("rt1", "g1"))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let s = Arc::clone(&store);
+            tokio::spawn(async move {
+                s.rotate_refresh_token(
+                    &TokenHash::of("rt1"),
+                    &refresh(&format!("next{i}"), "g1"),
+                    NOW,
+                )
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    let mut rotated = 0;
+    for t in tasks {
+        if let Rotation::Rotated(_) = t.await.unwrap() {
+            rotated += 1;
+        }
+    }
+    assert_eq!(rotated, 1);
+}
+
+pub async fn deleting_a_user_removes_their_tokens(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    store
+        .put_access_token(&access("at1", "app", Some("g1"), NOW.plus(60)))
+        .await
+        .unwrap();
+    store
+        .put_refresh_token(&refresh("rt1", "g1"))
+        .await
+        .unwrap();
+    assert!(store.delete_user("u1").await.unwrap());
+    assert_eq!(
+        store
+            .find_access_token(&TokenHash::of("at1"), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_refresh_token(&TokenHash::of("rt1"), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!store.delete_user("u1").await.unwrap());
+}
+
+pub async fn deleting_a_client_removes_its_codes_and_tokens(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    let h = TokenHash::of("code");
+    store
+        .put_code(&h, &code_grant("g1", "app", NOW.plus(60)))
+        .await
+        .unwrap();
+    store
+        .put_access_token(&access("at1", "app", Some("g1"), NOW.plus(60)))
+        .await
+        .unwrap();
+    store
+        .grant_consent(
+            "u1",
+            &ClientId::parse("app").unwrap(),
+            &ScopeSet::from_static(&["openid"]),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .delete_client(&ClientId::parse("app").unwrap())
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.find_code(&h, NOW).await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_access_token(&TokenHash::of("at1"), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_consent("u1", &ClientId::parse("app").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn keys_persist_in_insertion_order(store: Arc<dyn Store>) {
+    let k1 = SigningKeyRecord {
+        kid: "k1".into(),
+        alg: SigningAlg::Rs256,
+        private_der: vec![1, 2],
+        created_at: NOW,
+    };
+    let k2 = SigningKeyRecord {
+        kid: "k2".into(),
+        alg: SigningAlg::EdDsa,
+        private_der: vec![3],
+        created_at: NOW.plus(1),
+    };
+    store.put_key(&k1).await.unwrap();
+    store.put_key(&k2).await.unwrap();
+    assert_eq!(store.list_keys().await.unwrap(), vec![k1.clone(), k2]);
+    assert!(matches!(
+        store.put_key(&k1).await,
+        Err(crate::StoreError::Conflict(_))
+    ));
+}

@@ -1,0 +1,211 @@
+//! The records the stores keep. Codes, tokens and secrets appear only as [`TokenHash`]es.
+
+use gatehouse_protocol::claims::ClaimsRequest;
+use gatehouse_protocol::grant::authorization_code::CodeGrant;
+use gatehouse_protocol::request::authorize::AuthorizationRequest;
+use gatehouse_protocol::types::{
+    ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash,
+    UnixTime,
+};
+use serde::{Deserialize, Serialize};
+
+/// A registered client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    /// The `client_id`.
+    pub id: ClientId,
+    /// A human-readable name shown on the consent page.
+    pub name: String,
+    /// SHA-256 of the secret; `None` for public clients.
+    pub secret_hash: Option<TokenHash>,
+    /// How it authenticates at the token endpoint.
+    pub auth_method: TokenEndpointAuthMethod,
+    /// Registered redirect URIs.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Grants it may use.
+    pub grant_types: Vec<GrantType>,
+    /// Scopes it may ask for.
+    pub scopes: ScopeSet,
+    /// The ID token signing algorithm.
+    pub id_token_alg: SigningAlg,
+    /// Creation time.
+    pub created_at: UnixTime,
+}
+
+/// An end user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The stable subject identifier (`sub`).
+    pub id: String,
+    /// The login name, unique.
+    pub username: String,
+    /// Email address.
+    pub email: Option<String>,
+    /// Whether the email address was verified.
+    pub email_verified: bool,
+    /// Display name.
+    pub name: Option<String>,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// A locked account cannot log in.
+    pub locked: bool,
+    /// Creation time.
+    pub created_at: UnixTime,
+    /// Last change of profile data (`updated_at` claim).
+    pub updated_at: UnixTime,
+}
+
+/// A registered scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScopeRecord {
+    /// The scope token.
+    pub name: String,
+    /// Shown on the consent page.
+    pub description: String,
+    /// Built in (`openid`, `profile`, `email`, `offline_access`): cannot be deleted.
+    pub builtin: bool,
+}
+
+/// A browser session: the user authenticated in this browser at `auth_time`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserSession {
+    /// SHA-256 of the cookie value.
+    pub token_hash: TokenHash,
+    /// The public session id (`sid` claim).
+    pub sid: String,
+    /// The user.
+    pub user_id: String,
+    /// When the user last entered their password.
+    pub auth_time: UnixTime,
+    /// When the session ends.
+    pub expires_at: UnixTime,
+}
+
+/// An authorization request waiting for the user to log in or consent. Bound to the browser by a
+/// cookie and to its forms by a CSRF token, both random, stored as hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interaction {
+    /// Random id, carried in the page URL and the forms.
+    pub id: String,
+    /// SHA-256 of the CSRF token in the forms.
+    pub csrf_hash: TokenHash,
+    /// SHA-256 of the browser-binding cookie.
+    pub browser_hash: TokenHash,
+    /// The validated authorization request.
+    pub request: AuthorizationRequest,
+    /// Set once the user has authenticated in this interaction.
+    pub login: Option<InteractionLogin>,
+    /// When the interaction is abandoned.
+    pub expires_at: UnixTime,
+}
+
+/// Who logged in during an interaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InteractionLogin {
+    /// The user.
+    pub user_id: String,
+    /// When they authenticated.
+    pub auth_time: UnixTime,
+    /// Their browser session (`sid`).
+    pub sid: String,
+}
+
+/// Outcome of [`crate::Codes::take_code`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// First redemption: the grant the code stands for.
+    Fresh(Box<CodeGrant>),
+    /// The code was redeemed before: the caller revokes this grant's tokens (RFC 6749 §4.1.2).
+    Replayed {
+        /// The grant whose tokens must be revoked.
+        grant_id: String,
+    },
+    /// Unknown or expired.
+    NotFound,
+}
+
+/// What an access token was issued for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenRecord {
+    /// SHA-256 of the token.
+    pub hash: TokenHash,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// The authorization grant (user grants only).
+    pub grant_id: Option<String>,
+    /// The user (`sub`), if any.
+    pub subject: Option<String>,
+    /// Granted scopes.
+    pub scope: ScopeSet,
+    /// Claims asked for individually, for userinfo.
+    pub claims: ClaimsRequest,
+    /// When the user authenticated.
+    pub auth_time: Option<UnixTime>,
+    /// Issue time.
+    pub issued_at: UnixTime,
+    /// Expiry.
+    pub expires_at: UnixTime,
+}
+
+/// A refresh token; tokens of one authorization grant form a family (RFC 9700 §4.14.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    /// SHA-256 of the token.
+    pub hash: TokenHash,
+    /// The family: the authorization grant id.
+    pub family_id: String,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// The user.
+    pub subject: String,
+    /// Granted scopes (the ceiling for narrowing).
+    pub scope: ScopeSet,
+    /// Claims asked for individually.
+    pub claims: ClaimsRequest,
+    /// When the user authenticated (`auth_time` stays the same across refreshes).
+    pub auth_time: UnixTime,
+    /// The browser session it came from.
+    pub session_id: Option<String>,
+    /// Issue time.
+    pub issued_at: UnixTime,
+    /// Idle expiry of this token.
+    pub expires_at: UnixTime,
+}
+
+/// Outcome of [`crate::Tokens::rotate_refresh_token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented token was current; it is now rotated and the successor stored.
+    Rotated(Box<RefreshTokenRecord>),
+    /// The presented token had been rotated before: the family is now revoked (RFC 9700 §4.14.2).
+    Reused {
+        /// The revoked family.
+        family_id: String,
+        /// The client the family belongs to.
+        client_id: ClientId,
+    },
+    /// Unknown, expired or revoked.
+    NotFound,
+}
+
+/// A signing key. The private key is stored as PKCS#8 DER.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Key id (RFC 7638 thumbprint).
+    pub kid: String,
+    /// Algorithm.
+    pub alg: SigningAlg,
+    /// PKCS#8 private key.
+    pub private_der: Vec<u8>,
+    /// Creation time.
+    pub created_at: UnixTime,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,761 @@
+//! The embedded store: one SQLite file in the data directory, WAL mode, `synchronous=FULL` so each
+//! commit is durable. The server and the CLI may open the same file at once (WAL readers never
+//! block, writers wait up to `busy_timeout`).
+
+mod rows;
+
+use crate::error::StoreError;
+use crate::model::*;
+use crate::traits::*;
+use async_trait::async_trait;
+use gatehouse_protocol::grant::authorization_code::CodeGrant;
+use gatehouse_protocol::types::{ClientId, ScopeSet, TokenHash, UnixTime};
+use rows::*;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Numbered schema migrations; `PRAGMA user_version` records how many are applied.
+const MIGRATIONS: &[(&str, &str)] = &[("001_init", include_str!("001_init.sql"))];
+
+/// The file name inside the data directory.
+pub const DB_FILE: &str = "gatehouse.db";
+
+/// The embedded SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    // A std mutex, not tokio's: it is only ever held inside `spawn_blocking`, never across an await.
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir` and applies pending migrations.
+    ///
+    /// # Errors
+    /// `Unavailable` when the directory or file cannot be created or opened; `Internal` when a
+    /// migration fails (the failed migration is rolled back).
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(DB_FILE);
+        let mut conn = Connection::open(&path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(map_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(map_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(map_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(map_err)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the connection in a blocking thread.
+    async fn run<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Internal("connection mutex poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    // IMMEDIATE takes the write lock first, so a CLI and a server starting together migrate once.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map_err)?;
+    let applied: i64 = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(map_err)?;
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Internal(format!(
+            "the database schema is version {applied} but this gatehouse knows only {}; upgrade gatehouse",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Internal(format!("migration {name} failed: {e}")))?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(i + 1).unwrap_or(i64::MAX),
+        )
+        .map_err(map_err)?;
+    }
+    tx.commit().map_err(map_err)
+}
+
+#[async_trait]
+impl Clients for SqliteStore {
+    async fn create_client(&self, client: &ClientRecord) -> StoreResult<()> {
+        let c = client.clone();
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO clients (id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                client_params(&c)?,
+            )
+            .map_err(|e| conflict_or(e, format!("client {}", c.id)))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_client(&self, id: &ClientId) -> StoreResult<Option<ClientRecord>> {
+        let id = id.as_str().to_owned();
+        self.run(move |conn| {
+            conn.query_row(
+                &format!("SELECT {CLIENT_COLS} FROM clients WHERE id = ?1"),
+                [id],
+                read_client,
+            )
+            .optional()
+            .map_err(map_err)?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
+        self.run(|conn| {
+            let mut stmt = conn
+                .prepare(&format!("SELECT {CLIENT_COLS} FROM clients ORDER BY id"))
+                .map_err(map_err)?;
+            let rows = stmt.query_map([], read_client).map_err(map_err)?;
+            rows.map(|r| r.map_err(map_err)?).collect()
+        })
+        .await
+    }
+
+    async fn update_client(&self, client: &ClientRecord) -> StoreResult<bool> {
+        let c = client.clone();
+        self.run(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE clients SET name = ?2, secret_hash = ?3, auth_method = ?4, redirect_uris = ?5,
+                     grant_types = ?6, scopes = ?7, id_token_alg = ?8, created_at = ?9 WHERE id = ?1",
+                    client_params(&c)?,
+                )
+                .map_err(map_err)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> StoreResult<bool> {
+        let id = id.as_str().to_owned();
+        // ON DELETE CASCADE removes its codes, tokens and consents in the same transaction.
+        self.run(move |conn| {
+            Ok(conn
+                .execute("DELETE FROM clients WHERE id = ?1", [id])
+                .map_err(map_err)?
+                == 1)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Users for SqliteStore {
+    async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
+        let u = user.clone();
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO users (id, username, email, email_verified, name, password_hash, locked, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                user_params(&u),
+            )
+            .map_err(|e| conflict_or(e, format!("user {}", u.username)))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            conn.query_row(
+                &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
+                [id],
+                read_user,
+            )
+            .optional()
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let name = username.to_owned();
+        self.run(move |conn| {
+            conn.query_row(
+                &format!("SELECT {USER_COLS} FROM users WHERE username = ?1"),
+                [name],
+                read_user,
+            )
+            .optional()
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        self.run(|conn| {
+            let mut stmt = conn
+                .prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY username"))
+                .map_err(map_err)?;
+            let rows = stmt.query_map([], read_user).map_err(map_err)?;
+            rows.map(|r| r.map_err(map_err)).collect()
+        })
+        .await
+    }
+
+    async fn update_user(&self, user: &UserRecord) -> StoreResult<bool> {
+        let u = user.clone();
+        self.run(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE users SET username = ?2, email = ?3, email_verified = ?4, name = ?5, password_hash = ?6,
+                     locked = ?7, created_at = ?8, updated_at = ?9 WHERE id = ?1",
+                    user_params(&u),
+                )
+                .map_err(|e| conflict_or(e, format!("user {}", u.username)))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            tx.execute("DELETE FROM access_tokens WHERE subject = ?1", [&id])
+                .map_err(map_err)?;
+            tx.execute("DELETE FROM refresh_tokens WHERE subject = ?1", [&id])
+                .map_err(map_err)?;
+            let n = tx
+                .execute("DELETE FROM users WHERE id = ?1", [&id])
+                .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Scopes for SqliteStore {
+    async fn create_scope(&self, scope: &ScopeRecord) -> StoreResult<()> {
+        let s = scope.clone();
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO scopes (name, description, builtin) VALUES (?1, ?2, ?3)",
+                params![s.name, s.description, s.builtin],
+            )
+            .map_err(|e| conflict_or(e, format!("scope {}", s.name)))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_scopes(&self) -> StoreResult<Vec<ScopeRecord>> {
+        self.run(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT name, description, builtin FROM scopes ORDER BY name")
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(ScopeRecord {
+                        name: r.get(0)?,
+                        description: r.get(1)?,
+                        builtin: r.get(2)?,
+                    })
+                })
+                .map_err(map_err)?;
+            rows.map(|r| r.map_err(map_err)).collect()
+        })
+        .await
+    }
+
+    async fn delete_scope(&self, name: &str) -> StoreResult<bool> {
+        let name = name.to_owned();
+        self.run(move |conn| {
+            Ok(conn
+                .execute("DELETE FROM scopes WHERE name = ?1 AND builtin = 0", [name])
+                .map_err(map_err)?
+                == 1)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Consents for SqliteStore {
+    async fn find_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+    ) -> StoreResult<Option<ScopeSet>> {
+        let (u, c) = (user_id.to_owned(), client_id.as_str().to_owned());
+        self.run(move |conn| {
+            let scope: Option<String> = conn
+                .query_row(
+                    "SELECT scope FROM consents WHERE user_id = ?1 AND client_id = ?2",
+                    [u, c],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(map_err)?;
+            scope.map(|s| parse_scope(&s)).transpose()
+        })
+        .await
+    }
+
+    async fn grant_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        scope: &ScopeSet,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let (u, c, s) = (
+            user_id.to_owned(),
+            client_id.as_str().to_owned(),
+            scope.clone(),
+        );
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+            let before: Option<String> = tx
+                .query_row("SELECT scope FROM consents WHERE user_id = ?1 AND client_id = ?2", [&u, &c], |r| r.get(0))
+                .optional()
+                .map_err(map_err)?;
+            let merged = match before {
+                Some(b) => parse_scope(&b)?.union(&s),
+                None => s,
+            };
+            tx.execute(
+                "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+                params![u, c, merged.to_param(), now.0],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Sessions for SqliteStore {
+    async fn put_session(&self, session: &BrowserSession) -> StoreResult<()> {
+        let s = session.clone();
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO browser_sessions (token_hash, sid, user_id, auth_time, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![s.token_hash.as_bytes().as_slice(), s.sid, s.user_id, s.auth_time.0, s.expires_at.0],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_session(
+        &self,
+        token_hash: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<BrowserSession>> {
+        let h = *token_hash;
+        self.run(move |conn| {
+            conn.query_row(
+                "SELECT token_hash, sid, user_id, auth_time, expires_at FROM browser_sessions
+                 WHERE token_hash = ?1 AND expires_at > ?2",
+                params![h.as_bytes().as_slice(), now.0],
+                read_session,
+            )
+            .optional()
+            .map_err(map_err)?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<()> {
+        let h = *token_hash;
+        self.run(move |conn| {
+            conn.execute(
+                "DELETE FROM browser_sessions WHERE token_hash = ?1",
+                [h.as_bytes().as_slice()],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_interaction(&self, interaction: &Interaction) -> StoreResult<()> {
+        let i = interaction.clone();
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO interactions (id, csrf_hash, browser_hash, request, login, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    i.id,
+                    i.csrf_hash.as_bytes().as_slice(),
+                    i.browser_hash.as_bytes().as_slice(),
+                    to_json(&i.request)?,
+                    i.login.as_ref().map(to_json).transpose()?,
+                    i.expires_at.0
+                ],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_interaction(&self, id: &str, now: UnixTime) -> StoreResult<Option<Interaction>> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            conn.query_row(
+                &format!(
+                    "SELECT {INTERACTION_COLS} FROM interactions WHERE id = ?1 AND expires_at > ?2"
+                ),
+                params![id, now.0],
+                read_interaction,
+            )
+            .optional()
+            .map_err(map_err)?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn set_interaction_login(&self, id: &str, login: &InteractionLogin) -> StoreResult<bool> {
+        let (id, login) = (id.to_owned(), login.clone());
+        self.run(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE interactions SET login = ?2 WHERE id = ?1",
+                    params![id, to_json(&login)?],
+                )
+                .map_err(map_err)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn take_interaction(&self, id: &str, now: UnixTime) -> StoreResult<Option<Interaction>> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            conn.query_row(
+                &format!("DELETE FROM interactions WHERE id = ?1 AND expires_at > ?2 RETURNING {INTERACTION_COLS}"),
+                params![id, now.0],
+                read_interaction,
+            )
+            .optional()
+            .map_err(map_err)?
+            .transpose()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Codes for SqliteStore {
+    async fn put_code(&self, hash: &TokenHash, grant: &CodeGrant) -> StoreResult<()> {
+        let (h, g) = (*hash, grant.clone());
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO codes (hash, grant_id, client_id, grant_data, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![h.as_bytes().as_slice(), g.grant_id, g.client_id.as_str(), to_json(&g)?, g.expires_at.0],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_code(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<(CodeGrant, bool)>> {
+        let h = *hash;
+        self.run(move |conn| {
+            let row: Option<(String, bool)> = conn
+                .query_row(
+                    "SELECT grant_data, consumed_at IS NOT NULL FROM codes WHERE hash = ?1 AND expires_at > ?2",
+                    params![h.as_bytes().as_slice(), now.0],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(map_err)?;
+            row.map(|(data, consumed)| Ok((from_json(&data)?, consumed))).transpose()
+        })
+        .await
+    }
+
+    async fn take_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Taken> {
+        let h = *hash;
+        self.run(move |conn| {
+            // One statement: exactly one caller sees the row flip from unconsumed to consumed.
+            let fresh: Option<String> = conn
+                .query_row(
+                    "UPDATE codes SET consumed_at = ?2 WHERE hash = ?1 AND consumed_at IS NULL AND expires_at > ?2
+                     RETURNING grant_data",
+                    params![h.as_bytes().as_slice(), now.0],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(map_err)?;
+            if let Some(data) = fresh {
+                return Ok(Taken::Fresh(Box::new(from_json(&data)?)));
+            }
+            let replayed: Option<String> = conn
+                .query_row(
+                    "SELECT grant_id FROM codes WHERE hash = ?1 AND consumed_at IS NOT NULL",
+                    [h.as_bytes().as_slice()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(map_err)?;
+            Ok(replayed.map_or(Taken::NotFound, |grant_id| Taken::Replayed { grant_id }))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Tokens for SqliteStore {
+    async fn put_access_token(&self, token: &AccessTokenRecord) -> StoreResult<()> {
+        let t = token.clone();
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO access_tokens (hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    t.hash.as_bytes().as_slice(),
+                    t.client_id.as_str(),
+                    t.grant_id,
+                    t.subject,
+                    t.scope.to_param(),
+                    to_json(&t.claims)?,
+                    t.auth_time.map(|a| a.0),
+                    t.issued_at.0,
+                    t.expires_at.0
+                ],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_access_token(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<AccessTokenRecord>> {
+        let h = *hash;
+        self.run(move |conn| {
+            conn.query_row(
+                &format!(
+                    "SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = ?1 AND expires_at > ?2 AND revoked_at IS NULL"
+                ),
+                params![h.as_bytes().as_slice(), now.0],
+                read_access_token,
+            )
+            .optional()
+            .map_err(map_err)?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn put_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()> {
+        let t = token.clone();
+        self.run(move |conn| insert_refresh(conn, &t)).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        hash: &TokenHash,
+        successor: &RefreshTokenRecord,
+        now: UnixTime,
+    ) -> StoreResult<Rotation> {
+        let (h, next) = (*hash, successor.clone());
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+            let current = tx
+                .query_row(
+                    &format!(
+                        "UPDATE refresh_tokens SET rotated_at = ?2
+                         WHERE hash = ?1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?2
+                         RETURNING {REFRESH_COLS}"
+                    ),
+                    params![h.as_bytes().as_slice(), now.0],
+                    read_refresh_token,
+                )
+                .optional()
+                .map_err(map_err)?
+                .transpose()?;
+            if let Some(old) = current {
+                let mut next = next;
+                next.family_id.clone_from(&old.family_id);
+                insert_refresh(&tx, &next)?;
+                tx.commit().map_err(map_err)?;
+                return Ok(Rotation::Rotated(Box::new(old)));
+            }
+            // RFC 9700 §4.14.2: a rotated token presented again means it leaked; revoke the family.
+            let reused: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT family_id, client_id FROM refresh_tokens WHERE hash = ?1 AND rotated_at IS NOT NULL",
+                    [h.as_bytes().as_slice()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(map_err)?;
+            let Some((family_id, client_id)) = reused else { return Ok(Rotation::NotFound) };
+            revoke_family(&tx, &family_id, now)?;
+            tx.commit().map_err(map_err)?;
+            Ok(Rotation::Reused { family_id, client_id: ClientId::from_stored(client_id) })
+        })
+        .await
+    }
+
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<RefreshTokenRecord>> {
+        let h = *hash;
+        self.run(move |conn| {
+            conn.query_row(
+                &format!(
+                    "SELECT {REFRESH_COLS} FROM refresh_tokens
+                     WHERE hash = ?1 AND expires_at > ?2 AND revoked_at IS NULL AND rotated_at IS NULL"
+                ),
+                params![h.as_bytes().as_slice(), now.0],
+                read_refresh_token,
+            )
+            .optional()
+            .map_err(map_err)?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
+        let g = grant_id.to_owned();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            let n = revoke_family(&tx, &g, now)?;
+            tx.commit().map_err(map_err)?;
+            Ok(n)
+        })
+        .await
+    }
+}
+
+fn revoke_family(conn: &Connection, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
+    let a = conn
+        .execute(
+            "UPDATE access_tokens SET revoked_at = ?2 WHERE grant_id = ?1 AND revoked_at IS NULL",
+            params![grant_id, now.0],
+        )
+        .map_err(map_err)?;
+    let r = conn
+        .execute(
+            "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
+            params![grant_id, now.0],
+        )
+        .map_err(map_err)?;
+    Ok((a + r) as u64)
+}
+
+fn insert_refresh(conn: &Connection, t: &RefreshTokenRecord) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO refresh_tokens (hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            t.hash.as_bytes().as_slice(),
+            t.family_id,
+            t.client_id.as_str(),
+            t.subject,
+            t.scope.to_param(),
+            to_json(&t.claims)?,
+            t.auth_time.0,
+            t.session_id,
+            t.issued_at.0,
+            t.expires_at.0
+        ],
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Keys for SqliteStore {
+    async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        self.run(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT kid, alg, private_der, created_at FROM signing_keys ORDER BY created_at, kid")
+                .map_err(map_err)?;
+            let rows = stmt.query_map([], read_key).map_err(map_err)?;
+            rows.map(|r| r.map_err(map_err)?).collect()
+        })
+        .await
+    }
+
+    async fn put_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        let k = key.clone();
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO signing_keys (kid, alg, private_der, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![k.kid, k.alg.as_str(), k.private_der, k.created_at.0],
+            )
+            .map_err(|e| conflict_or(e, format!("key {}", k.kid)))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.run(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
+            .await
+    }
+}

@@ -1,0 +1,163 @@
+//! The store contracts. Each method is atomic on its own; transactions never cross a method.
+//! Methods that depend on time take `now`, so that the conformance suite controls the clock.
+
+use crate::error::StoreError;
+use crate::model::*;
+use async_trait::async_trait;
+use gatehouse_protocol::grant::authorization_code::CodeGrant;
+use gatehouse_protocol::types::{ClientId, ScopeSet, TokenHash, UnixTime};
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Registered clients.
+#[async_trait]
+pub trait Clients: Send + Sync {
+    /// Adds a client. `Conflict` if the id exists.
+    async fn create_client(&self, client: &ClientRecord) -> StoreResult<()>;
+    /// The client with this id.
+    async fn find_client(&self, id: &ClientId) -> StoreResult<Option<ClientRecord>>;
+    /// Every client, ordered by id.
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>>;
+    /// Replaces a client's registration. `false` if it does not exist.
+    async fn update_client(&self, client: &ClientRecord) -> StoreResult<bool>;
+    /// Deletes a client and, in the same transaction, its codes, tokens and consents.
+    async fn delete_client(&self, id: &ClientId) -> StoreResult<bool>;
+}
+
+/// End users.
+#[async_trait]
+pub trait Users: Send + Sync {
+    /// Adds a user. `Conflict` if the username exists.
+    async fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// By subject id.
+    async fn find_user(&self, id: &str) -> StoreResult<Option<UserRecord>>;
+    /// By login name.
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Every user, ordered by username.
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// Replaces a user's record. `false` if it does not exist.
+    async fn update_user(&self, user: &UserRecord) -> StoreResult<bool>;
+    /// Deletes a user and, in the same transaction, their sessions, consents and tokens.
+    async fn delete_user(&self, id: &str) -> StoreResult<bool>;
+}
+
+/// The scope registry.
+#[async_trait]
+pub trait Scopes: Send + Sync {
+    /// Adds a scope. `Conflict` if it exists.
+    async fn create_scope(&self, scope: &ScopeRecord) -> StoreResult<()>;
+    /// Every scope, built-ins included, ordered by name.
+    async fn list_scopes(&self) -> StoreResult<Vec<ScopeRecord>>;
+    /// Deletes a non-built-in scope. `false` if absent or built in.
+    async fn delete_scope(&self, name: &str) -> StoreResult<bool>;
+}
+
+/// Remembered consent, per user and client.
+#[async_trait]
+pub trait Consents: Send + Sync {
+    /// The scopes this user has consented to for this client.
+    async fn find_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+    ) -> StoreResult<Option<ScopeSet>>;
+    /// Records consent to `scope`, adding to what was consented before.
+    async fn grant_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        scope: &ScopeSet,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+}
+
+/// Browser sessions and pending interactions.
+#[async_trait]
+pub trait Sessions: Send + Sync {
+    /// Stores a new browser session.
+    async fn put_session(&self, session: &BrowserSession) -> StoreResult<()>;
+    /// The live session with this cookie hash.
+    async fn find_session(
+        &self,
+        token_hash: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<BrowserSession>>;
+    /// Ends a session.
+    async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<()>;
+    /// Stores a new interaction.
+    async fn put_interaction(&self, interaction: &Interaction) -> StoreResult<()>;
+    /// The live interaction with this id.
+    async fn find_interaction(&self, id: &str, now: UnixTime) -> StoreResult<Option<Interaction>>;
+    /// Records the login of a live interaction. `false` if it is gone.
+    async fn set_interaction_login(&self, id: &str, login: &InteractionLogin) -> StoreResult<bool>;
+    /// Atomically removes a live interaction and returns it: exactly one caller gets it.
+    async fn take_interaction(&self, id: &str, now: UnixTime) -> StoreResult<Option<Interaction>>;
+}
+
+/// Authorization codes.
+#[async_trait]
+pub trait Codes: Send + Sync {
+    /// Stores a code by hash.
+    async fn put_code(&self, hash: &TokenHash, grant: &CodeGrant) -> StoreResult<()>;
+    /// Reads a code without consuming it: the grant and whether it was consumed already.
+    /// Expired codes are not found.
+    async fn find_code(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<(CodeGrant, bool)>>;
+    /// Atomically consumes a code. Exactly one concurrent caller gets `Fresh`; later ones get
+    /// `Replayed` so they can revoke the grant's tokens (RFC 6749 §4.1.2).
+    async fn take_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Taken>;
+}
+
+/// Access and refresh tokens.
+#[async_trait]
+pub trait Tokens: Send + Sync {
+    /// Stores an access token.
+    async fn put_access_token(&self, token: &AccessTokenRecord) -> StoreResult<()>;
+    /// The live (unexpired, unrevoked) access token with this hash.
+    async fn find_access_token(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<AccessTokenRecord>>;
+    /// Stores a refresh token.
+    async fn put_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
+    /// Atomically rotates a live refresh token into `successor` (same family). A token rotated
+    /// before revokes its whole family and reports `Reused`.
+    async fn rotate_refresh_token(
+        &self,
+        hash: &TokenHash,
+        successor: &RefreshTokenRecord,
+        now: UnixTime,
+    ) -> StoreResult<Rotation>;
+    /// The live refresh token with this hash.
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<RefreshTokenRecord>>;
+    /// Revokes every access and refresh token of an authorization grant, in one transaction.
+    /// Returns how many tokens were revoked.
+    async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64>;
+}
+
+/// Signing keys.
+#[async_trait]
+pub trait Keys: Send + Sync {
+    /// Every key, oldest first.
+    async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Adds a key.
+    async fn put_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+}
+
+/// Everything a server needs.
+#[async_trait]
+pub trait Store: Clients + Users + Scopes + Consents + Sessions + Codes + Tokens + Keys {
+    /// `"sqlite"` or `"postgres"`.
+    fn kind(&self) -> &'static str;
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+}
