@@ -312,8 +312,21 @@ pub async fn interaction_can_be_taken_once(store: Arc<dyn Store>) {
         sid: "sid".into(),
     };
     assert!(store.set_interaction_login("i1", &login).await.unwrap());
+    assert!(
+        store
+            .set_interaction_csrf("i1", &TokenHash::of("csrf2"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_interaction_csrf("missing", &TokenHash::of("csrf2"))
+            .await
+            .unwrap()
+    );
     let found = store.find_interaction("i1", NOW).await.unwrap().unwrap();
     assert_eq!(found.login, Some(login));
+    assert_eq!(found.csrf_hash, TokenHash::of("csrf2"));
     assert_eq!(
         store.find_interaction("i1", NOW.plus(600)).await.unwrap(),
         None

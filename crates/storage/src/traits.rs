@@ -89,6 +89,9 @@ pub trait Sessions: Send + Sync {
     async fn put_interaction(&self, interaction: &Interaction) -> StoreResult<()>;
     /// The live interaction with this id.
     async fn find_interaction(&self, id: &str, now: UnixTime) -> StoreResult<Option<Interaction>>;
+    /// Replaces the CSRF token hash of a live interaction (each rendered form gets a fresh token).
+    /// `false` if it is gone.
+    async fn set_interaction_csrf(&self, id: &str, csrf_hash: &TokenHash) -> StoreResult<bool>;
     /// Records the login of a live interaction. `false` if it is gone.
     async fn set_interaction_login(&self, id: &str, login: &InteractionLogin) -> StoreResult<bool>;
     /// Atomically removes a live interaction and returns it: exactly one caller gets it.

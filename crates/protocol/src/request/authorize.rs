@@ -244,3 +244,28 @@ pub fn state_for_error(params: &Params) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether the user must (re-)authenticate although a browser session exists: `prompt=login`,
+/// a `max_age` older than the session's `auth_time` (`max_age=0` means always, OIDC Core
+/// §3.1.2.1), or an `id_token_hint` naming another user.
+#[must_use]
+pub fn needs_login(
+    request: &AuthorizationRequest,
+    session_user: &str,
+    auth_time: crate::types::UnixTime,
+    hint_subject: Option<&str>,
+    now: crate::types::UnixTime,
+) -> bool {
+    request.prompt.login
+        || request
+            .max_age
+            .is_some_and(|max| max == 0 || now.since(auth_time) > max)
+        || hint_subject.is_some_and(|sub| sub != session_user)
+}
+
+/// Whether the consent page must be shown: `prompt=consent`, or the request asks for a scope the
+/// user has not consented to for this client.
+#[must_use]
+pub fn needs_consent(request: &AuthorizationRequest, consented: Option<&ScopeSet>) -> bool {
+    request.prompt.consent || !consented.is_some_and(|c| request.scope.is_subset(c))
+}

@@ -457,6 +457,20 @@ impl Sessions for SqliteStore {
         .await
     }
 
+    async fn set_interaction_csrf(&self, id: &str, csrf_hash: &TokenHash) -> StoreResult<bool> {
+        let (id, h) = (id.to_owned(), *csrf_hash);
+        self.run(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE interactions SET csrf_hash = ?2 WHERE id = ?1",
+                    params![id, h.as_bytes().as_slice()],
+                )
+                .map_err(map_err)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     async fn set_interaction_login(&self, id: &str, login: &InteractionLogin) -> StoreResult<bool> {
         let (id, login) = (id.to_owned(), login.clone());
         self.run(move |conn| {

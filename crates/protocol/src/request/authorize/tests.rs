@@ -148,3 +148,47 @@ fn state_for_error_ignores_repeated_state() {
         Some("s")
     );
 }
+
+#[test]
+fn login_is_needed_for_prompt_login_stale_max_age_or_other_hinted_user() {
+    use crate::types::UnixTime;
+    let r = parse(&base()).unwrap();
+    assert!(!needs_login(&r, "u1", UnixTime(100), None, UnixTime(200)));
+    assert!(needs_login(
+        &r,
+        "u1",
+        UnixTime(100),
+        Some("u2"),
+        UnixTime(200)
+    ));
+    assert!(!needs_login(
+        &r,
+        "u1",
+        UnixTime(100),
+        Some("u1"),
+        UnixTime(200)
+    ));
+    let r = parse(&with("prompt", "login")).unwrap();
+    assert!(needs_login(&r, "u1", UnixTime(100), None, UnixTime(100)));
+    let r = parse(&with("max_age", "60")).unwrap();
+    assert!(!needs_login(&r, "u1", UnixTime(100), None, UnixTime(160)));
+    assert!(needs_login(&r, "u1", UnixTime(100), None, UnixTime(161)));
+    let r = parse(&with("max_age", "0")).unwrap();
+    assert!(needs_login(&r, "u1", UnixTime(100), None, UnixTime(100)));
+}
+
+#[test]
+fn consent_is_needed_for_new_scopes_or_prompt_consent() {
+    let r = parse(&base()).unwrap();
+    assert!(needs_consent(&r, None));
+    assert!(needs_consent(&r, Some(&ScopeSet::from_static(&["openid"]))));
+    assert!(!needs_consent(
+        &r,
+        Some(&ScopeSet::from_static(&["openid", "email", "profile"]))
+    ));
+    let r = parse(&with("prompt", "consent")).unwrap();
+    assert!(needs_consent(
+        &r,
+        Some(&ScopeSet::from_static(&["openid", "email"]))
+    ));
+}

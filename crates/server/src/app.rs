@@ -1,0 +1,140 @@
+//! Building and running the HTTP server.
+
+use crate::config::Config;
+use crate::endpoints::{authorize, discovery, login, token, userinfo};
+use crate::http::params::MAX_FORM_BYTES;
+use crate::keys::KeyRing;
+use crate::passwords;
+use crate::state::{AppState, now, random_token};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use gatehouse_protocol::discovery::ProviderMetadata;
+use gatehouse_storage::Store;
+use std::sync::Arc;
+
+/// Registers every route on an actix `App`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/.well-known/openid-configuration", "GET")
+            .route(web::get().to(discovery::metadata)),
+    )
+    .service(
+        resource("/.well-known/oauth-authorization-server", "GET")
+            .route(web::get().to(discovery::metadata)),
+    )
+    .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(discovery::jwks)))
+    .service(
+        resource("/oauth/authorize", "GET, POST")
+            .route(web::get().to(authorize::get))
+            .route(web::post().to(authorize::post)),
+    )
+    .service(resource("/oauth/token", "POST").route(web::post().to(token::token)))
+    .service(
+        resource("/oauth/userinfo", "GET, POST")
+            .route(web::get().to(userinfo::get))
+            .route(web::post().to(userinfo::post)),
+    )
+    .service(
+        resource("/login", "GET, POST")
+            .route(web::get().to(login::login_page))
+            .route(web::post().to(login::login_submit)),
+    )
+    .service(
+        resource("/consent", "GET, POST")
+            .route(web::get().to(login::consent_page))
+            .route(web::post().to(login::consent_submit)),
+    )
+    .service(resource("/assets/gatehouse.css", "GET").route(web::get().to(discovery::css)))
+    .service(resource("/health", "GET").route(web::get().to(discovery::health)));
+}
+
+/// A resource whose other methods get 405 with `Allow`.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        HttpResponse::MethodNotAllowed()
+            .insert_header(("Allow", allow))
+            .json(serde_json::json!({
+                "error": "invalid_request",
+                "error_description": format!("method not allowed here; use {allow}"),
+            }))
+    }))
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({
+        "error": "not_found",
+        "error_description": "no such endpoint; see /.well-known/openid-configuration for the endpoints",
+    }))
+}
+
+/// Builds the state for `issuer` (keys loaded or created, discovery serialised).
+///
+/// # Errors
+/// Store failures while loading keys or scopes.
+pub async fn build_state(
+    config: Config,
+    issuer: String,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<AppState> {
+    let keys = KeyRing::load_or_create(store.as_ref(), now()).await?;
+    let scopes = store
+        .list_scopes()
+        .await?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    let discovery = serde_json::to_vec(&ProviderMetadata::new(&issuer, scopes))?;
+    let dummy_password_hash = tokio::task::spawn_blocking(|| passwords::hash(&random_token()))
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    Ok(AppState {
+        secure_cookies: issuer.starts_with("https://"),
+        config,
+        issuer,
+        store,
+        keys,
+        discovery,
+        dummy_password_hash,
+    })
+}
+
+/// Runs the server until it is stopped.
+///
+/// # Errors
+/// Bind failures, store failures at start-up.
+pub async fn serve(config: Config, store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind(config.bind)
+        .map_err(|e| anyhow::anyhow!("GATEHOUSE_BIND: cannot listen on {}: {e}", config.bind))?;
+    let addr = listener.local_addr()?;
+    let issuer = config
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let state = web::Data::new(build_state(config, issuer.clone(), Arc::clone(&store)).await?);
+    let first_start =
+        store.list_clients().await?.is_empty() && store.list_users().await?.is_empty();
+    let server = HttpServer::new({
+        let state = state.clone();
+        move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(MAX_FORM_BYTES))
+                .configure(routes)
+                .default_service(web::to(not_found))
+        }
+    })
+    .listen(listener)?
+    .run();
+    println!("gatehouse listening on http://{addr}");
+    println!("issuer:    {issuer}");
+    println!("discovery: {issuer}/.well-known/openid-configuration");
+    if first_start {
+        println!(
+            "\nThe store is empty. Create a client and a user (same GATEHOUSE_DATA_DIR) with:\n  \
+             gatehouse client create --name \"My app\" --redirect-uri http://127.0.0.1:3000/callback --scope \"openid profile email offline_access\" --grant-type authorization_code --grant-type refresh_token\n  \
+             gatehouse user create --username alice --email alice@example.com --password-stdin"
+        );
+    }
+    tracing::info!(%addr, %issuer, store = store.kind(), "gatehouse started");
+    server.await?;
+    Ok(())
+}

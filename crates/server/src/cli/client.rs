@@ -1,0 +1,308 @@
+//! `gatehouse client ...`.
+
+use super::{audit, now, print};
+use crate::state::{random_b64, random_token};
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use gatehouse_protocol::types::{
+    ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash,
+};
+use gatehouse_storage::{ClientRecord, Store};
+use serde_json::json;
+use std::sync::Arc;
+
+#[derive(Subcommand)]
+pub(super) enum ClientCommand {
+    /// Register a client. Prints its client_id and, for a confidential client, its secret (once).
+    Create(CreateArgs),
+    /// List clients.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        /// The client_id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a client's registration; only the given options change.
+    Update(UpdateArgs),
+    /// Replace a confidential client's secret. Prints the new secret (once).
+    RotateSecret {
+        /// The client_id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client with its codes, tokens and consents.
+    Delete {
+        /// The client_id.
+        id: String,
+    },
+}
+
+#[derive(Args)]
+pub(super) struct CreateArgs {
+    /// Name shown on the consent page.
+    #[arg(long)]
+    name: String,
+    /// A redirect URI (repeat for several): https, http on a loopback host, or a private-use scheme.
+    #[arg(long = "redirect-uri", value_name = "URI", value_parser = parse_redirect_uri)]
+    redirect_uris: Vec<RedirectUri>,
+    /// A public client (browser or native app): no secret, token_endpoint_auth_method none.
+    #[arg(long)]
+    public: bool,
+    /// Allowed grant type (repeat for several) [default: authorization_code, plus refresh_token].
+    #[arg(long = "grant-type", value_name = "TYPE")]
+    grant_types: Vec<GrantType>,
+    /// Allowed scopes, space-separated [default: "openid profile email offline_access"].
+    #[arg(long, value_parser = parse_scope)]
+    scope: Option<ScopeSet>,
+    /// client_secret_basic, client_secret_post or none [default: client_secret_basic, none with --public].
+    #[arg(long = "token-endpoint-auth-method", value_name = "METHOD")]
+    auth_method: Option<TokenEndpointAuthMethod>,
+    /// ID token signing algorithm: RS256, ES256 or EdDSA.
+    #[arg(long = "id-token-alg", value_name = "ALG", default_value = "RS256")]
+    id_token_alg: SigningAlg,
+    /// Use this client_id instead of a generated one.
+    #[arg(long = "client-id", value_name = "ID")]
+    client_id: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub(super) struct UpdateArgs {
+    /// The client_id.
+    id: String,
+    /// New name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Replace the redirect URIs (repeat for several).
+    #[arg(long = "redirect-uri", value_name = "URI", value_parser = parse_redirect_uri)]
+    redirect_uris: Vec<RedirectUri>,
+    /// Replace the grant types (repeat for several).
+    #[arg(long = "grant-type", value_name = "TYPE")]
+    grant_types: Vec<GrantType>,
+    /// Replace the allowed scopes.
+    #[arg(long, value_parser = parse_scope)]
+    scope: Option<ScopeSet>,
+    /// New ID token signing algorithm.
+    #[arg(long = "id-token-alg", value_name = "ALG")]
+    id_token_alg: Option<SigningAlg>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_redirect_uri(s: &str) -> Result<RedirectUri, String> {
+    RedirectUri::parse(s).map_err(|e| e.description())
+}
+
+fn parse_scope(s: &str) -> Result<ScopeSet, String> {
+    ScopeSet::parse(s).map_err(|e| e.description())
+}
+
+pub(super) async fn run(cmd: ClientCommand, store: Arc<dyn Store>) -> anyhow::Result<()> {
+    match cmd {
+        ClientCommand::Create(a) => create(a, store).await,
+        ClientCommand::List { json } => {
+            let clients = store.list_clients().await?;
+            let rows: Vec<_> = clients.iter().map(to_json).collect();
+            print(json, &json!(rows), || {
+                if clients.is_empty() {
+                    return "no clients; create one with gatehouse client create".into();
+                }
+                clients
+                    .iter()
+                    .map(|c| format!("{:<24} {:<20} {}", c.id, c.auth_method, c.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+        ClientCommand::Show { id, json } => {
+            let c = find(&store, &id).await?;
+            let value = to_json(&c);
+            print(json, &value, || {
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            });
+            Ok(())
+        }
+        ClientCommand::Update(a) => update(a, store).await,
+        ClientCommand::RotateSecret { id, json } => {
+            let mut c = find(&store, &id).await?;
+            if c.secret_hash.is_none() {
+                bail!("client {id} is public and has no secret to rotate");
+            }
+            let secret = random_token();
+            c.secret_hash = Some(TokenHash::of(&secret));
+            store.update_client(&c).await?;
+            audit("client.secret_rotated", &format!("client_id={id}"));
+            print(
+                json,
+                &json!({ "client_id": id, "client_secret": secret }),
+                || format!("client_secret: {secret}\n(shown once: store it now)"),
+            );
+            Ok(())
+        }
+        ClientCommand::Delete { id } => {
+            if !store.delete_client(&client_id(&id)?).await? {
+                bail!("no client with client_id {id}; see gatehouse client list");
+            }
+            audit("client.deleted", &format!("client_id={id}"));
+            println!("deleted client {id}");
+            Ok(())
+        }
+    }
+}
+
+async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let auth_method = match (a.auth_method, a.public) {
+        (Some(TokenEndpointAuthMethod::None), _) | (None, true) => TokenEndpointAuthMethod::None,
+        (Some(m), true) => bail!(
+            "--public conflicts with --token-endpoint-auth-method {m}: a public client uses none"
+        ),
+        (Some(m), false) => m,
+        (None, false) => TokenEndpointAuthMethod::ClientSecretBasic,
+    };
+    let grant_types = if a.grant_types.is_empty() {
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+    } else {
+        dedup(a.grant_types)
+    };
+    if grant_types.contains(&GrantType::AuthorizationCode) && a.redirect_uris.is_empty() {
+        bail!(
+            "--redirect-uri is required for the authorization_code grant (repeat it for several URIs)"
+        );
+    }
+    if auth_method == TokenEndpointAuthMethod::None
+        && grant_types.contains(&GrantType::ClientCredentials)
+    {
+        bail!(
+            "--grant-type client_credentials needs a confidential client: public clients have no secret"
+        );
+    }
+    let scope = match a.scope {
+        Some(s) => s,
+        None => ScopeSet::from_static(&["openid", "profile", "email", "offline_access"]),
+    };
+    check_scopes_exist(&store, &scope).await?;
+    let id = match a.client_id {
+        Some(id) => client_id(&id)?,
+        None => ClientId::parse(&random_b64(12)).context("generated client_id")?,
+    };
+    let secret = (auth_method != TokenEndpointAuthMethod::None).then(random_token);
+    let record = ClientRecord {
+        id: id.clone(),
+        name: a.name,
+        secret_hash: secret.as_deref().map(TokenHash::of),
+        auth_method,
+        redirect_uris: a.redirect_uris,
+        grant_types,
+        scopes: scope,
+        id_token_alg: a.id_token_alg,
+        created_at: now(),
+    };
+    store.create_client(&record).await?;
+    audit("client.created", &format!("client_id={id}"));
+    let mut value = to_json(&record);
+    if let Some(s) = &secret {
+        value["client_secret"] = json!(s);
+    }
+    print(a.json, &value, || {
+        let mut out = format!("client_id:     {id}\n");
+        if let Some(s) = &secret {
+            out.push_str(&format!(
+                "client_secret: {s}\n(the secret is shown once: store it now)"
+            ));
+        } else {
+            out.push_str("public client: no secret; it must use PKCE (as every client does)");
+        }
+        out
+    });
+    Ok(())
+}
+
+async fn update(a: UpdateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let mut c = find(&store, &a.id).await?;
+    if let Some(n) = a.name {
+        c.name = n;
+    }
+    if !a.redirect_uris.is_empty() {
+        c.redirect_uris = a.redirect_uris;
+    }
+    if !a.grant_types.is_empty() {
+        if c.auth_method == TokenEndpointAuthMethod::None
+            && a.grant_types.contains(&GrantType::ClientCredentials)
+        {
+            bail!(
+                "--grant-type client_credentials needs a confidential client: public clients have no secret"
+            );
+        }
+        c.grant_types = dedup(a.grant_types);
+    }
+    if let Some(s) = a.scope {
+        check_scopes_exist(&store, &s).await?;
+        c.scopes = s;
+    }
+    if let Some(alg) = a.id_token_alg {
+        c.id_token_alg = alg;
+    }
+    store.update_client(&c).await?;
+    audit("client.updated", &format!("client_id={}", c.id));
+    let value = to_json(&c);
+    print(a.json, &value, || format!("updated client {}", c.id));
+    Ok(())
+}
+
+async fn check_scopes_exist(store: &Arc<dyn Store>, scope: &ScopeSet) -> anyhow::Result<()> {
+    let known = store.list_scopes().await?;
+    if let Some(missing) = scope
+        .iter()
+        .find(|s| !known.iter().any(|k| k.name == s.as_str()))
+    {
+        bail!(
+            "--scope: scope {} is not registered; create it first with gatehouse scope create --name {}",
+            missing.as_str(),
+            missing.as_str()
+        );
+    }
+    Ok(())
+}
+
+fn client_id(id: &str) -> anyhow::Result<ClientId> {
+    ClientId::parse(id).map_err(|e| anyhow::anyhow!("client_id: {}", e.description()))
+}
+
+async fn find(store: &Arc<dyn Store>, id: &str) -> anyhow::Result<ClientRecord> {
+    store
+        .find_client(&client_id(id)?)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no client with client_id {id}; see gatehouse client list"))
+}
+
+fn dedup(mut v: Vec<GrantType>) -> Vec<GrantType> {
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn to_json(c: &ClientRecord) -> serde_json::Value {
+    json!({
+        "client_id": c.id,
+        "client_name": c.name,
+        "token_endpoint_auth_method": c.auth_method,
+        "redirect_uris": c.redirect_uris,
+        "grant_types": c.grant_types,
+        "scope": c.scopes.to_param(),
+        "id_token_signed_response_alg": c.id_token_alg,
+        "created_at": c.created_at.0,
+    })
+}

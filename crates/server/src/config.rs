@@ -1,0 +1,323 @@
+//! Server configuration from `GATEHOUSE_*` environment variables. Every setting has a safe
+//! default; an invalid value fails start-up with a message naming the setting.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Every setting `serve` reads, with its default, for `--help`, the README and typo hints.
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    (
+        "GATEHOUSE_BIND",
+        "127.0.0.1:8080",
+        "address and port to listen on (port 0 picks a free port)",
+    ),
+    (
+        "GATEHOUSE_ISSUER",
+        "http://<bind address>",
+        "public base URL; every URL Gatehouse emits is built from it",
+    ),
+    (
+        "GATEHOUSE_DATA_DIR",
+        "./gatehouse-data",
+        "directory of the embedded SQLite store",
+    ),
+    (
+        "GATEHOUSE_CODE_TTL",
+        "60s",
+        "authorization code lifetime (at most 10m)",
+    ),
+    ("GATEHOUSE_ACCESS_TOKEN_TTL", "1h", "access token lifetime"),
+    ("GATEHOUSE_ID_TOKEN_TTL", "1h", "ID token lifetime"),
+    (
+        "GATEHOUSE_REFRESH_TOKEN_TTL",
+        "30d",
+        "refresh token lifetime (idle: each rotation starts it again)",
+    ),
+    (
+        "GATEHOUSE_SESSION_TTL",
+        "24h",
+        "browser session (single sign-on) lifetime",
+    ),
+    (
+        "GATEHOUSE_LOGIN_TTL",
+        "15m",
+        "time a user has to finish the login and consent pages",
+    ),
+    (
+        "GATEHOUSE_LOG",
+        "info",
+        "log filter (tracing EnvFilter syntax, e.g. info,gatehouse=debug)",
+    ),
+    (
+        "GATEHOUSE_LOG_FORMAT",
+        "auto",
+        "json, text, or auto (text on a terminal, json otherwise)",
+    ),
+];
+
+/// A configuration error: the setting and what is wrong with its value.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub setting: &'static str,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// The issuer, without a trailing slash. `None` until the listener is bound when unset.
+    pub issuer: Option<String>,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Authorization code lifetime.
+    pub code_ttl: Duration,
+    /// Access token lifetime.
+    pub access_token_ttl: Duration,
+    /// ID token lifetime.
+    pub id_token_ttl: Duration,
+    /// Refresh token lifetime.
+    pub refresh_token_ttl: Duration,
+    /// Browser session lifetime.
+    pub session_ttl: Duration,
+    /// Interaction (login/consent) lifetime.
+    pub login_ttl: Duration,
+}
+
+impl Config {
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    /// The first invalid setting.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `get` (the environment, or a map in tests).
+    ///
+    /// # Errors
+    /// The first invalid setting.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let bind_raw = get("GATEHOUSE_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind: SocketAddr = bind_raw.parse().map_err(|_| ConfigError {
+            setting: "GATEHOUSE_BIND",
+            message: format!(
+                "{bind_raw:?} is not an address:port such as 127.0.0.1:8080 or [::]:8080"
+            ),
+        })?;
+        let issuer = get("GATEHOUSE_ISSUER")
+            .map(|v| parse_issuer(&v))
+            .transpose()?;
+        let duration = |setting: &'static str,
+                        default: Duration,
+                        max: Option<Duration>|
+         -> Result<Duration, ConfigError> {
+            let Some(raw) = get(setting) else {
+                return Ok(default);
+            };
+            let d = parse_duration(&raw).ok_or_else(|| ConfigError {
+                setting,
+                message: format!("{raw:?} is not a duration; use seconds or a number with s, m, h or d, e.g. 90s, 15m, 1h, 30d"),
+            })?;
+            if d.is_zero() {
+                return Err(ConfigError {
+                    setting,
+                    message: "must be greater than zero".into(),
+                });
+            }
+            if let Some(max) = max.filter(|m| d > *m) {
+                return Err(ConfigError {
+                    setting,
+                    message: format!("{raw} is longer than the maximum of {}s", max.as_secs()),
+                });
+            }
+            Ok(d)
+        };
+        const MIN: u64 = 60;
+        const HOUR: u64 = 3600;
+        const DAY: u64 = 24 * HOUR;
+        Ok(Self {
+            bind,
+            issuer,
+            data_dir: get("GATEHOUSE_DATA_DIR")
+                .map_or_else(|| PathBuf::from("./gatehouse-data"), PathBuf::from),
+            // RFC 6749 §4.1.2: codes must be short-lived; 10 minutes is the recommended maximum.
+            code_ttl: duration(
+                "GATEHOUSE_CODE_TTL",
+                Duration::from_secs(60),
+                Some(Duration::from_secs(10 * MIN)),
+            )?,
+            access_token_ttl: duration(
+                "GATEHOUSE_ACCESS_TOKEN_TTL",
+                Duration::from_secs(HOUR),
+                Some(Duration::from_secs(DAY)),
+            )?,
+            id_token_ttl: duration(
+                "GATEHOUSE_ID_TOKEN_TTL",
+                Duration::from_secs(HOUR),
+                Some(Duration::from_secs(DAY)),
+            )?,
+            refresh_token_ttl: duration(
+                "GATEHOUSE_REFRESH_TOKEN_TTL",
+                Duration::from_secs(30 * DAY),
+                Some(Duration::from_secs(365 * DAY)),
+            )?,
+            session_ttl: duration(
+                "GATEHOUSE_SESSION_TTL",
+                Duration::from_secs(DAY),
+                Some(Duration::from_secs(365 * DAY)),
+            )?,
+            login_ttl: duration(
+                "GATEHOUSE_LOGIN_TTL",
+                Duration::from_secs(15 * MIN),
+                Some(Duration::from_secs(DAY)),
+            )?,
+        })
+    }
+
+    /// `GATEHOUSE_*` variables that are set but unknown, each with the nearest known name.
+    #[must_use]
+    pub fn unknown_settings(vars: impl Iterator<Item = String>) -> Vec<(String, &'static str)> {
+        vars.filter(|k| k.starts_with("GATEHOUSE_") && !k.starts_with("GATEHOUSE_TEST_"))
+            .filter(|k| !SETTINGS.iter().any(|(name, _, _)| name == k))
+            .map(|k| {
+                let nearest = SETTINGS
+                    .iter()
+                    .map(|(n, _, _)| *n)
+                    .min_by_key(|n| edit_distance(n, &k))
+                    .unwrap_or("");
+                (k, nearest)
+            })
+            .collect()
+    }
+}
+
+/// The issuer: an absolute http(s) URL without query or fragment; https unless loopback.
+fn parse_issuer(raw: &str) -> Result<String, ConfigError> {
+    let err = |message: String| ConfigError {
+        setting: "GATEHOUSE_ISSUER",
+        message,
+    };
+    let url =
+        url::Url::parse(raw).map_err(|e| err(format!("{raw:?} is not an absolute URL ({e})")))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(err(
+            "must not have a query or fragment (OIDC Discovery section 3)".into(),
+        ));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(err(format!(
+                "{raw} uses http for a non-loopback host; an issuer must use https"
+            )));
+        }
+        other => return Err(err(format!("scheme {other} is not http or https"))),
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+/// `90`, `90s`, `15m`, `1h`, `30d`.
+#[must_use]
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: u64 = digits.parse().ok()?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mult).map(Duration::from_secs)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.code_ttl.as_secs(), 60);
+        assert!(c.issuer.is_none());
+    }
+
+    #[test]
+    fn invalid_values_name_the_setting() {
+        for (k, v) in [
+            ("GATEHOUSE_BIND", "nope"),
+            ("GATEHOUSE_ISSUER", "http://id.example.com"),
+            ("GATEHOUSE_ISSUER", "https://id.example.com/?x=1"),
+            ("GATEHOUSE_CODE_TTL", "11m"),
+            ("GATEHOUSE_ACCESS_TOKEN_TTL", "soon"),
+            ("GATEHOUSE_SESSION_TTL", "0"),
+        ] {
+            let e = load(&[(k, v)]).unwrap_err();
+            assert_eq!(e.setting, k, "{v}");
+        }
+    }
+
+    #[test]
+    fn issuer_loses_its_trailing_slash() {
+        let c = load(&[("GATEHOUSE_ISSUER", "https://id.example.com/")]).unwrap();
+        assert_eq!(c.issuer.as_deref(), Some("https://id.example.com"));
+    }
+
+    #[test]
+    fn unknown_settings_suggest_the_nearest() {
+        let u = Config::unknown_settings(
+            ["GATEHOUSE_ISSUR".to_owned(), "GATEHOUSE_BIND".to_owned()].into_iter(),
+        );
+        assert_eq!(u, vec![("GATEHOUSE_ISSUR".to_owned(), "GATEHOUSE_ISSUER")]);
+    }
+
+    #[test]
+    fn durations_accept_units() {
+        assert_eq!(parse_duration("90").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("15m").unwrap().as_secs(), 900);
+        assert_eq!(parse_duration("2d").unwrap().as_secs(), 172_800);
+        assert!(parse_duration("1w").is_none());
+        assert!(parse_duration("").is_none());
+    }
+}

@@ -1,0 +1,334 @@
+//! The login (`/login`) and consent (`/consent`) pages of a pending interaction. Each form post is
+//! checked three ways before anything else happens: the interaction exists and is live, the
+//! browser holds the cookie it was bound to, and the CSRF token matches the one last rendered.
+
+use super::authorize::{
+    Back, after_login, issue_code, redirect_error, see_other, unavailable_page,
+};
+use crate::http::error::store_error;
+use crate::http::pages::{ConsentPage, LoginPage, ScopeLine};
+use crate::http::{cookies, pages, params};
+use crate::passwords;
+use crate::state::{AppState, now, random_b64, random_token};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use gatehouse_protocol::Error;
+use gatehouse_protocol::request::Params;
+use gatehouse_protocol::types::TokenHash;
+use gatehouse_storage::{BrowserSession, ClientRecord, Interaction, InteractionLogin};
+
+/// `GET /login?interaction=ID`.
+pub async fn login_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let (interaction, client) = match load(&state, &req, &params::query(&req), None).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let username = interaction.request.login_hint.clone().unwrap_or_default();
+    render_login(&state, &interaction, &client, &username, None).await
+}
+
+/// `POST /login`.
+pub async fn login_submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = params::form(&req, &body);
+    let (interaction, client) = match load(&state, &req, &form, Some(())).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let Ok(form) = form else { return bad_form() };
+    let username = form
+        .get("username")
+        .ok()
+        .flatten()
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let password = form.get("password").ok().flatten().unwrap_or("").to_owned();
+    let user = match state.store.find_user_by_username(&username).await {
+        Ok(u) => u,
+        Err(e) => return unavailable_page(store_error(e)),
+    };
+    // Verify against a dummy hash for unknown users, so timing does not reveal which names exist.
+    let hash = user.as_ref().map_or_else(
+        || state.dummy_password_hash.clone(),
+        |u| u.password_hash.clone(),
+    );
+    let password_ok = passwords::verify(password, hash).await && user.is_some();
+    let message = match &user {
+        Some(u) if u.locked => Some("This account is locked. Contact your administrator."),
+        Some(_) if password_ok => None,
+        _ => Some("Wrong username or password."),
+    };
+    if let Some(message) = message {
+        tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = if user.as_ref().is_some_and(|u| u.locked) { "locked" } else { "bad_credentials" });
+        return render_login(&state, &interaction, &client, &username, Some(message)).await;
+    }
+    let Some(user) = user else { return bad_form() };
+    tracing::info!(target: "gatehouse::audit", event = "login.success", client_id = %client.id, sub = %user.id);
+
+    let now = now();
+    let cookie = random_token();
+    let session = BrowserSession {
+        token_hash: TokenHash::of(&cookie),
+        sid: random_b64(16),
+        user_id: user.id.clone(),
+        auth_time: now,
+        expires_at: now.plus(state.config.session_ttl.as_secs()),
+    };
+    if let Some(old) = cookies::value(&req, cookies::SESSION) {
+        let _ = state.store.delete_session(&TokenHash::of(&old)).await;
+    }
+    let login = InteractionLogin {
+        user_id: user.id,
+        auth_time: now,
+        sid: session.sid.clone(),
+    };
+    let stored = async {
+        state.store.put_session(&session).await?;
+        state
+            .store
+            .set_interaction_login(&interaction.id, &login)
+            .await
+    };
+    match stored.await {
+        Ok(true) => {}
+        Ok(false) => return expired_page(),
+        Err(e) => return unavailable_page(store_error(e)),
+    }
+    let back = Back::of(&interaction.request);
+    let mut res = after_login(
+        &state,
+        &req,
+        &client,
+        interaction.request,
+        login,
+        Some(&interaction.id),
+    )
+    .await
+    .unwrap_or_else(|e| redirect_error(&state, &back, &e));
+    let ttl = i64::try_from(state.config.session_ttl.as_secs()).unwrap_or(i64::MAX);
+    let _ = res.add_cookie(&cookies::build(
+        cookies::SESSION,
+        cookie,
+        ttl,
+        state.secure_cookies,
+    ));
+    res
+}
+
+/// `GET /consent?interaction=ID`.
+pub async fn consent_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let (interaction, client) = match load(&state, &req, &params::query(&req), None).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let Some(login) = &interaction.login else {
+        return see_other(&format!(
+            "{}/login?interaction={}",
+            state.issuer, interaction.id
+        ));
+    };
+    let user = match state.store.find_user(&login.user_id).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return expired_page(),
+        Err(e) => return unavailable_page(store_error(e)),
+    };
+    let registry = match state.store.list_scopes().await {
+        Ok(r) => r,
+        Err(e) => return unavailable_page(store_error(e)),
+    };
+    let scopes = interaction
+        .request
+        .scope
+        .iter()
+        .map(|s| ScopeLine {
+            name: s.as_str().to_owned(),
+            description: registry
+                .iter()
+                .find(|r| r.name == s.as_str())
+                .map_or_else(|| s.as_str().to_owned(), |r| r.description.clone()),
+        })
+        .collect();
+    let Some(csrf) = fresh_csrf(&state, &interaction).await else {
+        return expired_page();
+    };
+    let page = ConsentPage {
+        client_name: &client.name,
+        username: &user.username,
+        scopes,
+        interaction: &interaction.id,
+        csrf_token: &csrf,
+    };
+    pages::render(
+        &page,
+        StatusCode::OK,
+        Some(interaction.request.redirect.uri.as_str()),
+    )
+}
+
+/// `POST /consent`.
+pub async fn consent_submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let form = params::form(&req, &body);
+    let (interaction, client) = match load(&state, &req, &form, Some(())).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let Ok(form) = form else { return bad_form() };
+    let Some(login) = interaction.login.clone() else {
+        return expired_page();
+    };
+    // Atomic: a double submit or a second tab cannot turn one consent into two codes.
+    match state.store.take_interaction(&interaction.id, now()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return expired_page(),
+        Err(e) => return unavailable_page(store_error(e)),
+    }
+    let back = Back::of(&interaction.request);
+    let result = match form.get("decision").ok().flatten() {
+        Some("allow") => {
+            let request = &interaction.request;
+            match state
+                .store
+                .grant_consent(&login.user_id, &client.id, &request.scope, now())
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(target: "gatehouse::audit", event = "consent.granted", client_id = %client.id, sub = %login.user_id, scope = %request.scope.to_param());
+                    issue_code(&state, request, &login).await
+                }
+                Err(e) => Err(store_error(e)),
+            }
+        }
+        _ => {
+            tracing::info!(target: "gatehouse::audit", event = "consent.denied", client_id = %client.id, sub = %login.user_id);
+            Err(Error::AccessDenied("the user denied the request".into()))
+        }
+    };
+    result.unwrap_or_else(|e| redirect_error(&state, &back, &e))
+}
+
+/// Finds the interaction and its client and checks the browser binding; for a form post
+/// (`post = Some(())`) also the CSRF token. Any failure is a finished error page.
+async fn load(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Result<Params, Error>,
+    post: Option<()>,
+) -> Result<(Interaction, ClientRecord), HttpResponse> {
+    let params = params.as_ref().map_err(|_| bad_form())?;
+    let id = params
+        .get("interaction")
+        .ok()
+        .flatten()
+        .ok_or_else(expired_page)?;
+    let interaction = match state.store.find_interaction(id, now()).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return Err(expired_page()),
+        Err(e) => return Err(unavailable_page(store_error(e))),
+    };
+    let bound = cookies::value(req, cookies::BROWSER)
+        .is_some_and(|c| TokenHash::of(&c).ct_eq(&interaction.browser_hash));
+    if !bound {
+        return Err(forbidden_page());
+    }
+    if post.is_some() {
+        let csrf_ok = params
+            .get("csrf_token")
+            .ok()
+            .flatten()
+            .is_some_and(|t| TokenHash::of(t).ct_eq(&interaction.csrf_hash));
+        if !csrf_ok {
+            return Err(forbidden_page());
+        }
+    }
+    let client = match state
+        .store
+        .find_client(&interaction.request.client_id)
+        .await
+    {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(expired_page()),
+        Err(e) => return Err(unavailable_page(store_error(e))),
+    };
+    Ok((interaction, client))
+}
+
+async fn render_login(
+    state: &AppState,
+    interaction: &Interaction,
+    client: &ClientRecord,
+    username: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let Some(csrf) = fresh_csrf(state, interaction).await else {
+        return expired_page();
+    };
+    let page = LoginPage {
+        client_name: &client.name,
+        interaction: &interaction.id,
+        csrf_token: &csrf,
+        username,
+        error,
+    };
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    pages::render(
+        &page,
+        status,
+        Some(interaction.request.redirect.uri.as_str()),
+    )
+}
+
+/// A new CSRF token for a form about to be rendered; its hash replaces the previous one.
+async fn fresh_csrf(state: &AppState, interaction: &Interaction) -> Option<String> {
+    let token = random_token();
+    match state
+        .store
+        .set_interaction_csrf(&interaction.id, &TokenHash::of(&token))
+        .await
+    {
+        Ok(true) => Some(token),
+        Ok(false) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not store a CSRF token");
+            None
+        }
+    }
+}
+
+fn bad_form() -> HttpResponse {
+    pages::error(
+        StatusCode::BAD_REQUEST,
+        "Invalid form",
+        "The form could not be read. Go back to the application and sign in again.",
+        Some("invalid_request"),
+    )
+}
+
+fn expired_page() -> HttpResponse {
+    pages::error(
+        StatusCode::BAD_REQUEST,
+        "This sign-in has expired",
+        "This sign-in link has expired or was already used. Go back to the application and start again.",
+        None,
+    )
+}
+
+fn forbidden_page() -> HttpResponse {
+    pages::error(
+        StatusCode::FORBIDDEN,
+        "This form cannot be accepted",
+        "The form was not sent from the page this browser opened, or it has been replaced by a newer one (CSRF check failed). Go back to the application and sign in again.",
+        None,
+    )
+}

@@ -1,0 +1,7 @@
+//! One module per endpoint; each handler parses at the edge and stays thin.
+
+pub mod authorize;
+pub mod discovery;
+pub mod login;
+pub mod token;
+pub mod userinfo;

@@ -1,0 +1,300 @@
+//! `POST /oauth/token` (RFC 6749 §3.2): authenticate the client, parse the grant, one `match`.
+
+use crate::http::error::{ApiError, store_error};
+use crate::http::params;
+use crate::issue::{self, TokenResponse, UserGrant};
+use crate::state::{AppState, now};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use gatehouse_protocol::Error;
+use gatehouse_protocol::grant::{authorization_code, refresh_token};
+use gatehouse_protocol::request::client_auth::ClientAuth;
+use gatehouse_protocol::request::token::TokenRequest;
+use gatehouse_protocol::types::{ClientKind, CodeVerifier, GrantType, ScopeSet, Secret, TokenHash};
+use gatehouse_storage::{ClientRecord, Rotation, Taken, UserRecord};
+
+/// `POST /oauth/token`.
+pub async fn token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let params = params::form(&req, &body)?;
+    params.reject_repeats()?;
+    let auth = ClientAuth::parse(params::authorization(&req), &params)?;
+    let client = authenticate(&state, &auth).await?;
+    let response = match TokenRequest::parse(&params)? {
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            authorization_code_grant(
+                &state,
+                &client,
+                &code,
+                redirect_uri.as_deref(),
+                &code_verifier,
+            )
+            .await?
+        }
+        TokenRequest::RefreshToken {
+            refresh_token,
+            scope,
+        } => refresh_token_grant(&state, &client, &refresh_token, scope.as_ref()).await?,
+        TokenRequest::ClientCredentials { scope } => {
+            client_credentials_grant(&state, &client, scope).await?
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(response))
+}
+
+/// Finds the client and checks its credentials.
+///
+/// # Errors
+/// `invalid_client` for an unknown client or bad credentials.
+pub async fn authenticate(state: &AppState, auth: &ClientAuth) -> Result<ClientRecord, Error> {
+    let client = state
+        .store
+        .find_client(auth.client_id())
+        .await
+        .map_err(store_error)?;
+    let result = match &client {
+        Some(c) => auth.verify(c.auth_method, c.secret_hash.as_ref()),
+        None => Err(Error::InvalidClient(
+            "unknown client_id; register the client with gatehouse client create".into(),
+        )),
+    };
+    if let Err(e) = &result {
+        tracing::info!(target: "gatehouse::audit", event = "client_auth.failure", client_id = %auth.client_id(), reason = %e.code());
+    }
+    result?;
+    client.ok_or_else(|| Error::Server("client vanished".into()))
+}
+
+fn require_grant(client: &ClientRecord, grant: GrantType) -> Result<(), Error> {
+    if client.grant_types.contains(&grant) {
+        Ok(())
+    } else {
+        Err(Error::UnauthorizedClient(
+            format!("this client is not allowed the {grant} grant; add it with gatehouse client update --grant-type {grant}").into(),
+        ))
+    }
+}
+
+async fn authorization_code_grant(
+    state: &AppState,
+    client: &ClientRecord,
+    code: &Secret,
+    redirect_uri: Option<&str>,
+    verifier: &CodeVerifier,
+) -> Result<TokenResponse, Error> {
+    require_grant(client, GrantType::AuthorizationCode)?;
+    let hash = TokenHash::of(code.expose());
+    let now = now();
+    let unknown = || {
+        Error::InvalidGrant(
+            "the code is unknown or expired; codes are single-use and live 60 seconds by default"
+                .into(),
+        )
+    };
+    let (grant, consumed) = state
+        .store
+        .find_code(&hash, now)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(unknown)?;
+    if consumed {
+        return Err(replayed_code(state, &grant.grant_id, now).await);
+    }
+    // Checked before consuming, so a request that fails here leaves the code to its client.
+    authorization_code::exchange(&grant, &client.id, redirect_uri, verifier, now)?;
+    let grant = match state
+        .store
+        .take_code(&hash, now)
+        .await
+        .map_err(store_error)?
+    {
+        Taken::Fresh(g) => g,
+        Taken::Replayed { grant_id } => return Err(replayed_code(state, &grant_id, now).await),
+        Taken::NotFound => return Err(unknown()),
+    };
+    let user = live_user(state, &grant.subject).await?;
+    let user_grant = UserGrant {
+        user: &user,
+        grant_id: &grant.grant_id,
+        auth_time: grant.auth_time,
+        session_id: grant.session_id.as_deref(),
+        nonce: grant.nonce.as_deref(),
+        claims: &grant.claims,
+    };
+    let response = issue::user_tokens(state, client, &grant.scope, &user_grant, None, now).await?;
+    tracing::info!(target: "gatehouse::audit", event = "token.issued", grant_type = "authorization_code", client_id = %client.id, sub = %user.id);
+    Ok(response)
+}
+
+/// RFC 6749 §4.1.2: a code used twice revokes the tokens issued from it.
+async fn replayed_code(
+    state: &AppState,
+    grant_id: &str,
+    now: gatehouse_protocol::types::UnixTime,
+) -> Error {
+    match state.store.revoke_grant(grant_id, now).await {
+        Ok(n) => {
+            tracing::warn!(target: "gatehouse::audit", event = "code.replayed", revoked = n);
+            Error::InvalidGrant(
+                "the code was already used; the tokens issued with it are now revoked".into(),
+            )
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+async fn refresh_token_grant(
+    state: &AppState,
+    client: &ClientRecord,
+    presented: &Secret,
+    scope: Option<&ScopeSet>,
+) -> Result<TokenResponse, Error> {
+    require_grant(client, GrantType::RefreshToken)?;
+    let hash = TokenHash::of(presented.expose());
+    let now = now();
+    let Some(current) = state
+        .store
+        .find_refresh_token(&hash, now)
+        .await
+        .map_err(store_error)?
+    else {
+        return Err(rotate_unknown(state, &hash, client, now).await);
+    };
+    if current.client_id != client.id {
+        return Err(Error::InvalidGrant(
+            "the refresh token was issued to another client".into(),
+        ));
+    }
+    let narrowed = refresh_token::narrow_scope(&current.scope, scope)?;
+    let user = live_user(state, &current.subject).await?;
+    let grant = UserGrant {
+        user: &user,
+        grant_id: &current.family_id,
+        auth_time: current.auth_time,
+        session_id: current.session_id.as_deref(),
+        nonce: None,
+        claims: &current.claims,
+    };
+    // The successor keeps the full granted scope, so a narrowed refresh can widen back later.
+    let (value, successor) = issue::refresh_record(state, client, &current.scope, &grant, now);
+    match state
+        .store
+        .rotate_refresh_token(&hash, &successor, now)
+        .await
+        .map_err(store_error)?
+    {
+        Rotation::Rotated(_) => {}
+        Rotation::Reused { family_id, .. } => return Err(reused(&family_id)),
+        Rotation::NotFound => {
+            return Err(Error::InvalidGrant(
+                "the refresh token is unknown, expired or revoked".into(),
+            ));
+        }
+    }
+    let response = issue::user_tokens(state, client, &narrowed, &grant, Some(value), now).await?;
+    tracing::info!(target: "gatehouse::audit", event = "token.issued", grant_type = "refresh_token", client_id = %client.id, sub = %user.id);
+    Ok(response)
+}
+
+/// A refresh token that is not live: report reuse of a rotated one (which revokes its family).
+async fn rotate_unknown(
+    state: &AppState,
+    hash: &TokenHash,
+    client: &ClientRecord,
+    now: gatehouse_protocol::types::UnixTime,
+) -> Error {
+    // The successor is never stored: rotation only inserts it when the presented token is live.
+    let placeholder = gatehouse_storage::RefreshTokenRecord {
+        hash: TokenHash::of(&crate::state::random_token()),
+        family_id: String::new(),
+        client_id: client.id.clone(),
+        subject: String::new(),
+        scope: ScopeSet::default(),
+        claims: Default::default(),
+        auth_time: now,
+        session_id: None,
+        issued_at: now,
+        expires_at: now,
+    };
+    match state
+        .store
+        .rotate_refresh_token(hash, &placeholder, now)
+        .await
+    {
+        Ok(Rotation::Reused { family_id, .. }) => reused(&family_id),
+        Ok(_) => Error::InvalidGrant("the refresh token is unknown, expired or revoked".into()),
+        Err(e) => store_error(e),
+    }
+}
+
+fn reused(family_id: &str) -> Error {
+    tracing::warn!(target: "gatehouse::audit", event = "refresh.reuse_detected", family = %family_id);
+    Error::InvalidGrant("the refresh token was already used; as a precaution every token of this grant is now revoked (RFC 9700 section 4.14.2)".into())
+}
+
+async fn client_credentials_grant(
+    state: &AppState,
+    client: &ClientRecord,
+    scope: Option<ScopeSet>,
+) -> Result<TokenResponse, Error> {
+    if client.auth_method.kind() == ClientKind::Public {
+        return Err(Error::UnauthorizedClient(
+            "public clients cannot use client_credentials: they have no secret".into(),
+        ));
+    }
+    require_grant(client, GrantType::ClientCredentials)?;
+    // User-facing scopes make no sense without a user; the default is every other allowed scope.
+    const USER_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+    let scope = match scope {
+        Some(s) => {
+            if let Some(bad) = s
+                .iter()
+                .find(|x| !client.scopes.contains(x.as_str()) || USER_SCOPES.contains(&x.as_str()))
+            {
+                return Err(Error::InvalidScope(
+                    format!(
+                        "scope {} is not allowed for this client with client_credentials",
+                        bad.as_str()
+                    )
+                    .into(),
+                ));
+            }
+            s
+        }
+        None => client
+            .scopes
+            .iter()
+            .filter(|s| !USER_SCOPES.contains(&s.as_str()))
+            .cloned()
+            .collect(),
+    };
+    let now = now();
+    let access_token = issue::access_token(state, client, &scope, None, now).await?;
+    tracing::info!(target: "gatehouse::audit", event = "token.issued", grant_type = "client_credentials", client_id = %client.id);
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.config.access_token_ttl.as_secs(),
+        scope: scope.to_param(),
+        refresh_token: None,
+        id_token: None,
+    })
+}
+
+async fn live_user(state: &AppState, id: &str) -> Result<UserRecord, Error> {
+    match state.store.find_user(id).await.map_err(store_error)? {
+        Some(u) if !u.locked => Ok(u),
+        Some(_) => Err(Error::InvalidGrant("the user's account is locked".into())),
+        None => Err(Error::InvalidGrant("the user no longer exists".into())),
+    }
+}

@@ -1,0 +1,105 @@
+//! Server-rendered pages (askama): login, consent and error. No JavaScript; labelled fields.
+
+use actix_web::HttpResponse;
+use actix_web::http::{StatusCode, header};
+use askama::Template;
+
+/// The login form.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    /// Shown as "to continue to ...".
+    pub client_name: &'a str,
+    /// The interaction id (hidden field).
+    pub interaction: &'a str,
+    /// The CSRF token (hidden field).
+    pub csrf_token: &'a str,
+    /// Prefilled username (`login_hint` or the previous attempt).
+    pub username: &'a str,
+    /// A message after a failed attempt.
+    pub error: Option<&'a str>,
+}
+
+/// One scope line on the consent page.
+pub struct ScopeLine {
+    /// The scope token.
+    pub name: String,
+    /// What it allows.
+    pub description: String,
+}
+
+/// The consent form.
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    /// The client asking.
+    pub client_name: &'a str,
+    /// Who is signed in.
+    pub username: &'a str,
+    /// What it asks for.
+    pub scopes: Vec<ScopeLine>,
+    /// The interaction id.
+    pub interaction: &'a str,
+    /// The CSRF token.
+    pub csrf_token: &'a str,
+}
+
+/// A plain error page, for errors that must not be redirected.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    /// Heading.
+    pub title: &'a str,
+    /// What went wrong and what to do.
+    pub message: &'a str,
+    /// The OAuth error code, for the developer.
+    pub code: Option<&'a str>,
+}
+
+/// Renders a page with the headers every HTML page carries. `redirect_to` is where a form on the
+/// page may end up after the server's redirect: browsers apply `form-action` to that redirect too,
+/// so its origin is allowed next to `'self'`.
+#[must_use]
+pub fn render(page: &impl Template, status: StatusCode, redirect_to: Option<&str>) -> HttpResponse {
+    let target = redirect_to
+        .and_then(|u| url::Url::parse(u).ok())
+        .map(|u| match u.origin() {
+            url::Origin::Tuple(..) => u.origin().ascii_serialization(),
+            url::Origin::Opaque(_) => format!("{}:", u.scheme()),
+        });
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'{}; frame-ancestors 'none'; base-uri 'none'",
+        target.map(|t| format!(" {t}")).unwrap_or_default()
+    );
+    match page.render() {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header(("Content-Security-Policy", csp))
+            .insert_header(("X-Frame-Options", "DENY"))
+            .insert_header(("Referrer-Policy", "no-referrer"))
+            .insert_header(("X-Content-Type-Options", "nosniff"))
+            .body(html),
+        Err(e) => {
+            tracing::error!(error = %e, "page render failed");
+            HttpResponse::InternalServerError().body("internal error")
+        }
+    }
+}
+
+/// An error page.
+#[must_use]
+pub fn error(status: StatusCode, title: &str, message: &str, code: Option<&str>) -> HttpResponse {
+    render(
+        &ErrorPage {
+            title,
+            message,
+            code,
+        },
+        status,
+        None,
+    )
+}
+
+/// The stylesheet, served at `/assets/gatehouse.css` (a file, so the CSP needs no inline style).
+pub const CSS: &str = include_str!("../../assets/gatehouse.css");

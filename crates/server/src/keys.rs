@@ -1,0 +1,329 @@
+//! Signing keys: generated on first start, kept in the store, parsed once and held in memory.
+//! JWS compact serialisation is done here directly on aws-lc-rs (RFC 7515 §7.1): it is a few
+//! lines, and keeping the parsed key avoids re-parsing it on every signature.
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey,
+};
+use gatehouse_protocol::types::{SigningAlg, UnixTime, b64url, b64url_decode};
+use gatehouse_storage::{SigningKeyRecord, Store, StoreError};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+enum Pair {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+/// One parsed signing key with its public JWK.
+pub struct SigningKey {
+    kid: String,
+    alg: SigningAlg,
+    pair: Pair,
+    jwk: Value,
+}
+
+impl SigningKey {
+    fn from_record(rec: &SigningKeyRecord) -> Result<Self, String> {
+        let pair = match rec.alg {
+            SigningAlg::Rs256 => {
+                Pair::Rsa(RsaKeyPair::from_pkcs8(&rec.private_der).map_err(|e| e.to_string())?)
+            }
+            SigningAlg::Es256 => Pair::Ec(
+                EcdsaKeyPair::from_pkcs8(
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &rec.private_der,
+                )
+                .map_err(|e| e.to_string())?,
+            ),
+            SigningAlg::EdDsa => {
+                Pair::Ed(Ed25519KeyPair::from_pkcs8(&rec.private_der).map_err(|e| e.to_string())?)
+            }
+        };
+        let mut jwk = public_jwk(&pair);
+        jwk["kid"] = json!(rec.kid);
+        jwk["use"] = json!("sig");
+        jwk["alg"] = json!(rec.alg.as_str());
+        Ok(Self {
+            kid: rec.kid.clone(),
+            alg: rec.alg,
+            pair,
+            jwk,
+        })
+    }
+
+    /// Generates a new key record for `alg`.
+    ///
+    /// # Errors
+    /// When the crypto library fails to generate a key.
+    pub fn generate(alg: SigningAlg, now: UnixTime) -> Result<SigningKeyRecord, String> {
+        let der: Vec<u8> = match alg {
+            SigningAlg::Rs256 => {
+                let k = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| e.to_string())?;
+                k.as_der().map_err(|e| e.to_string())?.as_ref().to_vec()
+            }
+            SigningAlg::Es256 => {
+                let k = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+                    .map_err(|e| e.to_string())?;
+                k.to_pkcs8v1().map_err(|e| e.to_string())?.as_ref().to_vec()
+            }
+            SigningAlg::EdDsa => {
+                let k = Ed25519KeyPair::generate().map_err(|e| e.to_string())?;
+                k.to_pkcs8v1().map_err(|e| e.to_string())?.as_ref().to_vec()
+            }
+        };
+        let rec = SigningKeyRecord {
+            kid: String::new(),
+            alg,
+            private_der: der,
+            created_at: now,
+        };
+        let parsed = Self::from_record(&rec)?;
+        Ok(SigningKeyRecord {
+            kid: thumbprint(&parsed.jwk),
+            ..rec
+        })
+    }
+
+    /// The key id.
+    #[must_use]
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Signs `claims` as a compact JWS with header `typ`.
+    ///
+    /// # Errors
+    /// When serialisation or signing fails.
+    pub fn sign(&self, claims: &impl Serialize, typ: &str) -> Result<String, String> {
+        let header = json!({ "alg": self.alg.as_str(), "kid": self.kid, "typ": typ });
+        let mut input = b64url(header.to_string().as_bytes());
+        input.push('.');
+        input.push_str(&b64url(
+            &serde_json::to_vec(claims).map_err(|e| e.to_string())?,
+        ));
+        let sig = match &self.pair {
+            Pair::Rsa(k) => {
+                let mut sig = vec![0; k.public_modulus_len()];
+                k.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    input.as_bytes(),
+                    &mut sig,
+                )
+                .map_err(|e| e.to_string())?;
+                sig
+            }
+            Pair::Ec(k) => k
+                .sign(&SystemRandom::new(), input.as_bytes())
+                .map_err(|e| e.to_string())?
+                .as_ref()
+                .to_vec(),
+            Pair::Ed(k) => k.sign(input.as_bytes()).as_ref().to_vec(),
+        };
+        input.push('.');
+        input.push_str(&b64url(&sig));
+        Ok(input)
+    }
+
+    fn verify(&self, signed: &[u8], sig: &[u8]) -> bool {
+        match &self.pair {
+            Pair::Rsa(k) => UnparsedPublicKey::new(
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                k.public_key().as_ref(),
+            )
+            .verify(signed, sig)
+            .is_ok(),
+            Pair::Ec(k) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, k.public_key().as_ref())
+                    .verify(signed, sig)
+                    .is_ok()
+            }
+            Pair::Ed(k) => UnparsedPublicKey::new(&signature::ED25519, k.public_key().as_ref())
+                .verify(signed, sig)
+                .is_ok(),
+        }
+    }
+}
+
+fn public_jwk(pair: &Pair) -> Value {
+    match pair {
+        Pair::Rsa(k) => {
+            let p = k.public_key();
+            json!({ "kty": "RSA", "n": b64url(p.modulus().big_endian_without_leading_zero()), "e": b64url(p.exponent().big_endian_without_leading_zero()) })
+        }
+        Pair::Ec(k) => {
+            // Uncompressed SEC1 point: 0x04 || x || y.
+            let point = k.public_key().as_ref();
+            json!({ "kty": "EC", "crv": "P-256", "x": b64url(&point[1..33]), "y": b64url(&point[33..65]) })
+        }
+        Pair::Ed(k) => {
+            json!({ "kty": "OKP", "crv": "Ed25519", "x": b64url(k.public_key().as_ref()) })
+        }
+    }
+}
+
+/// RFC 7638 JWK thumbprint: SHA-256 over the required members in lexicographic order.
+fn thumbprint(jwk: &Value) -> String {
+    let members: &[&str] = match jwk["kty"].as_str() {
+        Some("RSA") => &["e", "kty", "n"],
+        Some("EC") => &["crv", "kty", "x", "y"],
+        _ => &["crv", "kty", "x"],
+    };
+    let canonical = members
+        .iter()
+        .map(|m| format!("\"{m}\":\"{}\"", jwk[m].as_str().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(",");
+    b64url(&Sha256::digest(format!("{{{canonical}}}").as_bytes()))
+}
+
+/// Every published key, the one signing per algorithm, and the serialised JWKS.
+pub struct KeyRing {
+    active: HashMap<SigningAlg, Arc<SigningKey>>,
+    by_kid: HashMap<String, Arc<SigningKey>>,
+    jwks: Vec<u8>,
+}
+
+impl KeyRing {
+    /// Loads the keys from the store, first generating one per algorithm that has none.
+    ///
+    /// # Errors
+    /// Store failures, or a stored key that cannot be parsed.
+    pub async fn load_or_create(store: &dyn Store, now: UnixTime) -> Result<Self, StoreError> {
+        let mut records = store.list_keys().await?;
+        let missing: Vec<SigningAlg> = SigningAlg::ALL
+            .iter()
+            .copied()
+            .filter(|a| !records.iter().any(|r| r.alg == *a))
+            .collect();
+        if !missing.is_empty() {
+            for alg in missing {
+                let rec = tokio::task::spawn_blocking(move || SigningKey::generate(alg, now))
+                    .await
+                    .map_err(|e| StoreError::Internal(e.to_string()))?
+                    .map_err(StoreError::Internal)?;
+                store.put_key(&rec).await?;
+                tracing::info!(target: "gatehouse::audit", event = "key.created", kid = %rec.kid, alg = %alg);
+            }
+            // Re-read: another instance starting at the same moment may have added keys too, and
+            // every instance must pick the same active key.
+            records = store.list_keys().await?;
+        }
+        Self::from_records(&records).map_err(StoreError::Internal)
+    }
+
+    fn from_records(records: &[SigningKeyRecord]) -> Result<Self, String> {
+        let mut active = HashMap::new();
+        let mut by_kid = HashMap::new();
+        // Records come oldest first: the newest key per algorithm signs.
+        for rec in records {
+            let key = Arc::new(
+                SigningKey::from_record(rec).map_err(|e| format!("stored key {}: {e}", rec.kid))?,
+            );
+            active.insert(rec.alg, Arc::clone(&key));
+            by_kid.insert(rec.kid.clone(), key);
+        }
+        let keys: Vec<&Value> = records
+            .iter()
+            .filter_map(|r| by_kid.get(&r.kid))
+            .map(|k| &k.jwk)
+            .collect();
+        let jwks = serde_json::to_vec(&json!({ "keys": keys })).map_err(|e| e.to_string())?;
+        Ok(Self {
+            active,
+            by_kid,
+            jwks,
+        })
+    }
+
+    /// The key that signs with `alg`.
+    #[must_use]
+    pub fn signer(&self, alg: SigningAlg) -> Option<&SigningKey> {
+        self.active.get(&alg).map(AsRef::as_ref)
+    }
+
+    /// The JWKS document.
+    #[must_use]
+    pub fn jwks(&self) -> &[u8] {
+        &self.jwks
+    }
+
+    /// Every key id, in JWKS order.
+    #[must_use]
+    pub fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.by_kid.keys().cloned().collect();
+        kids.sort();
+        kids
+    }
+
+    /// Verifies a compact JWS signed by one of our keys and returns its claims. Used for
+    /// `id_token_hint`, which may be expired (OIDC Core §3.1.2.1), so time is not checked here.
+    #[must_use]
+    pub fn verify(&self, jws: &str) -> Option<Value> {
+        let mut parts = jws.split('.');
+        let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let header: Value = serde_json::from_slice(&b64url_decode(h)?).ok()?;
+        let key = self.by_kid.get(header["kid"].as_str()?)?;
+        if header["alg"].as_str()? != key.alg.as_str() {
+            return None;
+        }
+        let signed_len = h.len() + 1 + p.len();
+        if !key.verify(&jws.as_bytes()[..signed_len], &b64url_decode(s)?) {
+            return None;
+        }
+        serde_json::from_slice(&b64url_decode(p)?).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_signs_and_verifies_and_kid_is_a_thumbprint() {
+        let now = UnixTime(1);
+        let recs: Vec<_> = SigningAlg::ALL
+            .iter()
+            .map(|a| SigningKey::generate(*a, now).unwrap())
+            .collect();
+        let ring = KeyRing::from_records(&recs).unwrap();
+        for alg in SigningAlg::ALL {
+            let key = ring.signer(*alg).unwrap();
+            let jws = key.sign(&json!({"sub": "u1"}), "JWT").unwrap();
+            assert_eq!(ring.verify(&jws).unwrap()["sub"], "u1", "{alg}");
+            let mut tampered = jws.clone();
+            tampered.replace_range(jws.len() - 4.., "AAAA");
+            assert!(ring.verify(&tampered).is_none(), "{alg}");
+            assert_eq!(key.kid(), thumbprint(&key.jwk));
+        }
+        let jwks: Value = serde_json::from_slice(ring.jwks()).unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 3);
+        assert!(
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|k| k.get("d").is_none())
+        );
+    }
+
+    #[test]
+    fn rfc7638_example_thumbprint() {
+        let jwk = json!({"kty":"RSA","e":"AQAB","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
+        assert_eq!(
+            thumbprint(&jwk),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+}

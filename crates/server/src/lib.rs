@@ -1,0 +1,12 @@
+//! The Gatehouse server: actix-web endpoints, login and consent pages, configuration, keys, and
+//! the `gatehouse` command line.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod endpoints;
+pub mod http;
+pub mod issue;
+pub mod keys;
+pub mod passwords;
+pub mod state;

@@ -1,0 +1,49 @@
+//! Shared application state and the small helpers every endpoint uses (clock, randomness).
+
+use crate::config::Config;
+use crate::keys::KeyRing;
+use gatehouse_protocol::types::{UnixTime, b64url};
+use gatehouse_storage::Store;
+use std::sync::Arc;
+
+/// State shared by every request.
+pub struct AppState {
+    /// Validated configuration.
+    pub config: Config,
+    /// The issuer, without trailing slash; the root of every URL Gatehouse emits.
+    pub issuer: String,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Signing keys.
+    pub keys: KeyRing,
+    /// The discovery document, serialised once at start.
+    pub discovery: Vec<u8>,
+    /// Whether cookies get `Secure` (the issuer is https).
+    pub secure_cookies: bool,
+    /// An Argon2id hash of a random password, verified when a username is unknown so that the
+    /// response takes as long as for a known one.
+    pub dummy_password_hash: String,
+}
+
+/// The current time.
+#[must_use]
+pub fn now() -> UnixTime {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+/// A fresh 256-bit random value, base64url (43 characters): codes, tokens, secrets, cookies.
+#[must_use]
+pub fn random_token() -> String {
+    random_b64(32)
+}
+
+/// `len` random bytes, base64url.
+#[must_use]
+pub fn random_b64(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    aws_lc_rs::rand::fill(&mut bytes).expect("the system random source failed");
+    b64url(&bytes)
+}
