@@ -1,1 +1,8 @@
+//! End-to-end tests: each boots the real `gatehouse` binary on a random port with its own data
+//! directory, provisions it through its CLI, and drives it over HTTP, with the `openidconnect`
+//! crate as the relying party for happy paths and raw requests for malformed ones.
 
+mod flow;
+mod negative;
+mod restart;
+mod support;

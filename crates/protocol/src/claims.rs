@@ -48,9 +48,9 @@ impl ClaimsRequest {
     pub fn parse(value: &str) -> Result<Self, Error> {
         let json: serde_json::Value = serde_json::from_str(value)
             .map_err(|_| invalid_request("claims must be a JSON object (OIDC Core section 5.5)"))?;
-        let obj = json.as_object().ok_or_else(|| {
-            invalid_request("claims must be a JSON object (OIDC Core section 5.5)")
-        })?;
+        let obj = json
+            .as_object()
+            .ok_or_else(|| invalid_request("claims must be a JSON object (OIDC Core section 5.5)"))?;
         let member = |name: &str| -> Result<BTreeSet<String>, Error> {
             match obj.get(name) {
                 None | Some(serde_json::Value::Null) => Ok(BTreeSet::new()),
@@ -68,9 +68,7 @@ impl ClaimsRequest {
                     }
                     Ok(out)
                 }
-                Some(_) => Err(invalid_request(format!(
-                    "claims.{name} must be a JSON object"
-                ))),
+                Some(_) => Err(invalid_request(format!("claims.{name} must be a JSON object"))),
             }
         };
         Ok(Self {
@@ -109,15 +107,13 @@ mod tests {
 
     #[test]
     fn claims_parameter_keeps_known_names_and_rejects_bad_shapes() {
-        let c = ClaimsRequest::parse(r#"{"userinfo":{"name":{"essential":true},"shoe_size":null},"id_token":{"email":null}}"#).unwrap();
+        let c = ClaimsRequest::parse(
+            r#"{"userinfo":{"name":{"essential":true},"shoe_size":null},"id_token":{"email":null}}"#,
+        )
+        .unwrap();
         assert_eq!(c.userinfo.iter().collect::<Vec<_>>(), ["name"]);
         assert_eq!(c.id_token.iter().collect::<Vec<_>>(), ["email"]);
-        for bad in [
-            "[]",
-            "not json",
-            r#"{"userinfo":[]}"#,
-            r#"{"userinfo":{"name":3}}"#,
-        ] {
+        for bad in ["[]", "not json", r#"{"userinfo":[]}"#, r#"{"userinfo":{"name":3}}"#] {
             assert_eq!(
                 ClaimsRequest::parse(bad).unwrap_err().code(),
                 "invalid_request",
@@ -130,20 +126,14 @@ mod tests {
     fn scopes_release_their_claims() {
         let s = ScopeSet::from_static(&["openid", "email"]);
         let r = released_claims(&s, &BTreeSet::from(["name".to_owned()]));
-        assert_eq!(
-            r.into_iter().collect::<Vec<_>>(),
-            ["email", "email_verified", "name"]
-        );
+        assert_eq!(r.into_iter().collect::<Vec<_>>(), ["email", "email_verified", "name"]);
     }
 
     #[test]
     fn at_hash_matches_oidc_example() {
         // OIDC Core Appendix A.3 example pair (RS256 / SHA-256).
         assert_eq!(
-            at_hash(
-                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y",
-                SigningAlg::Rs256
-            ),
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", SigningAlg::Rs256),
             "77QmUPtjPfzWtF2AnpK9RQ"
         );
     }

@@ -58,14 +58,8 @@ impl ProviderMetadata {
             response_modes_supported: ["query"],
             grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
             subject_types_supported: ["public"],
-            id_token_signing_alg_values_supported: SigningAlg::ALL
-                .iter()
-                .map(|a| a.as_str())
-                .collect(),
-            token_endpoint_auth_methods_supported: TokenEndpointAuthMethod::ALL
-                .iter()
-                .map(|m| m.as_str())
-                .collect(),
+            id_token_signing_alg_values_supported: SigningAlg::ALL.iter().map(|a| a.as_str()).collect(),
+            token_endpoint_auth_methods_supported: TokenEndpointAuthMethod::ALL.iter().map(|m| m.as_str()).collect(),
             claims_supported: USER_CLAIMS.iter().chain(ID_TOKEN_CLAIMS).copied().collect(),
             claims_parameter_supported: true,
             request_parameter_supported: false,
@@ -83,16 +77,9 @@ mod tests {
 
     #[test]
     fn endpoints_derive_from_the_issuer_and_pkce_is_s256_only() {
-        let m = serde_json::to_value(ProviderMetadata::new(
-            "https://id.example.com",
-            vec!["openid".into()],
-        ))
-        .unwrap();
+        let m = serde_json::to_value(ProviderMetadata::new("https://id.example.com", vec!["openid".into()])).unwrap();
         assert_eq!(m["token_endpoint"], "https://id.example.com/oauth/token");
-        assert_eq!(
-            m["code_challenge_methods_supported"],
-            serde_json::json!(["S256"])
-        );
+        assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);
         assert!(
             m["id_token_signing_alg_values_supported"]

@@ -153,12 +153,9 @@ mod tests {
 
     #[test]
     fn description_never_contains_quotes_or_backslashes() {
-        let e = invalid_request(format!("bad \"value\" \\ here\n"));
+        let e = invalid_request("bad \"value\" \\ here\n");
         let d = e.description();
-        assert!(
-            !d.contains('"') && !d.contains('\\') && !d.contains('\n'),
-            "{d}"
-        );
+        assert!(!d.contains('"') && !d.contains('\\') && !d.contains('\n'), "{d}");
     }
 
     #[test]

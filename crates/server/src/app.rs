@@ -13,38 +13,32 @@ use std::sync::Arc;
 
 /// Registers every route on an actix `App`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        resource("/.well-known/openid-configuration", "GET")
-            .route(web::get().to(discovery::metadata)),
-    )
-    .service(
-        resource("/.well-known/oauth-authorization-server", "GET")
-            .route(web::get().to(discovery::metadata)),
-    )
-    .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(discovery::jwks)))
-    .service(
-        resource("/oauth/authorize", "GET, POST")
-            .route(web::get().to(authorize::get))
-            .route(web::post().to(authorize::post)),
-    )
-    .service(resource("/oauth/token", "POST").route(web::post().to(token::token)))
-    .service(
-        resource("/oauth/userinfo", "GET, POST")
-            .route(web::get().to(userinfo::get))
-            .route(web::post().to(userinfo::post)),
-    )
-    .service(
-        resource("/login", "GET, POST")
-            .route(web::get().to(login::login_page))
-            .route(web::post().to(login::login_submit)),
-    )
-    .service(
-        resource("/consent", "GET, POST")
-            .route(web::get().to(login::consent_page))
-            .route(web::post().to(login::consent_submit)),
-    )
-    .service(resource("/assets/gatehouse.css", "GET").route(web::get().to(discovery::css)))
-    .service(resource("/health", "GET").route(web::get().to(discovery::health)));
+    cfg.service(resource("/.well-known/openid-configuration", "GET").route(web::get().to(discovery::metadata)))
+        .service(resource("/.well-known/oauth-authorization-server", "GET").route(web::get().to(discovery::metadata)))
+        .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(discovery::jwks)))
+        .service(
+            resource("/oauth/authorize", "GET, POST")
+                .route(web::get().to(authorize::get))
+                .route(web::post().to(authorize::post)),
+        )
+        .service(resource("/oauth/token", "POST").route(web::post().to(token::token)))
+        .service(
+            resource("/oauth/userinfo", "GET, POST")
+                .route(web::get().to(userinfo::get))
+                .route(web::post().to(userinfo::post)),
+        )
+        .service(
+            resource("/login", "GET, POST")
+                .route(web::get().to(login::login_page))
+                .route(web::post().to(login::login_submit)),
+        )
+        .service(
+            resource("/consent", "GET, POST")
+                .route(web::get().to(login::consent_page))
+                .route(web::post().to(login::consent_submit)),
+        )
+        .service(resource("/assets/gatehouse.css", "GET").route(web::get().to(discovery::css)))
+        .service(resource("/health", "GET").route(web::get().to(discovery::health)));
 }
 
 /// A resource whose other methods get 405 with `Allow`.
@@ -70,18 +64,9 @@ async fn not_found() -> HttpResponse {
 ///
 /// # Errors
 /// Store failures while loading keys or scopes.
-pub async fn build_state(
-    config: Config,
-    issuer: String,
-    store: Arc<dyn Store>,
-) -> anyhow::Result<AppState> {
+pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
     let keys = KeyRing::load_or_create(store.as_ref(), now()).await?;
-    let scopes = store
-        .list_scopes()
-        .await?
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
+    let scopes = store.list_scopes().await?.into_iter().map(|s| s.name).collect();
     let discovery = serde_json::to_vec(&ProviderMetadata::new(&issuer, scopes))?;
     let dummy_password_hash = tokio::task::spawn_blocking(|| passwords::hash(&random_token()))
         .await?
@@ -105,13 +90,9 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> anyhow::Result<()> 
     let listener = std::net::TcpListener::bind(config.bind)
         .map_err(|e| anyhow::anyhow!("GATEHOUSE_BIND: cannot listen on {}: {e}", config.bind))?;
     let addr = listener.local_addr()?;
-    let issuer = config
-        .issuer
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+    let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
     let state = web::Data::new(build_state(config, issuer.clone(), Arc::clone(&store)).await?);
-    let first_start =
-        store.list_clients().await?.is_empty() && store.list_users().await?.is_empty();
+    let first_start = store.list_clients().await?.is_empty() && store.list_users().await?.is_empty();
     let server = HttpServer::new({
         let state = state.clone();
         move || {

@@ -22,11 +22,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "./gatehouse-data",
         "directory of the embedded SQLite store",
     ),
-    (
-        "GATEHOUSE_CODE_TTL",
-        "60s",
-        "authorization code lifetime (at most 10m)",
-    ),
+    ("GATEHOUSE_CODE_TTL", "60s", "authorization code lifetime (at most 10m)"),
     ("GATEHOUSE_ACCESS_TOKEN_TTL", "1h", "access token lifetime"),
     ("GATEHOUSE_ID_TOKEN_TTL", "1h", "ID token lifetime"),
     (
@@ -106,46 +102,41 @@ impl Config {
         let bind_raw = get("GATEHOUSE_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
         let bind: SocketAddr = bind_raw.parse().map_err(|_| ConfigError {
             setting: "GATEHOUSE_BIND",
-            message: format!(
-                "{bind_raw:?} is not an address:port such as 127.0.0.1:8080 or [::]:8080"
-            ),
+            message: format!("{bind_raw:?} is not an address:port such as 127.0.0.1:8080 or [::]:8080"),
         })?;
-        let issuer = get("GATEHOUSE_ISSUER")
-            .map(|v| parse_issuer(&v))
-            .transpose()?;
-        let duration = |setting: &'static str,
-                        default: Duration,
-                        max: Option<Duration>|
-         -> Result<Duration, ConfigError> {
-            let Some(raw) = get(setting) else {
-                return Ok(default);
+        let issuer = get("GATEHOUSE_ISSUER").map(|v| parse_issuer(&v)).transpose()?;
+        let duration =
+            |setting: &'static str, default: Duration, max: Option<Duration>| -> Result<Duration, ConfigError> {
+                let Some(raw) = get(setting) else {
+                    return Ok(default);
+                };
+                let d = parse_duration(&raw).ok_or_else(|| ConfigError {
+                    setting,
+                    message: format!(
+                        "{raw:?} is not a duration; use seconds or a number with s, m, h or d, e.g. 90s, 15m, 1h, 30d"
+                    ),
+                })?;
+                if d.is_zero() {
+                    return Err(ConfigError {
+                        setting,
+                        message: "must be greater than zero".into(),
+                    });
+                }
+                if let Some(max) = max.filter(|m| d > *m) {
+                    return Err(ConfigError {
+                        setting,
+                        message: format!("{raw} is longer than the maximum of {}s", max.as_secs()),
+                    });
+                }
+                Ok(d)
             };
-            let d = parse_duration(&raw).ok_or_else(|| ConfigError {
-                setting,
-                message: format!("{raw:?} is not a duration; use seconds or a number with s, m, h or d, e.g. 90s, 15m, 1h, 30d"),
-            })?;
-            if d.is_zero() {
-                return Err(ConfigError {
-                    setting,
-                    message: "must be greater than zero".into(),
-                });
-            }
-            if let Some(max) = max.filter(|m| d > *m) {
-                return Err(ConfigError {
-                    setting,
-                    message: format!("{raw} is longer than the maximum of {}s", max.as_secs()),
-                });
-            }
-            Ok(d)
-        };
         const MIN: u64 = 60;
         const HOUR: u64 = 3600;
         const DAY: u64 = 24 * HOUR;
         Ok(Self {
             bind,
             issuer,
-            data_dir: get("GATEHOUSE_DATA_DIR")
-                .map_or_else(|| PathBuf::from("./gatehouse-data"), PathBuf::from),
+            data_dir: get("GATEHOUSE_DATA_DIR").map_or_else(|| PathBuf::from("./gatehouse-data"), PathBuf::from),
             // RFC 6749 §4.1.2: codes must be short-lived; 10 minutes is the recommended maximum.
             code_ttl: duration(
                 "GATEHOUSE_CODE_TTL",
@@ -203,11 +194,10 @@ fn parse_issuer(raw: &str) -> Result<String, ConfigError> {
         setting: "GATEHOUSE_ISSUER",
         message,
     };
-    let url =
-        url::Url::parse(raw).map_err(|e| err(format!("{raw:?} is not an absolute URL ({e})")))?;
+    let url = url::Url::parse(raw).map_err(|e| err(format!("{raw:?} is not an absolute URL ({e})")))?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(err(
-            "must not have a query or fragment (OIDC Discovery section 3)".into(),
+            "must not have a query or fragment (OIDC Discovery section 3)".into()
         ));
     }
     let loopback = match url.host() {
@@ -251,11 +241,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
         }
         prev = cur;
     }
@@ -268,10 +254,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -306,9 +289,7 @@ mod tests {
 
     #[test]
     fn unknown_settings_suggest_the_nearest() {
-        let u = Config::unknown_settings(
-            ["GATEHOUSE_ISSUR".to_owned(), "GATEHOUSE_BIND".to_owned()].into_iter(),
-        );
+        let u = Config::unknown_settings(["GATEHOUSE_ISSUR".to_owned(), "GATEHOUSE_BIND".to_owned()].into_iter());
         assert_eq!(u, vec![("GATEHOUSE_ISSUR".to_owned(), "GATEHOUSE_ISSUER")]);
     }
 

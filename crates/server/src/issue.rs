@@ -64,11 +64,7 @@ pub async fn user_tokens(
         Some(r) => Some(r),
         None if wants_refresh(client, scope) => {
             let (value, record) = refresh_record(state, client, scope, grant, now);
-            state
-                .store
-                .put_refresh_token(&record)
-                .await
-                .map_err(store_error)?;
+            state.store.put_refresh_token(&record).await.map_err(store_error)?;
             Some(value)
         }
         None => None,
@@ -146,11 +142,7 @@ pub async fn access_token(
         issued_at: now,
         expires_at: now.plus(state.config.access_token_ttl.as_secs()),
     };
-    state
-        .store
-        .put_access_token(&record)
-        .await
-        .map_err(store_error)?;
+    state.store.put_access_token(&record).await.map_err(store_error)?;
     Ok(value)
 }
 
@@ -173,19 +165,13 @@ pub fn id_token(
     claims.insert("iss".into(), json!(state.issuer));
     claims.insert("sub".into(), json!(grant.user.id));
     claims.insert("aud".into(), json!(client.id.as_str()));
-    claims.insert(
-        "exp".into(),
-        json!(now.plus(state.config.id_token_ttl.as_secs()).0),
-    );
+    claims.insert("exp".into(), json!(now.plus(state.config.id_token_ttl.as_secs()).0));
     claims.insert("iat".into(), json!(now.0));
     claims.insert("auth_time".into(), json!(grant.auth_time.0));
     if let Some(n) = grant.nonce {
         claims.insert("nonce".into(), json!(n));
     }
-    claims.insert(
-        "at_hash".into(),
-        json!(at_hash(access_token, client.id_token_alg)),
-    );
+    claims.insert("at_hash".into(), json!(at_hash(access_token, client.id_token_alg)));
     if let Some(sid) = grant.session_id {
         claims.insert("sid".into(), json!(sid));
     }
@@ -217,11 +203,7 @@ pub fn user_claims(user: &UserRecord, names: &BTreeSet<&str>) -> Map<String, Val
 
 /// The user claims released for a scope and a claims request.
 #[must_use]
-pub fn released(
-    user: &UserRecord,
-    scope: &ScopeSet,
-    extra: &BTreeSet<String>,
-) -> Map<String, Value> {
+pub fn released(user: &UserRecord, scope: &ScopeSet, extra: &BTreeSet<String>) -> Map<String, Value> {
     let names = released_claims(scope, extra);
     user_claims(user, &names)
 }

@@ -5,9 +5,7 @@
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{
-    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey,
-};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey};
 use gatehouse_protocol::types::{SigningAlg, UnixTime, b64url, b64url_decode};
 use gatehouse_storage::{SigningKeyRecord, Store, StoreError};
 use serde::Serialize;
@@ -33,19 +31,12 @@ pub struct SigningKey {
 impl SigningKey {
     fn from_record(rec: &SigningKeyRecord) -> Result<Self, String> {
         let pair = match rec.alg {
-            SigningAlg::Rs256 => {
-                Pair::Rsa(RsaKeyPair::from_pkcs8(&rec.private_der).map_err(|e| e.to_string())?)
-            }
+            SigningAlg::Rs256 => Pair::Rsa(RsaKeyPair::from_pkcs8(&rec.private_der).map_err(|e| e.to_string())?),
             SigningAlg::Es256 => Pair::Ec(
-                EcdsaKeyPair::from_pkcs8(
-                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                    &rec.private_der,
-                )
-                .map_err(|e| e.to_string())?,
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rec.private_der)
+                    .map_err(|e| e.to_string())?,
             ),
-            SigningAlg::EdDsa => {
-                Pair::Ed(Ed25519KeyPair::from_pkcs8(&rec.private_der).map_err(|e| e.to_string())?)
-            }
+            SigningAlg::EdDsa => Pair::Ed(Ed25519KeyPair::from_pkcs8(&rec.private_der).map_err(|e| e.to_string())?),
         };
         let mut jwk = public_jwk(&pair);
         jwk["kid"] = json!(rec.kid);
@@ -70,8 +61,8 @@ impl SigningKey {
                 k.as_der().map_err(|e| e.to_string())?.as_ref().to_vec()
             }
             SigningAlg::Es256 => {
-                let k = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
-                    .map_err(|e| e.to_string())?;
+                let k =
+                    EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|e| e.to_string())?;
                 k.to_pkcs8v1().map_err(|e| e.to_string())?.as_ref().to_vec()
             }
             SigningAlg::EdDsa => {
@@ -106,9 +97,7 @@ impl SigningKey {
         let header = json!({ "alg": self.alg.as_str(), "kid": self.kid, "typ": typ });
         let mut input = b64url(header.to_string().as_bytes());
         input.push('.');
-        input.push_str(&b64url(
-            &serde_json::to_vec(claims).map_err(|e| e.to_string())?,
-        ));
+        input.push_str(&b64url(&serde_json::to_vec(claims).map_err(|e| e.to_string())?));
         let sig = match &self.pair {
             Pair::Rsa(k) => {
                 let mut sig = vec![0; k.public_modulus_len()];
@@ -135,17 +124,12 @@ impl SigningKey {
 
     fn verify(&self, signed: &[u8], sig: &[u8]) -> bool {
         match &self.pair {
-            Pair::Rsa(k) => UnparsedPublicKey::new(
-                &signature::RSA_PKCS1_2048_8192_SHA256,
-                k.public_key().as_ref(),
-            )
-            .verify(signed, sig)
-            .is_ok(),
-            Pair::Ec(k) => {
-                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, k.public_key().as_ref())
-                    .verify(signed, sig)
-                    .is_ok()
-            }
+            Pair::Rsa(k) => UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, k.public_key().as_ref())
+                .verify(signed, sig)
+                .is_ok(),
+            Pair::Ec(k) => UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, k.public_key().as_ref())
+                .verify(signed, sig)
+                .is_ok(),
             Pair::Ed(k) => UnparsedPublicKey::new(&signature::ED25519, k.public_key().as_ref())
                 .verify(signed, sig)
                 .is_ok(),
@@ -225,9 +209,7 @@ impl KeyRing {
         let mut by_kid = HashMap::new();
         // Records come oldest first: the newest key per algorithm signs.
         for rec in records {
-            let key = Arc::new(
-                SigningKey::from_record(rec).map_err(|e| format!("stored key {}: {e}", rec.kid))?,
-            );
+            let key = Arc::new(SigningKey::from_record(rec).map_err(|e| format!("stored key {}: {e}", rec.kid))?);
             active.insert(rec.alg, Arc::clone(&key));
             by_kid.insert(rec.kid.clone(), key);
         }
@@ -237,11 +219,7 @@ impl KeyRing {
             .map(|k| &k.jwk)
             .collect();
         let jwks = serde_json::to_vec(&json!({ "keys": keys })).map_err(|e| e.to_string())?;
-        Ok(Self {
-            active,
-            by_kid,
-            jwks,
-        })
+        Ok(Self { active, by_kid, jwks })
     }
 
     /// The key that signs with `alg`.
@@ -309,21 +287,12 @@ mod tests {
         }
         let jwks: Value = serde_json::from_slice(ring.jwks()).unwrap();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 3);
-        assert!(
-            jwks["keys"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|k| k.get("d").is_none())
-        );
+        assert!(jwks["keys"].as_array().unwrap().iter().all(|k| k.get("d").is_none()));
     }
 
     #[test]
     fn rfc7638_example_thumbprint() {
         let jwk = json!({"kty":"RSA","e":"AQAB","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
-        assert_eq!(
-            thumbprint(&jwk),
-            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-        );
+        assert_eq!(thumbprint(&jwk), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 }

@@ -95,11 +95,8 @@ fn code_grant(grant_id: &str, client_id: &str, expires_at: UnixTime) -> CodeGran
         },
         scope: ScopeSet::from_static(&["openid"]),
         nonce: Some("n".into()),
-        code_challenge: CodeChallenge::parse(
-            Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
-            Some("S256"),
-        )
-        .unwrap(),
+        code_challenge: CodeChallenge::parse(Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"), Some("S256"))
+            .unwrap(),
         auth_time: NOW,
         session_id: None,
         claims: ClaimsRequest::default(),
@@ -107,12 +104,7 @@ fn code_grant(grant_id: &str, client_id: &str, expires_at: UnixTime) -> CodeGran
     }
 }
 
-fn access(
-    value: &str,
-    client_id: &str,
-    grant: Option<&str>,
-    expires_at: UnixTime,
-) -> AccessTokenRecord {
+fn access(value: &str, client_id: &str, grant: Option<&str>, expires_at: UnixTime) -> AccessTokenRecord {
     AccessTokenRecord {
         hash: TokenHash::of(value),
         client_id: ClientId::parse(client_id).unwrap(),
@@ -156,10 +148,7 @@ pub async fn client_round_trips_and_duplicate_id_conflicts(store: Arc<dyn Store>
     ));
     assert_eq!(store.list_clients().await.unwrap(), vec![c]);
     assert_eq!(
-        store
-            .find_client(&ClientId::parse("nope").unwrap())
-            .await
-            .unwrap(),
+        store.find_client(&ClientId::parse("nope").unwrap()).await.unwrap(),
         None
     );
 }
@@ -171,10 +160,7 @@ pub async fn client_update_and_delete_report_existence(store: Arc<dyn Store>) {
     c.name = "Renamed".into();
     c.secret_hash = Some(TokenHash::of("rotated"));
     assert!(store.update_client(&c).await.unwrap());
-    assert_eq!(
-        store.find_client(&c.id).await.unwrap().unwrap().name,
-        "Renamed"
-    );
+    assert_eq!(store.find_client(&c.id).await.unwrap().unwrap().name, "Renamed");
     assert!(store.delete_client(&c.id).await.unwrap());
     assert!(!store.delete_client(&c.id).await.unwrap());
 }
@@ -183,10 +169,7 @@ pub async fn user_round_trips_by_id_and_username(store: Arc<dyn Store>) {
     let u = user("u1", "alice");
     store.create_user(&u).await.unwrap();
     assert_eq!(store.find_user("u1").await.unwrap(), Some(u.clone()));
-    assert_eq!(
-        store.find_user_by_username("alice").await.unwrap(),
-        Some(u.clone())
-    );
+    assert_eq!(store.find_user_by_username("alice").await.unwrap(), Some(u.clone()));
     let mut locked = u.clone();
     locked.locked = true;
     assert!(store.update_user(&locked).await.unwrap());
@@ -197,20 +180,11 @@ pub async fn user_round_trips_by_id_and_username(store: Arc<dyn Store>) {
 pub async fn duplicate_username_conflicts(store: Arc<dyn Store>) {
     store.create_user(&user("u1", "alice")).await.unwrap();
     let dup = store.create_user(&user("u2", "alice")).await;
-    assert!(
-        matches!(dup, Err(crate::StoreError::Conflict(_))),
-        "{dup:?}"
-    );
+    assert!(matches!(dup, Err(crate::StoreError::Conflict(_))), "{dup:?}");
 }
 
 pub async fn builtin_scopes_exist_and_cannot_be_deleted(store: Arc<dyn Store>) {
-    let names: Vec<String> = store
-        .list_scopes()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
+    let names: Vec<String> = store.list_scopes().await.unwrap().into_iter().map(|s| s.name).collect();
     for b in ["email", "offline_access", "openid", "profile"] {
         assert!(names.contains(&b.to_owned()), "{b} missing from {names:?}");
     }
@@ -261,17 +235,8 @@ pub async fn session_is_found_until_it_expires(store: Arc<dyn Store>) {
         expires_at: NOW.plus(60),
     };
     store.put_session(&s).await.unwrap();
-    assert_eq!(
-        store.find_session(&s.token_hash, NOW).await.unwrap(),
-        Some(s.clone())
-    );
-    assert_eq!(
-        store
-            .find_session(&s.token_hash, NOW.plus(60))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.find_session(&s.token_hash, NOW).await.unwrap(), Some(s.clone()));
+    assert_eq!(store.find_session(&s.token_hash, NOW.plus(60)).await.unwrap(), None);
     store.delete_session(&s.token_hash).await.unwrap();
     assert_eq!(store.find_session(&s.token_hash, NOW).await.unwrap(), None);
 }
@@ -286,11 +251,8 @@ pub async fn interaction_can_be_taken_once(store: Arc<dyn Store>) {
         scope: ScopeSet::from_static(&["openid"]),
         state: Some("s".into()),
         nonce: None,
-        code_challenge: CodeChallenge::parse(
-            Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
-            Some("S256"),
-        )
-        .unwrap(),
+        code_challenge: CodeChallenge::parse(Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"), Some("S256"))
+            .unwrap(),
         prompt: Prompt::default(),
         max_age: None,
         login_hint: None,
@@ -312,12 +274,7 @@ pub async fn interaction_can_be_taken_once(store: Arc<dyn Store>) {
         sid: "sid".into(),
     };
     assert!(store.set_interaction_login("i1", &login).await.unwrap());
-    assert!(
-        store
-            .set_interaction_csrf("i1", &TokenHash::of("csrf2"))
-            .await
-            .unwrap()
-    );
+    assert!(store.set_interaction_csrf("i1", &TokenHash::of("csrf2")).await.unwrap());
     assert!(
         !store
             .set_interaction_csrf("missing", &TokenHash::of("csrf2"))
@@ -327,10 +284,7 @@ pub async fn interaction_can_be_taken_once(store: Arc<dyn Store>) {
     let found = store.find_interaction("i1", NOW).await.unwrap().unwrap();
     assert_eq!(found.login, Some(login));
     assert_eq!(found.csrf_hash, TokenHash::of("csrf2"));
-    assert_eq!(
-        store.find_interaction("i1", NOW.plus(600)).await.unwrap(),
-        None
-    );
+    assert_eq!(store.find_interaction("i1", NOW.plus(600)).await.unwrap(), None);
     assert!(store.take_interaction("i1", NOW).await.unwrap().is_some());
     assert!(store.take_interaction("i1", NOW).await.unwrap().is_none());
 }
@@ -340,19 +294,14 @@ pub async fn code_can_be_taken_once(store: Arc<dyn Store>) {
     let h = TokenHash::of("code");
     let g = code_grant("g1", "app", NOW.plus(60));
     store.put_code(&h, &g).await.unwrap();
-    assert_eq!(
-        store.find_code(&h, NOW).await.unwrap(),
-        Some((g.clone(), false))
-    );
+    assert_eq!(store.find_code(&h, NOW).await.unwrap(), Some((g.clone(), false)));
     assert_eq!(
         store.take_code(&h, NOW).await.unwrap(),
         Taken::Fresh(Box::new(g.clone()))
     );
     assert_eq!(
         store.take_code(&h, NOW).await.unwrap(),
-        Taken::Replayed {
-            grant_id: "g1".into()
-        }
+        Taken::Replayed { grant_id: "g1".into() }
     );
     assert_eq!(store.find_code(&h, NOW).await.unwrap(), Some((g, true)));
     assert_eq!(
@@ -369,10 +318,7 @@ pub async fn expired_code_is_not_found(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(store.find_code(&h, NOW.plus(60)).await.unwrap(), None);
-    assert_eq!(
-        store.take_code(&h, NOW.plus(60)).await.unwrap(),
-        Taken::NotFound
-    );
+    assert_eq!(store.take_code(&h, NOW.plus(60)).await.unwrap(), Taken::NotFound);
 }
 
 pub async fn concurrent_code_redemptions_give_exactly_one_success(store: Arc<dyn Store>) {
@@ -409,23 +355,11 @@ pub async fn replayed_code_revoke_grant_revokes_its_tokens(store: Arc<dyn Store>
         .put_access_token(&access("at-other", "app", Some("g2"), NOW.plus(60)))
         .await
         .unwrap();
-    store
-        .put_refresh_token(&refresh("rt1", "g1"))
-        .await
-        .unwrap();
+    store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
     assert_eq!(store.revoke_grant("g1", NOW).await.unwrap(), 2);
+    assert_eq!(store.find_access_token(&TokenHash::of("at1"), NOW).await.unwrap(), None);
     assert_eq!(
-        store
-            .find_access_token(&TokenHash::of("at1"), NOW)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store
-            .find_refresh_token(&TokenHash::of("rt1"), NOW)
-            .await
-            .unwrap(),
+        store.find_refresh_token(&TokenHash::of("rt1"), NOW).await.unwrap(),
         None
     );
     assert!(
@@ -441,17 +375,8 @@ pub async fn access_token_is_found_until_expired_or_revoked(store: Arc<dyn Store
     seeded(&store).await;
     let t = access("at1", "app", Some("g1"), NOW.plus(60));
     store.put_access_token(&t).await.unwrap();
-    assert_eq!(
-        store.find_access_token(&t.hash, NOW).await.unwrap(),
-        Some(t.clone())
-    );
-    assert_eq!(
-        store
-            .find_access_token(&t.hash, NOW.plus(60))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.find_access_token(&t.hash, NOW).await.unwrap(), Some(t.clone()));
+    assert_eq!(store.find_access_token(&t.hash, NOW.plus(60)).await.unwrap(), None);
     store.revoke_grant("g1", NOW).await.unwrap();
     assert_eq!(store.find_access_token(&t.hash, NOW).await.unwrap(), None);
 }
@@ -461,30 +386,17 @@ pub async fn refresh_token_rotates_once(store: Arc<dyn Store>) {
     let first = refresh("rt1", "g1");
     store.put_refresh_token(&first).await.unwrap();
     let next = refresh("rt2", "ignored-family");
-    let r = store
-        .rotate_refresh_token(&first.hash, &next, NOW)
-        .await
-        .unwrap();
+    let r = store.rotate_refresh_token(&first.hash, &next, NOW).await.unwrap();
     assert_eq!(r, Rotation::Rotated(Box::new(first.clone())));
     // The successor joins the presented token's family whatever the caller put in it.
-    let stored = store
-        .find_refresh_token(&next.hash, NOW)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = store.find_refresh_token(&next.hash, NOW).await.unwrap().unwrap();
     assert_eq!(stored.family_id, "g1");
-    assert_eq!(
-        store.find_refresh_token(&first.hash, NOW).await.unwrap(),
-        None
-    );
+    assert_eq!(store.find_refresh_token(&first.hash, NOW).await.unwrap(), None);
 }
 
 pub async fn rotated_refresh_token_reuse_is_reported(store: Arc<dyn Store>) {
     seeded(&store).await;
-    store
-        .put_refresh_token(&refresh("rt1", "g1"))
-        .await
-        .unwrap();
+    store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
     store
         .put_access_token(&access("at1", "app", Some("g1"), NOW.plus(60)))
         .await
@@ -506,26 +418,14 @@ pub async fn rotated_refresh_token_reuse_is_reported(store: Arc<dyn Store>) {
     );
     // The whole family is revoked: the newest refresh token and the access tokens.
     assert_eq!(
-        store
-            .find_refresh_token(&TokenHash::of("rt2"), NOW)
-            .await
-            .unwrap(),
+        store.find_refresh_token(&TokenHash::of("rt2"), NOW).await.unwrap(),
         None
     );
     assert_eq!(
-        store
-            .find_refresh_token(&TokenHash::of("rt3"), NOW)
-            .await
-            .unwrap(),
+        store.find_refresh_token(&TokenHash::of("rt3"), NOW).await.unwrap(),
         None
     );
-    assert_eq!(
-        store
-            .find_access_token(&TokenHash::of("at1"), NOW)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.find_access_token(&TokenHash::of("at1"), NOW).await.unwrap(), None);
     let unknown = store
         .rotate_refresh_token(&TokenHash::of("nope"), &refresh("rt4", "g1"), NOW)
         .await
@@ -535,21 +435,14 @@ pub async fn rotated_refresh_token_reuse_is_reported(store: Arc<dyn Store>) {
 
 pub async fn concurrent_refreshes_give_exactly_one_successor(store: Arc<dyn Store>) {
     seeded(&store).await;
-    store
-        .put_refresh_token(&refresh("rt1", "g1"))
-        .await
-        .unwrap();
+    store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let s = Arc::clone(&store);
             tokio::spawn(async move {
-                s.rotate_refresh_token(
-                    &TokenHash::of("rt1"),
-                    &refresh(&format!("next{i}"), "g1"),
-                    NOW,
-                )
-                .await
-                .unwrap()
+                s.rotate_refresh_token(&TokenHash::of("rt1"), &refresh(&format!("next{i}"), "g1"), NOW)
+                    .await
+                    .unwrap()
             })
         })
         .collect();
@@ -568,23 +461,11 @@ pub async fn deleting_a_user_removes_their_tokens(store: Arc<dyn Store>) {
         .put_access_token(&access("at1", "app", Some("g1"), NOW.plus(60)))
         .await
         .unwrap();
-    store
-        .put_refresh_token(&refresh("rt1", "g1"))
-        .await
-        .unwrap();
+    store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
     assert!(store.delete_user("u1").await.unwrap());
+    assert_eq!(store.find_access_token(&TokenHash::of("at1"), NOW).await.unwrap(), None);
     assert_eq!(
-        store
-            .find_access_token(&TokenHash::of("at1"), NOW)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store
-            .find_refresh_token(&TokenHash::of("rt1"), NOW)
-            .await
-            .unwrap(),
+        store.find_refresh_token(&TokenHash::of("rt1"), NOW).await.unwrap(),
         None
     );
     assert!(!store.delete_user("u1").await.unwrap());
@@ -610,20 +491,9 @@ pub async fn deleting_a_client_removes_its_codes_and_tokens(store: Arc<dyn Store
         )
         .await
         .unwrap();
-    assert!(
-        store
-            .delete_client(&ClientId::parse("app").unwrap())
-            .await
-            .unwrap()
-    );
+    assert!(store.delete_client(&ClientId::parse("app").unwrap()).await.unwrap());
     assert_eq!(store.find_code(&h, NOW).await.unwrap(), None);
-    assert_eq!(
-        store
-            .find_access_token(&TokenHash::of("at1"), NOW)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.find_access_token(&TokenHash::of("at1"), NOW).await.unwrap(), None);
     assert_eq!(
         store
             .find_consent("u1", &ClientId::parse("app").unwrap())
@@ -649,8 +519,5 @@ pub async fn keys_persist_in_insertion_order(store: Arc<dyn Store>) {
     store.put_key(&k1).await.unwrap();
     store.put_key(&k2).await.unwrap();
     assert_eq!(store.list_keys().await.unwrap(), vec![k1.clone(), k2]);
-    assert!(matches!(
-        store.put_key(&k1).await,
-        Err(crate::StoreError::Conflict(_))
-    ));
+    assert!(matches!(store.put_key(&k1).await, Err(crate::StoreError::Conflict(_))));
 }

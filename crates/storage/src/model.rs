@@ -4,8 +4,7 @@ use gatehouse_protocol::claims::ClaimsRequest;
 use gatehouse_protocol::grant::authorization_code::CodeGrant;
 use gatehouse_protocol::request::authorize::AuthorizationRequest;
 use gatehouse_protocol::types::{
-    ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash,
-    UnixTime,
+    ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash, UnixTime,
 };
 use serde::{Deserialize, Serialize};
 

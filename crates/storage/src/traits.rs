@@ -57,11 +57,7 @@ pub trait Scopes: Send + Sync {
 #[async_trait]
 pub trait Consents: Send + Sync {
     /// The scopes this user has consented to for this client.
-    async fn find_consent(
-        &self,
-        user_id: &str,
-        client_id: &ClientId,
-    ) -> StoreResult<Option<ScopeSet>>;
+    async fn find_consent(&self, user_id: &str, client_id: &ClientId) -> StoreResult<Option<ScopeSet>>;
     /// Records consent to `scope`, adding to what was consented before.
     async fn grant_consent(
         &self,
@@ -78,11 +74,7 @@ pub trait Sessions: Send + Sync {
     /// Stores a new browser session.
     async fn put_session(&self, session: &BrowserSession) -> StoreResult<()>;
     /// The live session with this cookie hash.
-    async fn find_session(
-        &self,
-        token_hash: &TokenHash,
-        now: UnixTime,
-    ) -> StoreResult<Option<BrowserSession>>;
+    async fn find_session(&self, token_hash: &TokenHash, now: UnixTime) -> StoreResult<Option<BrowserSession>>;
     /// Ends a session.
     async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<()>;
     /// Stores a new interaction.
@@ -105,11 +97,7 @@ pub trait Codes: Send + Sync {
     async fn put_code(&self, hash: &TokenHash, grant: &CodeGrant) -> StoreResult<()>;
     /// Reads a code without consuming it: the grant and whether it was consumed already.
     /// Expired codes are not found.
-    async fn find_code(
-        &self,
-        hash: &TokenHash,
-        now: UnixTime,
-    ) -> StoreResult<Option<(CodeGrant, bool)>>;
+    async fn find_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<(CodeGrant, bool)>>;
     /// Atomically consumes a code. Exactly one concurrent caller gets `Fresh`; later ones get
     /// `Replayed` so they can revoke the grant's tokens (RFC 6749 §4.1.2).
     async fn take_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Taken>;
@@ -121,11 +109,7 @@ pub trait Tokens: Send + Sync {
     /// Stores an access token.
     async fn put_access_token(&self, token: &AccessTokenRecord) -> StoreResult<()>;
     /// The live (unexpired, unrevoked) access token with this hash.
-    async fn find_access_token(
-        &self,
-        hash: &TokenHash,
-        now: UnixTime,
-    ) -> StoreResult<Option<AccessTokenRecord>>;
+    async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>>;
     /// Stores a refresh token.
     async fn put_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
     /// Atomically rotates a live refresh token into `successor` (same family). A token rotated
@@ -137,11 +121,7 @@ pub trait Tokens: Send + Sync {
         now: UnixTime,
     ) -> StoreResult<Rotation>;
     /// The live refresh token with this hash.
-    async fn find_refresh_token(
-        &self,
-        hash: &TokenHash,
-        now: UnixTime,
-    ) -> StoreResult<Option<RefreshTokenRecord>>;
+    async fn find_refresh_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<RefreshTokenRecord>>;
     /// Revokes every access and refresh token of an authorization grant, in one transaction.
     /// Returns how many tokens were revoked.
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64>;

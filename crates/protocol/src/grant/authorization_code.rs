@@ -48,9 +48,7 @@ pub fn exchange(
     now: UnixTime,
 ) -> Result<(), Error> {
     if &grant.client_id != client_id {
-        return Err(Error::InvalidGrant(
-            "the code was issued to another client".into(),
-        ));
+        return Err(Error::InvalidGrant("the code was issued to another client".into()));
     }
     if now >= grant.expires_at {
         return Err(Error::InvalidGrant(

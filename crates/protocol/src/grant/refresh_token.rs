@@ -15,7 +15,11 @@ pub fn narrow_scope(granted: &ScopeSet, requested: Option<&ScopeSet>) -> Result<
     };
     if let Some(extra) = requested.difference(granted).next() {
         return Err(Error::InvalidScope(
-            format!("scope {} was not granted to this refresh token; ask for a subset of the granted scopes", extra.as_str()).into(),
+            format!(
+                "scope {} was not granted to this refresh token; ask for a subset of the granted scopes",
+                extra.as_str()
+            )
+            .into(),
         ));
     }
     Ok(requested.clone())
@@ -32,9 +36,6 @@ mod tests {
         assert_eq!(narrow_scope(&granted, Some(&narrow)).unwrap(), narrow);
         assert_eq!(narrow_scope(&granted, None).unwrap(), granted);
         let wide = ScopeSet::from_static(&["openid", "profile"]);
-        assert_eq!(
-            narrow_scope(&granted, Some(&wide)).unwrap_err().code(),
-            "invalid_scope"
-        );
+        assert_eq!(narrow_scope(&granted, Some(&wide)).unwrap_err().code(), "invalid_scope");
     }
 }

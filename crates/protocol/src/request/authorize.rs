@@ -43,10 +43,7 @@ impl Target {
     /// # Errors
     /// `invalid_request` when the URI is not registered (with a hint when it nearly is) or
     /// omitted while several are registered.
-    pub fn resolve_redirect_uri(
-        &self,
-        registered: &[RedirectUri],
-    ) -> Result<ResolvedRedirect, Error> {
+    pub fn resolve_redirect_uri(&self, registered: &[RedirectUri]) -> Result<ResolvedRedirect, Error> {
         match &self.redirect_uri {
             Some(requested) => {
                 if registered.iter().any(|r| r.matches(requested)) {
@@ -159,18 +156,12 @@ impl AuthorizationRequest {
     /// unsupported `response_mode`; `unsupported_response_type` for anything but `code`;
     /// `request_not_supported` / `request_uri_not_supported` for request objects (OIDC Core §6);
     /// `invalid_scope` for a malformed scope.
-    pub fn parse(
-        params: &Params,
-        target: Target,
-        redirect: ResolvedRedirect,
-    ) -> Result<Self, Error> {
+    pub fn parse(params: &Params, target: Target, redirect: ResolvedRedirect) -> Result<Self, Error> {
         params.reject_repeats()?;
         match params.get("response_type")? {
             Some("code") => {}
             None => {
-                return Err(invalid_request(
-                    "response_type is required and must be code",
-                ));
+                return Err(invalid_request("response_type is required and must be code"));
             }
             Some(_) => {
                 return Err(Error::UnsupportedResponseType(
@@ -181,8 +172,7 @@ impl AuthorizationRequest {
         // OIDC Core §6.1/§6.2: never silently ignore a request object.
         if params.get("request")?.is_some() {
             return Err(Error::RequestNotSupported(
-                "request objects are not supported; send the parameters in the query or form"
-                    .into(),
+                "request objects are not supported; send the parameters in the query or form".into(),
             ));
         }
         if params.get("request_uri")?.is_some() {
@@ -196,20 +186,14 @@ impl AuthorizationRequest {
         }
         let scope = ScopeSet::parse(params.get("scope")?.unwrap_or(""))?;
         if scope.contains("openid") && !redirect.supplied {
-            return Err(invalid_request(
-                "redirect_uri is required for OpenID Connect requests",
-            ));
+            return Err(invalid_request("redirect_uri is required for OpenID Connect requests"));
         }
-        let code_challenge = CodeChallenge::parse(
-            params.get("code_challenge")?,
-            params.get("code_challenge_method")?,
-        )?;
+        let code_challenge = CodeChallenge::parse(params.get("code_challenge")?, params.get("code_challenge_method")?)?;
         let max_age = params
             .get("max_age")?
             .map(|v| {
-                v.parse::<u64>().map_err(|_| {
-                    invalid_request("max_age must be a non-negative integer number of seconds")
-                })
+                v.parse::<u64>()
+                    .map_err(|_| invalid_request("max_age must be a non-negative integer number of seconds"))
             })
             .transpose()?;
         let claims = params
@@ -217,9 +201,7 @@ impl AuthorizationRequest {
             .map(ClaimsRequest::parse)
             .transpose()?
             .unwrap_or_default();
-        let owned = |name: &str| -> Result<Option<String>, Error> {
-            Ok(params.get(name)?.map(str::to_owned))
-        };
+        let owned = |name: &str| -> Result<Option<String>, Error> { Ok(params.get(name)?.map(str::to_owned)) };
         Ok(Self {
             client_id: target.client_id,
             redirect,

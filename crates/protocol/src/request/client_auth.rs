@@ -45,8 +45,7 @@ impl ClientAuth {
             let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
             if !scheme.eq_ignore_ascii_case("basic") {
                 return Err(Error::InvalidClient(
-                    "the Authorization header must use the Basic scheme for client authentication"
-                        .into(),
+                    "the Authorization header must use the Basic scheme for client authentication".into(),
                 ));
             }
             let (client_id, secret) = decode_basic(rest.trim())?;
@@ -67,8 +66,7 @@ impl ClientAuth {
                 "client authentication is required: send HTTP Basic credentials, or client_id (and client_secret) in the body".into(),
             ));
         };
-        let client_id = ClientId::parse(id)
-            .map_err(|_| Error::InvalidClient("client_id is malformed".into()))?;
+        let client_id = ClientId::parse(id).map_err(|_| Error::InvalidClient("client_id is malformed".into()))?;
         Ok(match body_secret {
             Some(s) => Self::Post {
                 client_id,
@@ -82,9 +80,7 @@ impl ClientAuth {
     #[must_use]
     pub fn client_id(&self) -> &ClientId {
         match self {
-            Self::Basic { client_id, .. }
-            | Self::Post { client_id, .. }
-            | Self::None { client_id } => client_id,
+            Self::Basic { client_id, .. } | Self::Post { client_id, .. } | Self::None { client_id } => client_id,
         }
     }
 
@@ -103,11 +99,7 @@ impl ClientAuth {
     ///
     /// # Errors
     /// `invalid_client`, with a description that says what to change.
-    pub fn verify(
-        &self,
-        registered: TokenEndpointAuthMethod,
-        secret_hash: Option<&TokenHash>,
-    ) -> Result<(), Error> {
+    pub fn verify(&self, registered: TokenEndpointAuthMethod, secret_hash: Option<&TokenHash>) -> Result<(), Error> {
         if self.method() != registered {
             return Err(Error::InvalidClient(
                 format!(
@@ -145,10 +137,7 @@ fn decode_basic(encoded: &str) -> Result<(ClientId, Secret), Error> {
     let text = String::from_utf8(bytes).map_err(|_| malformed())?;
     let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
     let params = Params::parse(format!("i={id}&s={secret}").as_bytes()).map_err(|_| malformed())?;
-    let id = params
-        .get("i")
-        .map_err(|_| malformed())?
-        .ok_or_else(malformed)?;
+    let id = params.get("i").map_err(|_| malformed())?.ok_or_else(malformed)?;
     let secret = params.get("s").map_err(|_| malformed())?.unwrap_or("");
     let client_id = ClientId::parse(id).map_err(|_| malformed())?;
     Ok((client_id, Secret::new(secret.to_owned())))
@@ -164,8 +153,7 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_url_decoded() {
-        let auth =
-            ClientAuth::parse(Some(&basic("my%20app", "s%3Acret")), &Params::default()).unwrap();
+        let auth = ClientAuth::parse(Some(&basic("my%20app", "s%3Acret")), &Params::default()).unwrap();
         let ClientAuth::Basic { client_id, secret } = auth else {
             panic!()
         };
@@ -176,9 +164,7 @@ mod tests {
     #[test]
     fn no_credentials_is_invalid_client() {
         assert_eq!(
-            ClientAuth::parse(None, &Params::default())
-                .unwrap_err()
-                .code(),
+            ClientAuth::parse(None, &Params::default()).unwrap_err().code(),
             "invalid_client"
         );
         assert_eq!(
@@ -199,9 +185,7 @@ mod tests {
     fn two_methods_at_once_is_invalid_request() {
         let p = Params::from_pairs([("client_secret", "x")]);
         assert_eq!(
-            ClientAuth::parse(Some(&basic("a", "b")), &p)
-                .unwrap_err()
-                .code(),
+            ClientAuth::parse(Some(&basic("a", "b")), &p).unwrap_err().code(),
             "invalid_request"
         );
     }

@@ -29,13 +29,10 @@ impl Params {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &b""[..]),
             };
-            let name = decode(raw_name).ok_or_else(|| {
-                invalid_request("a parameter name is not valid UTF-8 or has a malformed % escape")
-            })?;
+            let name = decode(raw_name)
+                .ok_or_else(|| invalid_request("a parameter name is not valid UTF-8 or has a malformed % escape"))?;
             if name.len() > 64 {
-                return Err(invalid_request(
-                    "a parameter name is longer than 64 characters",
-                ));
+                return Err(invalid_request("a parameter name is longer than 64 characters"));
             }
             let value = decode(raw_value).ok_or_else(|| {
                 invalid_request(format!(
@@ -48,9 +45,7 @@ impl Params {
                 )));
             }
             if !values.contains_key(&name) && values.len() >= MAX_PARAMS {
-                return Err(invalid_request(format!(
-                    "more than {MAX_PARAMS} parameters"
-                )));
+                return Err(invalid_request(format!("more than {MAX_PARAMS} parameters")));
             }
             values.entry(name).or_default().push(value);
         }
@@ -138,8 +133,7 @@ mod tests {
 
     #[test]
     fn decodes_plus_and_percent_escapes() {
-        let p =
-            Params::parse(b"scope=openid+email&redirect_uri=https%3A%2F%2Fa.example%2Fcb").unwrap();
+        let p = Params::parse(b"scope=openid+email&redirect_uri=https%3A%2F%2Fa.example%2Fcb").unwrap();
         assert_eq!(p.get("scope").unwrap(), Some("openid email"));
         assert_eq!(p.get("redirect_uri").unwrap(), Some("https://a.example/cb"));
     }
@@ -190,10 +184,7 @@ mod tests {
             .collect::<Vec<_>>()
             .join("&");
         assert!(Params::parse(many.as_bytes()).is_err());
-        let fine = (0..MAX_PARAMS)
-            .map(|i| format!("p{i}=1"))
-            .collect::<Vec<_>>()
-            .join("&");
+        let fine = (0..MAX_PARAMS).map(|i| format!("p{i}=1")).collect::<Vec<_>>().join("&");
         assert!(Params::parse(fine.as_bytes()).is_ok());
     }
 

@@ -37,9 +37,7 @@ impl TokenRequest {
     /// `invalid_request` for a missing `grant_type` or grant parameter; `unsupported_grant_type`
     /// for anything else, including the removed `password` and `implicit` grants (OAuth 2.1).
     pub fn parse(params: &Params) -> Result<Self, Error> {
-        let scope = || -> Result<Option<ScopeSet>, Error> {
-            params.get("scope")?.map(ScopeSet::parse).transpose()
-        };
+        let scope = || -> Result<Option<ScopeSet>, Error> { params.get("scope")?.map(ScopeSet::parse).transpose() };
         match params.get("grant_type")? {
             None => Err(invalid_request(
                 "grant_type is required: authorization_code, refresh_token or client_credentials",
@@ -77,10 +75,7 @@ mod tests {
     fn unknown_and_removed_grants_are_unsupported() {
         for g in ["password", "implicit", "urn:x"] {
             let p = Params::from_pairs([("grant_type", g)]);
-            assert_eq!(
-                TokenRequest::parse(&p).unwrap_err().code(),
-                "unsupported_grant_type"
-            );
+            assert_eq!(TokenRequest::parse(&p).unwrap_err().code(), "unsupported_grant_type");
         }
         assert_eq!(
             TokenRequest::parse(&Params::default()).unwrap_err().code(),
@@ -91,10 +86,7 @@ mod tests {
     #[test]
     fn authorization_code_needs_code_and_verifier() {
         let p = Params::from_pairs([("grant_type", "authorization_code"), ("code", "c")]);
-        assert_eq!(
-            TokenRequest::parse(&p).unwrap_err().code(),
-            "invalid_request"
-        );
+        assert_eq!(TokenRequest::parse(&p).unwrap_err().code(), "invalid_request");
         let v = "a".repeat(43);
         let p = Params::from_pairs([
             ("grant_type", "authorization_code"),

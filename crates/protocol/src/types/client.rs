@@ -16,13 +16,8 @@ impl ClientId {
     /// # Errors
     /// `invalid_request` when empty, longer than 255 or not printable ASCII.
     pub fn parse(value: &str) -> Result<Self, Error> {
-        if value.is_empty()
-            || value.len() > 255
-            || !value.bytes().all(|b| (0x20..=0x7e).contains(&b))
-        {
-            return Err(invalid_request(
-                "client_id must be 1 to 255 printable ASCII characters",
-            ));
+        if value.is_empty() || value.len() > 255 || !value.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            return Err(invalid_request("client_id must be 1 to 255 printable ASCII characters"));
         }
         Ok(Self(value.to_owned()))
     }
@@ -155,10 +150,7 @@ mod tests {
             assert_eq!(g.as_str().parse::<GrantType>().unwrap(), *g);
         }
         let e = "password".parse::<GrantType>().unwrap_err();
-        assert!(
-            e.contains("authorization_code") && e.contains("password"),
-            "{e}"
-        );
+        assert!(e.contains("authorization_code") && e.contains("password"), "{e}");
         assert_eq!("EdDSA".parse::<SigningAlg>().unwrap(), SigningAlg::EdDsa);
     }
 

@@ -26,9 +26,7 @@ impl CodeChallenge {
         match method {
             Some("S256") => {}
             Some("plain") => {
-                return Err(invalid_request(
-                    "code_challenge_method plain is not allowed; use S256",
-                ));
+                return Err(invalid_request("code_challenge_method plain is not allowed; use S256"));
             }
             None => {
                 return Err(invalid_request(
@@ -36,9 +34,7 @@ impl CodeChallenge {
                 ));
             }
             Some(_) => {
-                return Err(invalid_request(
-                    "code_challenge_method is not supported; use S256",
-                ));
+                return Err(invalid_request("code_challenge_method is not supported; use S256"));
             }
         }
         if value.len() != 43 || !value.bytes().all(is_b64url_byte) {
@@ -127,8 +123,7 @@ mod tests {
     #[test]
     fn rfc7636_appendix_b_example_verifies() {
         let c = CodeChallenge::parse(Some(CHALLENGE), Some("S256")).unwrap();
-        c.verify(&CodeVerifier::parse(Some(VERIFIER)).unwrap())
-            .unwrap();
+        c.verify(&CodeVerifier::parse(Some(VERIFIER)).unwrap()).unwrap();
     }
 
     #[test]

@@ -72,8 +72,7 @@ impl RedirectUri {
         if self.0 == requested {
             return true;
         }
-        let (Ok(mut registered), Ok(mut requested)) = (Url::parse(&self.0), Url::parse(requested))
-        else {
+        let (Ok(mut registered), Ok(mut requested)) = (Url::parse(&self.0), Url::parse(requested)) else {
             return false;
         };
         if registered.scheme() != "http" || !is_loopback_ip(&registered) {
@@ -82,8 +81,7 @@ impl RedirectUri {
         // Only the port may differ; everything else is compared as written.
         let _ = registered.set_port(None);
         let _ = requested.set_port(None);
-        registered.as_str() == requested.as_str()
-            && strip_port(&self.0) == strip_port(requested.as_str())
+        registered.as_str() == requested.as_str() && strip_port(&self.0) == strip_port(requested.as_str())
     }
 
     /// Why `requested` came close to this registered URI without matching, if it did: a hint for
@@ -98,9 +96,7 @@ impl RedirectUri {
         } else if a.split('?').next() == requested.split('?').next() {
             Some("it differs from a registered URI only in its query string")
         } else if strip_port(a) == strip_port(requested) {
-            Some(
-                "it differs from a registered URI only in its port (only http loopback IP literals may vary the port)",
-            )
+            Some("it differs from a registered URI only in its port (only http loopback IP literals may vary the port)")
         } else if a.replacen("https://", "http://", 1) == requested {
             Some("it uses http where the registered URI uses https")
         } else {
@@ -203,11 +199,7 @@ mod tests {
                 .unwrap()
                 .contains("trailing slash")
         );
-        assert!(
-            r.near_miss("https://app.example.com:8443/cb")
-                .unwrap()
-                .contains("port")
-        );
+        assert!(r.near_miss("https://app.example.com:8443/cb").unwrap().contains("port"));
         assert!(r.near_miss("https://evil.example/cb").is_none());
     }
 

@@ -23,10 +23,7 @@ impl Scope {
                 format!("a scope must be 1 to {MAX_SCOPE_LEN} characters").into(),
             ));
         }
-        if !value
-            .bytes()
-            .all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e))
-        {
+        if !value.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e)) {
             return Err(Error::InvalidScope(
                 "a scope may only contain printable ASCII except space, double quote and backslash (RFC 6749 section 3.3)".into(),
             ));
@@ -114,11 +111,7 @@ impl ScopeSet {
     /// The canonical space-delimited form.
     #[must_use]
     pub fn to_param(&self) -> String {
-        self.0
-            .iter()
-            .map(Scope::as_str)
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.0.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -156,20 +149,13 @@ mod tests {
     #[test]
     fn quotes_backslashes_and_control_characters_are_invalid_scope() {
         for bad in ["a\"b", "a\\b", "tab\there", "caf\u{e9}"] {
-            assert_eq!(
-                ScopeSet::parse(bad).unwrap_err().code(),
-                "invalid_scope",
-                "{bad}"
-            );
+            assert_eq!(ScopeSet::parse(bad).unwrap_err().code(), "invalid_scope", "{bad}");
         }
     }
 
     #[test]
     fn too_many_scopes_is_rejected() {
-        let many = (0..65)
-            .map(|i| format!("s{i}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let many = (0..65).map(|i| format!("s{i}")).collect::<Vec<_>>().join(" ");
         assert!(ScopeSet::parse(&many).is_err());
     }
 

@@ -11,10 +11,7 @@ impl UnixTime {
     /// This time plus `seconds`, saturating.
     #[must_use]
     pub fn plus(self, seconds: u64) -> Self {
-        Self(
-            self.0
-                .saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX)),
-        )
+        Self(self.0.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX)))
     }
 
     /// Whole seconds from `earlier` to `self` (0 if `earlier` is later).

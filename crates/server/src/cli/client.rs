@@ -145,11 +145,9 @@ pub(super) async fn run(cmd: ClientCommand, store: Arc<dyn Store>) -> anyhow::Re
             c.secret_hash = Some(TokenHash::of(&secret));
             store.update_client(&c).await?;
             audit("client.secret_rotated", &format!("client_id={id}"));
-            print(
-                json,
-                &json!({ "client_id": id, "client_secret": secret }),
-                || format!("client_secret: {secret}\n(shown once: store it now)"),
-            );
+            print(json, &json!({ "client_id": id, "client_secret": secret }), || {
+                format!("client_secret: {secret}\n(shown once: store it now)")
+            });
             Ok(())
         }
         ClientCommand::Delete { id } => {
@@ -166,9 +164,7 @@ pub(super) async fn run(cmd: ClientCommand, store: Arc<dyn Store>) -> anyhow::Re
 async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
     let auth_method = match (a.auth_method, a.public) {
         (Some(TokenEndpointAuthMethod::None), _) | (None, true) => TokenEndpointAuthMethod::None,
-        (Some(m), true) => bail!(
-            "--public conflicts with --token-endpoint-auth-method {m}: a public client uses none"
-        ),
+        (Some(m), true) => bail!("--public conflicts with --token-endpoint-auth-method {m}: a public client uses none"),
         (Some(m), false) => m,
         (None, false) => TokenEndpointAuthMethod::ClientSecretBasic,
     };
@@ -178,16 +174,10 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         dedup(a.grant_types)
     };
     if grant_types.contains(&GrantType::AuthorizationCode) && a.redirect_uris.is_empty() {
-        bail!(
-            "--redirect-uri is required for the authorization_code grant (repeat it for several URIs)"
-        );
+        bail!("--redirect-uri is required for the authorization_code grant (repeat it for several URIs)");
     }
-    if auth_method == TokenEndpointAuthMethod::None
-        && grant_types.contains(&GrantType::ClientCredentials)
-    {
-        bail!(
-            "--grant-type client_credentials needs a confidential client: public clients have no secret"
-        );
+    if auth_method == TokenEndpointAuthMethod::None && grant_types.contains(&GrantType::ClientCredentials) {
+        bail!("--grant-type client_credentials needs a confidential client: public clients have no secret");
     }
     let scope = match a.scope {
         Some(s) => s,
@@ -219,9 +209,7 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
     print(a.json, &value, || {
         let mut out = format!("client_id:     {id}\n");
         if let Some(s) = &secret {
-            out.push_str(&format!(
-                "client_secret: {s}\n(the secret is shown once: store it now)"
-            ));
+            out.push_str(&format!("client_secret: {s}\n(the secret is shown once: store it now)"));
         } else {
             out.push_str("public client: no secret; it must use PKCE (as every client does)");
         }
@@ -239,12 +227,8 @@ async fn update(a: UpdateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         c.redirect_uris = a.redirect_uris;
     }
     if !a.grant_types.is_empty() {
-        if c.auth_method == TokenEndpointAuthMethod::None
-            && a.grant_types.contains(&GrantType::ClientCredentials)
-        {
-            bail!(
-                "--grant-type client_credentials needs a confidential client: public clients have no secret"
-            );
+        if c.auth_method == TokenEndpointAuthMethod::None && a.grant_types.contains(&GrantType::ClientCredentials) {
+            bail!("--grant-type client_credentials needs a confidential client: public clients have no secret");
         }
         c.grant_types = dedup(a.grant_types);
     }
@@ -264,10 +248,7 @@ async fn update(a: UpdateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
 
 async fn check_scopes_exist(store: &Arc<dyn Store>, scope: &ScopeSet) -> anyhow::Result<()> {
     let known = store.list_scopes().await?;
-    if let Some(missing) = scope
-        .iter()
-        .find(|s| !known.iter().any(|k| k.name == s.as_str()))
-    {
+    if let Some(missing) = scope.iter().find(|s| !known.iter().any(|k| k.name == s.as_str())) {
         bail!(
             "--scope: scope {} is not registered; create it first with gatehouse scope create --name {}",
             missing.as_str(),

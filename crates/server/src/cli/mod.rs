@@ -48,10 +48,7 @@ fn settings_help() -> String {
 #[must_use]
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -85,8 +82,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
 }
 
 fn data_dir() -> PathBuf {
-    std::env::var_os("GATEHOUSE_DATA_DIR")
-        .map_or_else(|| PathBuf::from("./gatehouse-data"), PathBuf::from)
+    std::env::var_os("GATEHOUSE_DATA_DIR").map_or_else(|| PathBuf::from("./gatehouse-data"), PathBuf::from)
 }
 
 fn open_store(dir: &std::path::Path) -> anyhow::Result<Arc<dyn Store>> {
@@ -96,8 +92,7 @@ fn open_store(dir: &std::path::Path) -> anyhow::Result<Arc<dyn Store>> {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let format = std::env::var("GATEHOUSE_LOG_FORMAT").unwrap_or_else(|_| "auto".into());
     let json = match format.as_str() {
         "json" => true,

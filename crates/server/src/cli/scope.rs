@@ -55,9 +55,7 @@ pub(super) async fn run(cmd: ScopeCommand, store: Arc<dyn Store>) -> anyhow::Res
                 other => other.into(),
             })?;
             audit("scope.created", &format!("scope={}", record.name));
-            print(json, &json!(record), || {
-                format!("created scope {}", record.name)
-            });
+            print(json, &json!(record), || format!("created scope {}", record.name));
             Ok(())
         }
         ScopeCommand::List { json } => {

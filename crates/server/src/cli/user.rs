@@ -88,10 +88,12 @@ pub(super) async fn run(cmd: UserCommand, store: Arc<dyn Store>) -> anyhow::Resu
     match cmd {
         UserCommand::Create(a) => {
             check_username(&a.username)?;
-            if let Some(e) = &a.email {
-                if !e.contains('@') || e.contains(char::is_whitespace) {
-                    bail!("--email: {e:?} is not an email address");
-                }
+            if let Some(e) = a
+                .email
+                .as_ref()
+                .filter(|e| !e.contains('@') || e.contains(char::is_whitespace))
+            {
+                bail!("--email: {e:?} is not an email address");
             }
             let password = read_password(&a.password)?;
             let now = now();
@@ -174,11 +176,7 @@ async fn set_locked(store: &Arc<dyn Store>, username: &str, locked: bool) -> any
     u.locked = locked;
     store.update_user(&u).await?;
     audit(
-        if locked {
-            "user.locked"
-        } else {
-            "user.unlocked"
-        },
+        if locked { "user.locked" } else { "user.unlocked" },
         &format!("sub={}", u.id),
     );
     println!("{} {username}", if locked { "locked" } else { "unlocked" });
@@ -186,10 +184,7 @@ async fn set_locked(store: &Arc<dyn Store>, username: &str, locked: bool) -> any
 }
 
 fn check_username(u: &str) -> anyhow::Result<()> {
-    if u.is_empty()
-        || u.chars().count() > 64
-        || u.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
+    if u.is_empty() || u.chars().count() > 64 || u.chars().any(|c| c.is_whitespace() || c.is_control()) {
         bail!("--username: must be 1 to 64 characters without spaces");
     }
     Ok(())

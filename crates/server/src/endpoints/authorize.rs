@@ -27,11 +27,7 @@ pub async fn post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
     handle(&state, &req, params::form(&req, &body)).await
 }
 
-async fn handle(
-    state: &AppState,
-    req: &HttpRequest,
-    params: Result<Params, Error>,
-) -> HttpResponse {
+async fn handle(state: &AppState, req: &HttpRequest, params: Result<Params, Error>) -> HttpResponse {
     let params = match params {
         Ok(p) => p,
         Err(e) => return bad_request_page(&e),
@@ -106,15 +102,7 @@ async fn start(
         .transpose()?;
     let now = now();
     let login = match current_session(state, req).await? {
-        Some((session, user))
-            if !needs_login(
-                &request,
-                &user.id,
-                session.auth_time,
-                hint_subject.as_deref(),
-                now,
-            ) =>
-        {
+        Some((session, user)) if !needs_login(&request, &user.id, session.auth_time, hint_subject.as_deref(), now) => {
             Some(InteractionLogin {
                 user_id: user.id,
                 auth_time: session.auth_time,
@@ -157,10 +145,7 @@ pub async fn after_login(
             ));
         }
         return match interaction {
-            Some(id) => Ok(see_other(&format!(
-                "{}/consent?interaction={id}",
-                state.issuer
-            ))),
+            Some(id) => Ok(see_other(&format!("{}/consent?interaction={id}", state.issuer))),
             None => begin_interaction(state, req, request, Some(login), "consent").await,
         };
     }
@@ -216,10 +201,7 @@ pub async fn issue_code(
         pairs.push(("state", s));
     }
     pairs.push(("iss", &state.issuer));
-    Ok(see_other(&with_query(
-        request.redirect.uri.as_str(),
-        &pairs,
-    )))
+    Ok(see_other(&with_query(request.redirect.uri.as_str(), &pairs)))
 }
 
 async fn begin_interaction(
@@ -240,37 +222,25 @@ async fn begin_interaction(
         login,
         expires_at: now().plus(state.config.login_ttl.as_secs()),
     };
-    state
-        .store
-        .put_interaction(&interaction)
-        .await
-        .map_err(store_error)?;
-    let mut res = see_other(&format!(
-        "{}/{page}?interaction={}",
-        state.issuer, interaction.id
-    ));
+    state.store.put_interaction(&interaction).await.map_err(store_error)?;
+    let mut res = see_other(&format!("{}/{page}?interaction={}", state.issuer, interaction.id));
     if existing.is_none() {
         let ttl = i64::try_from(state.config.login_ttl.as_secs()).unwrap_or(i64::MAX);
-        let _ = res.add_cookie(&cookies::build(
-            cookies::BROWSER,
-            browser,
-            ttl,
-            state.secure_cookies,
-        ));
+        let _ = res.add_cookie(&cookies::build(cookies::BROWSER, browser, ttl, state.secure_cookies));
     }
     Ok(res)
 }
 
-async fn verify_scopes(
-    state: &AppState,
-    client: &ClientRecord,
-    request: &AuthorizationRequest,
-) -> Result<(), Error> {
+async fn verify_scopes(state: &AppState, client: &ClientRecord, request: &AuthorizationRequest) -> Result<(), Error> {
     let registry = state.store.list_scopes().await.map_err(store_error)?;
     for scope in request.scope.iter() {
         if !registry.iter().any(|r| r.name == scope.as_str()) {
             return Err(Error::InvalidScope(
-                format!("scope {} is not registered on this server; see scopes_supported in the discovery document", scope.as_str()).into(),
+                format!(
+                    "scope {} is not registered on this server; see scopes_supported in the discovery document",
+                    scope.as_str()
+                )
+                .into(),
             ));
         }
         if !client.scopes.contains(scope.as_str()) {
@@ -288,14 +258,8 @@ async fn verify_scopes(
 }
 
 /// The `sub` of an `id_token_hint`: it must be an ID token we signed, for this client.
-fn verify_id_token_hint(
-    state: &AppState,
-    hint: &str,
-    client: &ClientRecord,
-) -> Result<String, Error> {
-    let bad = || {
-        invalid_request("id_token_hint is not an ID token issued by this provider to this client")
-    };
+fn verify_id_token_hint(state: &AppState, hint: &str, client: &ClientRecord) -> Result<String, Error> {
+    let bad = || invalid_request("id_token_hint is not an ID token issued by this provider to this client");
     let claims = state.keys.verify(hint).ok_or_else(bad)?;
     if claims["iss"].as_str() != Some(state.issuer.as_str()) {
         return Err(bad());
@@ -330,11 +294,7 @@ pub async fn current_session(
     else {
         return Ok(None);
     };
-    let user = state
-        .store
-        .find_user(&session.user_id)
-        .await
-        .map_err(store_error)?;
+    let user = state.store.find_user(&session.user_id).await.map_err(store_error)?;
     Ok(user.filter(|u| !u.locked).map(|u| (session, u)))
 }
 
@@ -345,10 +305,7 @@ pub fn redirect_error(state: &AppState, back: &Back, error: &Error) -> HttpRespo
         tracing::error!(detail = %detail, "server_error at the authorization endpoint");
     }
     let description = error.description();
-    let mut pairs = vec![
-        ("error", error.code()),
-        ("error_description", description.as_str()),
-    ];
+    let mut pairs = vec![("error", error.code()), ("error_description", description.as_str())];
     if let Some(s) = &back.state {
         pairs.push(("state", s));
     }
@@ -380,10 +337,7 @@ fn bad_request_page(e: &Error) -> HttpResponse {
     pages::error(
         StatusCode::BAD_REQUEST,
         "This sign-in request is invalid",
-        &format!(
-            "{} Nothing was sent back to the application.",
-            e.description()
-        ),
+        &format!("{} Nothing was sent back to the application.", e.description()),
         Some(e.code()),
     )
 }

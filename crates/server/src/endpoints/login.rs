@@ -2,9 +2,7 @@
 //! checked three ways before anything else happens: the interaction exists and is live, the
 //! browser holds the cookie it was bound to, and the CSRF token matches the one last rendered.
 
-use super::authorize::{
-    Back, after_login, issue_code, redirect_error, see_other, unavailable_page,
-};
+use super::authorize::{Back, after_login, issue_code, redirect_error, see_other, unavailable_page};
 use crate::http::error::store_error;
 use crate::http::pages::{ConsentPage, LoginPage, ScopeLine};
 use crate::http::{cookies, pages, params};
@@ -28,34 +26,23 @@ pub async fn login_page(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
 }
 
 /// `POST /login`.
-pub async fn login_submit(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> HttpResponse {
+pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let form = params::form(&req, &body);
     let (interaction, client) = match load(&state, &req, &form, Some(())).await {
         Ok(found) => found,
         Err(page) => return page,
     };
     let Ok(form) = form else { return bad_form() };
-    let username = form
-        .get("username")
-        .ok()
-        .flatten()
-        .unwrap_or("")
-        .trim()
-        .to_owned();
+    let username = form.get("username").ok().flatten().unwrap_or("").trim().to_owned();
     let password = form.get("password").ok().flatten().unwrap_or("").to_owned();
     let user = match state.store.find_user_by_username(&username).await {
         Ok(u) => u,
         Err(e) => return unavailable_page(store_error(e)),
     };
     // Verify against a dummy hash for unknown users, so timing does not reveal which names exist.
-    let hash = user.as_ref().map_or_else(
-        || state.dummy_password_hash.clone(),
-        |u| u.password_hash.clone(),
-    );
+    let hash = user
+        .as_ref()
+        .map_or_else(|| state.dummy_password_hash.clone(), |u| u.password_hash.clone());
     let password_ok = passwords::verify(password, hash).await && user.is_some();
     let message = match &user {
         Some(u) if u.locked => Some("This account is locked. Contact your administrator."),
@@ -88,10 +75,7 @@ pub async fn login_submit(
     };
     let stored = async {
         state.store.put_session(&session).await?;
-        state
-            .store
-            .set_interaction_login(&interaction.id, &login)
-            .await
+        state.store.set_interaction_login(&interaction.id, &login).await
     };
     match stored.await {
         Ok(true) => {}
@@ -99,23 +83,11 @@ pub async fn login_submit(
         Err(e) => return unavailable_page(store_error(e)),
     }
     let back = Back::of(&interaction.request);
-    let mut res = after_login(
-        &state,
-        &req,
-        &client,
-        interaction.request,
-        login,
-        Some(&interaction.id),
-    )
-    .await
-    .unwrap_or_else(|e| redirect_error(&state, &back, &e));
+    let mut res = after_login(&state, &req, &client, interaction.request, login, Some(&interaction.id))
+        .await
+        .unwrap_or_else(|e| redirect_error(&state, &back, &e));
     let ttl = i64::try_from(state.config.session_ttl.as_secs()).unwrap_or(i64::MAX);
-    let _ = res.add_cookie(&cookies::build(
-        cookies::SESSION,
-        cookie,
-        ttl,
-        state.secure_cookies,
-    ));
+    let _ = res.add_cookie(&cookies::build(cookies::SESSION, cookie, ttl, state.secure_cookies));
     res
 }
 
@@ -126,10 +98,7 @@ pub async fn consent_page(state: web::Data<AppState>, req: HttpRequest) -> HttpR
         Err(page) => return page,
     };
     let Some(login) = &interaction.login else {
-        return see_other(&format!(
-            "{}/login?interaction={}",
-            state.issuer, interaction.id
-        ));
+        return see_other(&format!("{}/login?interaction={}", state.issuer, interaction.id));
     };
     let user = match state.store.find_user(&login.user_id).await {
         Ok(Some(u)) => u,
@@ -162,19 +131,11 @@ pub async fn consent_page(state: web::Data<AppState>, req: HttpRequest) -> HttpR
         interaction: &interaction.id,
         csrf_token: &csrf,
     };
-    pages::render(
-        &page,
-        StatusCode::OK,
-        Some(interaction.request.redirect.uri.as_str()),
-    )
+    pages::render(&page, StatusCode::OK, Some(interaction.request.redirect.uri.as_str()))
 }
 
 /// `POST /consent`.
-pub async fn consent_submit(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> HttpResponse {
+pub async fn consent_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let form = params::form(&req, &body);
     let (interaction, client) = match load(&state, &req, &form, Some(())).await {
         Ok(found) => found,
@@ -223,18 +184,14 @@ async fn load(
     post: Option<()>,
 ) -> Result<(Interaction, ClientRecord), HttpResponse> {
     let params = params.as_ref().map_err(|_| bad_form())?;
-    let id = params
-        .get("interaction")
-        .ok()
-        .flatten()
-        .ok_or_else(expired_page)?;
+    let id = params.get("interaction").ok().flatten().ok_or_else(expired_page)?;
     let interaction = match state.store.find_interaction(id, now()).await {
         Ok(Some(i)) => i,
         Ok(None) => return Err(expired_page()),
         Err(e) => return Err(unavailable_page(store_error(e))),
     };
-    let bound = cookies::value(req, cookies::BROWSER)
-        .is_some_and(|c| TokenHash::of(&c).ct_eq(&interaction.browser_hash));
+    let bound =
+        cookies::value(req, cookies::BROWSER).is_some_and(|c| TokenHash::of(&c).ct_eq(&interaction.browser_hash));
     if !bound {
         return Err(forbidden_page());
     }
@@ -248,11 +205,7 @@ async fn load(
             return Err(forbidden_page());
         }
     }
-    let client = match state
-        .store
-        .find_client(&interaction.request.client_id)
-        .await
-    {
+    let client = match state.store.find_client(&interaction.request.client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(expired_page()),
         Err(e) => return Err(unavailable_page(store_error(e))),
@@ -282,11 +235,7 @@ async fn render_login(
     } else {
         StatusCode::OK
     };
-    pages::render(
-        &page,
-        status,
-        Some(interaction.request.redirect.uri.as_str()),
-    )
+    pages::render(&page, status, Some(interaction.request.redirect.uri.as_str()))
 }
 
 /// A new CSRF token for a form about to be rendered; its hash replaces the previous one.

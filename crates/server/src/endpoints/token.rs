@@ -14,11 +14,7 @@ use gatehouse_protocol::types::{ClientKind, CodeVerifier, GrantType, ScopeSet, S
 use gatehouse_storage::{ClientRecord, Rotation, Taken, UserRecord};
 
 /// `POST /oauth/token`.
-pub async fn token(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let params = params::form(&req, &body)?;
     params.reject_repeats()?;
     let auth = ClientAuth::parse(params::authorization(&req), &params)?;
@@ -28,23 +24,11 @@ pub async fn token(
             code,
             redirect_uri,
             code_verifier,
-        } => {
-            authorization_code_grant(
-                &state,
-                &client,
-                &code,
-                redirect_uri.as_deref(),
-                &code_verifier,
-            )
-            .await?
+        } => authorization_code_grant(&state, &client, &code, redirect_uri.as_deref(), &code_verifier).await?,
+        TokenRequest::RefreshToken { refresh_token, scope } => {
+            refresh_token_grant(&state, &client, &refresh_token, scope.as_ref()).await?
         }
-        TokenRequest::RefreshToken {
-            refresh_token,
-            scope,
-        } => refresh_token_grant(&state, &client, &refresh_token, scope.as_ref()).await?,
-        TokenRequest::ClientCredentials { scope } => {
-            client_credentials_grant(&state, &client, scope).await?
-        }
+        TokenRequest::ClientCredentials { scope } => client_credentials_grant(&state, &client, scope).await?,
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -57,11 +41,7 @@ pub async fn token(
 /// # Errors
 /// `invalid_client` for an unknown client or bad credentials.
 pub async fn authenticate(state: &AppState, auth: &ClientAuth) -> Result<ClientRecord, Error> {
-    let client = state
-        .store
-        .find_client(auth.client_id())
-        .await
-        .map_err(store_error)?;
+    let client = state.store.find_client(auth.client_id()).await.map_err(store_error)?;
     let result = match &client {
         Some(c) => auth.verify(c.auth_method, c.secret_hash.as_ref()),
         None => Err(Error::InvalidClient(
@@ -80,7 +60,10 @@ fn require_grant(client: &ClientRecord, grant: GrantType) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::UnauthorizedClient(
-            format!("this client is not allowed the {grant} grant; add it with gatehouse client update --grant-type {grant}").into(),
+            format!(
+                "this client is not allowed the {grant} grant; add it with gatehouse client update --grant-type {grant}"
+            )
+            .into(),
         ))
     }
 }
@@ -97,8 +80,7 @@ async fn authorization_code_grant(
     let now = now();
     let unknown = || {
         Error::InvalidGrant(
-            "the code is unknown or expired; codes are single-use and live 60 seconds by default"
-                .into(),
+            "the code is unknown or expired; codes are single-use and live 60 seconds by default".into(),
         )
     };
     let (grant, consumed) = state
@@ -112,12 +94,7 @@ async fn authorization_code_grant(
     }
     // Checked before consuming, so a request that fails here leaves the code to its client.
     authorization_code::exchange(&grant, &client.id, redirect_uri, verifier, now)?;
-    let grant = match state
-        .store
-        .take_code(&hash, now)
-        .await
-        .map_err(store_error)?
-    {
+    let grant = match state.store.take_code(&hash, now).await.map_err(store_error)? {
         Taken::Fresh(g) => g,
         Taken::Replayed { grant_id } => return Err(replayed_code(state, &grant_id, now).await),
         Taken::NotFound => return Err(unknown()),
@@ -137,17 +114,11 @@ async fn authorization_code_grant(
 }
 
 /// RFC 6749 §4.1.2: a code used twice revokes the tokens issued from it.
-async fn replayed_code(
-    state: &AppState,
-    grant_id: &str,
-    now: gatehouse_protocol::types::UnixTime,
-) -> Error {
+async fn replayed_code(state: &AppState, grant_id: &str, now: gatehouse_protocol::types::UnixTime) -> Error {
     match state.store.revoke_grant(grant_id, now).await {
         Ok(n) => {
             tracing::warn!(target: "gatehouse::audit", event = "code.replayed", revoked = n);
-            Error::InvalidGrant(
-                "the code was already used; the tokens issued with it are now revoked".into(),
-            )
+            Error::InvalidGrant("the code was already used; the tokens issued with it are now revoked".into())
         }
         Err(e) => store_error(e),
     }
@@ -162,12 +133,7 @@ async fn refresh_token_grant(
     require_grant(client, GrantType::RefreshToken)?;
     let hash = TokenHash::of(presented.expose());
     let now = now();
-    let Some(current) = state
-        .store
-        .find_refresh_token(&hash, now)
-        .await
-        .map_err(store_error)?
-    else {
+    let Some(current) = state.store.find_refresh_token(&hash, now).await.map_err(store_error)? else {
         return Err(rotate_unknown(state, &hash, client, now).await);
     };
     if current.client_id != client.id {
@@ -226,11 +192,7 @@ async fn rotate_unknown(
         issued_at: now,
         expires_at: now,
     };
-    match state
-        .store
-        .rotate_refresh_token(hash, &placeholder, now)
-        .await
-    {
+    match state.store.rotate_refresh_token(hash, &placeholder, now).await {
         Ok(Rotation::Reused { family_id, .. }) => reused(&family_id),
         Ok(_) => Error::InvalidGrant("the refresh token is unknown, expired or revoked".into()),
         Err(e) => store_error(e),

@@ -17,11 +17,7 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
 }
 
 /// `POST /oauth/userinfo`: the token in the header or the form body (RFC 6750 §2.2), not both.
-pub async fn post(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let form = if body.is_empty() {
         None
     } else {
@@ -31,16 +27,10 @@ pub async fn post(
     respond(&state, &token).await.map_err(ApiError::bearer)
 }
 
-fn bearer(
-    req: &HttpRequest,
-    form: Option<&gatehouse_protocol::request::Params>,
-) -> Result<String, Error> {
+fn bearer(req: &HttpRequest, form: Option<&gatehouse_protocol::request::Params>) -> Result<String, Error> {
     let header = params::authorization(req).map(|h| {
         let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
-        (
-            scheme.eq_ignore_ascii_case("bearer"),
-            rest.trim().to_owned(),
-        )
+        (scheme.eq_ignore_ascii_case("bearer"), rest.trim().to_owned())
     });
     let body = form.map(|f| f.get("access_token")).transpose()?.flatten();
     match (header, body) {
@@ -64,13 +54,10 @@ async fn respond(state: &AppState, token: &str) -> Result<HttpResponse, Error> {
         .find_access_token(&TokenHash::of(token), now())
         .await
         .map_err(store_error)?
-        .ok_or_else(|| {
-            Error::InvalidToken("the access token is unknown, expired or revoked".into())
-        })?;
+        .ok_or_else(|| Error::InvalidToken("the access token is unknown, expired or revoked".into()))?;
     let Some(subject) = &record.subject else {
         return Err(Error::InvalidToken(
-            "this access token has no user (client_credentials); userinfo needs a user's token"
-                .into(),
+            "this access token has no user (client_credentials); userinfo needs a user's token".into(),
         ));
     };
     if !record.scope.contains("openid") {
@@ -83,9 +70,7 @@ async fn respond(state: &AppState, token: &str) -> Result<HttpResponse, Error> {
         .find_user(subject)
         .await
         .map_err(store_error)?
-        .ok_or_else(|| {
-            Error::InvalidToken("the user of this access token no longer exists".into())
-        })?;
+        .ok_or_else(|| Error::InvalidToken("the user of this access token no longer exists".into()))?;
     let mut claims = released(&user, &record.scope, &record.claims.userinfo);
     claims.insert("sub".into(), serde_json::json!(user.id));
     Ok(HttpResponse::Ok()

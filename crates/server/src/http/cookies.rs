@@ -11,12 +11,7 @@ pub const BROWSER: &str = "gatehouse_browser";
 
 /// Builds a cookie with Gatehouse's attributes.
 #[must_use]
-pub fn build(
-    name: &'static str,
-    value: String,
-    max_age_secs: i64,
-    secure: bool,
-) -> Cookie<'static> {
+pub fn build(name: &'static str, value: String, max_age_secs: i64, secure: bool) -> Cookie<'static> {
     Cookie::build(name, value)
         .path("/")
         .http_only(true)

@@ -85,9 +85,7 @@ impl ResponseError for ApiError {
         if self.error.status() == 503 {
             res.insert_header((header::RETRY_AFTER, "5"));
         }
-        res.json(
-            serde_json::json!({ "error": self.error.code(), "error_description": description }),
-        )
+        res.json(serde_json::json!({ "error": self.error.code(), "error_description": description }))
     }
 }
 

@@ -90,15 +90,7 @@ pub fn render(page: &impl Template, status: StatusCode, redirect_to: Option<&str
 /// An error page.
 #[must_use]
 pub fn error(status: StatusCode, title: &str, message: &str, code: Option<&str>) -> HttpResponse {
-    render(
-        &ErrorPage {
-            title,
-            message,
-            code,
-        },
-        status,
-        None,
-    )
+    render(&ErrorPage { title, message, code }, status, None)
 }
 
 /// The stylesheet, served at `/assets/gatehouse.css` (a file, so the CSP needs no inline style).

@@ -39,7 +39,5 @@ pub fn form(req: &HttpRequest, body: &[u8]) -> Result<Params, Error> {
 /// The `Authorization` header as text, if present.
 #[must_use]
 pub fn authorization(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+    req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
 }

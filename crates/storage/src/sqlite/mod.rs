@@ -36,23 +36,15 @@ impl SqliteStore {
     /// `Unavailable` when the directory or file cannot be created or opened; `Internal` when a
     /// migration fails (the failed migration is rolled back).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Unavailable(format!(
-                "cannot create data directory {}: {e}",
-                dir.display()
-            ))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create data directory {}: {e}", dir.display())))?;
         let path = dir.join(DB_FILE);
         let mut conn = Connection::open(&path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(map_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(map_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(map_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(map_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(map_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(map_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(map_err)?;
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -102,12 +94,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
         tx.execute_batch(sql)
             .map_err(|e| StoreError::Internal(format!("migration {name} failed: {e}")))?;
-        tx.pragma_update(
-            None,
-            "user_version",
-            i64::try_from(i + 1).unwrap_or(i64::MAX),
-        )
-        .map_err(map_err)?;
+        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))
+            .map_err(map_err)?;
     }
     tx.commit().map_err(map_err)
 }
@@ -201,13 +189,9 @@ impl Users for SqliteStore {
     async fn find_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
         let id = id.to_owned();
         self.run(move |conn| {
-            conn.query_row(
-                &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
-                [id],
-                read_user,
-            )
-            .optional()
-            .map_err(map_err)
+            conn.query_row(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"), [id], read_user)
+                .optional()
+                .map_err(map_err)
         })
         .await
     }
@@ -260,9 +244,7 @@ impl Users for SqliteStore {
                 .map_err(map_err)?;
             tx.execute("DELETE FROM refresh_tokens WHERE subject = ?1", [&id])
                 .map_err(map_err)?;
-            let n = tx
-                .execute("DELETE FROM users WHERE id = ?1", [&id])
-                .map_err(map_err)?;
+            let n = tx.execute("DELETE FROM users WHERE id = ?1", [&id]).map_err(map_err)?;
             tx.commit().map_err(map_err)?;
             Ok(n == 1)
         })
@@ -318,11 +300,7 @@ impl Scopes for SqliteStore {
 
 #[async_trait]
 impl Consents for SqliteStore {
-    async fn find_consent(
-        &self,
-        user_id: &str,
-        client_id: &ClientId,
-    ) -> StoreResult<Option<ScopeSet>> {
+    async fn find_consent(&self, user_id: &str, client_id: &ClientId) -> StoreResult<Option<ScopeSet>> {
         let (u, c) = (user_id.to_owned(), client_id.as_str().to_owned());
         self.run(move |conn| {
             let scope: Option<String> = conn
@@ -345,11 +323,7 @@ impl Consents for SqliteStore {
         scope: &ScopeSet,
         now: UnixTime,
     ) -> StoreResult<()> {
-        let (u, c, s) = (
-            user_id.to_owned(),
-            client_id.as_str().to_owned(),
-            scope.clone(),
-        );
+        let (u, c, s) = (user_id.to_owned(), client_id.as_str().to_owned(), scope.clone());
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
             let before: Option<String> = tx
@@ -387,11 +361,7 @@ impl Sessions for SqliteStore {
         .await
     }
 
-    async fn find_session(
-        &self,
-        token_hash: &TokenHash,
-        now: UnixTime,
-    ) -> StoreResult<Option<BrowserSession>> {
+    async fn find_session(&self, token_hash: &TokenHash, now: UnixTime) -> StoreResult<Option<BrowserSession>> {
         let h = *token_hash;
         self.run(move |conn| {
             conn.query_row(
@@ -444,9 +414,7 @@ impl Sessions for SqliteStore {
         let id = id.to_owned();
         self.run(move |conn| {
             conn.query_row(
-                &format!(
-                    "SELECT {INTERACTION_COLS} FROM interactions WHERE id = ?1 AND expires_at > ?2"
-                ),
+                &format!("SELECT {INTERACTION_COLS} FROM interactions WHERE id = ?1 AND expires_at > ?2"),
                 params![id, now.0],
                 read_interaction,
             )
@@ -508,7 +476,13 @@ impl Codes for SqliteStore {
         self.run(move |conn| {
             conn.execute(
                 "INSERT INTO codes (hash, grant_id, client_id, grant_data, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![h.as_bytes().as_slice(), g.grant_id, g.client_id.as_str(), to_json(&g)?, g.expires_at.0],
+                params![
+                    h.as_bytes().as_slice(),
+                    g.grant_id,
+                    g.client_id.as_str(),
+                    to_json(&g)?,
+                    g.expires_at.0
+                ],
             )
             .map_err(map_err)?;
             Ok(())
@@ -516,11 +490,7 @@ impl Codes for SqliteStore {
         .await
     }
 
-    async fn find_code(
-        &self,
-        hash: &TokenHash,
-        now: UnixTime,
-    ) -> StoreResult<Option<(CodeGrant, bool)>> {
+    async fn find_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<(CodeGrant, bool)>> {
         let h = *hash;
         self.run(move |conn| {
             let row: Option<(String, bool)> = conn
@@ -531,7 +501,8 @@ impl Codes for SqliteStore {
                 )
                 .optional()
                 .map_err(map_err)?;
-            row.map(|(data, consumed)| Ok((from_json(&data)?, consumed))).transpose()
+            row.map(|(data, consumed)| Ok((from_json(&data)?, consumed)))
+                .transpose()
         })
         .await
     }
@@ -592,11 +563,7 @@ impl Tokens for SqliteStore {
         .await
     }
 
-    async fn find_access_token(
-        &self,
-        hash: &TokenHash,
-        now: UnixTime,
-    ) -> StoreResult<Option<AccessTokenRecord>> {
+    async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>> {
         let h = *hash;
         self.run(move |conn| {
             conn.query_row(
@@ -626,7 +593,9 @@ impl Tokens for SqliteStore {
     ) -> StoreResult<Rotation> {
         let (h, next) = (*hash, successor.clone());
         self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
             let current = tx
                 .query_row(
                     &format!(
@@ -656,19 +625,20 @@ impl Tokens for SqliteStore {
                 )
                 .optional()
                 .map_err(map_err)?;
-            let Some((family_id, client_id)) = reused else { return Ok(Rotation::NotFound) };
+            let Some((family_id, client_id)) = reused else {
+                return Ok(Rotation::NotFound);
+            };
             revoke_family(&tx, &family_id, now)?;
             tx.commit().map_err(map_err)?;
-            Ok(Rotation::Reused { family_id, client_id: ClientId::from_stored(client_id) })
+            Ok(Rotation::Reused {
+                family_id,
+                client_id: ClientId::from_stored(client_id),
+            })
         })
         .await
     }
 
-    async fn find_refresh_token(
-        &self,
-        hash: &TokenHash,
-        now: UnixTime,
-    ) -> StoreResult<Option<RefreshTokenRecord>> {
+    async fn find_refresh_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<RefreshTokenRecord>> {
         let h = *hash;
         self.run(move |conn| {
             conn.query_row(

@@ -5,13 +5,15 @@ use crate::model::*;
 use gatehouse_protocol::types::{ClientId, RedirectUri, ScopeSet, TokenHash, UnixTime};
 use rusqlite::{Row, ToSql};
 
-pub(super) const CLIENT_COLS: &str = "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at";
+pub(super) const CLIENT_COLS: &str =
+    "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at";
 pub(super) const USER_COLS: &str =
     "id, username, email, email_verified, name, password_hash, locked, created_at, updated_at";
 pub(super) const INTERACTION_COLS: &str = "id, csrf_hash, browser_hash, request, login, expires_at";
 pub(super) const ACCESS_COLS: &str =
     "hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at";
-pub(super) const REFRESH_COLS: &str = "hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at";
+pub(super) const REFRESH_COLS: &str =
+    "hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at";
 
 pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
@@ -25,9 +27,7 @@ pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
 
 pub(super) fn conflict_or(e: rusqlite::Error, what: String) -> StoreError {
     match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
             StoreError::Conflict(what)
         }
         _ => map_err(e),
@@ -47,8 +47,7 @@ pub(super) fn parse_scope(s: &str) -> Result<ScopeSet, StoreError> {
 }
 
 fn hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
-    TokenHash::from_bytes(bytes)
-        .ok_or_else(|| StoreError::Internal("stored hash is not 32 bytes".into()))
+    TokenHash::from_bytes(bytes).ok_or_else(|| StoreError::Internal("stored hash is not 32 bytes".into()))
 }
 
 fn parse_wire<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, StoreError> {
@@ -85,10 +84,7 @@ pub(super) fn read_client(r: &Row<'_>) -> rusqlite::Result<Result<ClientRecord, 
             secret_hash: secret.as_deref().map(hash).transpose()?,
             auth_method: parse_wire(&auth)?,
             redirect_uris: uris.into_iter().map(RedirectUri::from_stored).collect(),
-            grant_types: grants
-                .iter()
-                .map(|g| parse_wire(g))
-                .collect::<Result<_, _>>()?,
+            grant_types: grants.iter().map(|g| parse_wire(g)).collect::<Result<_, _>>()?,
             scopes: parse_scope(&scopes)?,
             id_token_alg: parse_wire(&alg)?,
             created_at: UnixTime(created),
@@ -126,8 +122,7 @@ pub(super) fn read_user(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
 
 pub(super) fn read_session(r: &Row<'_>) -> rusqlite::Result<Result<BrowserSession, StoreError>> {
     let h: Vec<u8> = r.get(0)?;
-    let (sid, user_id, auth, exp): (String, String, i64, i64) =
-        (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+    let (sid, user_id, auth, exp): (String, String, i64, i64) = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
     Ok(hash(&h).map(|token_hash| BrowserSession {
         token_hash,
         sid,
@@ -138,21 +133,8 @@ pub(super) fn read_session(r: &Row<'_>) -> rusqlite::Result<Result<BrowserSessio
 }
 
 pub(super) fn read_interaction(r: &Row<'_>) -> rusqlite::Result<Result<Interaction, StoreError>> {
-    let (id, csrf, browser, request, login, exp): (
-        String,
-        Vec<u8>,
-        Vec<u8>,
-        String,
-        Option<String>,
-        i64,
-    ) = (
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    );
+    let (id, csrf, browser, request, login, exp): (String, Vec<u8>, Vec<u8>, String, Option<String>, i64) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
     Ok((|| {
         Ok(Interaction {
             id,
@@ -165,24 +147,9 @@ pub(super) fn read_interaction(r: &Row<'_>) -> rusqlite::Result<Result<Interacti
     })())
 }
 
-pub(super) fn read_access_token(
-    r: &Row<'_>,
-) -> rusqlite::Result<Result<AccessTokenRecord, StoreError>> {
-    let (h, client, grant, subject, scope, claims): (
-        Vec<u8>,
-        String,
-        Option<String>,
-        Option<String>,
-        String,
-        String,
-    ) = (
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    );
+pub(super) fn read_access_token(r: &Row<'_>) -> rusqlite::Result<Result<AccessTokenRecord, StoreError>> {
+    let (h, client, grant, subject, scope, claims): (Vec<u8>, String, Option<String>, Option<String>, String, String) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
     let (auth, iat, exp): (Option<i64>, i64, i64) = (r.get(6)?, r.get(7)?, r.get(8)?);
     Ok((|| {
         Ok(AccessTokenRecord {
@@ -199,26 +166,10 @@ pub(super) fn read_access_token(
     })())
 }
 
-pub(super) fn read_refresh_token(
-    r: &Row<'_>,
-) -> rusqlite::Result<Result<RefreshTokenRecord, StoreError>> {
-    let (h, family, client, subject, scope, claims): (
-        Vec<u8>,
-        String,
-        String,
-        String,
-        String,
-        String,
-    ) = (
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    );
-    let (auth, sid, iat, exp): (i64, Option<String>, i64, i64) =
-        (r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?);
+pub(super) fn read_refresh_token(r: &Row<'_>) -> rusqlite::Result<Result<RefreshTokenRecord, StoreError>> {
+    let (h, family, client, subject, scope, claims): (Vec<u8>, String, String, String, String, String) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+    let (auth, sid, iat, exp): (i64, Option<String>, i64, i64) = (r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?);
     Ok((|| {
         Ok(RefreshTokenRecord {
             hash: hash(&h)?,
@@ -236,8 +187,7 @@ pub(super) fn read_refresh_token(
 }
 
 pub(super) fn read_key(r: &Row<'_>) -> rusqlite::Result<Result<SigningKeyRecord, StoreError>> {
-    let (kid, alg, der, created): (String, String, Vec<u8>, i64) =
-        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+    let (kid, alg, der, created): (String, String, Vec<u8>, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
     Ok(parse_wire(&alg).map(|alg| SigningKeyRecord {
         kid,
         alg,

@@ -43,14 +43,9 @@ fn a_complete_request_parses() {
 
 #[test]
 fn missing_challenge_or_plain_method_is_invalid_request() {
+    assert_eq!(parse(&without("code_challenge")).unwrap_err().code(), "invalid_request");
     assert_eq!(
-        parse(&without("code_challenge")).unwrap_err().code(),
-        "invalid_request"
-    );
-    assert_eq!(
-        parse(&with("code_challenge_method", "plain"))
-            .unwrap_err()
-            .code(),
+        parse(&with("code_challenge_method", "plain")).unwrap_err().code(),
         "invalid_request"
     );
 }
@@ -61,10 +56,7 @@ fn response_type_other_than_code_is_unsupported_and_missing_is_invalid() {
         parse(&with("response_type", "token")).unwrap_err().code(),
         "unsupported_response_type"
     );
-    assert_eq!(
-        parse(&without("response_type")).unwrap_err().code(),
-        "invalid_request"
-    );
+    assert_eq!(parse(&without("response_type")).unwrap_err().code(), "invalid_request");
 }
 
 #[test]
@@ -74,9 +66,7 @@ fn request_objects_are_refused_not_ignored() {
         "request_not_supported"
     );
     assert_eq!(
-        parse(&with("request_uri", "https://x/y"))
-            .unwrap_err()
-            .code(),
+        parse(&with("request_uri", "https://x/y")).unwrap_err().code(),
         "request_uri_not_supported"
     );
 }
@@ -115,10 +105,7 @@ fn unknown_parameters_are_ignored_and_prompt_is_parsed() {
         parse(&with("prompt", "none login")).unwrap_err().code(),
         "invalid_request"
     );
-    assert_eq!(
-        parse(&with("prompt", "bogus")).unwrap_err().code(),
-        "invalid_request"
-    );
+    assert_eq!(parse(&with("prompt", "bogus")).unwrap_err().code(), "invalid_request");
 }
 
 #[test]
@@ -130,10 +117,7 @@ fn max_age_must_be_a_number() {
 
 #[test]
 fn openid_request_without_redirect_uri_is_refused() {
-    assert_eq!(
-        parse(&without("redirect_uri")).unwrap_err().code(),
-        "invalid_request"
-    );
+    assert_eq!(parse(&without("redirect_uri")).unwrap_err().code(), "invalid_request");
     let mut p = without("redirect_uri");
     p.retain(|(k, _)| *k != "scope");
     assert!(!parse(&p).unwrap().redirect.supplied);
@@ -154,20 +138,8 @@ fn login_is_needed_for_prompt_login_stale_max_age_or_other_hinted_user() {
     use crate::types::UnixTime;
     let r = parse(&base()).unwrap();
     assert!(!needs_login(&r, "u1", UnixTime(100), None, UnixTime(200)));
-    assert!(needs_login(
-        &r,
-        "u1",
-        UnixTime(100),
-        Some("u2"),
-        UnixTime(200)
-    ));
-    assert!(!needs_login(
-        &r,
-        "u1",
-        UnixTime(100),
-        Some("u1"),
-        UnixTime(200)
-    ));
+    assert!(needs_login(&r, "u1", UnixTime(100), Some("u2"), UnixTime(200)));
+    assert!(!needs_login(&r, "u1", UnixTime(100), Some("u1"), UnixTime(200)));
     let r = parse(&with("prompt", "login")).unwrap();
     assert!(needs_login(&r, "u1", UnixTime(100), None, UnixTime(100)));
     let r = parse(&with("max_age", "60")).unwrap();
@@ -187,8 +159,5 @@ fn consent_is_needed_for_new_scopes_or_prompt_consent() {
         Some(&ScopeSet::from_static(&["openid", "email", "profile"]))
     ));
     let r = parse(&with("prompt", "consent")).unwrap();
-    assert!(needs_consent(
-        &r,
-        Some(&ScopeSet::from_static(&["openid", "email"]))
-    ));
+    assert!(needs_consent(&r, Some(&ScopeSet::from_static(&["openid", "email"]))));
 }

@@ -1,0 +1,564 @@
+//! Failure paths, each asserting the HTTP status and the RFC `error` code.
+
+use crate::support::*;
+use openidconnect::reqwest;
+use serde_json::Value;
+
+struct Setup {
+    g: Gatehouse,
+    client: TestClient,
+}
+
+fn setup() -> Setup {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let client = g.confidential_client("RS256", "client_secret_basic");
+    Setup { g, client }
+}
+
+/// Asserts a redirect back to the client carrying `error`, `state` and `iss`, and no code.
+async fn assert_redirected_error(res: reqwest::Response, issuer: &str, error: &str) {
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap_or_default());
+    let back = url::Url::parse(&location(&res)).unwrap();
+    assert!(back.as_str().starts_with(REDIRECT), "{back}");
+    assert_eq!(query(&back, "error").as_deref(), Some(error), "{back}");
+    assert!(query(&back, "error_description").is_some());
+    assert_eq!(query(&back, "state").as_deref(), Some("st4te"));
+    assert_eq!(query(&back, "iss").as_deref(), Some(issuer));
+    assert!(query(&back, "code").is_none());
+}
+
+/// Asserts an HTML error page that redirects nowhere.
+async fn assert_error_page(res: reqwest::Response) {
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none(), "must never redirect");
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+}
+
+async fn token_request(
+    s: &Setup,
+    form: &[(&str, &str)],
+    secret: Option<&str>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut req = http().post(format!("{}/oauth/token", s.g.issuer)).form(form);
+    if let Some(secret) = secret {
+        req = req.basic_auth(&s.client.id, Some(secret));
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    (status, res.json().await.unwrap(), headers)
+}
+
+async fn code(s: &Setup, challenge: &str) -> String {
+    let browser = Browser::new();
+    let back = browser
+        .authorize(
+            &s.g.issuer,
+            &auth_url(&s.g.issuer, &s.client.id, "openid", challenge, &[]),
+            "alice",
+            PASSWORD,
+        )
+        .await;
+    query(&back, "code").expect("a code")
+}
+
+fn secret(s: &Setup) -> &str {
+    s.client.secret.as_deref().unwrap()
+}
+
+#[tokio::test]
+async fn authorize_without_code_challenge_is_invalid_request() {
+    let s = setup();
+    let url = auth_url(&s.g.issuer, &s.client.id, "openid", "x", &[]);
+    let url = url.replace("code_challenge=x&", "");
+    assert!(!url.contains("code_challenge="));
+    assert_redirected_error(http().get(url).send().await.unwrap(), &s.g.issuer, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn authorize_with_plain_method_is_invalid_request() {
+    let s = setup();
+    let (verifier, _) = pkce();
+    let url = auth_url(&s.g.issuer, &s.client.id, "openid", &verifier, &[])
+        .replace("code_challenge_method=S256", "code_challenge_method=plain");
+    assert_redirected_error(http().get(url).send().await.unwrap(), &s.g.issuer, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn authorize_with_unknown_scope_is_invalid_scope() {
+    let s = setup();
+    let (_, challenge) = pkce();
+    let url = auth_url(&s.g.issuer, &s.client.id, "openid calendar:write", &challenge, &[]);
+    assert_redirected_error(http().get(url).send().await.unwrap(), &s.g.issuer, "invalid_scope").await;
+}
+
+#[tokio::test]
+async fn prompt_none_without_session_is_login_required() {
+    let s = setup();
+    let (_, challenge) = pkce();
+    let url = auth_url(&s.g.issuer, &s.client.id, "openid", &challenge, &[("prompt", "none")]);
+    assert_redirected_error(http().get(url).send().await.unwrap(), &s.g.issuer, "login_required").await;
+}
+
+#[tokio::test]
+async fn request_objects_are_refused_explicitly() {
+    let s = setup();
+    let (_, challenge) = pkce();
+    let url = auth_url(
+        &s.g.issuer,
+        &s.client.id,
+        "openid",
+        &challenge,
+        &[("request", "eyJhbGciOiJub25lIn0.e30.")],
+    );
+    assert_redirected_error(
+        http().get(url).send().await.unwrap(),
+        &s.g.issuer,
+        "request_not_supported",
+    )
+    .await;
+    let url = auth_url(
+        &s.g.issuer,
+        &s.client.id,
+        "openid",
+        &challenge,
+        &[("request_uri", "https://rp.example/r")],
+    );
+    assert_redirected_error(
+        http().get(url).send().await.unwrap(),
+        &s.g.issuer,
+        "request_uri_not_supported",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn repeated_authorization_parameter_is_invalid_request() {
+    let s = setup();
+    let (_, challenge) = pkce();
+    let url = auth_url(
+        &s.g.issuer,
+        &s.client.id,
+        "openid",
+        &challenge,
+        &[("nonce", "a"), ("nonce", "b")],
+    );
+    assert_redirected_error(http().get(url).send().await.unwrap(), &s.g.issuer, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn unregistered_redirect_uri_gets_an_error_page_not_a_redirect() {
+    let s = setup();
+    let (_, challenge) = pkce();
+    for bad in [
+        "http://127.0.0.1:9/callback/abcdefghij",
+        "https://evil.example/callback",
+    ] {
+        let url = auth_url(&s.g.issuer, &s.client.id, "openid", &challenge, &[]).replace(
+            &url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
+            &url::form_urlencoded::byte_serialize(bad.as_bytes()).collect::<String>(),
+        );
+        assert!(
+            url.contains(&url::form_urlencoded::byte_serialize(bad.as_bytes()).collect::<String>()),
+            "{url}"
+        );
+        assert_error_page(http().get(url).send().await.unwrap()).await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_client_gets_an_error_page_not_a_redirect() {
+    let s = setup();
+    let (_, challenge) = pkce();
+    assert_error_page(
+        http()
+            .get(auth_url(&s.g.issuer, "no-such-client", "openid", &challenge, &[]))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn non_utf8_authorization_request_gets_an_error_page() {
+    let s = setup();
+    let url = format!("{}/oauth/authorize?client_id=%FF%FE&response_type=code", s.g.issuer);
+    assert_error_page(http().get(url).send().await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn wrong_code_verifier_is_invalid_grant_and_the_code_survives() {
+    let s = setup();
+    let (verifier, challenge) = pkce();
+    let code = code(&s, &challenge).await;
+    let (wrong, _) = pkce();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", wrong.as_str()),
+    ];
+    let (status, body, _) = token_request(&s, &form, Some(secret(&s))).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, body, _) = token_request(&s, &form, Some(secret(&s))).await;
+    assert_eq!(status, 200, "the rightful verifier still redeems the code: {body}");
+}
+
+#[tokio::test]
+async fn reused_code_is_invalid_grant_and_revokes_the_first_tokens() {
+    let s = setup();
+    let (verifier, challenge) = pkce();
+    let code = code(&s, &challenge).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, first, headers) = token_request(&s, &form, Some(secret(&s))).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(headers["cache-control"], "no-store");
+    let access = first["access_token"].as_str().unwrap().to_owned();
+    let userinfo = format!("{}/oauth/userinfo", s.g.issuer);
+    assert_eq!(
+        http()
+            .get(&userinfo)
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let (status, body, _) = token_request(&s, &form, Some(secret(&s))).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let res = http().get(&userinfo).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(res.status(), 401, "the first access token is revoked");
+    let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(
+        challenge.starts_with("Bearer") && challenge.contains("error=\"invalid_token\""),
+        "{challenge}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_client_secret_is_401_with_www_authenticate() {
+    let s = setup();
+    let (verifier, challenge) = pkce();
+    let code = code(&s, &challenge).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, body, headers) = token_request(&s, &form, Some("not-the-secret")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+    assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+}
+
+#[tokio::test]
+async fn token_request_without_client_authentication_is_invalid_client() {
+    let s = setup();
+    let (status, body, _) = token_request(&s, &[("grant_type", "authorization_code"), ("code", "x")], None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn unsupported_grant_type_is_rejected() {
+    let s = setup();
+    let form = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", PASSWORD),
+    ];
+    let (status, body, _) = token_request(&s, &form, Some(secret(&s))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn grant_the_client_may_not_use_is_unauthorized_client() {
+    let s = setup();
+    let (status, body, _) = token_request(&s, &[("grant_type", "client_credentials")], Some(secret(&s))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{body}"
+    );
+    let public = s.g.public_client("RS256");
+    let res = http()
+        .post(format!("{}/oauth/token", s.g.issuer))
+        .form(&[("grant_type", "client_credentials"), ("client_id", public.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "unauthorized_client");
+}
+
+#[tokio::test]
+async fn repeated_token_parameter_and_wrong_content_type_are_invalid_request() {
+    let s = setup();
+    let res = http()
+        .post(format!("{}/oauth/token", s.g.issuer))
+        .basic_auth(&s.client.id, s.client.secret.as_deref())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=authorization_code&code=a&code=b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_request");
+    let res = http()
+        .post(format!("{}/oauth/token", s.g.issuer))
+        .basic_auth(&s.client.id, s.client.secret.as_deref())
+        .json(&serde_json::json!({"grant_type": "authorization_code"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn login_form_without_csrf_token_is_refused() {
+    let s = setup();
+    let (_, challenge) = pkce();
+    let browser = Browser::new();
+    let login = browser
+        .follow(&auth_url(&s.g.issuer, &s.client.id, "openid", &challenge, &[]))
+        .await;
+    let (_, html) = browser.page(&login).await;
+    let interaction = hidden(&html, "interaction");
+    let res = browser
+        .post(
+            &format!("{}/login", s.g.issuer),
+            &[
+                ("interaction", interaction.as_str()),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    assert!(res.headers().get("location").is_none());
+    // A token from another page is refused too.
+    let res = browser
+        .post(
+            &format!("{}/login", s.g.issuer),
+            &[
+                ("interaction", interaction.as_str()),
+                ("csrf_token", "forged"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    // And a browser without the binding cookie cannot finish someone else's interaction.
+    let stranger = Browser::new();
+    let (_, fresh) = browser.page(&login).await;
+    let res = stranger
+        .post(
+            &format!("{}/login", s.g.issuer),
+            &[
+                ("interaction", interaction.as_str()),
+                ("csrf_token", &hidden(&fresh, "csrf_token")),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn wrong_password_shows_the_form_again_and_yields_no_code() {
+    let s = setup();
+    let (_, challenge) = pkce();
+    let browser = Browser::new();
+    let login = browser
+        .follow(&auth_url(&s.g.issuer, &s.client.id, "openid", &challenge, &[]))
+        .await;
+    let (_, html) = browser.page(&login).await;
+    for (user, password) in [("alice", "wrong-password"), ("nobody", PASSWORD)] {
+        let (_, html) = browser.page(&login).await;
+        let res = browser
+            .post(
+                &format!("{}/login", s.g.issuer),
+                &[
+                    ("interaction", &hidden(&html, "interaction")),
+                    ("csrf_token", &hidden(&html, "csrf_token")),
+                    ("username", user),
+                    ("password", password),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 401);
+        assert!(res.headers().get("location").is_none(), "no redirect, no code");
+        let body = res.text().await.unwrap();
+        assert!(body.contains("Wrong username or password"), "{body}");
+        assert!(body.contains("name=\"password\""), "the form is shown again");
+    }
+    // The same interaction still completes with the right password.
+    let (_, html2) = browser.page(&login).await;
+    assert_ne!(
+        hidden(&html, "csrf_token"),
+        hidden(&html2, "csrf_token"),
+        "each form gets a fresh CSRF token"
+    );
+    let res = browser
+        .post(
+            &format!("{}/login", s.g.issuer),
+            &[
+                ("interaction", &hidden(&html2, "interaction")),
+                ("csrf_token", &hidden(&html2, "csrf_token")),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+}
+
+#[tokio::test]
+async fn locked_user_cannot_log_in() {
+    let s = setup();
+    let (ok, _, err) = cli_raw(&s.g.data_dir, &["user", "lock", "alice"], None);
+    assert!(ok, "{err}");
+    let (_, challenge) = pkce();
+    let browser = Browser::new();
+    let login = browser
+        .follow(&auth_url(&s.g.issuer, &s.client.id, "openid", &challenge, &[]))
+        .await;
+    let (_, html) = browser.page(&login).await;
+    let res = browser
+        .post(
+            &format!("{}/login", s.g.issuer),
+            &[
+                ("interaction", &hidden(&html, "interaction")),
+                ("csrf_token", &hidden(&html, "csrf_token")),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+    assert!(res.text().await.unwrap().contains("locked"));
+}
+
+#[tokio::test]
+async fn userinfo_rejects_missing_and_bad_tokens() {
+    let s = setup();
+    let url = format!("{}/oauth/userinfo", s.g.issuer);
+    for req in [
+        http().get(&url),
+        http().get(&url).bearer_auth("garbage"),
+        http().post(&url).form(&[("access_token", "garbage")]),
+    ] {
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        assert!(
+            res.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("error=\"invalid_token\"")
+        );
+        assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_token");
+    }
+}
+
+#[test]
+fn cli_names_the_bad_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, needle) in [
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "https://a.example/cb#frag",
+            ],
+            "--redirect-uri",
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "http://a.example/cb",
+            ],
+            "--redirect-uri",
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "https://a.example/cb",
+                "--grant-type",
+                "implicit",
+            ],
+            "--grant-type",
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--redirect-uri",
+                "https://a.example/cb",
+                "--scope",
+                "nope",
+            ],
+            "--scope",
+        ),
+        (vec!["client", "create", "--name", "x"], "--redirect-uri"),
+        (vec!["client", "show", "missing"], "missing"),
+    ] {
+        let (ok, _, err) = cli_raw(dir.path(), &args, None);
+        assert!(!ok, "{args:?} should fail");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn invalid_setting_fails_start_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("serve")
+        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .env("GATEHOUSE_CODE_TTL", "forever")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GATEHOUSE_CODE_TTL"));
+}

@@ -1,0 +1,68 @@
+//! State survives a restart: clients, users, keys (same `kid`s), and a full flow still works.
+
+use crate::support::*;
+use serde_json::Value;
+
+async fn kids(issuer: &str) -> Vec<String> {
+    let jwks: Value = http()
+        .get(format!("{issuer}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut kids: Vec<String> = jwks["keys"].as_array().unwrap().iter().map(|k| s(&k["kid"])).collect();
+    kids.sort();
+    kids
+}
+
+#[tokio::test]
+async fn restart_keeps_clients_users_sessions_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gatehouse::start_in(dir.path(), &[]);
+    g.user("alice");
+    let client = g.confidential_client("EdDSA", "client_secret_basic");
+    let before = kids(&g.issuer).await;
+    assert_eq!(before.len(), 3);
+    let browser = Browser::new();
+    let (_, challenge) = pkce();
+    let issuer_before = g.issuer.clone();
+    let first = browser
+        .authorize(
+            &g.issuer,
+            &auth_url(&g.issuer, &client.id, "openid", &challenge, &[]),
+            "alice",
+            PASSWORD,
+        )
+        .await;
+    assert!(query(&first, "code").is_some());
+    g.stop();
+
+    let g = Gatehouse::start_in(dir.path(), &[]);
+    assert_eq!(kids(&g.issuer).await, before, "a restart keeps the same keys");
+    // The browser session persisted too; the issuer's port changed, so point the cookie jar's
+    // host (127.0.0.1) at the new port: cookies are per host, not per port.
+    assert_ne!(issuer_before, g.issuer);
+    let (verifier, challenge) = pkce();
+    let direct = browser
+        .follow(&auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))
+        .await;
+    let back = url::Url::parse(&direct).unwrap();
+    let code = query(&back, "code").expect("single sign-on survives the restart");
+    let res = http()
+        .post(format!("{}/oauth/token", g.issuer))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["id_token"].is_string());
+}

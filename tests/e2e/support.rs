@@ -1,0 +1,352 @@
+//! Booting the binary, running its CLI, and a cookie-keeping "browser" that posts the forms.
+
+use openidconnect::reqwest;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const PASSWORD: &str = "correct-horse-battery";
+
+/// A running `gatehouse serve`, killed on drop.
+pub struct Gatehouse {
+    child: Child,
+    pub issuer: String,
+    pub data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Gatehouse {
+    /// Starts a server on a fresh data directory.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_path_buf();
+        let mut g = Self::start_in(&data, &[]);
+        g._dir = Some(dir);
+        g
+    }
+
+    /// Starts a server on `data_dir` with extra environment.
+    pub fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("server.log").as_path());
+        std::fs::create_dir_all(data_dir).unwrap();
+        let log = log.unwrap_or_else(|_| std::fs::File::create(data_dir.join("server.log")).unwrap());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GATEHOUSE_BIND", "127.0.0.1:0")
+            .env("GATEHOUSE_DATA_DIR", data_dir)
+            .env("GATEHOUSE_LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn gatehouse");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("issuer:") {
+                    let _ = tx.send(rest.trim().to_owned());
+                }
+            }
+        });
+        let issuer = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
+            panic!("gatehouse did not start; log:\n{log}")
+        });
+        Self {
+            child,
+            issuer,
+            data_dir: data_dir.to_path_buf(),
+            _dir: None,
+        }
+    }
+
+    /// Stops the server (SIGKILL; the store is durable per commit).
+    pub fn stop(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.data_dir.clone()
+    }
+
+    /// Runs `gatehouse ARGS --json` on this server's store and returns the parsed output.
+    pub fn cli(&self, args: &[&str]) -> Value {
+        cli_json(&self.data_dir, args)
+    }
+
+    /// A confidential client with `alg` and the given auth method.
+    pub fn confidential_client(&self, alg: &str, auth_method: &str) -> TestClient {
+        let v = self.cli(&[
+            "client",
+            "create",
+            "--name",
+            "Test App",
+            "--redirect-uri",
+            REDIRECT,
+            "--id-token-alg",
+            alg,
+            "--token-endpoint-auth-method",
+            auth_method,
+            "--scope",
+            "openid profile email offline_access",
+        ]);
+        TestClient {
+            id: s(&v["client_id"]),
+            secret: Some(s(&v["client_secret"])),
+        }
+    }
+
+    /// A public client with `alg`.
+    pub fn public_client(&self, alg: &str) -> TestClient {
+        let v = self.cli(&[
+            "client",
+            "create",
+            "--name",
+            "Public App",
+            "--public",
+            "--redirect-uri",
+            REDIRECT,
+            "--id-token-alg",
+            alg,
+            "--scope",
+            "openid profile email offline_access",
+        ]);
+        assert!(v.get("client_secret").is_none(), "a public client has no secret: {v}");
+        TestClient {
+            id: s(&v["client_id"]),
+            secret: None,
+        }
+    }
+
+    /// Creates user `alice` with [`PASSWORD`].
+    pub fn user(&self, username: &str) -> Value {
+        cli_json_stdin(
+            &self.data_dir,
+            &[
+                "user",
+                "create",
+                "--username",
+                username,
+                "--email",
+                &format!("{username}@example.com"),
+                "--name",
+                "Alice Example",
+                "--email-verified",
+                "--password-stdin",
+            ],
+            PASSWORD,
+        )
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Gatehouse {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+}
+
+pub fn s(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
+        .to_owned()
+}
+
+/// Runs the CLI and returns (status success, stdout, stderr).
+pub fn cli_raw(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(args)
+        .env("GATEHOUSE_DATA_DIR", data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+pub fn cli_json(data_dir: &Path, args: &[&str]) -> Value {
+    cli_json_stdin(data_dir, args, "")
+}
+
+fn cli_json_stdin(data_dir: &Path, args: &[&str], stdin: &str) -> Value {
+    let mut all: Vec<&str> = args.to_vec();
+    all.push("--json");
+    let (ok, out, err) = cli_raw(data_dir, &all, Some(stdin));
+    assert!(ok, "gatehouse {args:?} failed: {err}");
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+/// An HTTP client that never follows redirects.
+pub fn http() -> reqwest::Client {
+    reqwest::ClientBuilder::new()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A browser: keeps cookies, never follows redirects on its own.
+pub struct Browser {
+    pub http: reqwest::Client,
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        Self {
+            http: reqwest::ClientBuilder::new()
+                .redirect(reqwest::redirect::Policy::none())
+                .cookie_store(true)
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// GETs `url`, asserting a 303, and returns the `Location`.
+    pub async fn follow(&self, url: &str) -> String {
+        let res = self.http.get(url).send().await.unwrap();
+        assert_eq!(res.status(), 303, "GET {url}: {}", res.text().await.unwrap_or_default());
+        location(&res)
+    }
+
+    /// GETs a page and returns (status, body).
+    pub async fn page(&self, url: &str) -> (u16, String) {
+        let res = self.http.get(url).send().await.unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    /// POSTs a form and returns the response.
+    pub async fn post(&self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(url).form(form).send().await.unwrap()
+    }
+
+    /// Runs a whole authorization from `auth_url` with the given password, answering the consent
+    /// page with `allow` if it appears; returns the final redirect to the client.
+    pub async fn authorize(&self, issuer: &str, auth_url: &str, username: &str, password: &str) -> url::Url {
+        let mut next = self.follow(auth_url).await;
+        if next.starts_with(&format!("{issuer}/login")) {
+            let (status, html) = self.page(&next).await;
+            assert_eq!(status, 200, "{html}");
+            let res = self
+                .post(
+                    &format!("{issuer}/login"),
+                    &[
+                        ("interaction", &hidden(&html, "interaction")),
+                        ("csrf_token", &hidden(&html, "csrf_token")),
+                        ("username", username),
+                        ("password", password),
+                    ],
+                )
+                .await;
+            assert_eq!(res.status(), 303, "login failed: {}", res.text().await.unwrap());
+            next = location(&res);
+        }
+        if next.starts_with(&format!("{issuer}/consent")) {
+            next = self.consent(issuer, &next, "allow").await;
+        }
+        url::Url::parse(&next).unwrap()
+    }
+
+    /// Answers a consent page and returns where it redirects.
+    pub async fn consent(&self, issuer: &str, page_url: &str, decision: &str) -> String {
+        let (status, html) = self.page(page_url).await;
+        assert_eq!(status, 200, "{html}");
+        let res = self
+            .post(
+                &format!("{issuer}/consent"),
+                &[
+                    ("interaction", &hidden(&html, "interaction")),
+                    ("csrf_token", &hidden(&html, "csrf_token")),
+                    ("decision", decision),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 303);
+        location(&res)
+    }
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The value of a hidden form field.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// A query parameter of a URL.
+pub fn query(url: &url::Url, name: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// PKCE verifier and its S256 challenge, computed independently of the server.
+pub fn pkce() -> (String, String) {
+    use sha2::Digest;
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).unwrap();
+    let verifier = base64_url(&bytes);
+    let challenge = base64_url(&sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+pub fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// An authorization URL with PKCE for `client`.
+pub fn auth_url(issuer: &str, client_id: &str, scope: &str, challenge: &str, extra: &[(&str, &str)]) -> String {
+    let mut u = url::Url::parse(&format!("{issuer}/oauth/authorize")).unwrap();
+    u.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", scope)
+        .append_pair("state", "st4te")
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256");
+    for (k, v) in extra {
+        u.query_pairs_mut().append_pair(k, v);
+    }
+    u.to_string()
+}
