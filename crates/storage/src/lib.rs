@@ -1,9 +1,11 @@
 //! Persistence for Gatehouse: small store traits split by concern, each documenting its contract,
 //! an embedded SQLite backend, and the conformance suite every backend must pass.
 
+mod codec;
 pub mod conformance;
 mod error;
 mod model;
+pub mod postgres;
 pub mod sqlite;
 mod traits;
 

@@ -58,6 +58,8 @@ pub trait Scopes: Send + Sync {
 pub trait Consents: Send + Sync {
     /// The scopes this user has consented to for this client.
     async fn find_consent(&self, user_id: &str, client_id: &ClientId) -> StoreResult<Option<ScopeSet>>;
+    /// Every consent: `(user_id, client_id, scope, granted_at)`, for export.
+    async fn list_consents(&self) -> StoreResult<Vec<(String, ClientId, ScopeSet, UnixTime)>>;
     /// Records consent to `scope`, adding to what was consented before.
     async fn grant_consent(
         &self,
@@ -122,6 +124,8 @@ pub trait Tokens: Send + Sync {
     ) -> StoreResult<Rotation>;
     /// The live refresh token with this hash.
     async fn find_refresh_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<RefreshTokenRecord>>;
+    /// Every live refresh token (not rotated, revoked or expired), for export.
+    async fn list_refresh_tokens(&self, now: UnixTime) -> StoreResult<Vec<RefreshTokenRecord>>;
     /// Revokes every access and refresh token of an authorization grant, in one transaction.
     /// Returns how many tokens were revoked.
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64>;

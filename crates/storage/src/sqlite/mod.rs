@@ -36,6 +36,15 @@ impl SqliteStore {
     /// `Unavailable` when the directory or file cannot be created or opened; `Internal` when a
     /// migration fails (the failed migration is rolled back).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, true)
+    }
+
+    /// Opens the store; with `apply_migrations` false, refuses a store with pending migrations,
+    /// naming them (`GATEHOUSE_AUTO_MIGRATE=false`).
+    ///
+    /// # Errors
+    /// As [`Self::open`], and `Internal` naming the pending migrations.
+    pub fn open_with(dir: &Path, apply_migrations: bool) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Unavailable(format!("cannot create data directory {}: {e}", dir.display())))?;
         let path = dir.join(DB_FILE);
@@ -45,7 +54,7 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(map_err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(map_err)?;
-        migrate(&mut conn)?;
+        migrate(&mut conn, apply_migrations)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path,
@@ -76,7 +85,26 @@ impl SqliteStore {
     }
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+/// Names of the applied and pending embedded migrations of the store in `dir`, without changing it.
+///
+/// # Errors
+/// When the file cannot be opened or read.
+pub fn migration_status(dir: &Path) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    let path = dir.join(DB_FILE);
+    let applied: i64 = if path.exists() {
+        let conn = Connection::open(&path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(map_err)?
+    } else {
+        0
+    };
+    let applied = usize::try_from(applied).unwrap_or(0).min(MIGRATIONS.len());
+    let names = |m: &[(&str, &str)]| m.iter().map(|(n, _)| (*n).to_owned()).collect();
+    Ok((names(&MIGRATIONS[..applied]), names(&MIGRATIONS[applied..])))
+}
+
+fn migrate(conn: &mut Connection, apply: bool) -> Result<(), StoreError> {
     // IMMEDIATE takes the write lock first, so a CLI and a server starting together migrate once.
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -89,6 +117,13 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         return Err(StoreError::Internal(format!(
             "the database schema is version {applied} but this gatehouse knows only {}; upgrade gatehouse",
             MIGRATIONS.len()
+        )));
+    }
+    if !apply && applied < MIGRATIONS.len() {
+        let pending: Vec<&str> = MIGRATIONS[applied..].iter().map(|(n, _)| *n).collect();
+        return Err(StoreError::Internal(format!(
+            "GATEHOUSE_AUTO_MIGRATE=false and migrations are pending: {}; run gatehouse migrate",
+            pending.join(", ")
         )));
     }
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
@@ -312,6 +347,30 @@ impl Consents for SqliteStore {
                 .optional()
                 .map_err(map_err)?;
             scope.map(|s| parse_scope(&s)).transpose()
+        })
+        .await
+    }
+
+    async fn list_consents(&self) -> StoreResult<Vec<(String, ClientId, ScopeSet, UnixTime)>> {
+        self.run(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT user_id, client_id, scope, granted_at FROM consents ORDER BY user_id, client_id")
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .map_err(map_err)?;
+            rows.map(|r| {
+                let (u, c, s, t) = r.map_err(map_err)?;
+                Ok((u, ClientId::from_stored(c), parse_scope(&s)?, UnixTime(t)))
+            })
+            .collect()
         })
         .await
     }
@@ -652,6 +711,20 @@ impl Tokens for SqliteStore {
             .optional()
             .map_err(map_err)?
             .transpose()
+        })
+        .await
+    }
+
+    async fn list_refresh_tokens(&self, now: UnixTime) -> StoreResult<Vec<RefreshTokenRecord>> {
+        self.run(move |conn| {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT {REFRESH_COLS} FROM refresh_tokens
+                     WHERE expires_at > ?1 AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at"
+                ))
+                .map_err(map_err)?;
+            let rows = stmt.query_map([now.0], read_refresh_token).map_err(map_err)?;
+            rows.map(|r| r.map_err(map_err)?).collect()
         })
         .await
     }

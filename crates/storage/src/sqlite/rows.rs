@@ -1,8 +1,10 @@
 //! Row <-> record conversions and error mapping for the SQLite backend.
 
+pub(super) use crate::codec::{from_json, parse_scope, to_json};
+use crate::codec::{hash, parse_wire};
 use crate::error::StoreError;
 use crate::model::*;
-use gatehouse_protocol::types::{ClientId, RedirectUri, ScopeSet, TokenHash, UnixTime};
+use gatehouse_protocol::types::{ClientId, RedirectUri, UnixTime};
 use rusqlite::{Row, ToSql};
 
 pub(super) const CLIENT_COLS: &str =
@@ -32,26 +34,6 @@ pub(super) fn conflict_or(e: rusqlite::Error, what: String) -> StoreError {
         }
         _ => map_err(e),
     }
-}
-
-pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Internal(format!("encode: {e}")))
-}
-
-pub(super) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Internal(format!("decode: {e}")))
-}
-
-pub(super) fn parse_scope(s: &str) -> Result<ScopeSet, StoreError> {
-    ScopeSet::parse(s).map_err(|e| StoreError::Internal(format!("stored scope: {e}")))
-}
-
-fn hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
-    TokenHash::from_bytes(bytes).ok_or_else(|| StoreError::Internal("stored hash is not 32 bytes".into()))
-}
-
-fn parse_wire<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, StoreError> {
-    s.parse().map_err(StoreError::Internal)
 }
 
 pub(super) fn client_params(c: &ClientRecord) -> Result<[Box<dyn ToSql>; 9], StoreError> {

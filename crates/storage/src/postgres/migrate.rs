@@ -1,0 +1,101 @@
+//! Numbered SQL migrations from `migrations/`, applied in one transaction under an advisory lock,
+//! so several instances starting at once apply each migration exactly once.
+
+use super::{PgStore, pg_err};
+use crate::error::StoreError;
+
+/// Every migration, in order: (version, name, SQL).
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "0001_init", include_str!("../../../../migrations/0001_init.sql"))];
+
+/// An arbitrary constant that names Gatehouse's migration lock.
+const LOCK_KEY: i64 = 0x6761_7465_686f_7573;
+
+/// Applied and pending migrations by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// Applied, in order.
+    pub applied: Vec<String>,
+    /// Not yet applied, in order.
+    pub pending: Vec<String>,
+}
+
+impl PgStore {
+    /// Which migrations are applied and which are pending.
+    ///
+    /// # Errors
+    /// Store errors; `Internal` when the database has migrations this build does not know.
+    pub async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
+        let client = self.client().await?;
+        let exists: Option<String> = client
+            .query_one("SELECT to_regclass('gatehouse_migrations')::text", &[])
+            .await
+            .map_err(pg_err)?
+            .get(0);
+        let applied: Vec<i32> = if exists.is_some() {
+            client
+                .query("SELECT version FROM gatehouse_migrations ORDER BY version", &[])
+                .await
+                .map_err(pg_err)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        status_of(&applied)
+    }
+
+    /// Applies pending migrations; returns the names applied now.
+    ///
+    /// # Errors
+    /// Store errors; a failed migration rolls back entirely.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+            .await
+            .map_err(pg_err)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS gatehouse_migrations (
+                version INT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await
+        .map_err(pg_err)?;
+        let applied: Vec<i32> = tx
+            .query("SELECT version FROM gatehouse_migrations", &[])
+            .await
+            .map_err(pg_err)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        status_of(&applied)?;
+        let mut done = Vec::new();
+        for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| !applied.contains(v)) {
+            tx.batch_execute(sql)
+                .await
+                .map_err(|e| StoreError::Internal(format!("migration {name} failed: {e}")))?;
+            tx.execute(
+                "INSERT INTO gatehouse_migrations (version, name) VALUES ($1, $2)",
+                &[version, name],
+            )
+            .await
+            .map_err(pg_err)?;
+            done.push((*name).to_owned());
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(done)
+    }
+}
+
+fn status_of(applied: &[i32]) -> Result<MigrationStatus, StoreError> {
+    if let Some(unknown) = applied.iter().find(|v| !MIGRATIONS.iter().any(|(m, _, _)| m == *v)) {
+        return Err(StoreError::Internal(format!(
+            "the database has migration {unknown}, which this gatehouse does not know; upgrade gatehouse"
+        )));
+    }
+    let (done, pending): (Vec<_>, Vec<_>) = MIGRATIONS.iter().partition(|(v, _, _)| applied.contains(v));
+    Ok(MigrationStatus {
+        applied: done.iter().map(|(_, n, _)| (*n).to_owned()).collect(),
+        pending: pending.iter().map(|(_, n, _)| (*n).to_owned()).collect(),
+    })
+}

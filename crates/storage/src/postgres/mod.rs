@@ -1,0 +1,144 @@
+//! The PostgreSQL store: tokio-postgres through a deadpool pool, prepared statements cached per
+//! connection, every multi-row change in one transaction, single-use consumption in one statement.
+
+mod migrate;
+mod rows;
+mod traits;
+
+use crate::error::StoreError;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
+pub use migrate::{MIGRATIONS, MigrationStatus};
+use std::str::FromStr;
+use std::time::Duration;
+use tokio_postgres::config::{Host, SslMode};
+
+/// How to reach PostgreSQL and how to pool connections.
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    /// `DATABASE_URL`, e.g. `postgres://user:pw@host:5432/db?sslmode=require`.
+    pub url: String,
+    /// Most connections in the pool (`GATEHOUSE_DB_POOL_MAX`).
+    pub pool_max: usize,
+    /// How long a request waits for a free connection or a new one before it fails with
+    /// `temporarily_unavailable` (`GATEHOUSE_DB_POOL_TIMEOUT_MS`).
+    pub pool_timeout: Duration,
+    /// Server-side limit on one statement (`GATEHOUSE_DB_STATEMENT_TIMEOUT_MS`).
+    pub statement_timeout: Duration,
+}
+
+impl PgSettings {
+    /// Settings with the defaults for `url`.
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            pool_max: 16,
+            pool_timeout: Duration::from_millis(2000),
+            statement_timeout: Duration::from_millis(5000),
+        }
+    }
+}
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Builds the pool. No connection is made until the first query, so a server can start
+    /// while the database is still coming up; `ping` tells whether it is reachable.
+    ///
+    /// # Errors
+    /// `Internal` when the URL cannot be parsed or the pool cannot be built.
+    pub fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
+        let mut config = tokio_postgres::Config::from_str(&settings.url)
+            .map_err(|e| StoreError::Internal(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}")))?;
+        let options = format!(
+            "{} -c statement_timeout={}",
+            config.get_options().unwrap_or(""),
+            settings.statement_timeout.as_millis()
+        );
+        config.options(options.trim());
+        config.connect_timeout(settings.pool_timeout);
+        config.application_name("gatehouse");
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let explicit_tls = settings.url.contains("sslmode=");
+        let loopback = config.get_hosts().iter().all(|h| match h {
+            Host::Tcp(name) => name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+            Host::Unix(_) => true,
+        });
+        // TLS off for loopback unless the URL asks for it; otherwise as the URL's sslmode says.
+        let manager = if config.get_ssl_mode() == SslMode::Disable || (loopback && !explicit_tls) {
+            Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+        } else {
+            Manager::from_config(config, tls_connector()?, manager_config)
+        };
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_max)
+            .wait_timeout(Some(settings.pool_timeout))
+            .create_timeout(Some(settings.pool_timeout))
+            .recycle_timeout(Some(settings.pool_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Internal(format!("cannot build the connection pool: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    /// A pooled connection.
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(pool_err)
+    }
+
+    /// Pool size, connections in use and idle: `(size, in_use, idle, max)`.
+    #[must_use]
+    pub fn pool_status(&self) -> (usize, usize, usize, usize) {
+        let s = self.pool.status();
+        (s.size, s.size.saturating_sub(s.available), s.available, s.max_size)
+    }
+}
+
+/// TLS with certificates checked against the public web PKI roots.
+fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StoreError::Internal(format!("TLS setup: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+pub(crate) fn pool_err(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Backend(e) => pg_err(e),
+        other => StoreError::Unavailable(format!("database connection pool: {other}")),
+    }
+}
+
+/// Maps a driver error: lost connections and server shutdowns are `Unavailable` (retryable),
+/// unique violations `Conflict`, the rest `Internal`.
+pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
+    use tokio_postgres::error::SqlState;
+    if let Some(code) = e.code() {
+        if *code == SqlState::UNIQUE_VIOLATION {
+            return StoreError::Conflict(e.to_string());
+        }
+        let c = code.code();
+        if c.starts_with("08") || c.starts_with("57") || c.starts_with("53") || c == "40001" || c == "40P01" {
+            return StoreError::Unavailable(e.to_string());
+        }
+        return StoreError::Internal(e.to_string());
+    }
+    let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    if e.is_closed() || io {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Internal(e.to_string())
+    }
+}

@@ -1,0 +1,632 @@
+//! The store traits on PostgreSQL. Same contracts as the embedded store, checked by the same suite.
+
+use super::rows::{self, *};
+use super::{PgStore, pg_err};
+use crate::codec::{parse_scope, to_json};
+use crate::error::StoreError;
+use crate::model::*;
+use crate::traits::*;
+use async_trait::async_trait;
+use gatehouse_protocol::grant::authorization_code::CodeGrant;
+use gatehouse_protocol::types::{ClientId, RedirectUri, ScopeSet, TokenHash, UnixTime};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl PgStore {
+    async fn exec(&self, sql: &str, params: Params<'_>) -> StoreResult<u64> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(sql).await.map_err(pg_err)?;
+        c.execute(&stmt, params).await.map_err(pg_err)
+    }
+
+    async fn opt(&self, sql: &str, params: Params<'_>) -> StoreResult<Option<Row>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(sql).await.map_err(pg_err)?;
+        c.query_opt(&stmt, params).await.map_err(pg_err)
+    }
+
+    async fn all(&self, sql: &str, params: Params<'_>) -> StoreResult<Vec<Row>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(sql).await.map_err(pg_err)?;
+        c.query(&stmt, params).await.map_err(pg_err)
+    }
+}
+
+fn conflict(e: StoreError, what: String) -> StoreError {
+    match e {
+        StoreError::Conflict(_) => StoreError::Conflict(what),
+        other => other,
+    }
+}
+
+fn client_json(c: &ClientRecord) -> StoreResult<(String, String)> {
+    let uris: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
+    let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+    Ok((to_json(&uris)?, to_json(&grants)?))
+}
+
+#[async_trait]
+impl Clients for PgStore {
+    async fn create_client(&self, c: &ClientRecord) -> StoreResult<()> {
+        let (uris, grants) = client_json(c)?;
+        let secret = c.secret_hash.map(|h| h.as_bytes().to_vec());
+        self.exec(
+            "INSERT INTO clients (id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[&c.id.as_str(), &c.name, &secret, &c.auth_method.as_str(), &uris, &grants, &c.scopes.to_param(), &c.id_token_alg.as_str(), &c.created_at.0],
+        )
+        .await
+        .map_err(|e| conflict(e, format!("client {}", c.id)))?;
+        Ok(())
+    }
+
+    async fn find_client(&self, id: &ClientId) -> StoreResult<Option<ClientRecord>> {
+        self.opt(
+            &format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1"),
+            &[&id.as_str()],
+        )
+        .await?
+        .as_ref()
+        .map(rows::client)
+        .transpose()
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
+        self.all(&format!("SELECT {CLIENT_COLS} FROM clients ORDER BY id"), &[])
+            .await?
+            .iter()
+            .map(rows::client)
+            .collect()
+    }
+
+    async fn update_client(&self, c: &ClientRecord) -> StoreResult<bool> {
+        let (uris, grants) = client_json(c)?;
+        let secret = c.secret_hash.map(|h| h.as_bytes().to_vec());
+        let n = self
+            .exec(
+                "UPDATE clients SET name = $2, secret_hash = $3, auth_method = $4, redirect_uris = $5,
+                 grant_types = $6, scopes = $7, id_token_alg = $8, created_at = $9 WHERE id = $1",
+                &[
+                    &c.id.as_str(),
+                    &c.name,
+                    &secret,
+                    &c.auth_method.as_str(),
+                    &uris,
+                    &grants,
+                    &c.scopes.to_param(),
+                    &c.id_token_alg.as_str(),
+                    &c.created_at.0,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> StoreResult<bool> {
+        // ON DELETE CASCADE removes its codes, tokens and consents in the same statement.
+        Ok(self.exec("DELETE FROM clients WHERE id = $1", &[&id.as_str()]).await? == 1)
+    }
+}
+
+#[async_trait]
+impl Users for PgStore {
+    async fn create_user(&self, u: &UserRecord) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO users (id, username, email, email_verified, name, password_hash, locked, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[&u.id, &u.username, &u.email, &u.email_verified, &u.name, &u.password_hash, &u.locked, &u.created_at.0, &u.updated_at.0],
+        )
+        .await
+        .map_err(|e| conflict(e, format!("user {}", u.username)))?;
+        Ok(())
+    }
+
+    async fn find_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        self.opt(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"), &[&id])
+            .await?
+            .as_ref()
+            .map(rows::user)
+            .transpose()
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        self.opt(
+            &format!("SELECT {USER_COLS} FROM users WHERE username = $1"),
+            &[&username],
+        )
+        .await?
+        .as_ref()
+        .map(rows::user)
+        .transpose()
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        self.all(&format!("SELECT {USER_COLS} FROM users ORDER BY username"), &[])
+            .await?
+            .iter()
+            .map(rows::user)
+            .collect()
+    }
+
+    async fn update_user(&self, u: &UserRecord) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                "UPDATE users SET username = $2, email = $3, email_verified = $4, name = $5, password_hash = $6,
+                 locked = $7, created_at = $8, updated_at = $9 WHERE id = $1",
+                &[
+                    &u.id,
+                    &u.username,
+                    &u.email,
+                    &u.email_verified,
+                    &u.name,
+                    &u.password_hash,
+                    &u.locked,
+                    &u.created_at.0,
+                    &u.updated_at.0,
+                ],
+            )
+            .await
+            .map_err(|e| conflict(e, format!("user {}", u.username)))?;
+        Ok(n == 1)
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        tx.execute("DELETE FROM access_tokens WHERE subject = $1", &[&id])
+            .await
+            .map_err(pg_err)?;
+        tx.execute("DELETE FROM refresh_tokens WHERE subject = $1", &[&id])
+            .await
+            .map_err(pg_err)?;
+        let n = tx
+            .execute("DELETE FROM users WHERE id = $1", &[&id])
+            .await
+            .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(n == 1)
+    }
+}
+
+#[async_trait]
+impl Scopes for PgStore {
+    async fn create_scope(&self, s: &ScopeRecord) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO scopes (name, description, builtin) VALUES ($1, $2, $3)",
+            &[&s.name, &s.description, &s.builtin],
+        )
+        .await
+        .map_err(|e| conflict(e, format!("scope {}", s.name)))?;
+        Ok(())
+    }
+
+    async fn list_scopes(&self) -> StoreResult<Vec<ScopeRecord>> {
+        self.all("SELECT name, description, builtin FROM scopes ORDER BY name", &[])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(ScopeRecord {
+                    name: r.try_get(0).map_err(pg_err)?,
+                    description: r.try_get(1).map_err(pg_err)?,
+                    builtin: r.try_get(2).map_err(pg_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_scope(&self, name: &str) -> StoreResult<bool> {
+        Ok(self
+            .exec("DELETE FROM scopes WHERE name = $1 AND NOT builtin", &[&name])
+            .await?
+            == 1)
+    }
+}
+
+#[async_trait]
+impl Consents for PgStore {
+    async fn find_consent(&self, user_id: &str, client_id: &ClientId) -> StoreResult<Option<ScopeSet>> {
+        let row = self
+            .opt(
+                "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2",
+                &[&user_id, &client_id.as_str()],
+            )
+            .await?;
+        row.map(|r| parse_scope(&r.try_get::<_, String>(0).map_err(pg_err)?))
+            .transpose()
+    }
+
+    async fn list_consents(&self) -> StoreResult<Vec<(String, ClientId, ScopeSet, UnixTime)>> {
+        self.all(
+            "SELECT user_id, client_id, scope, granted_at FROM consents ORDER BY user_id, client_id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            let scope: String = r.try_get(2).map_err(pg_err)?;
+            Ok((
+                r.try_get(0).map_err(pg_err)?,
+                ClientId::from_stored(r.try_get(1).map_err(pg_err)?),
+                parse_scope(&scope)?,
+                UnixTime(r.try_get(3).map_err(pg_err)?),
+            ))
+        })
+        .collect()
+    }
+
+    async fn grant_consent(
+        &self,
+        user_id: &str,
+        client_id: &ClientId,
+        scope: &ScopeSet,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        // Insert-or-lock, then merge under the row lock: concurrent grants never lose a scope.
+        tx.execute(
+            "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, '', $3) ON CONFLICT DO NOTHING",
+            &[&user_id, &client_id.as_str(), &now.0],
+        )
+        .await
+        .map_err(pg_err)?;
+        let before: String = tx
+            .query_one(
+                "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2 FOR UPDATE",
+                &[&user_id, &client_id.as_str()],
+            )
+            .await
+            .map_err(pg_err)?
+            .try_get(0)
+            .map_err(pg_err)?;
+        let merged = parse_scope(&before)?.union(scope);
+        tx.execute(
+            "UPDATE consents SET scope = $3, granted_at = $4 WHERE user_id = $1 AND client_id = $2",
+            &[&user_id, &client_id.as_str(), &merged.to_param(), &now.0],
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)
+    }
+}
+
+#[async_trait]
+impl Sessions for PgStore {
+    async fn put_session(&self, s: &BrowserSession) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO browser_sessions (token_hash, sid, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&s.token_hash.as_bytes().as_slice(), &s.sid, &s.user_id, &s.auth_time.0, &s.expires_at.0],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_session(&self, token_hash: &TokenHash, now: UnixTime) -> StoreResult<Option<BrowserSession>> {
+        self.opt(
+            &format!("SELECT {SESSION_COLS} FROM browser_sessions WHERE token_hash = $1 AND expires_at > $2"),
+            &[&token_hash.as_bytes().as_slice(), &now.0],
+        )
+        .await?
+        .as_ref()
+        .map(rows::session)
+        .transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<()> {
+        self.exec(
+            "DELETE FROM browser_sessions WHERE token_hash = $1",
+            &[&token_hash.as_bytes().as_slice()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn put_interaction(&self, i: &Interaction) -> StoreResult<()> {
+        let login = i.login.as_ref().map(to_json).transpose()?;
+        self.exec(
+            "INSERT INTO interactions (id, csrf_hash, browser_hash, request, login, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&i.id, &i.csrf_hash.as_bytes().as_slice(), &i.browser_hash.as_bytes().as_slice(), &to_json(&i.request)?, &login, &i.expires_at.0],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_interaction(&self, id: &str, now: UnixTime) -> StoreResult<Option<Interaction>> {
+        self.opt(
+            &format!("SELECT {INTERACTION_COLS} FROM interactions WHERE id = $1 AND expires_at > $2"),
+            &[&id, &now.0],
+        )
+        .await?
+        .as_ref()
+        .map(rows::interaction)
+        .transpose()
+    }
+
+    async fn set_interaction_csrf(&self, id: &str, csrf_hash: &TokenHash) -> StoreResult<bool> {
+        Ok(self
+            .exec(
+                "UPDATE interactions SET csrf_hash = $2 WHERE id = $1",
+                &[&id, &csrf_hash.as_bytes().as_slice()],
+            )
+            .await?
+            == 1)
+    }
+
+    async fn set_interaction_login(&self, id: &str, login: &InteractionLogin) -> StoreResult<bool> {
+        Ok(self
+            .exec(
+                "UPDATE interactions SET login = $2 WHERE id = $1",
+                &[&id, &to_json(login)?],
+            )
+            .await?
+            == 1)
+    }
+
+    async fn take_interaction(&self, id: &str, now: UnixTime) -> StoreResult<Option<Interaction>> {
+        self.opt(
+            &format!("DELETE FROM interactions WHERE id = $1 AND expires_at > $2 RETURNING {INTERACTION_COLS}"),
+            &[&id, &now.0],
+        )
+        .await?
+        .as_ref()
+        .map(rows::interaction)
+        .transpose()
+    }
+}
+
+#[async_trait]
+impl Codes for PgStore {
+    async fn put_code(&self, hash: &TokenHash, g: &CodeGrant) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO codes (hash, grant_id, client_id, grant_data, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &hash.as_bytes().as_slice(),
+                &g.grant_id,
+                &g.client_id.as_str(),
+                &to_json(g)?,
+                &g.expires_at.0,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<(CodeGrant, bool)>> {
+        let row = self
+            .opt(
+                "SELECT grant_data, consumed_at IS NOT NULL FROM codes WHERE hash = $1 AND expires_at > $2",
+                &[&hash.as_bytes().as_slice(), &now.0],
+            )
+            .await?;
+        row.map(|r| {
+            let data: String = r.try_get(0).map_err(pg_err)?;
+            Ok((crate::codec::from_json(&data)?, r.try_get(1).map_err(pg_err)?))
+        })
+        .transpose()
+    }
+
+    async fn take_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Taken> {
+        let h = hash.as_bytes().as_slice();
+        // One statement: exactly one caller sees the row flip from unconsumed to consumed.
+        let fresh = self
+            .opt(
+                "UPDATE codes SET consumed_at = $2 WHERE hash = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING grant_data",
+                &[&h, &now.0],
+            )
+            .await?;
+        if let Some(r) = fresh {
+            let data: String = r.try_get(0).map_err(pg_err)?;
+            return Ok(Taken::Fresh(Box::new(crate::codec::from_json(&data)?)));
+        }
+        let replayed = self
+            .opt(
+                "SELECT grant_id FROM codes WHERE hash = $1 AND consumed_at IS NOT NULL",
+                &[&h],
+            )
+            .await?;
+        Ok(match replayed {
+            Some(r) => Taken::Replayed {
+                grant_id: r.try_get(0).map_err(pg_err)?,
+            },
+            None => Taken::NotFound,
+        })
+    }
+}
+
+const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+fn refresh_params(t: &RefreshTokenRecord, claims: &String, scope: &String) -> [Box<dyn ToSql + Sync + Send>; 10] {
+    [
+        Box::new(t.hash.as_bytes().to_vec()),
+        Box::new(t.family_id.clone()),
+        Box::new(t.client_id.as_str().to_owned()),
+        Box::new(t.subject.clone()),
+        Box::new(scope.clone()),
+        Box::new(claims.clone()),
+        Box::new(t.auth_time.0),
+        Box::new(t.session_id.clone()),
+        Box::new(t.issued_at.0),
+        Box::new(t.expires_at.0),
+    ]
+}
+
+fn as_params(b: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    b.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+}
+
+const REVOKE_ACCESS: &str = "UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
+const REVOKE_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
+
+#[async_trait]
+impl Tokens for PgStore {
+    async fn put_access_token(&self, t: &AccessTokenRecord) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO access_tokens (hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &t.hash.as_bytes().as_slice(),
+                &t.client_id.as_str(),
+                &t.grant_id,
+                &t.subject,
+                &t.scope.to_param(),
+                &to_json(&t.claims)?,
+                &t.auth_time.map(|a| a.0),
+                &t.issued_at.0,
+                &t.expires_at.0,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>> {
+        self.opt(
+            &format!(
+                "SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = $1 AND expires_at > $2 AND revoked_at IS NULL"
+            ),
+            &[&hash.as_bytes().as_slice(), &now.0],
+        )
+        .await?
+        .as_ref()
+        .map(rows::access_token)
+        .transpose()
+    }
+
+    async fn put_refresh_token(&self, t: &RefreshTokenRecord) -> StoreResult<()> {
+        let (claims, scope) = (to_json(&t.claims)?, t.scope.to_param());
+        let params = refresh_params(t, &claims, &scope);
+        self.exec(INSERT_REFRESH, &as_params(&params)).await?;
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        hash: &TokenHash,
+        successor: &RefreshTokenRecord,
+        now: UnixTime,
+    ) -> StoreResult<Rotation> {
+        let h = hash.as_bytes().as_slice();
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        // The row lock taken by UPDATE serialises concurrent rotations: a loser re-checks the
+        // WHERE clause after the winner commits, finds the token rotated, and reports reuse.
+        let current = tx
+            .query_opt(
+                &format!(
+                    "UPDATE refresh_tokens SET rotated_at = $2
+                     WHERE hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+                     RETURNING {REFRESH_COLS}"
+                ),
+                &[&h, &now.0],
+            )
+            .await
+            .map_err(pg_err)?;
+        if let Some(row) = current {
+            let old = rows::refresh_token(&row)?;
+            let mut next = successor.clone();
+            next.family_id.clone_from(&old.family_id);
+            let (claims, scope) = (to_json(&next.claims)?, next.scope.to_param());
+            let params = refresh_params(&next, &claims, &scope);
+            tx.execute(INSERT_REFRESH, &as_params(&params)).await.map_err(pg_err)?;
+            tx.commit().await.map_err(pg_err)?;
+            return Ok(Rotation::Rotated(Box::new(old)));
+        }
+        // RFC 9700 §4.14.2: a rotated token presented again means it leaked; revoke the family.
+        let reused = tx
+            .query_opt(
+                "SELECT family_id, client_id FROM refresh_tokens WHERE hash = $1 AND rotated_at IS NOT NULL",
+                &[&h],
+            )
+            .await
+            .map_err(pg_err)?;
+        let Some(row) = reused else {
+            return Ok(Rotation::NotFound);
+        };
+        let family_id: String = row.try_get(0).map_err(pg_err)?;
+        let client_id: String = row.try_get(1).map_err(pg_err)?;
+        tx.execute(REVOKE_ACCESS, &[&family_id, &now.0]).await.map_err(pg_err)?;
+        tx.execute(REVOKE_REFRESH, &[&family_id, &now.0])
+            .await
+            .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(Rotation::Reused {
+            family_id,
+            client_id: ClientId::from_stored(client_id),
+        })
+    }
+
+    async fn find_refresh_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<RefreshTokenRecord>> {
+        self.opt(
+            &format!(
+                "SELECT {REFRESH_COLS} FROM refresh_tokens
+                 WHERE hash = $1 AND expires_at > $2 AND revoked_at IS NULL AND rotated_at IS NULL"
+            ),
+            &[&hash.as_bytes().as_slice(), &now.0],
+        )
+        .await?
+        .as_ref()
+        .map(rows::refresh_token)
+        .transpose()
+    }
+
+    async fn list_refresh_tokens(&self, now: UnixTime) -> StoreResult<Vec<RefreshTokenRecord>> {
+        self.all(
+            &format!(
+                "SELECT {REFRESH_COLS} FROM refresh_tokens
+                 WHERE expires_at > $1 AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at"
+            ),
+            &[&now.0],
+        )
+        .await?
+        .iter()
+        .map(rows::refresh_token)
+        .collect()
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let a = tx.execute(REVOKE_ACCESS, &[&grant_id, &now.0]).await.map_err(pg_err)?;
+        let r = tx.execute(REVOKE_REFRESH, &[&grant_id, &now.0]).await.map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(a + r)
+    }
+}
+
+#[async_trait]
+impl Keys for PgStore {
+    async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        self.all(
+            "SELECT kid, alg, private_der, created_at FROM signing_keys ORDER BY created_at, kid",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(rows::key)
+        .collect()
+    }
+
+    async fn put_key(&self, k: &SigningKeyRecord) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO signing_keys (kid, alg, private_der, created_at) VALUES ($1, $2, $3, $4)",
+            &[&k.kid, &k.alg.as_str(), &k.private_der, &k.created_at.0],
+        )
+        .await
+        .map_err(|e| conflict(e, format!("key {}", k.kid)))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.opt("SELECT 1", &[]).await.map(|_| ())
+    }
+}
