@@ -4,5 +4,6 @@
 
 mod flow;
 mod negative;
+mod postgres;
 mod restart;
 mod support;

@@ -445,7 +445,7 @@ async fn wrong_password_shows_the_form_again_and_yields_no_code() {
 #[tokio::test]
 async fn locked_user_cannot_log_in() {
     let s = setup();
-    let (ok, _, err) = cli_raw(&s.g.data_dir, &["user", "lock", "alice"], None);
+    let (ok, _, err) = cli_raw(&s.g.store, &["user", "lock", "alice"], None);
     assert!(ok, "{err}");
     let (_, challenge) = pkce();
     let browser = Browser::new();
@@ -492,6 +492,7 @@ async fn userinfo_rejects_missing_and_bad_tokens() {
 #[test]
 fn cli_names_the_bad_argument() {
     let dir = tempfile::tempdir().unwrap();
+    let store = StoreEnv::fresh(dir.path());
     for (args, needle) in [
         (
             vec![
@@ -544,7 +545,7 @@ fn cli_names_the_bad_argument() {
         (vec!["client", "create", "--name", "x"], "--redirect-uri"),
         (vec!["client", "show", "missing"], "missing"),
     ] {
-        let (ok, _, err) = cli_raw(dir.path(), &args, None);
+        let (ok, _, err) = cli_raw(&store, &args, None);
         assert!(!ok, "{args:?} should fail");
         assert!(err.contains(needle), "{args:?}: {err}");
     }

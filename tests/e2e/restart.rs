@@ -20,7 +20,8 @@ async fn kids(issuer: &str) -> Vec<String> {
 #[tokio::test]
 async fn restart_keeps_clients_users_sessions_and_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_in(dir.path(), &[]);
+    let store = StoreEnv::fresh(dir.path());
+    let g = Gatehouse::start_with(&store, &[]);
     g.user("alice");
     let client = g.confidential_client("EdDSA", "client_secret_basic");
     let before = kids(&g.issuer).await;
@@ -39,7 +40,7 @@ async fn restart_keeps_clients_users_sessions_and_keys() {
     assert!(query(&first, "code").is_some());
     g.stop();
 
-    let g = Gatehouse::start_in(dir.path(), &[]);
+    let g = Gatehouse::start_with(&store, &[]);
     assert_eq!(kids(&g.issuer).await, before, "a restart keeps the same keys");
     // The browser session persisted too; the issuer's port changed, so point the cookie jar's
     // host (127.0.0.1) at the new port: cookies are per host, not per port.

@@ -4,16 +4,77 @@ use openidconnect::reqwest;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub const PASSWORD: &str = "correct-horse-battery";
+
+/// Where a server and its CLI keep state: a data directory, and a PostgreSQL URL when the suite
+/// runs against PostgreSQL (`GATEHOUSE_TEST_BACKEND=postgres`, set by `./scripts/test`).
+#[derive(Clone)]
+pub struct StoreEnv {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+}
+
+impl StoreEnv {
+    /// The store for a new server: a fresh schema on PostgreSQL, or the data directory alone.
+    pub fn fresh(data_dir: &Path) -> Self {
+        let database_url = (std::env::var("GATEHOUSE_TEST_BACKEND").as_deref() == Ok("postgres")).then(|| {
+            let url = std::env::var("GATEHOUSE_TEST_PG_URL").expect("GATEHOUSE_TEST_PG_URL for the postgres backend");
+            fresh_schema(&url)
+        });
+        Self {
+            data_dir: data_dir.to_path_buf(),
+            database_url,
+        }
+    }
+
+    fn apply(&self, cmd: &mut Command) {
+        cmd.env("GATEHOUSE_DATA_DIR", &self.data_dir);
+        match &self.database_url {
+            Some(url) => cmd.env("DATABASE_URL", url),
+            None => cmd.env_remove("DATABASE_URL"),
+        };
+    }
+}
+
+/// A URL whose connections use a new, empty schema of the cluster at `url`.
+pub fn fresh_schema(url: &str) -> String {
+    let mut bytes = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut bytes).unwrap();
+    let schema = format!("e2e_{}", u64::from_le_bytes(bytes));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url_owned = url.to_owned();
+    let schema_owned = schema.clone();
+    std::thread::spawn(move || {
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&url_owned, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            client
+                .batch_execute(&format!("CREATE SCHEMA {schema_owned}"))
+                .await
+                .unwrap();
+        });
+    })
+    .join()
+    .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
 
 /// A running `gatehouse serve`, killed on drop.
 pub struct Gatehouse {
     child: Child,
     pub issuer: String,
     pub data_dir: PathBuf,
+    pub store: StoreEnv,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -21,14 +82,14 @@ impl Gatehouse {
     /// Starts a server on a fresh data directory.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().to_path_buf();
-        let mut g = Self::start_in(&data, &[]);
+        let mut g = Self::start_with(&StoreEnv::fresh(dir.path()), &[]);
         g._dir = Some(dir);
         g
     }
 
-    /// Starts a server on `data_dir` with extra environment.
-    pub fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+    /// Starts a server on `store` with extra environment.
+    pub fn start_with(store: &StoreEnv, env: &[(&str, &str)]) -> Self {
+        let data_dir = store.data_dir.as_path();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -40,10 +101,10 @@ impl Gatehouse {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("GATEHOUSE_BIND", "127.0.0.1:0")
-            .env("GATEHOUSE_DATA_DIR", data_dir)
             .env("GATEHOUSE_LOG_FORMAT", "json")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
+        store.apply(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -66,20 +127,21 @@ impl Gatehouse {
             child,
             issuer,
             data_dir: data_dir.to_path_buf(),
+            store: store.clone(),
             _dir: None,
         }
     }
 
     /// Stops the server (SIGKILL; the store is durable per commit).
-    pub fn stop(mut self) -> PathBuf {
+    pub fn stop(mut self) -> StoreEnv {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.data_dir.clone()
+        self.store.clone()
     }
 
     /// Runs `gatehouse ARGS --json` on this server's store and returns the parsed output.
     pub fn cli(&self, args: &[&str]) -> Value {
-        cli_json(&self.data_dir, args)
+        cli_json(&self.store, args)
     }
 
     /// A confidential client with `alg` and the given auth method.
@@ -129,7 +191,7 @@ impl Gatehouse {
     /// Creates user `alice` with [`PASSWORD`].
     pub fn user(&self, username: &str) -> Value {
         cli_json_stdin(
-            &self.data_dir,
+            &self.store,
             &[
                 "user",
                 "create",
@@ -173,11 +235,12 @@ pub fn s(v: &Value) -> String {
 }
 
 /// Runs the CLI and returns (status success, stdout, stderr).
-pub fn cli_raw(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+pub fn cli_raw(store: &StoreEnv, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    store.apply(&mut cmd);
+    let mut child = cmd
         .args(args)
-        .env("GATEHOUSE_DATA_DIR", data_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -195,14 +258,14 @@ pub fn cli_raw(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> (bool, St
     )
 }
 
-pub fn cli_json(data_dir: &Path, args: &[&str]) -> Value {
-    cli_json_stdin(data_dir, args, "")
+pub fn cli_json(store: &StoreEnv, args: &[&str]) -> Value {
+    cli_json_stdin(store, args, "")
 }
 
-fn cli_json_stdin(data_dir: &Path, args: &[&str], stdin: &str) -> Value {
+fn cli_json_stdin(store: &StoreEnv, args: &[&str], stdin: &str) -> Value {
     let mut all: Vec<&str> = args.to_vec();
     all.push("--json");
-    let (ok, out, err) = cli_raw(data_dir, &all, Some(stdin));
+    let (ok, out, err) = cli_raw(store, &all, Some(stdin));
     assert!(ok, "gatehouse {args:?} failed: {err}");
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }

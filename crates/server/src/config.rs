@@ -83,6 +83,10 @@ pub struct Config {
     pub session_ttl: Duration,
     /// Interaction (login/consent) lifetime.
     pub login_ttl: Duration,
+    /// PostgreSQL, when `DATABASE_URL` is set.
+    pub database: Option<gatehouse_storage::postgres::PgSettings>,
+    /// Apply pending migrations at start.
+    pub auto_migrate: bool,
 }
 
 impl Config {
@@ -130,6 +134,55 @@ impl Config {
                 }
                 Ok(d)
             };
+        let number =
+            |setting: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, ConfigError> {
+                let Some(raw) = get(setting) else { return Ok(default) };
+                raw.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| ConfigError {
+                        setting,
+                        message: format!(
+                            "{raw:?} is not a whole number from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    })
+            };
+        // Pool settings are checked even without DATABASE_URL, so a typo never waits for the
+        // day PostgreSQL is switched on.
+        let pool_max = usize::try_from(number("GATEHOUSE_DB_POOL_MAX", 16, 1..=1000)?).unwrap_or(16);
+        let pool_timeout = Duration::from_millis(number("GATEHOUSE_DB_POOL_TIMEOUT_MS", 2000, 10..=600_000)?);
+        let statement_timeout =
+            Duration::from_millis(number("GATEHOUSE_DB_STATEMENT_TIMEOUT_MS", 5000, 10..=3_600_000)?);
+        let database = match get("DATABASE_URL").filter(|u| !u.is_empty()) {
+            None => None,
+            Some(url) => {
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(ConfigError {
+                        setting: "DATABASE_URL",
+                        message: "must be a postgres:// or postgresql:// URL (unset it to use the embedded store)"
+                            .into(),
+                    });
+                }
+                let mut pg = gatehouse_storage::postgres::PgSettings::new(url);
+                pg.pool_max = pool_max;
+                pg.pool_timeout = pool_timeout;
+                pg.statement_timeout = statement_timeout;
+                Some(pg)
+            }
+        };
+        let auto_migrate = match get("GATEHOUSE_AUTO_MIGRATE").as_deref().map(str::trim) {
+            None | Some("true" | "1" | "yes") => true,
+            Some("false" | "0" | "no") => false,
+            Some(other) => {
+                return Err(ConfigError {
+                    setting: "GATEHOUSE_AUTO_MIGRATE",
+                    message: format!("{other:?} is not true or false"),
+                });
+            }
+        };
         const MIN: u64 = 60;
         const HOUR: u64 = 3600;
         const DAY: u64 = 24 * HOUR;
@@ -168,6 +221,8 @@ impl Config {
                 Duration::from_secs(15 * MIN),
                 Some(Duration::from_secs(DAY)),
             )?,
+            database,
+            auto_migrate,
         })
     }
 
@@ -275,6 +330,11 @@ mod tests {
             ("GATEHOUSE_CODE_TTL", "11m"),
             ("GATEHOUSE_ACCESS_TOKEN_TTL", "soon"),
             ("GATEHOUSE_SESSION_TTL", "0"),
+            ("DATABASE_URL", "mysql://x"),
+            ("GATEHOUSE_AUTO_MIGRATE", "maybe"),
+            ("GATEHOUSE_DB_POOL_MAX", "0"),
+            ("DATABASE_URL", "mysql://x"),
+            ("GATEHOUSE_AUTO_MIGRATE", "maybe"),
         ] {
             let e = load(&[(k, v)]).unwrap_err();
             assert_eq!(e.setting, k, "{v}");

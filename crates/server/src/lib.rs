@@ -10,3 +10,4 @@ pub mod issue;
 pub mod keys;
 pub mod passwords;
 pub mod state;
+pub mod store;

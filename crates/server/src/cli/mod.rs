@@ -3,15 +3,13 @@
 
 mod client;
 mod scope;
+mod transfer;
 mod user;
 
 use crate::config::{Config, SETTINGS};
+use crate::store;
 use clap::{Parser, Subcommand};
-use gatehouse_storage::Store;
-use gatehouse_storage::sqlite::SqliteStore;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 /// Gatehouse: an OAuth 2.1 authorization server and OpenID Connect provider.
 #[derive(Parser)]
@@ -34,6 +32,20 @@ enum Command {
     /// Manage the scope registry.
     #[command(subcommand)]
     Scope(scope::ScopeCommand),
+    /// Apply pending schema migrations (or list them with --status).
+    Migrate {
+        /// List applied and pending migrations without applying anything.
+        #[arg(long)]
+        status: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write clients, users, scopes, consents, signing keys and live refresh tokens as JSON lines
+    /// to stdout. The output holds private keys and password hashes: protect it.
+    Export,
+    /// Read an export from stdin into an empty store (of either kind).
+    Import,
 }
 
 fn settings_help() -> String {
@@ -65,29 +77,46 @@ pub fn run() -> ExitCode {
 }
 
 async fn dispatch(command: Command) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
     match command {
         Command::Serve => {
-            let config = Config::from_env()?;
             init_logging();
             for (unknown, nearest) in Config::unknown_settings(std::env::vars().map(|(k, _)| k)) {
                 tracing::warn!("unknown setting {unknown} is ignored; did you mean {nearest}?");
             }
-            let store = open_store(&config.data_dir)?;
+            let store = store::open(&config).await?;
             crate::app::serve(config, store).await
         }
-        Command::Client(c) => client::run(c, open_store(&data_dir())?).await,
-        Command::User(c) => user::run(c, open_store(&data_dir())?).await,
-        Command::Scope(c) => scope::run(c, open_store(&data_dir())?).await,
+        Command::Client(c) => client::run(c, store::open(&config).await?).await,
+        Command::User(c) => user::run(c, store::open(&config).await?).await,
+        Command::Scope(c) => scope::run(c, store::open(&config).await?).await,
+        Command::Migrate { status: true, json } => {
+            let (applied, pending) = store::migration_status(&config).await?;
+            print(
+                json,
+                &serde_json::json!({ "applied": applied, "pending": pending }),
+                || {
+                    let mut out: Vec<String> = applied.iter().map(|m| format!("applied  {m}")).collect();
+                    out.extend(pending.iter().map(|m| format!("pending  {m}")));
+                    out.join("\n")
+                },
+            );
+            Ok(())
+        }
+        Command::Migrate { status: false, json } => {
+            let applied = store::migrate(&config).await?;
+            print(json, &serde_json::json!({ "applied": applied }), || {
+                if applied.is_empty() {
+                    "no pending migrations".into()
+                } else {
+                    format!("applied {}", applied.join(", "))
+                }
+            });
+            Ok(())
+        }
+        Command::Export => transfer::export(store::open(&config).await?).await,
+        Command::Import => transfer::import(store::open(&config).await?).await,
     }
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("GATEHOUSE_DATA_DIR").map_or_else(|| PathBuf::from("./gatehouse-data"), PathBuf::from)
-}
-
-fn open_store(dir: &std::path::Path) -> anyhow::Result<Arc<dyn Store>> {
-    let store = SqliteStore::open(dir).map_err(|e| anyhow::anyhow!("GATEHOUSE_DATA_DIR: {e}"))?;
-    Ok(Arc::new(store))
 }
 
 fn init_logging() {

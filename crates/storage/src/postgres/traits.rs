@@ -438,14 +438,14 @@ impl Codes for PgStore {
 const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
-fn refresh_params(t: &RefreshTokenRecord, claims: &String, scope: &String) -> [Box<dyn ToSql + Sync + Send>; 10] {
+fn refresh_params(t: &RefreshTokenRecord, claims: &str, scope: &str) -> [Box<dyn ToSql + Sync + Send>; 10] {
     [
         Box::new(t.hash.as_bytes().to_vec()),
         Box::new(t.family_id.clone()),
         Box::new(t.client_id.as_str().to_owned()),
         Box::new(t.subject.clone()),
-        Box::new(scope.clone()),
-        Box::new(claims.clone()),
+        Box::new(scope.to_owned()),
+        Box::new(claims.to_owned()),
         Box::new(t.auth_time.0),
         Box::new(t.session_id.clone()),
         Box::new(t.issued_at.0),

@@ -1,0 +1,306 @@
+//! `gatehouse export` / `gatehouse import`: the move path between stores, as JSON lines. Secrets
+//! stay hashed; signing keys move so that existing ID tokens keep verifying under the same `kid`,
+//! and live refresh tokens move so that clients stay signed in.
+
+use anyhow::{Context, bail};
+use gatehouse_protocol::claims::ClaimsRequest;
+use gatehouse_protocol::types::{
+    ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash, UnixTime, b64url,
+    b64url_decode,
+};
+use gatehouse_storage::{ClientRecord, RefreshTokenRecord, ScopeRecord, SigningKeyRecord, Store, UserRecord};
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+
+const FORMAT: &str = "gatehouse-export";
+const VERSION: u32 = 1;
+
+/// One line of an export. Order matters on import: rows come after what they reference.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Line {
+    Header {
+        format: String,
+        version: u32,
+    },
+    Scope {
+        name: String,
+        description: String,
+    },
+    Client {
+        client_id: ClientId,
+        name: String,
+        secret_hash: Option<String>,
+        token_endpoint_auth_method: TokenEndpointAuthMethod,
+        redirect_uris: Vec<RedirectUri>,
+        grant_types: Vec<GrantType>,
+        scope: ScopeSet,
+        id_token_alg: SigningAlg,
+        created_at: UnixTime,
+    },
+    User {
+        sub: String,
+        username: String,
+        email: Option<String>,
+        email_verified: bool,
+        name: Option<String>,
+        password_hash: String,
+        locked: bool,
+        created_at: UnixTime,
+        updated_at: UnixTime,
+    },
+    Consent {
+        user_id: String,
+        client_id: ClientId,
+        scope: ScopeSet,
+        granted_at: UnixTime,
+    },
+    Key {
+        kid: String,
+        alg: SigningAlg,
+        private_der: String,
+        created_at: UnixTime,
+    },
+    RefreshToken {
+        hash: String,
+        family_id: String,
+        client_id: ClientId,
+        subject: String,
+        scope: ScopeSet,
+        claims: ClaimsRequest,
+        auth_time: UnixTime,
+        session_id: Option<String>,
+        issued_at: UnixTime,
+        expires_at: UnixTime,
+    },
+}
+
+pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let mut lines = vec![Line::Header {
+        format: FORMAT.into(),
+        version: VERSION,
+    }];
+    for s in store.list_scopes().await?.into_iter().filter(|s| !s.builtin) {
+        lines.push(Line::Scope {
+            name: s.name,
+            description: s.description,
+        });
+    }
+    for c in store.list_clients().await? {
+        lines.push(Line::Client {
+            client_id: c.id,
+            name: c.name,
+            secret_hash: c.secret_hash.map(|h| b64url(h.as_bytes())),
+            token_endpoint_auth_method: c.auth_method,
+            redirect_uris: c.redirect_uris,
+            grant_types: c.grant_types,
+            scope: c.scopes,
+            id_token_alg: c.id_token_alg,
+            created_at: c.created_at,
+        });
+    }
+    for u in store.list_users().await? {
+        lines.push(Line::User {
+            sub: u.id,
+            username: u.username,
+            email: u.email,
+            email_verified: u.email_verified,
+            name: u.name,
+            password_hash: u.password_hash,
+            locked: u.locked,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        });
+    }
+    for (user_id, client_id, scope, granted_at) in store.list_consents().await? {
+        lines.push(Line::Consent {
+            user_id,
+            client_id,
+            scope,
+            granted_at,
+        });
+    }
+    for k in store.list_keys().await? {
+        lines.push(Line::Key {
+            kid: k.kid,
+            alg: k.alg,
+            private_der: b64url(&k.private_der),
+            created_at: k.created_at,
+        });
+    }
+    for t in store.list_refresh_tokens(crate::state::now()).await? {
+        lines.push(Line::RefreshToken {
+            hash: b64url(t.hash.as_bytes()),
+            family_id: t.family_id,
+            client_id: t.client_id,
+            subject: t.subject,
+            scope: t.scope,
+            claims: t.claims,
+            auth_time: t.auth_time,
+            session_id: t.session_id,
+            issued_at: t.issued_at,
+            expires_at: t.expires_at,
+        });
+    }
+    let mut out = std::io::stdout().lock();
+    for line in &lines {
+        serde_json::to_writer(&mut out, line)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    eprintln!("exported {} records", lines.len() - 1);
+    Ok(())
+}
+
+pub(super) async fn import(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let clients = store.list_clients().await?.len();
+    let users = store.list_users().await?.len();
+    let keys = store.list_keys().await?.len();
+    if clients + users + keys > 0 {
+        bail!(
+            "the target store is not empty ({clients} clients, {users} users, {keys} keys); import only into a new store, and do not start `serve` on it first"
+        );
+    }
+    let stdin = std::io::stdin().lock();
+    let mut count = 0usize;
+    for (i, text) in stdin.lines().enumerate() {
+        let text = text?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let line: Line =
+            serde_json::from_str(&text).with_context(|| format!("line {}: not an export record", i + 1))?;
+        if i == 0 && !matches!(&line, Line::Header { format, version } if format == FORMAT && *version == VERSION) {
+            bail!("line 1: expected a {FORMAT} version {VERSION} header; is this the output of gatehouse export?");
+        }
+        apply(&store, line).await.with_context(|| format!("line {}", i + 1))?;
+        count += 1;
+    }
+    eprintln!("imported {} records", count.saturating_sub(1));
+    Ok(())
+}
+
+fn hash(text: &str) -> anyhow::Result<TokenHash> {
+    b64url_decode(text)
+        .as_deref()
+        .and_then(TokenHash::from_bytes)
+        .context("a hash is not 32 base64url bytes")
+}
+
+async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
+    match line {
+        Line::Header { .. } => {}
+        Line::Scope { name, description } => {
+            store
+                .create_scope(&ScopeRecord {
+                    name,
+                    description,
+                    builtin: false,
+                })
+                .await?
+        }
+        Line::Client {
+            client_id,
+            name,
+            secret_hash,
+            token_endpoint_auth_method,
+            redirect_uris,
+            grant_types,
+            scope,
+            id_token_alg,
+            created_at,
+        } => {
+            store
+                .create_client(&ClientRecord {
+                    id: client_id,
+                    name,
+                    secret_hash: secret_hash.as_deref().map(hash).transpose()?,
+                    auth_method: token_endpoint_auth_method,
+                    redirect_uris,
+                    grant_types,
+                    scopes: scope,
+                    id_token_alg,
+                    created_at,
+                })
+                .await?;
+        }
+        Line::User {
+            sub,
+            username,
+            email,
+            email_verified,
+            name,
+            password_hash,
+            locked,
+            created_at,
+            updated_at,
+        } => {
+            store
+                .create_user(&UserRecord {
+                    id: sub,
+                    username,
+                    email,
+                    email_verified,
+                    name,
+                    password_hash,
+                    locked,
+                    created_at,
+                    updated_at,
+                })
+                .await?;
+        }
+        Line::Consent {
+            user_id,
+            client_id,
+            scope,
+            granted_at,
+        } => {
+            store.grant_consent(&user_id, &client_id, &scope, granted_at).await?;
+        }
+        Line::Key {
+            kid,
+            alg,
+            private_der,
+            created_at,
+        } => {
+            let der = b64url_decode(&private_der).context("private_der is not base64url")?;
+            store
+                .put_key(&SigningKeyRecord {
+                    kid,
+                    alg,
+                    private_der: der,
+                    created_at,
+                })
+                .await?;
+        }
+        Line::RefreshToken {
+            hash: h,
+            family_id,
+            client_id,
+            subject,
+            scope,
+            claims,
+            auth_time,
+            session_id,
+            issued_at,
+            expires_at,
+        } => {
+            store
+                .put_refresh_token(&RefreshTokenRecord {
+                    hash: hash(&h)?,
+                    family_id,
+                    client_id,
+                    subject,
+                    scope,
+                    claims,
+                    auth_time,
+                    session_id,
+                    issued_at,
+                    expires_at,
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
