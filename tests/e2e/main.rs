@@ -3,6 +3,7 @@
 //! crate as the relying party for happy paths and raw requests for malformed ones.
 
 mod flow;
+mod lifecycle;
 mod negative;
 mod postgres;
 mod restart;

@@ -413,3 +413,69 @@ pub fn auth_url(issuer: &str, client_id: &str, scope: &str, challenge: &str, ext
     }
     u.to_string()
 }
+
+/// Runs the authorization-code flow for `client` through a browser and the token endpoint with raw
+/// HTTP; returns the token response.
+pub async fn user_tokens(g: &Gatehouse, client: &TestClient, scope: &str, extra: &[(&str, &str)]) -> Value {
+    let (verifier, challenge) = pkce();
+    let back = Browser::new()
+        .authorize(
+            &g.issuer,
+            &auth_url(&g.issuer, &client.id, scope, &challenge, extra),
+            "alice",
+            PASSWORD,
+        )
+        .await;
+    let code = query(&back, "code").unwrap_or_else(|| panic!("no code: {back}"));
+    let res = token(
+        g,
+        client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(res.0, 200, "{}", res.1);
+    res.1
+}
+
+/// POSTs to the token endpoint with the client's credentials; returns (status, body).
+pub async fn token(g: &Gatehouse, client: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
+    post_authenticated(g, "/oauth/token", client, form).await
+}
+
+/// POSTs a form to `path` with the client's credentials (Basic, or client_id for public clients).
+pub async fn post_authenticated(g: &Gatehouse, path: &str, client: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
+    let mut req = http().post(format!("{}{path}", g.issuer));
+    let mut form: Vec<(&str, &str)> = form.to_vec();
+    match &client.secret {
+        Some(secret) => req = req.basic_auth(&client.id, Some(secret)),
+        None => form.push(("client_id", &client.id)),
+    }
+    let res = req.form(&form).send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        },
+    )
+}
+
+/// The JSON payload of a JWT, unverified (for comparing claims).
+pub fn jwt_claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}

@@ -1,7 +1,7 @@
 //! Building and running the HTTP server.
 
 use crate::config::Config;
-use crate::endpoints::{authorize, discovery, login, token, userinfo};
+use crate::endpoints::{authorize, discovery, login, revoke, token, userinfo};
 use crate::http::params::MAX_FORM_BYTES;
 use crate::keys::KeyRing;
 use crate::passwords;
@@ -22,6 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(authorize::post)),
         )
         .service(resource("/oauth/token", "POST").route(web::post().to(token::token)))
+        .service(resource("/oauth/revoke", "POST").route(web::post().to(revoke::revoke)))
+        .service(resource("/oauth/introspect", "POST").route(web::post().to(revoke::introspect)))
         .service(
             resource("/oauth/userinfo", "GET, POST")
                 .route(web::get().to(userinfo::get))
@@ -71,7 +73,11 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
     let dummy_password_hash = tokio::task::spawn_blocking(|| passwords::hash(&random_token()))
         .await?
         .map_err(anyhow::Error::msg)?;
+    let mut candidate = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut candidate).map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+    let refresh_secret = store.server_secret("refresh_rotation", &candidate, now()).await?;
     Ok(AppState {
+        refresh_secret,
         secure_cookies: issuer.starts_with("https://"),
         config,
         issuer,
@@ -115,7 +121,39 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> anyhow::Result<()> 
              gatehouse user create --username alice --email alice@example.com --password-stdin"
         );
     }
+    tokio::spawn(cleanup_loop(state.clone()));
     tracing::info!(%addr, %issuer, store = store.kind(), "gatehouse started");
     server.await?;
     Ok(())
+}
+
+/// Deletes expired codes, sessions and interactions and expired or long-revoked tokens, in small
+/// batches, every `GATEHOUSE_CLEANUP_INTERVAL`. Each instance runs it; the deletes are idempotent.
+async fn cleanup_loop(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(state.config.cleanup_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = now();
+        let revoked_before = gatehouse_protocol::types::UnixTime(
+            now.0
+                .saturating_sub(i64::try_from(state.config.revoked_retention.as_secs()).unwrap_or(i64::MAX)),
+        );
+        match state
+            .store
+            .cleanup(now, revoked_before, state.config.cleanup_batch)
+            .await
+        {
+            Ok(r) if r.total() > 0 => tracing::info!(
+                codes = r.codes,
+                access_tokens = r.access_tokens,
+                refresh_tokens = r.refresh_tokens,
+                sessions = r.sessions,
+                interactions = r.interactions,
+                "cleanup deleted expired rows"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cleanup failed; will retry"),
+        }
+    }
 }

@@ -87,6 +87,18 @@ pub struct Config {
     pub database: Option<gatehouse_storage::postgres::PgSettings>,
     /// Apply pending migrations at start.
     pub auto_migrate: bool,
+    /// Absolute lifetime of a refresh-token family.
+    pub refresh_family_max_age: Duration,
+    /// Reuse grace period for rotated refresh tokens, in seconds (0: none).
+    pub refresh_reuse_grace_seconds: u64,
+    /// Algorithm for JWT access tokens.
+    pub jwt_access_token_alg: gatehouse_protocol::types::SigningAlg,
+    /// Cleanup task interval.
+    pub cleanup_interval: Duration,
+    /// Cleanup batch size.
+    pub cleanup_batch: u32,
+    /// How long revoked tokens are kept.
+    pub revoked_retention: Duration,
 }
 
 impl Config {
@@ -173,6 +185,15 @@ impl Config {
                 Some(pg)
             }
         };
+        let jwt_access_token_alg = match get("GATEHOUSE_JWT_ACCESS_TOKEN_ALG") {
+            None => gatehouse_protocol::types::SigningAlg::Es256,
+            Some(raw) => raw.trim().parse().map_err(|e: String| ConfigError {
+                setting: "GATEHOUSE_JWT_ACCESS_TOKEN_ALG",
+                message: e,
+            })?,
+        };
+        let refresh_reuse_grace_seconds = number("GATEHOUSE_REFRESH_REUSE_GRACE_SECONDS", 0, 0..=60)?;
+        let cleanup_batch = u32::try_from(number("GATEHOUSE_CLEANUP_BATCH", 500, 1..=100_000)?).unwrap_or(500);
         let auto_migrate = match get("GATEHOUSE_AUTO_MIGRATE").as_deref().map(str::trim) {
             None | Some("true" | "1" | "yes") => true,
             Some("false" | "0" | "no") => false,
@@ -223,6 +244,24 @@ impl Config {
             )?,
             database,
             auto_migrate,
+            refresh_family_max_age: duration(
+                "GATEHOUSE_REFRESH_FAMILY_MAX_AGE",
+                Duration::from_secs(90 * DAY),
+                Some(Duration::from_secs(3650 * DAY)),
+            )?,
+            refresh_reuse_grace_seconds,
+            jwt_access_token_alg,
+            cleanup_interval: duration(
+                "GATEHOUSE_CLEANUP_INTERVAL",
+                Duration::from_secs(5 * MIN),
+                Some(Duration::from_secs(DAY)),
+            )?,
+            cleanup_batch,
+            revoked_retention: duration(
+                "GATEHOUSE_REVOKED_RETENTION",
+                Duration::from_secs(DAY),
+                Some(Duration::from_secs(365 * DAY)),
+            )?,
         })
     }
 
@@ -333,6 +372,8 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("GATEHOUSE_AUTO_MIGRATE", "maybe"),
             ("GATEHOUSE_DB_POOL_MAX", "0"),
+            ("GATEHOUSE_REFRESH_REUSE_GRACE_SECONDS", "61"),
+            ("GATEHOUSE_JWT_ACCESS_TOKEN_ALG", "HS256"),
             ("DATABASE_URL", "mysql://x"),
             ("GATEHOUSE_AUTO_MIGRATE", "maybe"),
         ] {

@@ -4,7 +4,7 @@ use crate::http::error::store_error;
 use crate::state::{AppState, random_token};
 use gatehouse_protocol::Error;
 use gatehouse_protocol::claims::{ClaimsRequest, at_hash, released_claims};
-use gatehouse_protocol::types::{ScopeSet, TokenHash, UnixTime};
+use gatehouse_protocol::types::{AccessTokenFormat, ScopeSet, TokenHash, UnixTime, b64url};
 use gatehouse_storage::{AccessTokenRecord, ClientRecord, RefreshTokenRecord, UserRecord};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -43,6 +43,12 @@ pub struct UserGrant<'a> {
     pub nonce: Option<&'a str>,
     /// Claims asked for individually.
     pub claims: &'a ClaimsRequest,
+    /// Resources (audiences) of the access token (RFC 8707).
+    pub audience: &'a [String],
+    /// Resources authorized for the whole grant; refresh tokens carry these.
+    pub authorized_resources: &'a [String],
+    /// Absolute expiry of the refresh-token family.
+    pub family_expires_at: UnixTime,
 }
 
 /// Issues a complete response for a user grant: access token, refresh token when allowed, ID
@@ -59,11 +65,11 @@ pub async fn user_tokens(
     refresh: Option<String>,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
-    let access_token = access_token(state, client, scope, Some(grant), now).await?;
+    let access_token = access_token(state, client, scope, grant.audience, Some(grant), now).await?;
     let refresh_token = match refresh {
         Some(r) => Some(r),
         None if wants_refresh(client, scope) => {
-            let (value, record) = refresh_record(state, client, scope, grant, now);
+            let (value, record) = refresh_record(state, client, scope, grant, random_token(), now);
             state.store.put_refresh_token(&record).await.map_err(store_error)?;
             Some(value)
         }
@@ -94,16 +100,25 @@ pub fn wants_refresh(client: &ClientRecord, scope: &ScopeSet) -> bool {
             .contains(&gatehouse_protocol::types::GrantType::RefreshToken)
 }
 
-/// A new refresh token value and its record (not yet stored).
+/// The successor of a presented refresh token: derived from it with a server secret (HMAC-SHA256),
+/// so a retry within the reuse grace period can be answered with the very same successor while only
+/// hashes are stored, and nobody without the secret can compute it.
+#[must_use]
+pub fn successor_value(state: &AppState, presented: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &state.refresh_secret);
+    b64url(aws_lc_rs::hmac::sign(&key, presented.as_bytes()).as_ref())
+}
+
+/// A refresh token record for `value` (not yet stored).
 #[must_use]
 pub fn refresh_record(
     state: &AppState,
     client: &ClientRecord,
     scope: &ScopeSet,
     grant: &UserGrant<'_>,
+    value: String,
     now: UnixTime,
 ) -> (String, RefreshTokenRecord) {
-    let value = random_token();
     let record = RefreshTokenRecord {
         hash: TokenHash::of(&value),
         family_id: grant.grant_id.to_owned(),
@@ -115,24 +130,40 @@ pub fn refresh_record(
         session_id: grant.session_id.map(str::to_owned),
         issued_at: now,
         expires_at: now.plus(state.config.refresh_token_ttl.as_secs()),
+        family_expires_at: grant.family_expires_at,
+        audience: grant.authorized_resources.to_vec(),
     };
     (value, record)
 }
 
-/// Mints and stores an opaque access token (256 bits).
+/// Mints and stores an access token: opaque (256 random bits) or an RFC 9068 JWT, as the client is
+/// registered. A JWT is stored under the hash of its `jti`, so it can be revoked and introspected.
 ///
 /// # Errors
-/// Store failures.
+/// Store or signing failures.
 pub async fn access_token(
     state: &AppState,
     client: &ClientRecord,
     scope: &ScopeSet,
+    audience: &[String],
     grant: Option<&UserGrant<'_>>,
     now: UnixTime,
 ) -> Result<String, Error> {
-    let value = random_token();
+    let expires_at = now.plus(state.config.access_token_ttl.as_secs());
+    let (value, hash) = match client.access_token_format {
+        AccessTokenFormat::Opaque => {
+            let v = random_token();
+            let h = TokenHash::of(&v);
+            (v, h)
+        }
+        AccessTokenFormat::Jwt => {
+            let jti = random_token();
+            let jwt = jwt_access_token(state, client, scope, audience, grant, &jti, now, expires_at)?;
+            (jwt, TokenHash::of(&jti))
+        }
+    };
     let record = AccessTokenRecord {
-        hash: TokenHash::of(&value),
+        hash,
         client_id: client.id.clone(),
         grant_id: grant.map(|g| g.grant_id.to_owned()),
         subject: grant.map(|g| g.user.id.clone()),
@@ -140,10 +171,67 @@ pub async fn access_token(
         claims: grant.map(|g| g.claims.clone()).unwrap_or_default(),
         auth_time: grant.map(|g| g.auth_time),
         issued_at: now,
-        expires_at: now.plus(state.config.access_token_ttl.as_secs()),
+        expires_at,
+        audience: audience.to_vec(),
+        format: client.access_token_format,
     };
     state.store.put_access_token(&record).await.map_err(store_error)?;
     Ok(value)
+}
+
+/// RFC 9068 §2: `typ: at+jwt`; `aud` is the resources, or the client itself when none was named;
+/// `sub` is the user, or the client for `client_credentials`.
+#[allow(clippy::too_many_arguments)]
+fn jwt_access_token(
+    state: &AppState,
+    client: &ClientRecord,
+    scope: &ScopeSet,
+    audience: &[String],
+    grant: Option<&UserGrant<'_>>,
+    jti: &str,
+    now: UnixTime,
+    expires_at: UnixTime,
+) -> Result<String, Error> {
+    let alg = state.config.jwt_access_token_alg;
+    let key = state
+        .keys
+        .signer(alg)
+        .ok_or_else(|| Error::Server(format!("no signing key for {alg}")))?;
+    let aud = match audience {
+        [] => json!(client.id.as_str()),
+        [one] => json!(one),
+        many => json!(many),
+    };
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(state.issuer));
+    claims.insert(
+        "sub".into(),
+        json!(grant.map_or(client.id.as_str(), |g| g.user.id.as_str())),
+    );
+    claims.insert("aud".into(), aud);
+    claims.insert("client_id".into(), json!(client.id.as_str()));
+    claims.insert("scope".into(), json!(scope.to_param()));
+    claims.insert("jti".into(), json!(jti));
+    claims.insert("iat".into(), json!(now.0));
+    claims.insert("exp".into(), json!(expires_at.0));
+    if let Some(g) = grant {
+        claims.insert("auth_time".into(), json!(g.auth_time.0));
+    }
+    key.sign(&claims, "at+jwt").map_err(Error::Server)
+}
+
+/// The storage key of a presented access token: the hash of an opaque value, or of the `jti` of a
+/// JWT we signed. `None` for a JWT that does not verify or is not an access token.
+#[must_use]
+pub fn access_token_hash(state: &AppState, token: &str) -> Option<TokenHash> {
+    if token.bytes().filter(|b| *b == b'.').count() != 2 {
+        return Some(TokenHash::of(token));
+    }
+    let (header, claims) = state.keys.verify_with_header(token)?;
+    if header["typ"].as_str() != Some("at+jwt") {
+        return None;
+    }
+    claims["jti"].as_str().map(TokenHash::of)
 }
 
 /// Signs an ID token with the client's algorithm (OIDC Core §2, §3.1.3.6).

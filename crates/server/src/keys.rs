@@ -246,6 +246,12 @@ impl KeyRing {
     /// `id_token_hint`, which may be expired (OIDC Core §3.1.2.1), so time is not checked here.
     #[must_use]
     pub fn verify(&self, jws: &str) -> Option<Value> {
+        self.verify_with_header(jws).map(|(_, claims)| claims)
+    }
+
+    /// As [`Self::verify`], returning the header too.
+    #[must_use]
+    pub fn verify_with_header(&self, jws: &str) -> Option<(Value, Value)> {
         let mut parts = jws.split('.');
         let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() {
@@ -260,7 +266,7 @@ impl KeyRing {
         if !key.verify(&jws.as_bytes()[..signed_len], &b64url_decode(s)?) {
             return None;
         }
-        serde_json::from_slice(&b64url_decode(p)?).ok()
+        Some((header, serde_json::from_slice(&b64url_decode(p)?).ok()?))
     }
 }
 

@@ -54,6 +54,12 @@ macro_rules! all_contracts {
             deleting_a_client_removes_its_codes_and_tokens,
             keys_persist_in_insertion_order,
             export_lists_consents_and_live_refresh_tokens,
+            refresh_family_expires_absolutely,
+            rotated_token_within_grace_returns_its_successor,
+            access_token_is_revoked_only_by_its_client,
+            revoking_a_refresh_token_revokes_its_family,
+            cleanup_deletes_expired_and_long_revoked_rows,
+            server_secret_is_created_once,
         );
     };
 }
@@ -68,6 +74,8 @@ fn client(id: &str) -> ClientRecord {
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes: ScopeSet::from_static(&["openid", "email", "offline_access"]),
         id_token_alg: SigningAlg::Rs256,
+        access_token_format: AccessTokenFormat::Opaque,
+        resources: vec!["https://api.example.com".into()],
         created_at: NOW,
     }
 }
@@ -103,6 +111,7 @@ fn code_grant(grant_id: &str, client_id: &str, expires_at: UnixTime) -> CodeGran
         session_id: None,
         claims: ClaimsRequest::default(),
         expires_at,
+        resources: vec![],
     }
 }
 
@@ -117,6 +126,8 @@ fn access(value: &str, client_id: &str, grant: Option<&str>, expires_at: UnixTim
         auth_time: Some(NOW),
         issued_at: NOW,
         expires_at,
+        audience: vec!["https://api.example.com".into()],
+        format: AccessTokenFormat::Opaque,
     }
 }
 
@@ -132,6 +143,8 @@ fn refresh(value: &str, family: &str) -> RefreshTokenRecord {
         session_id: Some("sid".into()),
         issued_at: NOW,
         expires_at: NOW.plus(3600),
+        family_expires_at: NOW.plus(86_400),
+        audience: vec![],
     }
 }
 
@@ -260,6 +273,7 @@ pub async fn interaction_can_be_taken_once(store: Arc<dyn Store>) {
         login_hint: None,
         id_token_hint: None,
         claims: ClaimsRequest::default(),
+        resources: vec![],
     };
     let i = Interaction {
         id: "i1".into(),
@@ -388,7 +402,7 @@ pub async fn refresh_token_rotates_once(store: Arc<dyn Store>) {
     let first = refresh("rt1", "g1");
     store.put_refresh_token(&first).await.unwrap();
     let next = refresh("rt2", "ignored-family");
-    let r = store.rotate_refresh_token(&first.hash, &next, NOW).await.unwrap();
+    let r = store.rotate_refresh_token(&first.hash, &next, NOW, 0).await.unwrap();
     assert_eq!(r, Rotation::Rotated(Box::new(first.clone())));
     // The successor joins the presented token's family whatever the caller put in it.
     let stored = store.find_refresh_token(&next.hash, NOW).await.unwrap().unwrap();
@@ -404,11 +418,11 @@ pub async fn rotated_refresh_token_reuse_is_reported(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt2", "g1"), NOW)
+        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt2", "g1"), NOW, 0)
         .await
         .unwrap();
     let again = store
-        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt3", "g1"), NOW)
+        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt3", "g1"), NOW, 0)
         .await
         .unwrap();
     assert_eq!(
@@ -429,7 +443,7 @@ pub async fn rotated_refresh_token_reuse_is_reported(store: Arc<dyn Store>) {
     );
     assert_eq!(store.find_access_token(&TokenHash::of("at1"), NOW).await.unwrap(), None);
     let unknown = store
-        .rotate_refresh_token(&TokenHash::of("nope"), &refresh("rt4", "g1"), NOW)
+        .rotate_refresh_token(&TokenHash::of("nope"), &refresh("rt4", "g1"), NOW, 0)
         .await
         .unwrap();
     assert_eq!(unknown, Rotation::NotFound);
@@ -442,7 +456,7 @@ pub async fn concurrent_refreshes_give_exactly_one_successor(store: Arc<dyn Stor
         .map(|i| {
             let s = Arc::clone(&store);
             tokio::spawn(async move {
-                s.rotate_refresh_token(&TokenHash::of("rt1"), &refresh(&format!("next{i}"), "g1"), NOW)
+                s.rotate_refresh_token(&TokenHash::of("rt1"), &refresh(&format!("next{i}"), "g1"), NOW, 0)
                     .await
                     .unwrap()
             })
@@ -538,7 +552,7 @@ pub async fn export_lists_consents_and_live_refresh_tokens(store: Arc<dyn Store>
     store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
     store.put_refresh_token(&refresh("rt2", "g2")).await.unwrap();
     store
-        .rotate_refresh_token(&TokenHash::of("rt2"), &refresh("rt3", "g2"), NOW)
+        .rotate_refresh_token(&TokenHash::of("rt2"), &refresh("rt3", "g2"), NOW, 0)
         .await
         .unwrap();
     let live: Vec<TokenHash> = store
@@ -551,4 +565,218 @@ pub async fn export_lists_consents_and_live_refresh_tokens(store: Arc<dyn Store>
     assert_eq!(live.len(), 2);
     assert!(live.contains(&TokenHash::of("rt1")) && live.contains(&TokenHash::of("rt3")));
     assert!(store.list_refresh_tokens(NOW.plus(3600)).await.unwrap().is_empty());
+}
+
+pub async fn refresh_family_expires_absolutely(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    let mut first = refresh("rt1", "g1");
+    first.family_expires_at = NOW.plus(100);
+    store.put_refresh_token(&first).await.unwrap();
+    let r = store
+        .rotate_refresh_token(&first.hash, &refresh("rt2", "g1"), NOW, 0)
+        .await
+        .unwrap();
+    assert!(matches!(r, Rotation::Rotated(_)));
+    // The successor inherits the family's absolute expiry, whatever the caller put in it.
+    let next = store
+        .find_refresh_token(&TokenHash::of("rt2"), NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.family_expires_at, NOW.plus(100));
+    assert_eq!(
+        store
+            .find_refresh_token(&TokenHash::of("rt2"), NOW.plus(100))
+            .await
+            .unwrap(),
+        None
+    );
+    let late = store
+        .rotate_refresh_token(&TokenHash::of("rt2"), &refresh("rt3", "g1"), NOW.plus(100), 0)
+        .await
+        .unwrap();
+    assert_eq!(late, Rotation::NotFound);
+}
+
+pub async fn rotated_token_within_grace_returns_its_successor(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
+    store
+        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt2", "g1"), NOW, 10)
+        .await
+        .unwrap();
+    let retry = store
+        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt3", "g1"), NOW.plus(5), 10)
+        .await
+        .unwrap();
+    let Rotation::Retried(successor) = retry else {
+        panic!("expected Retried, got {retry:?}")
+    };
+    assert_eq!(successor.hash, TokenHash::of("rt2"));
+    assert!(
+        store
+            .find_refresh_token(&TokenHash::of("rt2"), NOW.plus(5))
+            .await
+            .unwrap()
+            .is_some(),
+        "not revoked"
+    );
+    assert_eq!(
+        store
+            .find_refresh_token(&TokenHash::of("rt3"), NOW.plus(5))
+            .await
+            .unwrap(),
+        None,
+        "no new successor"
+    );
+    // After the grace period the same replay revokes the family.
+    let late = store
+        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt4", "g1"), NOW.plus(10), 10)
+        .await
+        .unwrap();
+    assert!(matches!(late, Rotation::Reused { .. }), "{late:?}");
+    assert_eq!(
+        store
+            .find_refresh_token(&TokenHash::of("rt2"), NOW.plus(10))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn access_token_is_revoked_only_by_its_client(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    store.create_client(&client("other")).await.unwrap();
+    let t = access("at1", "app", Some("g1"), NOW.plus(60));
+    store.put_access_token(&t).await.unwrap();
+    assert!(
+        !store
+            .revoke_access_token(&t.hash, &ClientId::parse("other").unwrap(), NOW)
+            .await
+            .unwrap()
+    );
+    assert!(store.find_access_token(&t.hash, NOW).await.unwrap().is_some());
+    assert!(
+        store
+            .revoke_access_token(&t.hash, &ClientId::parse("app").unwrap(), NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.find_access_token(&t.hash, NOW).await.unwrap(), None);
+    assert!(
+        !store
+            .revoke_access_token(&t.hash, &ClientId::parse("app").unwrap(), NOW)
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn revoking_a_refresh_token_revokes_its_family(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    store.create_client(&client("other")).await.unwrap();
+    store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
+    store
+        .put_access_token(&access("at1", "app", Some("g1"), NOW.plus(60)))
+        .await
+        .unwrap();
+    store
+        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt2", "g1"), NOW, 0)
+        .await
+        .unwrap();
+    let other = ClientId::parse("other").unwrap();
+    assert!(
+        !store
+            .revoke_refresh_token(&TokenHash::of("rt2"), &other, NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .find_refresh_token(&TokenHash::of("rt2"), NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Revoking an older (rotated) member still revokes the family.
+    assert!(
+        store
+            .revoke_refresh_token(&TokenHash::of("rt1"), &ClientId::parse("app").unwrap(), NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.find_refresh_token(&TokenHash::of("rt2"), NOW).await.unwrap(),
+        None
+    );
+    assert_eq!(store.find_access_token(&TokenHash::of("at1"), NOW).await.unwrap(), None);
+    assert!(
+        !store
+            .revoke_refresh_token(&TokenHash::of("nope"), &ClientId::parse("app").unwrap(), NOW)
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn cleanup_deletes_expired_and_long_revoked_rows(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    for i in 0..7 {
+        store
+            .put_code(&TokenHash::of(&format!("old{i}")), &code_grant("g", "app", NOW.plus(1)))
+            .await
+            .unwrap();
+        store
+            .put_access_token(&access(&format!("at-old{i}"), "app", Some("g9"), NOW.plus(1)))
+            .await
+            .unwrap();
+    }
+    store
+        .put_code(&TokenHash::of("fresh"), &code_grant("g", "app", NOW.plus(600)))
+        .await
+        .unwrap();
+    store
+        .put_access_token(&access("at-live", "app", Some("g1"), NOW.plus(600)))
+        .await
+        .unwrap();
+    store
+        .put_access_token(&access("at-revoked", "app", Some("g2"), NOW.plus(600)))
+        .await
+        .unwrap();
+    store.revoke_grant("g2", NOW).await.unwrap();
+    store.put_refresh_token(&refresh("rt-live", "g1")).await.unwrap();
+    let report = store.cleanup(NOW.plus(10), NOW.plus(5), 3).await.unwrap();
+    assert_eq!(report.codes, 7, "{report:?}");
+    assert_eq!(
+        report.access_tokens, 8,
+        "expired ones and the long-revoked one: {report:?}"
+    );
+    assert_eq!(report.refresh_tokens, 0);
+    assert!(
+        store
+            .find_code(&TokenHash::of("fresh"), NOW.plus(10))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .find_access_token(&TokenHash::of("at-live"), NOW.plus(10))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .find_refresh_token(&TokenHash::of("rt-live"), NOW.plus(10))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.cleanup(NOW.plus(10), NOW.plus(5), 3).await.unwrap().total(), 0);
+}
+
+pub async fn server_secret_is_created_once(store: Arc<dyn Store>) {
+    let first = store.server_secret("refresh", b"candidate-1", NOW).await.unwrap();
+    assert_eq!(first, b"candidate-1");
+    let second = store.server_secret("refresh", b"candidate-2", NOW).await.unwrap();
+    assert_eq!(second, b"candidate-1", "the first stored secret wins");
 }

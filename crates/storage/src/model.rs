@@ -4,7 +4,8 @@ use gatehouse_protocol::claims::ClaimsRequest;
 use gatehouse_protocol::grant::authorization_code::CodeGrant;
 use gatehouse_protocol::request::authorize::AuthorizationRequest;
 use gatehouse_protocol::types::{
-    ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash, UnixTime,
+    AccessTokenFormat, ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash,
+    UnixTime,
 };
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,10 @@ pub struct ClientRecord {
     pub scopes: ScopeSet,
     /// The ID token signing algorithm.
     pub id_token_alg: SigningAlg,
+    /// Opaque or RFC 9068 JWT access tokens.
+    pub access_token_format: AccessTokenFormat,
+    /// Resources (RFC 8707) this client may ask tokens for.
+    pub resources: Vec<String>,
     /// Creation time.
     pub created_at: UnixTime,
 }
@@ -144,6 +149,10 @@ pub struct AccessTokenRecord {
     pub issued_at: UnixTime,
     /// Expiry.
     pub expires_at: UnixTime,
+    /// Audiences (resource indicators); empty means the client itself.
+    pub audience: Vec<String>,
+    /// Opaque, or a JWT stored under the hash of its `jti`.
+    pub format: AccessTokenFormat,
 }
 
 /// A refresh token; tokens of one authorization grant form a family (RFC 9700 §4.14.2).
@@ -169,6 +178,10 @@ pub struct RefreshTokenRecord {
     pub issued_at: UnixTime,
     /// Idle expiry of this token.
     pub expires_at: UnixTime,
+    /// Absolute expiry of the whole family, however often it rotates.
+    pub family_expires_at: UnixTime,
+    /// Resources authorized for the grant (RFC 8707).
+    pub audience: Vec<String>,
 }
 
 /// Outcome of [`crate::Tokens::rotate_refresh_token`].
@@ -183,8 +196,34 @@ pub enum Rotation {
         /// The client the family belongs to.
         client_id: ClientId,
     },
+    /// The presented token was rotated within the reuse grace period: its successor, still live,
+    /// is returned instead of revoking the family.
+    Retried(Box<RefreshTokenRecord>),
     /// Unknown, expired or revoked.
     NotFound,
+}
+
+/// How many rows a cleanup pass deleted, per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanupReport {
+    /// Expired or used authorization codes.
+    pub codes: u64,
+    /// Expired or long-revoked access tokens.
+    pub access_tokens: u64,
+    /// Expired, family-expired or long-revoked refresh tokens.
+    pub refresh_tokens: u64,
+    /// Expired browser sessions.
+    pub sessions: u64,
+    /// Abandoned interactions.
+    pub interactions: u64,
+}
+
+impl CleanupReport {
+    /// Rows deleted in all.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.codes + self.access_tokens + self.refresh_tokens + self.sessions + self.interactions
+    }
 }
 
 /// A signing key. The private key is stored as PKCS#8 DER.

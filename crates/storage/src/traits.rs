@@ -114,14 +114,24 @@ pub trait Tokens: Send + Sync {
     async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>>;
     /// Stores a refresh token.
     async fn put_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
-    /// Atomically rotates a live refresh token into `successor` (same family). A token rotated
-    /// before revokes its whole family and reports `Reused`.
+    /// Atomically rotates a live refresh token into `successor` (same family, same family expiry).
+    /// A token rotated before revokes its whole family and reports `Reused`, unless it was rotated
+    /// less than `grace_seconds` ago and its successor is live: then `Retried` with the successor.
     async fn rotate_refresh_token(
         &self,
         hash: &TokenHash,
         successor: &RefreshTokenRecord,
         now: UnixTime,
+        grace_seconds: u64,
     ) -> StoreResult<Rotation>;
+    /// Revokes one access token if it belongs to `client_id`. `true` if it was live.
+    async fn revoke_access_token(&self, hash: &TokenHash, client_id: &ClientId, now: UnixTime) -> StoreResult<bool>;
+    /// Revokes the family of a refresh token (and the family's access tokens) if the token belongs
+    /// to `client_id`, rotated or not (RFC 7009 §2.1). `true` if something was revoked.
+    async fn revoke_refresh_token(&self, hash: &TokenHash, client_id: &ClientId, now: UnixTime) -> StoreResult<bool>;
+    /// Deletes expired codes, sessions and interactions, and tokens that expired or were revoked
+    /// before `revoked_before`, at most `batch` rows per statement, until none are left.
+    async fn cleanup(&self, now: UnixTime, revoked_before: UnixTime, batch: u32) -> StoreResult<CleanupReport>;
     /// The live refresh token with this hash.
     async fn find_refresh_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<RefreshTokenRecord>>;
     /// Every live refresh token (not rotated, revoked or expired), for export.
@@ -138,6 +148,8 @@ pub trait Keys: Send + Sync {
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Adds a key.
     async fn put_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// The server secret called `name`, stored as `candidate` by the first instance that asks.
+    async fn server_secret(&self, name: &str, candidate: &[u8], now: UnixTime) -> StoreResult<Vec<u8>>;
 }
 
 /// Everything a server needs.

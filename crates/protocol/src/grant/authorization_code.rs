@@ -32,6 +32,9 @@ pub struct CodeGrant {
     pub claims: ClaimsRequest,
     /// When the code stops being redeemable.
     pub expires_at: UnixTime,
+    /// Resources authorized (RFC 8707).
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// Checks a token request against the code's grant. Call before consuming the code, so that a
@@ -98,6 +101,7 @@ mod tests {
             session_id: None,
             claims: ClaimsRequest::default(),
             expires_at: UnixTime(160),
+            resources: vec![],
         }
     }
 

@@ -145,6 +145,9 @@ pub struct AuthorizationRequest {
     pub id_token_hint: Option<String>,
     /// Claims asked for individually.
     pub claims: ClaimsRequest,
+    /// Resources the tokens are for (RFC 8707), checked against the client by the caller.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 impl AuthorizationRequest {
@@ -214,6 +217,7 @@ impl AuthorizationRequest {
             login_hint: owned("login_hint")?,
             id_token_hint: owned("id_token_hint")?,
             claims,
+            resources: super::resource::parse_resources(params)?,
         })
     }
 }

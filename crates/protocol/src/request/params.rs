@@ -85,12 +85,24 @@ impl Params {
             .ok_or_else(|| invalid_request(format!("parameter {name} is required")))
     }
 
-    /// Fails on the first repeated parameter, naming it.
+    /// Every value of a parameter that may repeat (RFC 8707 `resource`), empty ones dropped.
+    #[must_use]
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.values.get(name).map_or_else(Vec::new, |v| {
+            v.iter().map(String::as_str).filter(|s| !s.is_empty()).collect()
+        })
+    }
+
+    /// Fails on the first repeated parameter, naming it. `resource` may repeat (RFC 8707 §2).
     ///
     /// # Errors
     /// `invalid_request` naming the repeated parameter.
     pub fn reject_repeats(&self) -> Result<(), Error> {
-        match self.values.iter().find(|(_, v)| v.len() > 1) {
+        match self
+            .values
+            .iter()
+            .find(|(name, v)| v.len() > 1 && name.as_str() != "resource")
+        {
             Some((name, _)) => Err(invalid_request(format!(
                 "parameter {name} appears more than once; send it once"
             ))),

@@ -1,6 +1,7 @@
 //! The token request (RFC 6749 §4.1.3, §4.4.2, §6): one variant per supported grant.
 
 use super::Params;
+use super::resource::parse_resources;
 use crate::error::{Error, invalid_request};
 use crate::types::{CodeVerifier, ScopeSet, Secret};
 
@@ -15,6 +16,8 @@ pub enum TokenRequest {
         redirect_uri: Option<String>,
         /// The PKCE verifier.
         code_verifier: CodeVerifier,
+        /// Resources (RFC 8707) narrowing the authorized ones.
+        resources: Vec<String>,
     },
     /// `grant_type=refresh_token`.
     RefreshToken {
@@ -22,11 +25,15 @@ pub enum TokenRequest {
         refresh_token: Secret,
         /// A subset of the granted scopes, if narrowing.
         scope: Option<ScopeSet>,
+        /// Resources (RFC 8707) narrowing the authorized ones.
+        resources: Vec<String>,
     },
     /// `grant_type=client_credentials`.
     ClientCredentials {
         /// The requested scopes.
         scope: Option<ScopeSet>,
+        /// Resources (RFC 8707) the token is for.
+        resources: Vec<String>,
     },
 }
 
@@ -46,12 +53,17 @@ impl TokenRequest {
                 code: Secret::new(params.require("code")?.to_owned()),
                 redirect_uri: params.get("redirect_uri")?.map(str::to_owned),
                 code_verifier: CodeVerifier::parse(params.get("code_verifier")?)?,
+                resources: parse_resources(params)?,
             }),
             Some("refresh_token") => Ok(Self::RefreshToken {
                 refresh_token: Secret::new(params.require("refresh_token")?.to_owned()),
                 scope: scope()?,
+                resources: parse_resources(params)?,
             }),
-            Some("client_credentials") => Ok(Self::ClientCredentials { scope: scope()? }),
+            Some("client_credentials") => Ok(Self::ClientCredentials {
+                scope: scope()?,
+                resources: parse_resources(params)?,
+            }),
             Some(other) => Err(Error::UnsupportedGrantType(
                 format!(
                     "grant_type {} is not supported; use authorization_code, refresh_token or client_credentials",

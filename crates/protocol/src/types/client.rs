@@ -129,6 +129,16 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// How a client's access tokens are issued.
+    AccessTokenFormat, "access token format" {
+        /// 256 random bits, stored hashed; checked by introspection.
+        Opaque = "opaque",
+        /// An RFC 9068 JWT (`typ: at+jwt`) a resource server can verify against the JWKS.
+        Jwt = "jwt",
+    }
+);
+
 impl TokenEndpointAuthMethod {
     /// The kind of client this method implies.
     #[must_use]

@@ -8,7 +8,7 @@ mod scope;
 mod secret;
 mod time;
 
-pub use client::{ClientId, ClientKind, GrantType, SigningAlg, TokenEndpointAuthMethod};
+pub use client::{AccessTokenFormat, ClientId, ClientKind, GrantType, SigningAlg, TokenEndpointAuthMethod};
 pub use hash::{TokenHash, b64url, b64url_decode};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;

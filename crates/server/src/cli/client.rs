@@ -5,7 +5,7 @@ use crate::state::{random_b64, random_token};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use gatehouse_protocol::types::{
-    ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash,
+    AccessTokenFormat, ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash,
 };
 use gatehouse_storage::{ClientRecord, Store};
 use serde_json::json;
@@ -69,6 +69,12 @@ pub(super) struct CreateArgs {
     /// ID token signing algorithm: RS256, ES256 or EdDSA.
     #[arg(long = "id-token-alg", value_name = "ALG", default_value = "RS256")]
     id_token_alg: SigningAlg,
+    /// Access tokens: opaque (introspectable) or jwt (RFC 9068, verifiable against the JWKS).
+    #[arg(long = "access-token-format", value_name = "FORMAT", default_value = "opaque")]
+    access_token_format: AccessTokenFormat,
+    /// A resource (RFC 8707, absolute URI) this client may ask tokens for (repeat for several).
+    #[arg(long = "resource", value_name = "URI", value_parser = parse_resource)]
+    resources: Vec<String>,
     /// Use this client_id instead of a generated one.
     #[arg(long = "client-id", value_name = "ID")]
     client_id: Option<String>,
@@ -96,6 +102,12 @@ pub(super) struct UpdateArgs {
     /// New ID token signing algorithm.
     #[arg(long = "id-token-alg", value_name = "ALG")]
     id_token_alg: Option<SigningAlg>,
+    /// New access token format: opaque or jwt.
+    #[arg(long = "access-token-format", value_name = "FORMAT")]
+    access_token_format: Option<AccessTokenFormat>,
+    /// Replace the allowed resources (repeat for several).
+    #[arg(long = "resource", value_name = "URI", value_parser = parse_resource)]
+    resources: Vec<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -103,6 +115,13 @@ pub(super) struct UpdateArgs {
 
 fn parse_redirect_uri(s: &str) -> Result<RedirectUri, String> {
     RedirectUri::parse(s).map_err(|e| e.description())
+}
+
+fn parse_resource(s: &str) -> Result<String, String> {
+    let p = gatehouse_protocol::request::Params::from_pairs([("resource", s)]);
+    gatehouse_protocol::request::resource::parse_resources(&p)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.description())
 }
 
 fn parse_scope(s: &str) -> Result<ScopeSet, String> {
@@ -198,6 +217,8 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         grant_types,
         scopes: scope,
         id_token_alg: a.id_token_alg,
+        access_token_format: a.access_token_format,
+        resources: a.resources,
         created_at: now(),
     };
     store.create_client(&record).await?;
@@ -238,6 +259,12 @@ async fn update(a: UpdateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
     }
     if let Some(alg) = a.id_token_alg {
         c.id_token_alg = alg;
+    }
+    if let Some(f) = a.access_token_format {
+        c.access_token_format = f;
+    }
+    if !a.resources.is_empty() {
+        c.resources = a.resources;
     }
     store.update_client(&c).await?;
     audit("client.updated", &format!("client_id={}", c.id));
@@ -284,6 +311,8 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
         "grant_types": c.grant_types,
         "scope": c.scopes.to_param(),
         "id_token_signed_response_alg": c.id_token_alg,
+        "access_token_format": c.access_token_format,
+        "resources": c.resources,
         "created_at": c.created_at.0,
     })
 }

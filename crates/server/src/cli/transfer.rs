@@ -5,8 +5,8 @@
 use anyhow::{Context, bail};
 use gatehouse_protocol::claims::ClaimsRequest;
 use gatehouse_protocol::types::{
-    ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash, UnixTime, b64url,
-    b64url_decode,
+    AccessTokenFormat, ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash,
+    UnixTime, b64url, b64url_decode,
 };
 use gatehouse_storage::{ClientRecord, RefreshTokenRecord, ScopeRecord, SigningKeyRecord, Store, UserRecord};
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,10 @@ enum Line {
         grant_types: Vec<GrantType>,
         scope: ScopeSet,
         id_token_alg: SigningAlg,
+        #[serde(default = "opaque")]
+        access_token_format: AccessTokenFormat,
+        #[serde(default)]
+        resources: Vec<String>,
         created_at: UnixTime,
     },
     User {
@@ -73,7 +77,14 @@ enum Line {
         session_id: Option<String>,
         issued_at: UnixTime,
         expires_at: UnixTime,
+        family_expires_at: UnixTime,
+        #[serde(default)]
+        audience: Vec<String>,
     },
+}
+
+fn opaque() -> AccessTokenFormat {
+    AccessTokenFormat::Opaque
 }
 
 pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
@@ -97,6 +108,8 @@ pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
             grant_types: c.grant_types,
             scope: c.scopes,
             id_token_alg: c.id_token_alg,
+            access_token_format: c.access_token_format,
+            resources: c.resources,
             created_at: c.created_at,
         });
     }
@@ -141,6 +154,8 @@ pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
             session_id: t.session_id,
             issued_at: t.issued_at,
             expires_at: t.expires_at,
+            family_expires_at: t.family_expires_at,
+            audience: t.audience,
         });
     }
     let mut out = std::io::stdout().lock();
@@ -209,6 +224,8 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
             grant_types,
             scope,
             id_token_alg,
+            access_token_format,
+            resources,
             created_at,
         } => {
             store
@@ -221,6 +238,8 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
                     grant_types,
                     scopes: scope,
                     id_token_alg,
+                    access_token_format,
+                    resources,
                     created_at,
                 })
                 .await?;
@@ -285,6 +304,8 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
             session_id,
             issued_at,
             expires_at,
+            family_expires_at,
+            audience,
         } => {
             store
                 .put_refresh_token(&RefreshTokenRecord {
@@ -298,6 +319,8 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
                     session_id,
                     issued_at,
                     expires_at,
+                    family_expires_at,
+                    audience,
                 })
                 .await?;
         }

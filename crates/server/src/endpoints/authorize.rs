@@ -95,6 +95,7 @@ async fn start(
         ));
     }
     verify_scopes(state, client, &request).await?;
+    gatehouse_protocol::request::resource::verify_allowed(&request.resources, &client.resources)?;
     let hint_subject = request
         .id_token_hint
         .as_deref()
@@ -189,6 +190,7 @@ pub async fn issue_code(
         session_id: Some(login.sid.clone()),
         claims: request.claims.clone(),
         expires_at: now.plus(state.config.code_ttl.as_secs()),
+        resources: request.resources.clone(),
     };
     state
         .store

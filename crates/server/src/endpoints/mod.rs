@@ -3,5 +3,6 @@
 pub mod authorize;
 pub mod discovery;
 pub mod login;
+pub mod revoke;
 pub mod token;
 pub mod userinfo;

@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_protocol::Error;
 use gatehouse_protocol::grant::{authorization_code, refresh_token};
 use gatehouse_protocol::request::client_auth::ClientAuth;
+use gatehouse_protocol::request::resource;
 use gatehouse_protocol::request::token::TokenRequest;
 use gatehouse_protocol::types::{ClientKind, CodeVerifier, GrantType, ScopeSet, Secret, TokenHash};
 use gatehouse_storage::{ClientRecord, Rotation, Taken, UserRecord};
@@ -24,11 +25,26 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
             code,
             redirect_uri,
             code_verifier,
-        } => authorization_code_grant(&state, &client, &code, redirect_uri.as_deref(), &code_verifier).await?,
-        TokenRequest::RefreshToken { refresh_token, scope } => {
-            refresh_token_grant(&state, &client, &refresh_token, scope.as_ref()).await?
+            resources,
+        } => {
+            authorization_code_grant(
+                &state,
+                &client,
+                &code,
+                redirect_uri.as_deref(),
+                &code_verifier,
+                resources,
+            )
+            .await?
         }
-        TokenRequest::ClientCredentials { scope } => client_credentials_grant(&state, &client, scope).await?,
+        TokenRequest::RefreshToken {
+            refresh_token,
+            scope,
+            resources,
+        } => refresh_token_grant(&state, &client, &refresh_token, scope.as_ref(), resources).await?,
+        TokenRequest::ClientCredentials { scope, resources } => {
+            client_credentials_grant(&state, &client, scope, resources).await?
+        }
     };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -74,6 +90,7 @@ async fn authorization_code_grant(
     code: &Secret,
     redirect_uri: Option<&str>,
     verifier: &CodeVerifier,
+    resources: Vec<String>,
 ) -> Result<TokenResponse, Error> {
     require_grant(client, GrantType::AuthorizationCode)?;
     let hash = TokenHash::of(code.expose());
@@ -94,6 +111,7 @@ async fn authorization_code_grant(
     }
     // Checked before consuming, so a request that fails here leaves the code to its client.
     authorization_code::exchange(&grant, &client.id, redirect_uri, verifier, now)?;
+    let audience = resource::narrow(&grant.resources, resources)?;
     let grant = match state.store.take_code(&hash, now).await.map_err(store_error)? {
         Taken::Fresh(g) => g,
         Taken::Replayed { grant_id } => return Err(replayed_code(state, &grant_id, now).await),
@@ -107,6 +125,9 @@ async fn authorization_code_grant(
         session_id: grant.session_id.as_deref(),
         nonce: grant.nonce.as_deref(),
         claims: &grant.claims,
+        audience: &audience,
+        authorized_resources: &grant.resources,
+        family_expires_at: now.plus(state.config.refresh_family_max_age.as_secs()),
     };
     let response = issue::user_tokens(state, client, &grant.scope, &user_grant, None, now).await?;
     tracing::info!(target: "gatehouse::audit", event = "token.issued", grant_type = "authorization_code", client_id = %client.id, sub = %user.id);
@@ -129,12 +150,14 @@ async fn refresh_token_grant(
     client: &ClientRecord,
     presented: &Secret,
     scope: Option<&ScopeSet>,
+    resources: Vec<String>,
 ) -> Result<TokenResponse, Error> {
     require_grant(client, GrantType::RefreshToken)?;
     let hash = TokenHash::of(presented.expose());
     let now = now();
-    let Some(current) = state.store.find_refresh_token(&hash, now).await.map_err(store_error)? else {
-        return Err(rotate_unknown(state, &hash, client, now).await);
+    let current = match state.store.find_refresh_token(&hash, now).await.map_err(store_error)? {
+        Some(current) => current,
+        None => return retry_or_reuse(state, client, presented, scope, resources, now).await,
     };
     if current.client_id != client.id {
         return Err(Error::InvalidGrant(
@@ -142,24 +165,21 @@ async fn refresh_token_grant(
         ));
     }
     let narrowed = refresh_token::narrow_scope(&current.scope, scope)?;
+    let audience = resource::narrow(&current.audience, resources)?;
     let user = live_user(state, &current.subject).await?;
-    let grant = UserGrant {
-        user: &user,
-        grant_id: &current.family_id,
-        auth_time: current.auth_time,
-        session_id: current.session_id.as_deref(),
-        nonce: None,
-        claims: &current.claims,
-    };
+    let grant = refresh_grant(&current, &user, &audience);
     // The successor keeps the full granted scope, so a narrowed refresh can widen back later.
-    let (value, successor) = issue::refresh_record(state, client, &current.scope, &grant, now);
+    let value = issue::successor_value(state, presented.expose());
+    let (value, successor) = issue::refresh_record(state, client, &current.scope, &grant, value, now);
+    let grace = state.config.refresh_reuse_grace_seconds;
     match state
         .store
-        .rotate_refresh_token(&hash, &successor, now)
+        .rotate_refresh_token(&hash, &successor, now, grace)
         .await
         .map_err(store_error)?
     {
         Rotation::Rotated(_) => {}
+        Rotation::Retried(_) => {} // a concurrent retry inside the grace period: same successor
         Rotation::Reused { family_id, .. } => return Err(reused(&family_id)),
         Rotation::NotFound => {
             return Err(Error::InvalidGrant(
@@ -172,13 +192,60 @@ async fn refresh_token_grant(
     Ok(response)
 }
 
-/// A refresh token that is not live: report reuse of a rotated one (which revokes its family).
+fn refresh_grant<'a>(
+    current: &'a gatehouse_storage::RefreshTokenRecord,
+    user: &'a UserRecord,
+    audience: &'a [String],
+) -> UserGrant<'a> {
+    UserGrant {
+        user,
+        grant_id: &current.family_id,
+        auth_time: current.auth_time,
+        session_id: current.session_id.as_deref(),
+        nonce: None,
+        claims: &current.claims,
+        audience,
+        authorized_resources: &current.audience,
+        family_expires_at: current.family_expires_at,
+    }
+}
+
+/// A refresh token that is not live: within the grace period after its rotation, answer again
+/// with its (derived, so identical) successor; otherwise it is a replay, which revokes the family.
+async fn retry_or_reuse(
+    state: &AppState,
+    client: &ClientRecord,
+    presented: &Secret,
+    scope: Option<&ScopeSet>,
+    resources: Vec<String>,
+    now: gatehouse_protocol::types::UnixTime,
+) -> Result<TokenResponse, Error> {
+    let hash = TokenHash::of(presented.expose());
+    match rotate_unknown(state, &hash, client, now).await? {
+        Rotation::Retried(successor) if successor.client_id == client.id => {
+            let narrowed = refresh_token::narrow_scope(&successor.scope, scope)?;
+            let audience = resource::narrow(&successor.audience, resources)?;
+            let user = live_user(state, &successor.subject).await?;
+            let grant = refresh_grant(&successor, &user, &audience);
+            let value = issue::successor_value(state, presented.expose());
+            tracing::info!(target: "gatehouse::audit", event = "refresh.retried_in_grace", client_id = %client.id, family = %successor.family_id);
+            issue::user_tokens(state, client, &narrowed, &grant, Some(value), now).await
+        }
+        Rotation::Reused { family_id, .. } => Err(reused(&family_id)),
+        _ => Err(Error::InvalidGrant(
+            "the refresh token is unknown, expired or revoked".into(),
+        )),
+    }
+}
+
+/// Presents a token that is not live to the rotation contract, to learn whether it is a retry
+/// within the grace period or a replay (which revokes its family).
 async fn rotate_unknown(
     state: &AppState,
     hash: &TokenHash,
     client: &ClientRecord,
     now: gatehouse_protocol::types::UnixTime,
-) -> Error {
+) -> Result<Rotation, Error> {
     // The successor is never stored: rotation only inserts it when the presented token is live.
     let placeholder = gatehouse_storage::RefreshTokenRecord {
         hash: TokenHash::of(&crate::state::random_token()),
@@ -191,12 +258,14 @@ async fn rotate_unknown(
         session_id: None,
         issued_at: now,
         expires_at: now,
+        family_expires_at: now,
+        audience: Vec::new(),
     };
-    match state.store.rotate_refresh_token(hash, &placeholder, now).await {
-        Ok(Rotation::Reused { family_id, .. }) => reused(&family_id),
-        Ok(_) => Error::InvalidGrant("the refresh token is unknown, expired or revoked".into()),
-        Err(e) => store_error(e),
-    }
+    state
+        .store
+        .rotate_refresh_token(hash, &placeholder, now, state.config.refresh_reuse_grace_seconds)
+        .await
+        .map_err(store_error)
 }
 
 fn reused(family_id: &str) -> Error {
@@ -208,6 +277,7 @@ async fn client_credentials_grant(
     state: &AppState,
     client: &ClientRecord,
     scope: Option<ScopeSet>,
+    resources: Vec<String>,
 ) -> Result<TokenResponse, Error> {
     if client.auth_method.kind() == ClientKind::Public {
         return Err(Error::UnauthorizedClient(
@@ -240,8 +310,9 @@ async fn client_credentials_grant(
             .cloned()
             .collect(),
     };
+    resource::verify_allowed(&resources, &client.resources)?;
     let now = now();
-    let access_token = issue::access_token(state, client, &scope, None, now).await?;
+    let access_token = issue::access_token(state, client, &scope, &resources, None, now).await?;
     tracing::info!(target: "gatehouse::audit", event = "token.issued", grant_type = "client_credentials", client_id = %client.id);
     Ok(TokenResponse {
         access_token,

@@ -8,7 +8,6 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_protocol::Error;
 use gatehouse_protocol::error::invalid_request;
-use gatehouse_protocol::types::TokenHash;
 
 /// `GET /oauth/userinfo`: the token in the `Authorization` header.
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -49,12 +48,14 @@ fn bearer(req: &HttpRequest, form: Option<&gatehouse_protocol::request::Params>)
 }
 
 async fn respond(state: &AppState, token: &str) -> Result<HttpResponse, Error> {
+    let inactive = || Error::InvalidToken("the access token is unknown, expired or revoked".into());
+    let hash = crate::issue::access_token_hash(state, token).ok_or_else(inactive)?;
     let record = state
         .store
-        .find_access_token(&TokenHash::of(token), now())
+        .find_access_token(&hash, now())
         .await
         .map_err(store_error)?
-        .ok_or_else(|| Error::InvalidToken("the access token is unknown, expired or revoked".into()))?;
+        .ok_or_else(inactive)?;
     let Some(subject) = &record.subject else {
         return Err(Error::InvalidToken(
             "this access token has no user (client_credentials); userinfo needs a user's token".into(),

@@ -5,7 +5,14 @@ use super::{PgStore, pg_err};
 use crate::error::StoreError;
 
 /// Every migration, in order: (version, name, SQL).
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "0001_init", include_str!("../../../../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "0001_init", include_str!("../../../../migrations/0001_init.sql")),
+    (
+        2,
+        "0002_token_lifecycle",
+        include_str!("../../../../migrations/0002_token_lifecycle.sql"),
+    ),
+];
 
 /// An arbitrary constant that names Gatehouse's migration lock.
 const LOCK_KEY: i64 = 0x6761_7465_686f_7573;

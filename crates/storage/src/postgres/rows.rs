@@ -8,16 +8,14 @@ use gatehouse_protocol::types::{ClientId, RedirectUri, UnixTime};
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
 
-pub(super) const CLIENT_COLS: &str =
-    "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at";
+pub(super) const CLIENT_COLS: &str = "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources";
 pub(super) const USER_COLS: &str =
     "id, username, email, email_verified, name, password_hash, locked, created_at, updated_at";
 pub(super) const SESSION_COLS: &str = "token_hash, sid, user_id, auth_time, expires_at";
 pub(super) const INTERACTION_COLS: &str = "id, csrf_hash, browser_hash, request, login, expires_at";
 pub(super) const ACCESS_COLS: &str =
-    "hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at";
-pub(super) const REFRESH_COLS: &str =
-    "hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at";
+    "hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at, audience, format";
+pub(super) const REFRESH_COLS: &str = "hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at, audience, family_expires_at";
 
 fn col<'a, T: FromSql<'a>>(row: &'a Row, idx: usize) -> Result<T, StoreError> {
     row.try_get(idx).map_err(pg_err)
@@ -36,6 +34,8 @@ pub(super) fn client(r: &Row) -> Result<ClientRecord, StoreError> {
         scopes: parse_scope(&col::<String>(r, 6)?)?,
         id_token_alg: parse_wire(&col::<String>(r, 7)?)?,
         created_at: UnixTime(col(r, 8)?),
+        access_token_format: parse_wire(&col::<String>(r, 9)?)?,
+        resources: from_json(&col::<String>(r, 10)?)?,
     })
 }
 
@@ -85,6 +85,8 @@ pub(super) fn access_token(r: &Row) -> Result<AccessTokenRecord, StoreError> {
         auth_time: col::<Option<i64>>(r, 6)?.map(UnixTime),
         issued_at: UnixTime(col(r, 7)?),
         expires_at: UnixTime(col(r, 8)?),
+        audience: from_json(&col::<String>(r, 9)?)?,
+        format: parse_wire(&col::<String>(r, 10)?)?,
     })
 }
 
@@ -100,6 +102,8 @@ pub(super) fn refresh_token(r: &Row) -> Result<RefreshTokenRecord, StoreError> {
         session_id: col(r, 7)?,
         issued_at: UnixTime(col(r, 8)?),
         expires_at: UnixTime(col(r, 9)?),
+        audience: from_json(&col::<String>(r, 10)?)?,
+        family_expires_at: UnixTime(col(r, 11)?),
     })
 }
 

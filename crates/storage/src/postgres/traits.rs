@@ -41,21 +41,21 @@ fn conflict(e: StoreError, what: String) -> StoreError {
     }
 }
 
-fn client_json(c: &ClientRecord) -> StoreResult<(String, String)> {
+fn client_json(c: &ClientRecord) -> StoreResult<(String, String, String)> {
     let uris: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
     let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
-    Ok((to_json(&uris)?, to_json(&grants)?))
+    Ok((to_json(&uris)?, to_json(&grants)?, to_json(&c.resources)?))
 }
 
 #[async_trait]
 impl Clients for PgStore {
     async fn create_client(&self, c: &ClientRecord) -> StoreResult<()> {
-        let (uris, grants) = client_json(c)?;
+        let (uris, grants, resources) = client_json(c)?;
         let secret = c.secret_hash.map(|h| h.as_bytes().to_vec());
         self.exec(
-            "INSERT INTO clients (id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[&c.id.as_str(), &c.name, &secret, &c.auth_method.as_str(), &uris, &grants, &c.scopes.to_param(), &c.id_token_alg.as_str(), &c.created_at.0],
+            "INSERT INTO clients (id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[&c.id.as_str(), &c.name, &secret, &c.auth_method.as_str(), &uris, &grants, &c.scopes.to_param(), &c.id_token_alg.as_str(), &c.created_at.0, &c.access_token_format.as_str(), &resources],
         )
         .await
         .map_err(|e| conflict(e, format!("client {}", c.id)))?;
@@ -82,12 +82,13 @@ impl Clients for PgStore {
     }
 
     async fn update_client(&self, c: &ClientRecord) -> StoreResult<bool> {
-        let (uris, grants) = client_json(c)?;
+        let (uris, grants, resources) = client_json(c)?;
         let secret = c.secret_hash.map(|h| h.as_bytes().to_vec());
         let n = self
             .exec(
                 "UPDATE clients SET name = $2, secret_hash = $3, auth_method = $4, redirect_uris = $5,
-                 grant_types = $6, scopes = $7, id_token_alg = $8, created_at = $9 WHERE id = $1",
+                 grant_types = $6, scopes = $7, id_token_alg = $8, created_at = $9, access_token_format = $10, resources = $11
+                 WHERE id = $1",
                 &[
                     &c.id.as_str(),
                     &c.name,
@@ -98,6 +99,8 @@ impl Clients for PgStore {
                     &c.scopes.to_param(),
                     &c.id_token_alg.as_str(),
                     &c.created_at.0,
+                    &c.access_token_format.as_str(),
+                    &resources,
                 ],
             )
             .await?;
@@ -435,10 +438,10 @@ impl Codes for PgStore {
     }
 }
 
-const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at, audience, family_expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
-fn refresh_params(t: &RefreshTokenRecord, claims: &str, scope: &str) -> [Box<dyn ToSql + Sync + Send>; 10] {
+fn refresh_params(t: &RefreshTokenRecord, claims: &str, scope: &str) -> [Box<dyn ToSql + Sync + Send>; 12] {
     [
         Box::new(t.hash.as_bytes().to_vec()),
         Box::new(t.family_id.clone()),
@@ -450,6 +453,8 @@ fn refresh_params(t: &RefreshTokenRecord, claims: &str, scope: &str) -> [Box<dyn
         Box::new(t.session_id.clone()),
         Box::new(t.issued_at.0),
         Box::new(t.expires_at.0),
+        Box::new(to_json(&t.audience).unwrap_or_else(|_| "[]".into())),
+        Box::new(t.family_expires_at.0),
     ]
 }
 
@@ -464,8 +469,8 @@ const REVOKE_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE fa
 impl Tokens for PgStore {
     async fn put_access_token(&self, t: &AccessTokenRecord) -> StoreResult<()> {
         self.exec(
-            "INSERT INTO access_tokens (hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO access_tokens (hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at, audience, format)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             &[
                 &t.hash.as_bytes().as_slice(),
                 &t.client_id.as_str(),
@@ -476,6 +481,8 @@ impl Tokens for PgStore {
                 &t.auth_time.map(|a| a.0),
                 &t.issued_at.0,
                 &t.expires_at.0,
+                &to_json(&t.audience)?,
+                &t.format.as_str(),
             ],
         )
         .await?;
@@ -507,20 +514,22 @@ impl Tokens for PgStore {
         hash: &TokenHash,
         successor: &RefreshTokenRecord,
         now: UnixTime,
+        grace_seconds: u64,
     ) -> StoreResult<Rotation> {
         let h = hash.as_bytes().as_slice();
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
         // The row lock taken by UPDATE serialises concurrent rotations: a loser re-checks the
-        // WHERE clause after the winner commits, finds the token rotated, and reports reuse.
+        // WHERE clause after the winner commits and finds the token rotated.
         let current = tx
             .query_opt(
                 &format!(
-                    "UPDATE refresh_tokens SET rotated_at = $2
+                    "UPDATE refresh_tokens SET rotated_at = $2, rotated_to = $3
                      WHERE hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+                       AND family_expires_at > $2
                      RETURNING {REFRESH_COLS}"
                 ),
-                &[&h, &now.0],
+                &[&h, &now.0, &successor.hash.as_bytes().as_slice()],
             )
             .await
             .map_err(pg_err)?;
@@ -528,25 +537,45 @@ impl Tokens for PgStore {
             let old = rows::refresh_token(&row)?;
             let mut next = successor.clone();
             next.family_id.clone_from(&old.family_id);
+            next.family_expires_at = old.family_expires_at;
             let (claims, scope) = (to_json(&next.claims)?, next.scope.to_param());
             let params = refresh_params(&next, &claims, &scope);
             tx.execute(INSERT_REFRESH, &as_params(&params)).await.map_err(pg_err)?;
             tx.commit().await.map_err(pg_err)?;
             return Ok(Rotation::Rotated(Box::new(old)));
         }
-        // RFC 9700 §4.14.2: a rotated token presented again means it leaked; revoke the family.
-        let reused = tx
+        let rotated = tx
             .query_opt(
-                "SELECT family_id, client_id FROM refresh_tokens WHERE hash = $1 AND rotated_at IS NOT NULL",
+                "SELECT family_id, client_id, rotated_at, rotated_to FROM refresh_tokens
+                 WHERE hash = $1 AND rotated_at IS NOT NULL",
                 &[&h],
             )
             .await
             .map_err(pg_err)?;
-        let Some(row) = reused else {
+        let Some(row) = rotated else {
             return Ok(Rotation::NotFound);
         };
         let family_id: String = row.try_get(0).map_err(pg_err)?;
         let client_id: String = row.try_get(1).map_err(pg_err)?;
+        let rotated_at: i64 = row.try_get(2).map_err(pg_err)?;
+        let rotated_to: Option<Vec<u8>> = row.try_get(3).map_err(pg_err)?;
+        // A retry within the grace period gets the live successor back instead of a revocation.
+        if let Some(to) = rotated_to.filter(|_| grace_seconds > 0 && now.since(UnixTime(rotated_at)) < grace_seconds) {
+            let live = tx
+                .query_opt(
+                    &format!(
+                        "SELECT {REFRESH_COLS} FROM refresh_tokens WHERE hash = $1 AND rotated_at IS NULL
+                         AND revoked_at IS NULL AND expires_at > $2 AND family_expires_at > $2"
+                    ),
+                    &[&to, &now.0],
+                )
+                .await
+                .map_err(pg_err)?;
+            if let Some(row) = live {
+                return Ok(Rotation::Retried(Box::new(rows::refresh_token(&row)?)));
+            }
+        }
+        // RFC 9700 §4.14.2: a rotated token presented again means it leaked; revoke the family.
         tx.execute(REVOKE_ACCESS, &[&family_id, &now.0]).await.map_err(pg_err)?;
         tx.execute(REVOKE_REFRESH, &[&family_id, &now.0])
             .await
@@ -558,11 +587,77 @@ impl Tokens for PgStore {
         })
     }
 
+    async fn revoke_access_token(&self, hash: &TokenHash, client_id: &ClientId, now: UnixTime) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                "UPDATE access_tokens SET revoked_at = $3 WHERE hash = $1 AND client_id = $2 AND revoked_at IS NULL",
+                &[&hash.as_bytes().as_slice(), &client_id.as_str(), &now.0],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn revoke_refresh_token(&self, hash: &TokenHash, client_id: &ClientId, now: UnixTime) -> StoreResult<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let family = tx
+            .query_opt(
+                "SELECT family_id FROM refresh_tokens WHERE hash = $1 AND client_id = $2",
+                &[&hash.as_bytes().as_slice(), &client_id.as_str()],
+            )
+            .await
+            .map_err(pg_err)?;
+        let Some(row) = family else { return Ok(false) };
+        let family: String = row.try_get(0).map_err(pg_err)?;
+        let a = tx.execute(REVOKE_ACCESS, &[&family, &now.0]).await.map_err(pg_err)?;
+        let r = tx.execute(REVOKE_REFRESH, &[&family, &now.0]).await.map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(a + r > 0)
+    }
+
+    async fn cleanup(&self, now: UnixTime, revoked_before: UnixTime, batch: u32) -> StoreResult<CleanupReport> {
+        let mut report = CleanupReport::default();
+        let limit = i64::from(batch);
+        // One short statement per batch, so cleanup never holds locks for long.
+        let jobs: [(&str, &str, &str); 5] = [
+            ("codes", "hash", "expires_at <= $1"),
+            ("access_tokens", "hash", "expires_at <= $1 OR revoked_at <= $2"),
+            (
+                "refresh_tokens",
+                "hash",
+                "expires_at <= $1 OR family_expires_at <= $1 OR revoked_at <= $2",
+            ),
+            ("browser_sessions", "token_hash", "expires_at <= $1"),
+            ("interactions", "id", "expires_at <= $1"),
+        ];
+        for (i, (table, key, condition)) in jobs.into_iter().enumerate() {
+            // `$2` appears in every statement so that all take the same three parameters.
+            let sql = format!(
+                "DELETE FROM {table} WHERE {key} IN
+                 (SELECT {key} FROM {table} WHERE $2::BIGINT IS NOT NULL AND ({condition}) LIMIT $3)"
+            );
+            loop {
+                let n = self.exec(&sql, &[&now.0, &revoked_before.0, &limit]).await?;
+                match i {
+                    0 => report.codes += n,
+                    1 => report.access_tokens += n,
+                    2 => report.refresh_tokens += n,
+                    3 => report.sessions += n,
+                    _ => report.interactions += n,
+                }
+                if n < u64::from(batch) {
+                    break;
+                }
+            }
+        }
+        Ok(report)
+    }
+
     async fn find_refresh_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<RefreshTokenRecord>> {
         self.opt(
             &format!(
                 "SELECT {REFRESH_COLS} FROM refresh_tokens
-                 WHERE hash = $1 AND expires_at > $2 AND revoked_at IS NULL AND rotated_at IS NULL"
+                 WHERE hash = $1 AND expires_at > $2 AND family_expires_at > $2 AND revoked_at IS NULL AND rotated_at IS NULL"
             ),
             &[&hash.as_bytes().as_slice(), &now.0],
         )
@@ -576,7 +671,7 @@ impl Tokens for PgStore {
         self.all(
             &format!(
                 "SELECT {REFRESH_COLS} FROM refresh_tokens
-                 WHERE expires_at > $1 AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at"
+                 WHERE expires_at > $1 AND family_expires_at > $1 AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at"
             ),
             &[&now.0],
         )
@@ -607,6 +702,20 @@ impl Keys for PgStore {
         .iter()
         .map(rows::key)
         .collect()
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8], now: UnixTime) -> StoreResult<Vec<u8>> {
+        self.exec(
+            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+            &[&name, &candidate, &now.0],
+        )
+        .await?;
+        let row = self
+            .opt("SELECT value FROM server_secrets WHERE name = $1", &[&name])
+            .await?;
+        row.ok_or_else(|| StoreError::Internal("server secret vanished".into()))?
+            .try_get(0)
+            .map_err(pg_err)
     }
 
     async fn put_key(&self, k: &SigningKeyRecord) -> StoreResult<()> {

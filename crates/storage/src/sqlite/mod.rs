@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Numbered schema migrations; `PRAGMA user_version` records how many are applied.
-const MIGRATIONS: &[(&str, &str)] = &[("001_init", include_str!("001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("001_init", include_str!("001_init.sql")),
+    ("002_token_lifecycle", include_str!("002_token_lifecycle.sql")),
+];
 
 /// The file name inside the data directory.
 pub const DB_FILE: &str = "gatehouse.db";
@@ -141,8 +144,8 @@ impl Clients for SqliteStore {
         let c = client.clone();
         self.run(move |conn| {
             conn.execute(
-                "INSERT INTO clients (id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO clients (id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 client_params(&c)?,
             )
             .map_err(|e| conflict_or(e, format!("client {}", c.id)))?;
@@ -183,7 +186,7 @@ impl Clients for SqliteStore {
             let n = conn
                 .execute(
                     "UPDATE clients SET name = ?2, secret_hash = ?3, auth_method = ?4, redirect_uris = ?5,
-                     grant_types = ?6, scopes = ?7, id_token_alg = ?8, created_at = ?9 WHERE id = ?1",
+                     grant_types = ?6, scopes = ?7, id_token_alg = ?8, created_at = ?9, access_token_format = ?10, resources = ?11 WHERE id = ?1",
                     client_params(&c)?,
                 )
                 .map_err(map_err)?;
@@ -602,8 +605,8 @@ impl Tokens for SqliteStore {
         let t = token.clone();
         self.run(move |conn| {
             conn.execute(
-                "INSERT INTO access_tokens (hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO access_tokens (hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at, audience, format)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     t.hash.as_bytes().as_slice(),
                     t.client_id.as_str(),
@@ -613,7 +616,9 @@ impl Tokens for SqliteStore {
                     to_json(&t.claims)?,
                     t.auth_time.map(|a| a.0),
                     t.issued_at.0,
-                    t.expires_at.0
+                    t.expires_at.0,
+                    to_json(&t.audience)?,
+                    t.format.as_str()
                 ],
             )
             .map_err(map_err)?;
@@ -649,6 +654,7 @@ impl Tokens for SqliteStore {
         hash: &TokenHash,
         successor: &RefreshTokenRecord,
         now: UnixTime,
+        grace_seconds: u64,
     ) -> StoreResult<Rotation> {
         let (h, next) = (*hash, successor.clone());
         self.run(move |conn| {
@@ -658,11 +664,12 @@ impl Tokens for SqliteStore {
             let current = tx
                 .query_row(
                     &format!(
-                        "UPDATE refresh_tokens SET rotated_at = ?2
+                        "UPDATE refresh_tokens SET rotated_at = ?2, rotated_to = ?3
                          WHERE hash = ?1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?2
+                           AND family_expires_at > ?2
                          RETURNING {REFRESH_COLS}"
                     ),
-                    params![h.as_bytes().as_slice(), now.0],
+                    params![h.as_bytes().as_slice(), now.0, next.hash.as_bytes().as_slice()],
                     read_refresh_token,
                 )
                 .optional()
@@ -671,22 +678,44 @@ impl Tokens for SqliteStore {
             if let Some(old) = current {
                 let mut next = next;
                 next.family_id.clone_from(&old.family_id);
+                next.family_expires_at = old.family_expires_at;
                 insert_refresh(&tx, &next)?;
                 tx.commit().map_err(map_err)?;
                 return Ok(Rotation::Rotated(Box::new(old)));
             }
-            // RFC 9700 §4.14.2: a rotated token presented again means it leaked; revoke the family.
-            let reused: Option<(String, String)> = tx
+            let rotated: Option<(String, String, i64, Option<Vec<u8>>)> = tx
                 .query_row(
-                    "SELECT family_id, client_id FROM refresh_tokens WHERE hash = ?1 AND rotated_at IS NOT NULL",
+                    "SELECT family_id, client_id, rotated_at, rotated_to FROM refresh_tokens
+                     WHERE hash = ?1 AND rotated_at IS NOT NULL",
                     [h.as_bytes().as_slice()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()
                 .map_err(map_err)?;
-            let Some((family_id, client_id)) = reused else {
+            let Some((family_id, client_id, rotated_at, rotated_to)) = rotated else {
                 return Ok(Rotation::NotFound);
             };
+            // A retry within the grace period gets the live successor back instead of a revocation.
+            if let Some(to) =
+                rotated_to.filter(|_| grace_seconds > 0 && now.since(UnixTime(rotated_at)) < grace_seconds)
+            {
+                let live = tx
+                    .query_row(
+                        &format!(
+                            "SELECT {REFRESH_COLS} FROM refresh_tokens WHERE hash = ?1 AND rotated_at IS NULL
+                             AND revoked_at IS NULL AND expires_at > ?2 AND family_expires_at > ?2"
+                        ),
+                        params![to, now.0],
+                        read_refresh_token,
+                    )
+                    .optional()
+                    .map_err(map_err)?
+                    .transpose()?;
+                if let Some(successor) = live {
+                    return Ok(Rotation::Retried(Box::new(successor)));
+                }
+            }
+            // RFC 9700 §4.14.2: a rotated token presented again means it leaked; revoke the family.
             revoke_family(&tx, &family_id, now)?;
             tx.commit().map_err(map_err)?;
             Ok(Rotation::Reused {
@@ -697,13 +726,96 @@ impl Tokens for SqliteStore {
         .await
     }
 
+    async fn revoke_access_token(&self, hash: &TokenHash, client_id: &ClientId, now: UnixTime) -> StoreResult<bool> {
+        let (h, c) = (*hash, client_id.as_str().to_owned());
+        self.run(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE access_tokens SET revoked_at = ?3 WHERE hash = ?1 AND client_id = ?2 AND revoked_at IS NULL",
+                    params![h.as_bytes().as_slice(), c, now.0],
+                )
+                .map_err(map_err)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn revoke_refresh_token(&self, hash: &TokenHash, client_id: &ClientId, now: UnixTime) -> StoreResult<bool> {
+        let (h, c) = (*hash, client_id.as_str().to_owned());
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let family: Option<String> = tx
+                .query_row(
+                    "SELECT family_id FROM refresh_tokens WHERE hash = ?1 AND client_id = ?2",
+                    params![h.as_bytes().as_slice(), c],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(map_err)?;
+            let Some(family) = family else { return Ok(false) };
+            let n = revoke_family(&tx, &family, now)?;
+            tx.commit().map_err(map_err)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn cleanup(&self, now: UnixTime, revoked_before: UnixTime, batch: u32) -> StoreResult<CleanupReport> {
+        let mut report = CleanupReport::default();
+        // One short statement per batch: a writer never holds the lock for long.
+        let jobs: [(&str, &str); 5] = [
+            ("codes", "expires_at <= ?1"),
+            ("access_tokens", "expires_at <= ?1 OR revoked_at <= ?2"),
+            (
+                "refresh_tokens",
+                "expires_at <= ?1 OR family_expires_at <= ?1 OR revoked_at <= ?2",
+            ),
+            ("browser_sessions", "expires_at <= ?1"),
+            ("interactions", "expires_at <= ?1"),
+        ];
+        for (i, (table, condition)) in jobs.into_iter().enumerate() {
+            let key = if table == "interactions" {
+                "id"
+            } else if table == "browser_sessions" {
+                "token_hash"
+            } else {
+                "hash"
+            };
+            loop {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {condition} LIMIT ?3)"
+                );
+                let n = self
+                    .run(move |conn| {
+                        conn.execute(&sql, params![now.0, revoked_before.0, batch])
+                            .map_err(map_err)
+                    })
+                    .await? as u64;
+                match i {
+                    0 => report.codes += n,
+                    1 => report.access_tokens += n,
+                    2 => report.refresh_tokens += n,
+                    3 => report.sessions += n,
+                    _ => report.interactions += n,
+                }
+                if n < u64::from(batch) {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(report)
+    }
+
     async fn find_refresh_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<RefreshTokenRecord>> {
         let h = *hash;
         self.run(move |conn| {
             conn.query_row(
                 &format!(
                     "SELECT {REFRESH_COLS} FROM refresh_tokens
-                     WHERE hash = ?1 AND expires_at > ?2 AND revoked_at IS NULL AND rotated_at IS NULL"
+                     WHERE hash = ?1 AND expires_at > ?2 AND family_expires_at > ?2 AND revoked_at IS NULL AND rotated_at IS NULL"
                 ),
                 params![h.as_bytes().as_slice(), now.0],
                 read_refresh_token,
@@ -720,7 +832,7 @@ impl Tokens for SqliteStore {
             let mut stmt = conn
                 .prepare(&format!(
                     "SELECT {REFRESH_COLS} FROM refresh_tokens
-                     WHERE expires_at > ?1 AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at"
+                     WHERE expires_at > ?1 AND family_expires_at > ?1 AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at"
                 ))
                 .map_err(map_err)?;
             let rows = stmt.query_map([now.0], read_refresh_token).map_err(map_err)?;
@@ -759,8 +871,8 @@ fn revoke_family(conn: &Connection, grant_id: &str, now: UnixTime) -> StoreResul
 
 fn insert_refresh(conn: &Connection, t: &RefreshTokenRecord) -> StoreResult<()> {
     conn.execute(
-        "INSERT INTO refresh_tokens (hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO refresh_tokens (hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at, audience, family_expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             t.hash.as_bytes().as_slice(),
             t.family_id,
@@ -771,7 +883,9 @@ fn insert_refresh(conn: &Connection, t: &RefreshTokenRecord) -> StoreResult<()> 
             t.auth_time.0,
             t.session_id,
             t.issued_at.0,
-            t.expires_at.0
+            t.expires_at.0,
+            to_json(&t.audience)?,
+            t.family_expires_at.0
         ],
     )
     .map_err(map_err)?;
@@ -787,6 +901,19 @@ impl Keys for SqliteStore {
                 .map_err(map_err)?;
             let rows = stmt.query_map([], read_key).map_err(map_err)?;
             rows.map(|r| r.map_err(map_err)?).collect()
+        })
+        .await
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &[u8], now: UnixTime) -> StoreResult<Vec<u8>> {
+        let (name, candidate) = (name.to_owned(), candidate.to_vec());
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO server_secrets (name, value, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+                params![name, candidate, now.0],
+            )
+            .map_err(map_err)?;
+            conn.query_row("SELECT value FROM server_secrets WHERE name = ?1", [name], |r| r.get(0)).map_err(map_err)
         })
         .await
     }

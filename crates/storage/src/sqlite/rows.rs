@@ -7,15 +7,13 @@ use crate::model::*;
 use gatehouse_protocol::types::{ClientId, RedirectUri, UnixTime};
 use rusqlite::{Row, ToSql};
 
-pub(super) const CLIENT_COLS: &str =
-    "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at";
+pub(super) const CLIENT_COLS: &str = "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources";
 pub(super) const USER_COLS: &str =
     "id, username, email, email_verified, name, password_hash, locked, created_at, updated_at";
 pub(super) const INTERACTION_COLS: &str = "id, csrf_hash, browser_hash, request, login, expires_at";
 pub(super) const ACCESS_COLS: &str =
-    "hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at";
-pub(super) const REFRESH_COLS: &str =
-    "hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at";
+    "hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at, audience, format";
+pub(super) const REFRESH_COLS: &str = "hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at, audience, family_expires_at";
 
 pub(super) fn map_err(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
@@ -36,7 +34,7 @@ pub(super) fn conflict_or(e: rusqlite::Error, what: String) -> StoreError {
     }
 }
 
-pub(super) fn client_params(c: &ClientRecord) -> Result<[Box<dyn ToSql>; 9], StoreError> {
+pub(super) fn client_params(c: &ClientRecord) -> Result<[Box<dyn ToSql>; 11], StoreError> {
     let uris: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
     let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
     Ok([
@@ -49,6 +47,8 @@ pub(super) fn client_params(c: &ClientRecord) -> Result<[Box<dyn ToSql>; 9], Sto
         Box::new(c.scopes.to_param()),
         Box::new(c.id_token_alg.as_str()),
         Box::new(c.created_at.0),
+        Box::new(c.access_token_format.as_str()),
+        Box::new(to_json(&c.resources)?),
     ])
 }
 
@@ -57,6 +57,7 @@ pub(super) fn read_client(r: &Row<'_>) -> rusqlite::Result<Result<ClientRecord, 
     let (auth, uris, grants, scopes, alg): (String, String, String, String, String) =
         (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
     let (id, name, created): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(8)?);
+    let (format, resources): (String, String) = (r.get(9)?, r.get(10)?);
     Ok((|| {
         let uris: Vec<String> = from_json(&uris)?;
         let grants: Vec<String> = from_json(&grants)?;
@@ -70,6 +71,8 @@ pub(super) fn read_client(r: &Row<'_>) -> rusqlite::Result<Result<ClientRecord, 
             scopes: parse_scope(&scopes)?,
             id_token_alg: parse_wire(&alg)?,
             created_at: UnixTime(created),
+            access_token_format: parse_wire(&format)?,
+            resources: from_json(&resources)?,
         })
     })())
 }
@@ -133,6 +136,7 @@ pub(super) fn read_access_token(r: &Row<'_>) -> rusqlite::Result<Result<AccessTo
     let (h, client, grant, subject, scope, claims): (Vec<u8>, String, Option<String>, Option<String>, String, String) =
         (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
     let (auth, iat, exp): (Option<i64>, i64, i64) = (r.get(6)?, r.get(7)?, r.get(8)?);
+    let (audience, format): (String, String) = (r.get(9)?, r.get(10)?);
     Ok((|| {
         Ok(AccessTokenRecord {
             hash: hash(&h)?,
@@ -144,6 +148,8 @@ pub(super) fn read_access_token(r: &Row<'_>) -> rusqlite::Result<Result<AccessTo
             auth_time: auth.map(UnixTime),
             issued_at: UnixTime(iat),
             expires_at: UnixTime(exp),
+            audience: from_json(&audience)?,
+            format: parse_wire(&format)?,
         })
     })())
 }
@@ -152,6 +158,7 @@ pub(super) fn read_refresh_token(r: &Row<'_>) -> rusqlite::Result<Result<Refresh
     let (h, family, client, subject, scope, claims): (Vec<u8>, String, String, String, String, String) =
         (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
     let (auth, sid, iat, exp): (i64, Option<String>, i64, i64) = (r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?);
+    let (audience, family_exp): (String, i64) = (r.get(10)?, r.get(11)?);
     Ok((|| {
         Ok(RefreshTokenRecord {
             hash: hash(&h)?,
@@ -164,6 +171,8 @@ pub(super) fn read_refresh_token(r: &Row<'_>) -> rusqlite::Result<Result<Refresh
             session_id: sid,
             issued_at: UnixTime(iat),
             expires_at: UnixTime(exp),
+            audience: from_json(&audience)?,
+            family_expires_at: UnixTime(family_exp),
         })
     })())
 }

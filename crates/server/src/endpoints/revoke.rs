@@ -1,0 +1,174 @@
+//! `POST /oauth/revoke` (RFC 7009) and `POST /oauth/introspect` (RFC 7662): both authenticate
+//! the calling client first; the `token_type_hint` only decides which kind is looked up first.
+
+use super::token::authenticate;
+use crate::http::error::{ApiError, store_error};
+use crate::http::params;
+use crate::issue::access_token_hash;
+use crate::state::{AppState, now};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use gatehouse_protocol::Error;
+use gatehouse_protocol::request::client_auth::ClientAuth;
+use gatehouse_protocol::request::token_management::{TokenManagementRequest, TokenTypeHint};
+use gatehouse_protocol::types::{ClientKind, TokenHash};
+use gatehouse_storage::ClientRecord;
+use serde_json::{Map, Value, json};
+
+async fn authenticated(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(ClientRecord, TokenManagementRequest), Error> {
+    let params = params::form(req, body)?;
+    params.reject_repeats()?;
+    let auth = ClientAuth::parse(params::authorization(req), &params)?;
+    let client = authenticate(state, &auth).await?;
+    Ok((client, TokenManagementRequest::parse(&params)?))
+}
+
+/// `POST /oauth/revoke`. Revoking a refresh token revokes its family and the access tokens issued
+/// from it; revoking an access token leaves the refresh token alone. Unknown tokens and tokens of
+/// other clients get 200 too, and nothing changes (RFC 7009 §2.1, §2.2).
+pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let (client, request) = authenticated(&state, &req, &body).await?;
+    let token = request.token.expose();
+    let now = now();
+    let access = access_token_hash(&state, token);
+    let refresh = TokenHash::of(token);
+    // The hint picks which kind is tried first; both are tried (RFC 7009 §2.1: not trusted).
+    let refresh_first = request.hint == Some(TokenTypeHint::RefreshToken);
+    let mut revoked = false;
+    for refresh_turn in [refresh_first, !refresh_first] {
+        revoked = if refresh_turn {
+            state
+                .store
+                .revoke_refresh_token(&refresh, &client.id, now)
+                .await
+                .map_err(store_error)?
+        } else if let Some(h) = &access {
+            state
+                .store
+                .revoke_access_token(h, &client.id, now)
+                .await
+                .map_err(store_error)?
+        } else {
+            false
+        };
+        if revoked {
+            break;
+        }
+    }
+    if revoked {
+        tracing::info!(target: "gatehouse::audit", event = "token.revoked", client_id = %client.id);
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+/// `POST /oauth/introspect`. Only confidential clients (a resource server registers as one) may
+/// introspect. Anything not live is `{"active": false}` and nothing else (RFC 7662 §2.2).
+pub async fn introspect(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (client, request) = authenticated(&state, &req, &body).await?;
+    if client.auth_method.kind() == ClientKind::Public {
+        return Err(ApiError::client(Error::InvalidClient(
+            "introspection needs a confidential client (one with a secret); register the resource server with gatehouse client create".into(),
+        )));
+    }
+    let token = request.token.expose();
+    let now = now();
+    let by_refresh_first = request.hint == Some(TokenTypeHint::RefreshToken);
+    let mut answer = None;
+    for kind in if by_refresh_first { [1, 0] } else { [0, 1] } {
+        answer = if kind == 0 {
+            describe_access(&state, token, now).await
+        } else {
+            describe_refresh(&state, token, now).await
+        }
+        .map_err(store_error)?;
+        if answer.is_some() {
+            break;
+        }
+    }
+    let body = answer.unwrap_or_else(|| json!({ "active": false }));
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body))
+}
+
+async fn username(state: &AppState, sub: Option<&str>) -> Result<Option<String>, gatehouse_storage::StoreError> {
+    match sub {
+        Some(s) => Ok(state.store.find_user(s).await?.map(|u| u.username)),
+        None => Ok(None),
+    }
+}
+
+fn audience(aud: &[String], client_id: &str) -> Value {
+    match aud {
+        [] => json!(client_id),
+        [one] => json!(one),
+        many => json!(many),
+    }
+}
+
+async fn describe_access(
+    state: &AppState,
+    token: &str,
+    now: gatehouse_protocol::types::UnixTime,
+) -> Result<Option<Value>, gatehouse_storage::StoreError> {
+    let Some(hash) = access_token_hash(state, token) else {
+        return Ok(None);
+    };
+    let Some(t) = state.store.find_access_token(&hash, now).await? else {
+        return Ok(None);
+    };
+    let mut out = Map::new();
+    out.insert("active".into(), json!(true));
+    out.insert("client_id".into(), json!(t.client_id.as_str()));
+    out.insert("scope".into(), json!(t.scope.to_param()));
+    out.insert(
+        "sub".into(),
+        json!(t.subject.as_deref().unwrap_or(t.client_id.as_str())),
+    );
+    out.insert("exp".into(), json!(t.expires_at.0));
+    out.insert("iat".into(), json!(t.issued_at.0));
+    out.insert("iss".into(), json!(state.issuer));
+    out.insert("aud".into(), audience(&t.audience, t.client_id.as_str()));
+    out.insert("token_type".into(), json!("Bearer"));
+    if let Some(a) = t.auth_time {
+        out.insert("auth_time".into(), json!(a.0));
+    }
+    if let Some(name) = username(state, t.subject.as_deref()).await? {
+        out.insert("username".into(), json!(name));
+    }
+    Ok(Some(Value::Object(out)))
+}
+
+async fn describe_refresh(
+    state: &AppState,
+    token: &str,
+    now: gatehouse_protocol::types::UnixTime,
+) -> Result<Option<Value>, gatehouse_storage::StoreError> {
+    let Some(t) = state.store.find_refresh_token(&TokenHash::of(token), now).await? else {
+        return Ok(None);
+    };
+    let mut out = Map::new();
+    out.insert("active".into(), json!(true));
+    out.insert("client_id".into(), json!(t.client_id.as_str()));
+    out.insert("scope".into(), json!(t.scope.to_param()));
+    out.insert("sub".into(), json!(t.subject));
+    out.insert("exp".into(), json!(t.expires_at.0.min(t.family_expires_at.0)));
+    out.insert("iat".into(), json!(t.issued_at.0));
+    out.insert("iss".into(), json!(state.issuer));
+    out.insert("aud".into(), audience(&t.audience, t.client_id.as_str()));
+    out.insert("token_type".into(), json!("refresh_token"));
+    if let Some(name) = username(state, Some(&t.subject)).await? {
+        out.insert("username".into(), json!(name));
+    }
+    Ok(Some(Value::Object(out)))
+}

@@ -1,0 +1,476 @@
+//! Token lifecycle (issue 5): rotation and reuse detection, client credentials, revocation,
+//! introspection, JWT access tokens, resource indicators, family lifetimes, grace, cleanup.
+
+use crate::support::*;
+use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreRevocableToken};
+use openidconnect::{
+    ClientId, ClientSecret, IntrospectionUrl, IssuerUrl, OAuth2TokenResponse, RevocationUrl, Scope,
+    TokenIntrospectionResponse,
+};
+use serde_json::{Value, json};
+
+const API: &str = "https://api.example.com";
+
+fn resource_server(g: &Gatehouse) -> TestClient {
+    let v = g.cli(&[
+        "client",
+        "create",
+        "--name",
+        "Resource server",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "openid",
+    ]);
+    TestClient {
+        id: s(&v["client_id"]),
+        secret: Some(s(&v["client_secret"])),
+    }
+}
+
+async fn introspect(g: &Gatehouse, rs: &TestClient, token: &str) -> Value {
+    let (status, body) = post_authenticated(g, "/oauth/introspect", rs, &[("token", token)]).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn userinfo_status(g: &Gatehouse, token: &str) -> u16 {
+    http()
+        .get(format!("{}/oauth/userinfo", g.issuer))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn inactive() -> Value {
+    json!({ "active": false })
+}
+
+#[tokio::test]
+async fn client_credentials_introspection_and_revocation_with_a_real_client() {
+    let g = Gatehouse::start();
+    g.cli(&["scope", "create", "--name", "api:read", "--description", "Read the API"]);
+    let v = g.cli(&[
+        "client",
+        "create",
+        "--name",
+        "svc",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "api:read",
+    ]);
+    let (id, secret) = (s(&v["client_id"]), s(&v["client_secret"]));
+    let rp_secret = Some(secret.clone());
+    let http = http();
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(g.issuer.clone()).unwrap(), &http)
+        .await
+        .unwrap();
+    let rp = CoreClient::from_provider_metadata(metadata, ClientId::new(id.clone()), Some(ClientSecret::new(secret)))
+        .set_revocation_url(RevocationUrl::new(format!("{}/oauth/revoke", g.issuer)).unwrap())
+        .set_introspection_url(IntrospectionUrl::new(format!("{}/oauth/introspect", g.issuer)).unwrap());
+    let token = rp
+        .exchange_client_credentials()
+        .unwrap()
+        .add_scope(Scope::new("api:read".into()))
+        .request_async(&http)
+        .await
+        .expect("client credentials");
+    assert!(
+        token.refresh_token().is_none(),
+        "no refresh token for client credentials"
+    );
+    assert_eq!(token.scopes().unwrap()[0].as_str(), "api:read");
+    let info = rp
+        .introspect(token.access_token())
+        .request_async(&http)
+        .await
+        .expect("introspection");
+    assert!(info.active());
+    assert_eq!(info.client_id().unwrap().as_str(), id);
+    assert_eq!(info.scopes().unwrap()[0].as_str(), "api:read");
+    // The oauth2 crate sends revocations only over https (RFC 7009 §2 requires TLS); this test
+    // server is plain http on loopback, so the crate refuses, and the revocation goes raw.
+    assert!(
+        rp.revoke_token(CoreRevocableToken::AccessToken(token.access_token().clone()))
+            .is_err()
+    );
+    let svc = TestClient {
+        id: id.clone(),
+        secret: rp_secret.clone(),
+    };
+    let (status, _) = post_authenticated(&g, "/oauth/revoke", &svc, &[("token", token.access_token().secret())]).await;
+    assert_eq!(status, 200);
+    let info = rp.introspect(token.access_token()).request_async(&http).await.unwrap();
+    assert!(!info.active());
+    // The discovery document advertises both endpoints.
+    let meta: Value = http
+        .get(format!("{}/.well-known/openid-configuration", g.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["revocation_endpoint"], format!("{}/oauth/revoke", g.issuer));
+    assert_eq!(meta["introspection_endpoint"], format!("{}/oauth/introspect", g.issuer));
+}
+
+#[tokio::test]
+async fn jwt_access_token_verifies_independently_and_is_revocable() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let v = g.cli(&[
+        "client",
+        "create",
+        "--name",
+        "JWT app",
+        "--redirect-uri",
+        REDIRECT,
+        "--access-token-format",
+        "jwt",
+        "--resource",
+        API,
+        "--scope",
+        "openid email offline_access",
+    ]);
+    let client = TestClient {
+        id: s(&v["client_id"]),
+        secret: Some(s(&v["client_secret"])),
+    };
+    let tokens = user_tokens(&g, &client, "openid email", &[("resource", API)]).await;
+    let at = s(&tokens["access_token"]);
+    let header = jsonwebtoken::decode_header(&at).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    let jwks: jsonwebtoken::jwk::JwkSet = http()
+        .get(format!("{}/.well-known/jwks.json", g.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&[API]);
+    validation.set_issuer(&[&g.issuer]);
+    let claims = jsonwebtoken::decode::<Value>(&at, &key, &validation)
+        .expect("verifies against the JWKS")
+        .claims;
+    for c in [
+        "iss",
+        "sub",
+        "aud",
+        "client_id",
+        "scope",
+        "jti",
+        "iat",
+        "exp",
+        "auth_time",
+    ] {
+        assert!(claims.get(c).is_some(), "claim {c} missing: {claims}");
+    }
+    assert_eq!(claims["client_id"], client.id);
+    assert_eq!(
+        userinfo_status(&g, &at).await,
+        200,
+        "userinfo accepts JWT access tokens"
+    );
+    let rs = resource_server(&g);
+    let info = introspect(&g, &rs, &at).await;
+    assert_eq!((info["active"].clone(), info["aud"].clone()), (json!(true), json!(API)));
+    assert_eq!(info["username"], "alice");
+    let (status, _) = post_authenticated(&g, "/oauth/revoke", &client, &[("token", &at)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(introspect(&g, &rs, &at).await, inactive());
+    assert_eq!(userinfo_status(&g, &at).await, 401);
+}
+
+#[tokio::test]
+async fn replayed_rotated_refresh_token_revokes_the_family() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let client = g.confidential_client("RS256", "client_secret_basic");
+    let first = user_tokens(&g, &client, "openid email offline_access", &[]).await;
+    let (rt1, at1) = (s(&first["refresh_token"]), s(&first["access_token"]));
+    let (status, second) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
+    assert_eq!(status, 200, "{second}");
+    let (rt2, at2) = (s(&second["refresh_token"]), s(&second["access_token"]));
+    // iss, sub, aud and auth_time are unchanged in the refreshed ID token.
+    let (a, b) = (jwt_claims(&s(&first["id_token"])), jwt_claims(&s(&second["id_token"])));
+    for c in ["iss", "sub", "aud", "auth_time"] {
+        assert_eq!(a[c], b[c], "{c}");
+    }
+    let (status, body) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let (status, body) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "the newest token dies too: {body}"
+    );
+    assert_eq!(userinfo_status(&g, &at1).await, 401);
+    assert_eq!(userinfo_status(&g, &at2).await, 401);
+    let rs = resource_server(&g);
+    assert_eq!(introspect(&g, &rs, &at2).await, inactive());
+    assert_eq!(introspect(&g, &rs, &rt2).await, inactive());
+    assert!(g.log().contains("refresh.reuse_detected"), "an audit event is recorded");
+}
+
+#[tokio::test]
+async fn refresh_scope_rules_and_cross_client_use() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let client = g.confidential_client("RS256", "client_secret_basic");
+    let other = g.confidential_client("RS256", "client_secret_basic");
+    let t = user_tokens(&g, &client, "openid email offline_access", &[]).await;
+    let rt = s(&t["refresh_token"]);
+    let (status, body) = token(&g, &other, &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let (status, body) = token(
+        &g,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("scope", "openid profile"),
+        ],
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "{body}");
+    // Neither failure consumed the token; a narrowing refresh works.
+    let (status, body) = token(
+        &g,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "openid");
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refused_inactive_and_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gatehouse::start_with(
+        &StoreEnv::fresh(dir.path()),
+        &[
+            ("GATEHOUSE_REFRESH_FAMILY_MAX_AGE", "1s"),
+            ("GATEHOUSE_ACCESS_TOKEN_TTL", "1s"),
+            ("GATEHOUSE_CLEANUP_INTERVAL", "1s"),
+            ("GATEHOUSE_REVOKED_RETENTION", "1s"),
+        ],
+    );
+    g.user("alice");
+    let client = g.confidential_client("RS256", "client_secret_basic");
+    let t = user_tokens(&g, &client, "openid offline_access", &[]).await;
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let (status, body) = token(
+        &g,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &s(&t["refresh_token"])),
+        ],
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let rs = resource_server(&g);
+    assert_eq!(introspect(&g, &rs, &s(&t["access_token"])).await, inactive());
+    let mut cleaned = false;
+    for _ in 0..20 {
+        if g.log().contains("cleanup deleted expired rows") {
+            cleaned = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(cleaned, "the cleanup task reports what it deleted");
+}
+
+#[tokio::test]
+async fn revocation_rules() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let client = g.confidential_client("RS256", "client_secret_basic");
+    let other = g.confidential_client("RS256", "client_secret_basic");
+    let t = user_tokens(&g, &client, "openid offline_access", &[]).await;
+    let (at, rt) = (s(&t["access_token"]), s(&t["refresh_token"]));
+    // No client authentication: 401.
+    let res = http()
+        .post(format!("{}/oauth/revoke", g.issuer))
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_client");
+    // Unknown token: 200. Another client's token: 200, and it stays active.
+    assert_eq!(
+        post_authenticated(&g, "/oauth/revoke", &client, &[("token", "no-such-token")])
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        post_authenticated(&g, "/oauth/revoke", &other, &[("token", &at)])
+            .await
+            .0,
+        200
+    );
+    assert_eq!(userinfo_status(&g, &at).await, 200);
+    // Revoking the access token leaves the refresh token working.
+    assert_eq!(
+        post_authenticated(
+            &g,
+            "/oauth/revoke",
+            &client,
+            &[("token", &at), ("token_type_hint", "access_token")]
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(userinfo_status(&g, &at).await, 401);
+    let (status, fresh) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
+    assert_eq!(status, 200);
+    // Revoking a refresh token (even with a wrong hint) revokes its family and its access tokens.
+    let (rt2, at2) = (s(&fresh["refresh_token"]), s(&fresh["access_token"]));
+    assert_eq!(
+        post_authenticated(
+            &g,
+            "/oauth/revoke",
+            &client,
+            &[("token", &rt2), ("token_type_hint", "access_token")]
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(userinfo_status(&g, &at2).await, 401);
+    let (status, _) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
+    assert_eq!(status, 400);
+    // Revoking again is still 200.
+    assert_eq!(
+        post_authenticated(&g, "/oauth/revoke", &client, &[("token", &rt2)])
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn introspection_says_only_inactive_for_bad_tokens_and_needs_a_confidential_client() {
+    let g = Gatehouse::start();
+    let rs = resource_server(&g);
+    for garbage in [
+        "garbage",
+        "a.b.c",
+        "eyJhbGciOiJub25lIn0.eyJqdGkiOiJ4In0.",
+        &"x".repeat(5000),
+    ] {
+        assert_eq!(introspect(&g, &rs, garbage).await, inactive(), "{garbage}");
+    }
+    let public = g.public_client("RS256");
+    let (status, body) = post_authenticated(&g, "/oauth/introspect", &public, &[("token", "x")]).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    let res = http()
+        .post(format!("{}/oauth/introspect", g.issuer))
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn unknown_resource_is_invalid_target() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let v = g.cli(&[
+        "client",
+        "create",
+        "--name",
+        "svc",
+        "--grant-type",
+        "client_credentials",
+        "--grant-type",
+        "authorization_code",
+        "--redirect-uri",
+        REDIRECT,
+        "--resource",
+        API,
+        "--scope",
+        "openid",
+    ]);
+    let client = TestClient {
+        id: s(&v["client_id"]),
+        secret: Some(s(&v["client_secret"])),
+    };
+    let (status, body) = token(
+        &g,
+        &client,
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "https://other.example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target")),
+        "{body}"
+    );
+    let (status, body) = token(&g, &client, &[("grant_type", "client_credentials"), ("resource", API)]).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, challenge) = pkce();
+    let res = http()
+        .get(auth_url(
+            &g.issuer,
+            &client.id,
+            "openid",
+            &challenge,
+            &[("resource", "https://other.example.com")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let back = url::Url::parse(&location(&res)).unwrap();
+    assert_eq!(query(&back, "error").as_deref(), Some("invalid_target"));
+}
+
+#[tokio::test]
+async fn reuse_grace_period_returns_the_same_successor() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gatehouse::start_with(
+        &StoreEnv::fresh(dir.path()),
+        &[("GATEHOUSE_REFRESH_REUSE_GRACE_SECONDS", "30")],
+    );
+    g.user("alice");
+    let client = g.confidential_client("RS256", "client_secret_basic");
+    let t = user_tokens(&g, &client, "openid offline_access", &[]).await;
+    let rt1 = s(&t["refresh_token"]);
+    let (_, a) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
+    let (status, b) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
+    assert_eq!(status, 200, "a retry within the grace period succeeds: {b}");
+    assert_eq!(a["refresh_token"], b["refresh_token"], "and gets the same successor");
+    let (status, _) = token(
+        &g,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &s(&b["refresh_token"])),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "the family was not revoked");
+}
