@@ -60,6 +60,7 @@ macro_rules! all_contracts {
             revoking_a_refresh_token_revokes_its_family,
             cleanup_deletes_expired_and_long_revoked_rows,
             server_secret_is_created_once,
+            failed_logins_lock_the_account_until_cleared,
         );
     };
 }
@@ -779,4 +780,44 @@ pub async fn server_secret_is_created_once(store: Arc<dyn Store>) {
     assert_eq!(first, b"candidate-1");
     let second = store.server_secret("refresh", b"candidate-2", NOW).await.unwrap();
     assert_eq!(second, b"candidate-1", "the first stored secret wins");
+}
+
+pub async fn failed_logins_lock_the_account_until_cleared(store: Arc<dyn Store>) {
+    for i in 0..4 {
+        assert_eq!(
+            store.record_login_failure("alice", NOW.plus(i), 900, 5).await.unwrap(),
+            None,
+            "failure {i}"
+        );
+    }
+    assert_eq!(store.login_lock("alice", NOW.plus(4)).await.unwrap(), None);
+    let locked = store.record_login_failure("alice", NOW.plus(4), 900, 5).await.unwrap();
+    assert_eq!(locked, Some(NOW.plus(904)), "the fifth failure locks for one window");
+    assert_eq!(
+        store.login_lock("alice", NOW.plus(100)).await.unwrap(),
+        Some(NOW.plus(904))
+    );
+    assert_eq!(
+        store.login_lock("bob", NOW.plus(100)).await.unwrap(),
+        None,
+        "per account"
+    );
+    assert_eq!(
+        store.login_lock("alice", NOW.plus(904)).await.unwrap(),
+        None,
+        "the lock ends"
+    );
+    // Failures outside the window start a new count.
+    assert_eq!(store.record_login_failure("carol", NOW, 900, 2).await.unwrap(), None);
+    assert_eq!(
+        store
+            .record_login_failure("carol", NOW.plus(900), 900, 2)
+            .await
+            .unwrap(),
+        None
+    );
+    store.record_login_failure("dave", NOW, 900, 1).await.unwrap();
+    assert!(store.login_lock("dave", NOW).await.unwrap().is_some());
+    store.clear_login_failures("dave").await.unwrap();
+    assert_eq!(store.login_lock("dave", NOW).await.unwrap(), None);
 }

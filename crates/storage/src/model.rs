@@ -216,13 +216,15 @@ pub struct CleanupReport {
     pub sessions: u64,
     /// Abandoned interactions.
     pub interactions: u64,
+    /// Stale failed-login counters.
+    pub login_failures: u64,
 }
 
 impl CleanupReport {
     /// Rows deleted in all.
     #[must_use]
     pub fn total(&self) -> u64 {
-        self.codes + self.access_tokens + self.refresh_tokens + self.sessions + self.interactions
+        self.codes + self.access_tokens + self.refresh_tokens + self.sessions + self.interactions + self.login_failures
     }
 }
 

@@ -152,11 +152,50 @@ pub trait Keys: Send + Sync {
     async fn server_secret(&self, name: &str, candidate: &[u8], now: UnixTime) -> StoreResult<Vec<u8>>;
 }
 
+/// Failed-login counting and account lockout, shared by every instance.
+#[async_trait]
+pub trait Lockouts: Send + Sync {
+    /// When the account is locked until, if it is locked now.
+    async fn login_lock(&self, username: &str, now: UnixTime) -> StoreResult<Option<UnixTime>>;
+    /// Counts a failed login, atomically. The `threshold`-th failure within `window_seconds` locks
+    /// the account for one window; returns the lock's end if the account is locked now.
+    async fn record_login_failure(
+        &self,
+        username: &str,
+        now: UnixTime,
+        window_seconds: u64,
+        threshold: u32,
+    ) -> StoreResult<Option<UnixTime>>;
+    /// Forgets failures and any lock (a successful login, or `gatehouse user unlock`).
+    async fn clear_login_failures(&self, username: &str) -> StoreResult<()>;
+}
+
+/// Pool figures of a pooled backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Open connections.
+    pub size: usize,
+    /// Connections in use.
+    pub in_use: usize,
+    /// Idle connections.
+    pub idle: usize,
+    /// The most the pool opens.
+    pub max: usize,
+}
+
 /// Everything a server needs.
 #[async_trait]
-pub trait Store: Clients + Users + Scopes + Consents + Sessions + Codes + Tokens + Keys {
+pub trait Store: Clients + Users + Scopes + Consents + Sessions + Codes + Tokens + Keys + Lockouts {
     /// `"sqlite"` or `"postgres"`.
     fn kind(&self) -> &'static str;
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
+    /// Pool figures, for a pooled backend.
+    fn pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
+    /// The database server's clock, in seconds since the epoch, where it has its own.
+    async fn clock(&self) -> StoreResult<Option<f64>> {
+        Ok(None)
+    }
 }

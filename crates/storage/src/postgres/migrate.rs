@@ -12,6 +12,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0002_token_lifecycle",
         include_str!("../../../../migrations/0002_token_lifecycle.sql"),
     ),
+    (
+        3,
+        "0003_lockout",
+        include_str!("../../../../migrations/0003_lockout.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names Gatehouse's migration lock.

@@ -39,6 +39,9 @@ impl PgSettings {
     }
 }
 
+/// Receives the time each request waited for a pooled connection (the server feeds a histogram).
+pub static POOL_WAIT_OBSERVER: std::sync::OnceLock<fn(Duration)> = std::sync::OnceLock::new();
+
 /// The PostgreSQL store.
 #[derive(Clone)]
 pub struct PgStore {
@@ -87,9 +90,14 @@ impl PgStore {
         Ok(Self { pool })
     }
 
-    /// A pooled connection.
+    /// A pooled connection. The wait is reported to [`POOL_WAIT_OBSERVER`] when one is set.
     async fn client(&self) -> Result<Object, StoreError> {
-        self.pool.get().await.map_err(pool_err)
+        let started = std::time::Instant::now();
+        let result = self.pool.get().await.map_err(pool_err);
+        if let Some(observe) = POOL_WAIT_OBSERVER.get() {
+            observe(started.elapsed());
+        }
+        result
     }
 
     /// Pool size, connections in use and idle: `(size, in_use, idle, max)`.
@@ -125,15 +133,17 @@ pub(crate) fn pool_err(e: PoolError) -> StoreError {
 /// unique violations `Conflict`, the rest `Internal`.
 pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
     use tokio_postgres::error::SqlState;
-    if let Some(code) = e.code() {
+    if let Some(db) = e.as_db_error() {
+        let text = format!("{} ({})", db.message(), db.code().code());
+        let code = db.code();
         if *code == SqlState::UNIQUE_VIOLATION {
-            return StoreError::Conflict(e.to_string());
+            return StoreError::Conflict(text);
         }
         let c = code.code();
         if c.starts_with("08") || c.starts_with("57") || c.starts_with("53") || c == "40001" || c == "40P01" {
-            return StoreError::Unavailable(e.to_string());
+            return StoreError::Unavailable(text);
         }
-        return StoreError::Internal(e.to_string());
+        return StoreError::Internal(text);
     }
     let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
     if e.is_closed() || io {

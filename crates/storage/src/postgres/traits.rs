@@ -619,7 +619,7 @@ impl Tokens for PgStore {
         let mut report = CleanupReport::default();
         let limit = i64::from(batch);
         // One short statement per batch, so cleanup never holds locks for long.
-        let jobs: [(&str, &str, &str); 5] = [
+        let jobs: [(&str, &str, &str); 6] = [
             ("codes", "hash", "expires_at <= $1"),
             ("access_tokens", "hash", "expires_at <= $1 OR revoked_at <= $2"),
             (
@@ -629,6 +629,11 @@ impl Tokens for PgStore {
             ),
             ("browser_sessions", "token_hash", "expires_at <= $1"),
             ("interactions", "id", "expires_at <= $1"),
+            (
+                "login_failures",
+                "username",
+                "window_start <= $2 AND (locked_until IS NULL OR locked_until <= $1)",
+            ),
         ];
         for (i, (table, key, condition)) in jobs.into_iter().enumerate() {
             // `$2` appears in every statement so that all take the same three parameters.
@@ -643,7 +648,8 @@ impl Tokens for PgStore {
                     1 => report.access_tokens += n,
                     2 => report.refresh_tokens += n,
                     3 => report.sessions += n,
-                    _ => report.interactions += n,
+                    4 => report.interactions += n,
+                    _ => report.login_failures += n,
                 }
                 if n < u64::from(batch) {
                     break;
@@ -730,6 +736,60 @@ impl Keys for PgStore {
 }
 
 #[async_trait]
+impl Lockouts for PgStore {
+    async fn login_lock(&self, username: &str, now: UnixTime) -> StoreResult<Option<UnixTime>> {
+        let row = self
+            .opt(
+                "SELECT locked_until FROM login_failures WHERE username = $1",
+                &[&username],
+            )
+            .await?;
+        let until: Option<i64> = match row {
+            Some(r) => r.try_get(0).map_err(pg_err)?,
+            None => None,
+        };
+        Ok(until.filter(|t| *t > now.0).map(UnixTime))
+    }
+
+    async fn record_login_failure(
+        &self,
+        username: &str,
+        now: UnixTime,
+        window_seconds: u64,
+        threshold: u32,
+    ) -> StoreResult<Option<UnixTime>> {
+        let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
+        let threshold = i32::try_from(threshold).unwrap_or(i32::MAX);
+        // One statement: the row lock of ON CONFLICT serialises concurrent failures.
+        let row = self
+            .opt(
+                "INSERT INTO login_failures (username, failures, window_start, locked_until)
+                 VALUES ($1, 1, $2::BIGINT, CASE WHEN $4::INT <= 1 THEN $2::BIGINT + $3::BIGINT END)
+                 ON CONFLICT (username) DO UPDATE SET
+                   failures = CASE WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN 1 ELSE login_failures.failures + 1 END,
+                   window_start = CASE WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN $2::BIGINT ELSE login_failures.window_start END,
+                   locked_until = CASE
+                     WHEN (CASE WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN 1 ELSE login_failures.failures + 1 END) >= $4::INT
+                     THEN $2::BIGINT + $3::BIGINT ELSE login_failures.locked_until END
+                 RETURNING locked_until",
+                &[&username, &now.0, &window, &threshold],
+            )
+            .await?;
+        let until: Option<i64> = match row {
+            Some(r) => r.try_get(0).map_err(pg_err)?,
+            None => None,
+        };
+        Ok(until.filter(|t| *t > now.0).map(UnixTime))
+    }
+
+    async fn clear_login_failures(&self, username: &str) -> StoreResult<()> {
+        self.exec("DELETE FROM login_failures WHERE username = $1", &[&username])
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl Store for PgStore {
     fn kind(&self) -> &'static str {
         "postgres"
@@ -737,5 +797,22 @@ impl Store for PgStore {
 
     async fn ping(&self) -> StoreResult<()> {
         self.opt("SELECT 1", &[]).await.map(|_| ())
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        let (size, in_use, idle, max) = PgStore::pool_status(self);
+        Some(PoolStatus {
+            size,
+            in_use,
+            idle,
+            max,
+        })
+    }
+
+    async fn clock(&self) -> StoreResult<Option<f64>> {
+        let row = self
+            .opt("SELECT extract(epoch FROM clock_timestamp())::float8", &[])
+            .await?;
+        Ok(row.map(|r| r.try_get::<_, f64>(0)).transpose().map_err(pg_err)?)
     }
 }

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("001_init", include_str!("001_init.sql")),
     ("002_token_lifecycle", include_str!("002_token_lifecycle.sql")),
+    ("003_lockout", include_str!("003_lockout.sql")),
 ];
 
 /// The file name inside the data directory.
@@ -765,7 +766,7 @@ impl Tokens for SqliteStore {
     async fn cleanup(&self, now: UnixTime, revoked_before: UnixTime, batch: u32) -> StoreResult<CleanupReport> {
         let mut report = CleanupReport::default();
         // One short statement per batch: a writer never holds the lock for long.
-        let jobs: [(&str, &str); 5] = [
+        let jobs: [(&str, &str); 6] = [
             ("codes", "expires_at <= ?1"),
             ("access_tokens", "expires_at <= ?1 OR revoked_at <= ?2"),
             (
@@ -774,14 +775,17 @@ impl Tokens for SqliteStore {
             ),
             ("browser_sessions", "expires_at <= ?1"),
             ("interactions", "expires_at <= ?1"),
+            (
+                "login_failures",
+                "window_start <= ?2 AND (locked_until IS NULL OR locked_until <= ?1)",
+            ),
         ];
         for (i, (table, condition)) in jobs.into_iter().enumerate() {
-            let key = if table == "interactions" {
-                "id"
-            } else if table == "browser_sessions" {
-                "token_hash"
-            } else {
-                "hash"
+            let key = match table {
+                "interactions" => "id",
+                "browser_sessions" => "token_hash",
+                "login_failures" => "username",
+                _ => "hash",
             };
             loop {
                 let sql = format!(
@@ -798,7 +802,8 @@ impl Tokens for SqliteStore {
                     1 => report.access_tokens += n,
                     2 => report.refresh_tokens += n,
                     3 => report.sessions += n,
-                    _ => report.interactions += n,
+                    4 => report.interactions += n,
+                    _ => report.login_failures += n,
                 }
                 if n < u64::from(batch) {
                     break;
@@ -927,6 +932,66 @@ impl Keys for SqliteStore {
             )
             .map_err(|e| conflict_or(e, format!("key {}", k.kid)))?;
             Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Lockouts for SqliteStore {
+    async fn login_lock(&self, username: &str, now: UnixTime) -> StoreResult<Option<UnixTime>> {
+        let u = username.to_owned();
+        self.run(move |conn| {
+            let until: Option<Option<i64>> = conn
+                .query_row(
+                    "SELECT locked_until FROM login_failures WHERE username = ?1",
+                    [u],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(map_err)?;
+            Ok(until.flatten().filter(|t| *t > now.0).map(UnixTime))
+        })
+        .await
+    }
+
+    async fn record_login_failure(
+        &self,
+        username: &str,
+        now: UnixTime,
+        window_seconds: u64,
+        threshold: u32,
+    ) -> StoreResult<Option<UnixTime>> {
+        let u = username.to_owned();
+        let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
+        self.run(move |conn| {
+            // One statement: a failure outside the window starts a new one; reaching the threshold
+            // locks the account for one window.
+            conn.query_row(
+                "INSERT INTO login_failures (username, failures, window_start, locked_until)
+                 VALUES (?1, 1, ?2, CASE WHEN ?4 <= 1 THEN ?2 + ?3 END)
+                 ON CONFLICT (username) DO UPDATE SET
+                   failures = CASE WHEN login_failures.window_start + ?3 <= ?2 THEN 1 ELSE login_failures.failures + 1 END,
+                   window_start = CASE WHEN login_failures.window_start + ?3 <= ?2 THEN ?2 ELSE login_failures.window_start END,
+                   locked_until = CASE
+                     WHEN (CASE WHEN login_failures.window_start + ?3 <= ?2 THEN 1 ELSE login_failures.failures + 1 END) >= ?4
+                     THEN ?2 + ?3 ELSE login_failures.locked_until END
+                 RETURNING locked_until",
+                params![u, now.0, window, threshold],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map(|t| t.filter(|t| *t > now.0).map(UnixTime))
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn clear_login_failures(&self, username: &str) -> StoreResult<()> {
+        let u = username.to_owned();
+        self.run(move |conn| {
+            conn.execute("DELETE FROM login_failures WHERE username = ?1", [u])
+                .map(|_| ())
+                .map_err(map_err)
         })
         .await
     }

@@ -1,0 +1,69 @@
+//! The middleware every request passes: a request id (taken from a well-formed `X-Request-Id`,
+//! generated otherwise, echoed in the response and on every log line), metrics per route
+//! template, one access log line, and `Strict-Transport-Security` when the issuer is https.
+
+use crate::metrics::METRICS;
+use crate::state::{AppState, random_b64};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web;
+use std::time::Instant;
+use tracing::Instrument;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Accepts a caller's request id only if it is short and plain, so it can go into logs as is.
+fn well_formed(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// See the module documentation.
+///
+/// # Errors
+/// Whatever the inner service returns.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| well_formed(v))
+        .map_or_else(|| random_b64(12), str::to_owned);
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "PATCH") => m,
+        _ => "other",
+    };
+    let secure = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.secure_cookies);
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let status = res.status().as_u16();
+    let class = match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    let elapsed = started.elapsed();
+    METRICS.http_requests.with_label_values(&[&route, method, class]).inc();
+    METRICS.http_duration.with_label_values(&[&route, method]).observe(elapsed.as_secs_f64());
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    if secure {
+        res.headers_mut().insert(
+            actix_web::http::header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    span.in_scope(|| {
+        tracing::info!(target: "gatehouse::access", method, route = %route, status, duration_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    });
+    Ok(res)
+}
