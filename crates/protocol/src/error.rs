@@ -57,6 +57,13 @@ pub enum Error {
     /// `temporarily_unavailable`: a dependency (the store) is down; 503.
     #[error("temporarily_unavailable: {0}")]
     TemporarilyUnavailable(Description),
+    /// Too many attempts: 429 with `Retry-After`; the code is `temporarily_unavailable`, the nearest
+    /// RFC 6749 code, so clients that know only RFC codes back off.
+    #[error("rate limited: retry after {retry_after}s")]
+    RateLimited {
+        /// Seconds until the limit resets.
+        retry_after: u64,
+    },
     /// `server_error`: anything not the caller's fault. The detail is logged, never echoed.
     #[error("server_error: {0}")]
     Server(String),
@@ -82,7 +89,7 @@ impl Error {
             Self::RequestUriNotSupported(_) => "request_uri_not_supported",
             Self::InvalidToken(_) => "invalid_token",
             Self::InsufficientScope(_) => "insufficient_scope",
-            Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
+            Self::TemporarilyUnavailable(_) | Self::RateLimited { .. } => "temporarily_unavailable",
             Self::Server(_) => "server_error",
         }
     }
@@ -94,6 +101,7 @@ impl Error {
             Self::InvalidClient(_) | Self::InvalidToken(_) => 401,
             Self::InsufficientScope(_) => 403,
             Self::TemporarilyUnavailable(_) => 503,
+            Self::RateLimited { .. } => 429,
             Self::Server(_) => 500,
             Self::InvalidRequest(_)
             | Self::InvalidGrant(_)
@@ -116,6 +124,7 @@ impl Error {
     pub fn description(&self) -> String {
         let text: &str = match self {
             Self::Server(_) => "the server failed to handle this request; it has been logged",
+            Self::RateLimited { .. } => "too many failed attempts from this client or address; wait for the time in Retry-After",
             Self::InvalidRequest(d)
             | Self::InvalidClient(d)
             | Self::InvalidGrant(d)

@@ -1,7 +1,11 @@
 //! Building and running the HTTP server.
 
 use crate::config::Config;
-use crate::endpoints::{authorize, discovery, login, revoke, token, userinfo};
+use crate::endpoints::{authorize, discovery, health, login, revoke, token, userinfo};
+use crate::metrics::METRICS;
+use crate::protect::{Limiter, Limiters};
+use actix_web::http::header;
+use actix_web::middleware::Condition;
 use crate::http::params::MAX_FORM_BYTES;
 use crate::keys::KeyRing;
 use crate::passwords;
@@ -11,24 +15,37 @@ use gatehouse_protocol::discovery::ProviderMetadata;
 use gatehouse_storage::Store;
 use std::sync::Arc;
 
-/// Registers every route on an actix `App`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/.well-known/openid-configuration", "GET").route(web::get().to(discovery::metadata)))
-        .service(resource("/.well-known/oauth-authorization-server", "GET").route(web::get().to(discovery::metadata)))
-        .service(resource("/.well-known/jwks.json", "GET").route(web::get().to(discovery::jwks)))
+/// Registers every route on an actix `App`. The endpoints browsers call from other origins get
+/// CORS from `GATEHOUSE_CORS_ORIGINS`; the HTML pages never do.
+pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
+    let cors = |r: actix_web::Resource| {
+        let enabled = !config.cors_origins.is_empty();
+        let mut c = actix_cors::Cors::default()
+            .allowed_methods(["GET", "POST"])
+            .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
+            .max_age(600);
+        for origin in &config.cors_origins {
+            c = c.allowed_origin(origin);
+        }
+        r.wrap(Condition::new(enabled, c))
+    };
+    cfg.service(cors(resource("/.well-known/openid-configuration", "GET").route(web::get().to(discovery::metadata))))
+        .service(cors(resource("/.well-known/oauth-authorization-server", "GET").route(web::get().to(discovery::metadata))))
+        .service(cors(resource("/.well-known/jwks.json", "GET").route(web::get().to(discovery::jwks))))
         .service(
             resource("/oauth/authorize", "GET, POST")
                 .route(web::get().to(authorize::get))
                 .route(web::post().to(authorize::post)),
         )
-        .service(resource("/oauth/token", "POST").route(web::post().to(token::token)))
-        .service(resource("/oauth/revoke", "POST").route(web::post().to(revoke::revoke)))
-        .service(resource("/oauth/introspect", "POST").route(web::post().to(revoke::introspect)))
-        .service(
+        .service(cors(resource("/oauth/token", "POST").route(web::post().to(token::token))))
+        .service(cors(resource("/oauth/revoke", "POST").route(web::post().to(revoke::revoke))))
+        .service(cors(resource("/oauth/introspect", "POST").route(web::post().to(revoke::introspect))))
+        .service(cors(
             resource("/oauth/userinfo", "GET, POST")
                 .route(web::get().to(userinfo::get))
                 .route(web::post().to(userinfo::post)),
-        )
+        ))
         .service(
             resource("/login", "GET, POST")
                 .route(web::get().to(login::login_page))
@@ -40,7 +57,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(login::consent_submit)),
         )
         .service(resource("/assets/gatehouse.css", "GET").route(web::get().to(discovery::css)))
-        .service(resource("/health", "GET").route(web::get().to(discovery::health)));
+        .service(resource("/health", "GET").route(web::get().to(health::health)))
+        .service(resource("/ready", "GET").route(web::get().to(health::ready)))
+        .service(resource("/health/detailed", "GET").route(web::get().to(health::detailed)));
+    if config.metrics_bind.is_none() {
+        cfg.service(resource("/metrics", "GET").route(web::get().to(health::metrics)));
+    }
 }
 
 /// A resource whose other methods get 405 with `Allow`.
@@ -76,7 +98,18 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
     let mut candidate = [0u8; 32];
     aws_lc_rs::rand::fill(&mut candidate).map_err(|_| anyhow::anyhow!("the system random source failed"))?;
     let refresh_secret = store.server_secret("refresh_rotation", &candidate, now()).await?;
+    let limiters = Limiters {
+        login_failures_per_ip: Limiter::new("login_failures_per_ip", config.limit_login_failures),
+        client_auth_failures: Limiter::new("client_auth_failures", config.limit_client_auth_failures),
+        token_requests: Limiter::new("token_requests", config.limit_token),
+        login_requests: Limiter::new("login_requests", config.limit_login),
+    };
+    for (alg, _) in keys.active_kids() {
+        METRICS.signing_keys.with_label_values(&[alg, "active"]).set(1);
+    }
     Ok(AppState {
+        limiters,
+        started: std::time::Instant::now(),
         refresh_secret,
         secure_cookies: issuer.starts_with("https://"),
         config,
@@ -99,18 +132,49 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> anyhow::Result<()> 
     let issuer = config.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
     let state = web::Data::new(build_state(config, issuer.clone(), Arc::clone(&store)).await?);
     let first_start = store.list_clients().await?.is_empty() && store.list_users().await?.is_empty();
+    let _ = gatehouse_storage::postgres::POOL_WAIT_OBSERVER.set(|d| METRICS.pool_wait.observe(d.as_secs_f64()));
+    METRICS.started.set(now().0);
+    let shutdown = state.config.shutdown_timeout.as_secs();
+    let config_data = web::Data::new(state.config.clone());
     let server = HttpServer::new({
         let state = state.clone();
+        let config_data = config_data.clone();
         move || {
+            let config = config_data.get_ref().clone();
             App::new()
                 .app_data(state.clone())
+                .app_data(config_data.clone())
                 .app_data(web::PayloadConfig::new(MAX_FORM_BYTES))
-                .configure(routes)
+                .wrap(actix_web::middleware::from_fn(crate::http::middleware::observe))
+                .configure(|cfg| routes(cfg, &config))
                 .default_service(web::to(not_found))
         }
     })
+    .shutdown_timeout(shutdown)
     .listen(listener)?
     .run();
+    let metrics_server = match state.config.metrics_bind {
+        Some(bind) => {
+            let listener = std::net::TcpListener::bind(bind)
+                .map_err(|e| anyhow::anyhow!("GATEHOUSE_METRICS_BIND: cannot listen on {bind}: {e}"))?;
+            println!("metrics:   http://{}/metrics", listener.local_addr()?);
+            let config_data = config_data.clone();
+            let state = state.clone();
+            Some(
+                HttpServer::new(move || {
+                    App::new()
+                        .app_data(config_data.clone())
+                        .app_data(state.clone())
+                        .route("/metrics", web::get().to(health::metrics))
+                })
+                .workers(1)
+                .shutdown_timeout(shutdown)
+                .listen(listener)?
+                .run(),
+            )
+        }
+        None => None,
+    };
     println!("gatehouse listening on http://{addr}");
     println!("issuer:    {issuer}");
     println!("discovery: {issuer}/.well-known/openid-configuration");
@@ -123,7 +187,17 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> anyhow::Result<()> 
     }
     tokio::spawn(cleanup_loop(state.clone()));
     tracing::info!(%addr, %issuer, store = store.kind(), "gatehouse started");
-    server.await?;
+    match metrics_server {
+        Some(m) => {
+            let (a, b) = tokio::join!(server, m);
+            a?;
+            b?;
+        }
+        None => server.await?,
+    }
+    // Actix has drained in-flight requests (up to GATEHOUSE_SHUTDOWN_TIMEOUT); dropping the state
+    // closes the database pool.
+    tracing::info!("gatehouse stopped");
     Ok(())
 }
 

@@ -99,6 +99,26 @@ pub struct Config {
     pub cleanup_batch: u32,
     /// How long revoked tokens are kept.
     pub revoked_retention: Duration,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// CORS origins.
+    pub cors_origins: Vec<String>,
+    /// Separate listener for `/metrics`.
+    pub metrics_bind: Option<SocketAddr>,
+    /// Who may read `/metrics` (empty: everyone).
+    pub metrics_allow: Vec<ipnet::IpNet>,
+    /// Account lockout threshold and window.
+    pub lockout: Option<crate::protect::Limit>,
+    /// Failed logins per client address.
+    pub limit_login_failures: Option<crate::protect::Limit>,
+    /// Failed client authentications per client id.
+    pub limit_client_auth_failures: Option<crate::protect::Limit>,
+    /// All token requests per client id.
+    pub limit_token: Option<crate::protect::Limit>,
+    /// All login posts per client address.
+    pub limit_login: Option<crate::protect::Limit>,
+    /// Graceful shutdown deadline.
+    pub shutdown_timeout: Duration,
 }
 
 impl Config {
@@ -194,6 +214,58 @@ impl Config {
         };
         let refresh_reuse_grace_seconds = number("GATEHOUSE_REFRESH_REUSE_GRACE_SECONDS", 0, 0..=60)?;
         let cleanup_batch = u32::try_from(number("GATEHOUSE_CLEANUP_BATCH", 500, 1..=100_000)?).unwrap_or(500);
+        let nets = |setting: &'static str| -> Result<Vec<ipnet::IpNet>, ConfigError> {
+            let Some(raw) = get(setting) else { return Ok(Vec::new()) };
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<ipnet::IpNet>()
+                        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| ConfigError { setting, message: format!("{s:?} is not an IP address or CIDR such as 10.0.0.0/8") })
+                })
+                .collect()
+        };
+        let limit = |setting: &'static str, default: &str| -> Result<Option<crate::protect::Limit>, ConfigError> {
+            crate::protect::Limit::parse(&get(setting).unwrap_or_else(|| default.to_owned()))
+                .map_err(|message| ConfigError { setting, message })
+        };
+        let cors_origins = match get("GATEHOUSE_CORS_ORIGINS") {
+            None => Vec::new(),
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|o| {
+                    let ok = url::Url::parse(o).is_ok_and(|u| {
+                        matches!(u.scheme(), "http" | "https") && u.path() == "/" && !o.ends_with('/') && u.query().is_none()
+                    });
+                    if ok {
+                        Ok(o.to_owned())
+                    } else {
+                        Err(ConfigError {
+                            setting: "GATEHOUSE_CORS_ORIGINS",
+                            message: format!("{o:?} is not an origin such as https://app.example.com (scheme, host, optional port; no path)"),
+                        })
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let metrics_bind = get("GATEHOUSE_METRICS_BIND")
+            .map(|raw| {
+                raw.parse::<SocketAddr>().map_err(|_| ConfigError {
+                    setting: "GATEHOUSE_METRICS_BIND",
+                    message: format!("{raw:?} is not an address:port such as 127.0.0.1:9100"),
+                })
+            })
+            .transpose()?;
+        let trusted_proxies = nets("GATEHOUSE_TRUSTED_PROXIES")?;
+        let metrics_allow = nets("GATEHOUSE_METRICS_ALLOW")?;
+        let lockout = limit("GATEHOUSE_LOCKOUT", "5/15m")?;
+        let limit_login_failures = limit("GATEHOUSE_RATE_LIMIT_LOGIN_FAILURES", "30/5m")?;
+        let limit_client_auth_failures = limit("GATEHOUSE_RATE_LIMIT_CLIENT_AUTH_FAILURES", "20/1m")?;
+        let limit_token = limit("GATEHOUSE_RATE_LIMIT_TOKEN", "off")?;
+        let limit_login = limit("GATEHOUSE_RATE_LIMIT_LOGIN", "off")?;
         let auto_migrate = match get("GATEHOUSE_AUTO_MIGRATE").as_deref().map(str::trim) {
             None | Some("true" | "1" | "yes") => true,
             Some("false" | "0" | "no") => false,
@@ -262,7 +334,32 @@ impl Config {
                 Duration::from_secs(DAY),
                 Some(Duration::from_secs(365 * DAY)),
             )?,
+            trusted_proxies,
+            cors_origins,
+            metrics_bind,
+            metrics_allow,
+            lockout,
+            limit_login_failures,
+            limit_client_auth_failures,
+            limit_token,
+            limit_login,
+            shutdown_timeout: duration("GATEHOUSE_SHUTDOWN_TIMEOUT", Duration::from_secs(30), Some(Duration::from_secs(3600)))?,
         })
+    }
+
+    /// Loads the configuration: the environment, then the optional TOML file (`--config` or
+    /// `GATEHOUSE_CONFIG`); the environment wins. Returns the config and where each setting came from.
+    ///
+    /// # Errors
+    /// An unreadable file, an unknown key (named, with the nearest valid one), or an invalid value.
+    pub fn load(path: Option<&std::path::Path>) -> Result<(Self, Sources), ConfigError> {
+        let file = match path {
+            Some(p) => read_file(p)?,
+            None => std::collections::BTreeMap::new(),
+        };
+        let sources = Sources { file, path: path.map(std::path::Path::to_path_buf) };
+        let config = Self::from_lookup(|k| sources.get(k).map(|(v, _)| v))?;
+        Ok((config, sources))
     }
 
     /// `GATEHOUSE_*` variables that are set but unknown, each with the nearest known name.
@@ -280,6 +377,73 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// Where settings come from: the environment first, then the file.
+pub struct Sources {
+    file: std::collections::BTreeMap<String, String>,
+    path: Option<std::path::PathBuf>,
+}
+
+impl Sources {
+    /// A setting's value and its source (`env` or the file), if set.
+    #[must_use]
+    pub fn get(&self, setting: &str) -> Option<(String, String)> {
+        if let Ok(v) = std::env::var(setting) {
+            return Some((v, "env".into()));
+        }
+        let path = self.path.as_ref().map_or_else(String::new, |p| p.display().to_string());
+        self.file.get(&file_key(setting)).map(|v| (v.clone(), format!("file {path}")))
+    }
+}
+
+/// The TOML key of a setting: its name without `GATEHOUSE_`, lowercase (`GATEHOUSE_BIND` -> `bind`,
+/// `DATABASE_URL` -> `database_url`).
+#[must_use]
+pub fn file_key(setting: &str) -> String {
+    setting.strip_prefix("GATEHOUSE_").unwrap_or(setting).to_ascii_lowercase()
+}
+
+fn read_file(path: &std::path::Path) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+    let err = |message: String| ConfigError { setting: "GATEHOUSE_CONFIG", message };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+    let table: toml::Table = text.parse().map_err(|e| err(format!("{} is not valid TOML: {e}", path.display())))?;
+    let known: Vec<String> = SETTINGS.iter().map(|(n, _, _)| file_key(n)).filter(|k| k != "config").collect();
+    let mut out = std::collections::BTreeMap::new();
+    for (key, value) in table {
+        if !known.contains(&key) {
+            let nearest = known.iter().min_by_key(|k| edit_distance(k, &key)).cloned().unwrap_or_default();
+            return Err(err(format!("unknown key {key} in {}; did you mean {nearest}?", path.display())));
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join(","),
+            other => return Err(err(format!("key {key} in {}: {other} is not a string, number, boolean or list", path.display()))),
+        };
+        out.insert(key, text);
+    }
+    Ok(out)
+}
+
+/// A setting's value with any password replaced, for printing.
+#[must_use]
+pub fn redact(setting: &str, value: &str) -> String {
+    if setting == "DATABASE_URL" {
+        if let Ok(mut u) = url::Url::parse(value) {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("********"));
+            }
+            return u.to_string();
+        }
+        return "[unparseable, not shown]".into();
+    }
+    value.to_owned()
 }
 
 /// The issuer: an absolute http(s) URL without query or fragment; https unless loopback.

@@ -234,6 +234,12 @@ impl KeyRing {
         &self.jwks
     }
 
+    /// The signing key id per algorithm.
+    #[must_use]
+    pub fn active_kids(&self) -> std::collections::BTreeMap<&'static str, String> {
+        self.active.iter().map(|(alg, k)| (alg.as_str(), k.kid.clone())).collect()
+    }
+
     /// Every key id, in JWKS order.
     #[must_use]
     pub fn kids(&self) -> Vec<String> {

@@ -8,6 +8,8 @@ pub mod endpoints;
 pub mod http;
 pub mod issue;
 pub mod keys;
+pub mod metrics;
 pub mod passwords;
+pub mod protect;
 pub mod state;
 pub mod store;

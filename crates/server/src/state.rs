@@ -26,6 +26,10 @@ pub struct AppState {
     /// Key for deriving refresh-token successors ([`crate::issue::successor_value`]); shared by
     /// every instance through the store.
     pub refresh_secret: Vec<u8>,
+    /// Per-instance rate limiters.
+    pub limiters: crate::protect::Limiters,
+    /// When this process started serving.
+    pub started: std::time::Instant,
 }
 
 /// The current time.

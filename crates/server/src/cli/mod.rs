@@ -15,6 +15,10 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "gatehouse", version, about, after_help = settings_help())]
 struct Cli {
+    /// A TOML file with settings (keys are the setting names without GATEHOUSE_, lowercase); the
+    /// environment wins over it.
+    #[arg(long, global = true, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +50,20 @@ enum Command {
     Export,
     /// Read an export from stdin into an empty store (of either kind).
     Import,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print every setting with its effective value and source
+    /// (secrets redacted). Exits non-zero naming the first invalid setting.
+    Check {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn settings_help() -> String {
@@ -67,7 +85,7 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    match runtime.block_on(dispatch(cli.command, cli.config.as_deref())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -76,11 +94,36 @@ pub fn run() -> ExitCode {
     }
 }
 
-async fn dispatch(command: Command) -> anyhow::Result<()> {
-    let config = Config::from_env()?;
+async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let (config, sources) = Config::load(config_file)?;
+    init_logging();
     match command {
+        Command::Config(ConfigCommand::Check { json }) => {
+            let rows: Vec<serde_json::Value> = SETTINGS
+                .iter()
+                .filter(|(name, _, _)| *name != "GATEHOUSE_CONFIG")
+                .map(|(name, default, _)| {
+                    let (value, source) = sources
+                        .get(name)
+                        .map_or_else(|| ((*default).to_owned(), "default".to_owned()), |(v, src)| (crate::config::redact(name, &v), src));
+                    serde_json::json!({ "setting": name, "value": value, "source": source })
+                })
+                .collect();
+            print(json, &serde_json::json!({ "valid": true, "settings": rows }), || {
+                let mut out = String::from("configuration is valid\n");
+                for r in &rows {
+                    out.push_str(&format!(
+                        "{:<42} {:<40} ({})\n",
+                        r["setting"].as_str().unwrap_or(""),
+                        r["value"].as_str().unwrap_or(""),
+                        r["source"].as_str().unwrap_or("")
+                    ));
+                }
+                out
+            });
+            Ok(())
+        }
         Command::Serve => {
-            init_logging();
             for (unknown, nearest) in Config::unknown_settings(std::env::vars().map(|(k, _)| k)) {
                 tracing::warn!("unknown setting {unknown} is ignored; did you mean {nearest}?");
             }
@@ -152,6 +195,5 @@ fn now() -> gatehouse_protocol::types::UnixTime {
 }
 
 fn audit(event: &str, detail: &str) {
-    // The CLI has no subscriber; admin changes are reported on stderr for the operator's record.
-    eprintln!("audit: {event} {detail}");
+    tracing::info!(target: "gatehouse::audit", event, detail, actor = "cli");
 }

@@ -175,6 +175,10 @@ async fn set_locked(store: &Arc<dyn Store>, username: &str, locked: bool) -> any
     let mut u = find(store, username).await?;
     u.locked = locked;
     store.update_user(&u).await?;
+    if !locked {
+        // Also ends a temporary lockout after failed logins.
+        store.clear_login_failures(username).await?;
+    }
     audit(
         if locked { "user.locked" } else { "user.unlocked" },
         &format!("sub={}", u.id),

@@ -303,6 +303,7 @@ pub async fn current_session(
 /// Redirects an error to the client (RFC 6749 §4.1.2.1) with `iss` (RFC 9207).
 #[must_use]
 pub fn redirect_error(state: &AppState, back: &Back, error: &Error) -> HttpResponse {
+    crate::metrics::oauth_error("authorize", error.code());
     if let Error::Server(detail) = error {
         tracing::error!(detail = %detail, "server_error at the authorization endpoint");
     }
@@ -336,6 +337,7 @@ pub fn see_other(location: &str) -> HttpResponse {
 }
 
 fn bad_request_page(e: &Error) -> HttpResponse {
+    crate::metrics::oauth_error("authorize", e.code());
     pages::error(
         StatusCode::BAD_REQUEST,
         "This sign-in request is invalid",

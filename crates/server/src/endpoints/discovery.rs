@@ -29,10 +29,3 @@ pub async fn css() -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
         .body(CSS)
 }
-
-/// `GET /health`: the process is up and serving.
-pub async fn health() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(r#"{"status":"ok"}"#)
-}

@@ -4,6 +4,7 @@
 
 use super::authorize::{Back, after_login, issue_code, redirect_error, see_other, unavailable_page};
 use crate::http::error::store_error;
+use crate::metrics::METRICS;
 use crate::http::pages::{ConsentPage, LoginPage, ScopeLine};
 use crate::http::{cookies, pages, params};
 use crate::passwords;
@@ -35,26 +36,68 @@ pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: we
     let Ok(form) = form else { return bad_form() };
     let username = form.get("username").ok().flatten().unwrap_or("").trim().to_owned();
     let password = form.get("password").ok().flatten().unwrap_or("").to_owned();
+    let ip = crate::protect::client_ip(&req, &state.config.trusted_proxies).map_or_else(String::new, |ip| ip.to_string());
+    let limiters = &state.limiters;
+    for (limiter, over) in [
+        (&limiters.login_requests, limiters.login_requests.hit(&ip)),
+        (&limiters.login_failures_per_ip, limiters.login_failures_per_ip.blocked(&ip)),
+    ] {
+        if let Some(retry_after) = over {
+            METRICS.rate_limited.with_label_values(&[limiter.name()]).inc();
+            METRICS.logins.with_label_values(&["rate_limited"]).inc();
+            return too_many(retry_after);
+        }
+    }
+    // A locked account is refused before the password is checked, so the answer never tells
+    // whether the password was right (the lock is in the store: every instance enforces it).
+    if state.config.lockout.is_some() {
+        match state.store.login_lock(&username, now()).await {
+            Ok(Some(_)) => {
+                METRICS.logins.with_label_values(&["locked"]).inc();
+                tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = "temporarily_locked");
+                return render_login(&state, &interaction, &client, &username, Some(LOCKED)).await;
+            }
+            Ok(None) => {}
+            Err(e) => return unavailable_page(store_error(e)),
+        }
+    }
     let user = match state.store.find_user_by_username(&username).await {
         Ok(u) => u,
         Err(e) => return unavailable_page(store_error(e)),
     };
     // Verify against a dummy hash for unknown users, so timing does not reveal which names exist.
-    let hash = user
-        .as_ref()
-        .map_or_else(|| state.dummy_password_hash.clone(), |u| u.password_hash.clone());
+    let hash = user.as_ref().map_or_else(|| state.dummy_password_hash.clone(), |u| u.password_hash.clone());
     let password_ok = passwords::verify(password, hash).await && user.is_some();
     let message = match &user {
-        Some(u) if u.locked => Some("This account is locked. Contact your administrator."),
+        Some(u) if u.locked => Some("This account is locked by an administrator. Contact your administrator."),
         Some(_) if password_ok => None,
         _ => Some("Wrong username or password."),
     };
-    if let Some(message) = message {
-        tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = if user.as_ref().is_some_and(|u| u.locked) { "locked" } else { "bad_credentials" });
+    if let Some(mut message) = message {
+        METRICS.logins.with_label_values(&["failure"]).inc();
+        tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = if user.as_ref().is_some_and(|u| u.locked) { "disabled" } else { "bad_credentials" });
+        limiters.login_failures_per_ip.hit(&ip);
+        if let Some(lockout) = state.config.lockout {
+            match state.store.record_login_failure(&username, now(), lockout.window.as_secs(), lockout.count).await {
+                Ok(Some(_)) => {
+                    METRICS.lockouts.inc();
+                    tracing::warn!(target: "gatehouse::audit", event = "login.lockout", client_id = %client.id, window_seconds = lockout.window.as_secs());
+                    message = LOCKED;
+                }
+                Ok(None) => {}
+                Err(e) => return unavailable_page(store_error(e)),
+            }
+        }
         return render_login(&state, &interaction, &client, &username, Some(message)).await;
     }
     let Some(user) = user else { return bad_form() };
+    METRICS.logins.with_label_values(&["success"]).inc();
     tracing::info!(target: "gatehouse::audit", event = "login.success", client_id = %client.id, sub = %user.id);
+    if state.config.lockout.is_some() {
+        if let Err(e) = state.store.clear_login_failures(&username).await {
+            return unavailable_page(store_error(e));
+        }
+    }
 
     let now = now();
     let cookie = random_token();
@@ -253,6 +296,21 @@ async fn fresh_csrf(state: &AppState, interaction: &Interaction) -> Option<Strin
             None
         }
     }
+}
+
+const LOCKED: &str = "This account is temporarily locked after too many failed sign-ins. Try again later, or ask your administrator to unlock it.";
+
+fn too_many(retry_after: u64) -> HttpResponse {
+    let mut res = pages::error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        "Too many failed sign-ins came from this address. Wait a few minutes and try again.",
+        None,
+    );
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&retry_after.to_string()) {
+        res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
+    }
+    res
 }
 
 fn bad_form() -> HttpResponse {

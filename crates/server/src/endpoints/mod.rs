@@ -2,6 +2,7 @@
 
 pub mod authorize;
 pub mod discovery;
+pub mod health;
 pub mod login;
 pub mod revoke;
 pub mod token;

@@ -2,7 +2,7 @@
 //! the calling client first; the `token_type_hint` only decides which kind is looked up first.
 
 use super::token::authenticate;
-use crate::http::error::{ApiError, store_error};
+use crate::http::error::{ApiError, Challenge, store_error};
 use crate::http::params;
 use crate::issue::access_token_hash;
 use crate::state::{AppState, now};
@@ -31,10 +31,14 @@ async fn authenticated(
 /// from it; revoking an access token leaves the refresh token alone. Unknown tokens and tokens of
 /// other clients get 200 too, and nothing changes (RFC 7009 §2.1, §2.2).
 pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let (client, request) = authenticated(&state, &req, &body).await?;
+    revoke_inner(&state, &req, &body).await.map_err(|e| ApiError::at("revoke", e, Challenge::Basic))
+}
+
+async fn revoke_inner(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, Error> {
+    let (client, request) = authenticated(state, req, body).await?;
     let token = request.token.expose();
     let now = now();
-    let access = access_token_hash(&state, token);
+    let access = access_token_hash(state, token);
     let refresh = TokenHash::of(token);
     // The hint picks which kind is tried first; both are tried (RFC 7009 §2.1: not trusted).
     let refresh_first = request.hint == Some(TokenTypeHint::RefreshToken);
@@ -60,6 +64,7 @@ pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
         }
     }
     if revoked {
+        crate::metrics::METRICS.family_revocations.with_label_values(&["revoked"]).inc();
         tracing::info!(target: "gatehouse::audit", event = "token.revoked", client_id = %client.id);
     }
     Ok(HttpResponse::Ok()

@@ -1,6 +1,7 @@
 //! `POST /oauth/token` (RFC 6749 §3.2): authenticate the client, parse the grant, one `match`.
 
-use crate::http::error::{ApiError, store_error};
+use crate::http::error::{ApiError, Challenge, store_error};
+use crate::metrics::METRICS;
 use crate::http::params;
 use crate::issue::{self, TokenResponse, UserGrant};
 use crate::state::{AppState, now};
@@ -16,11 +17,24 @@ use gatehouse_storage::{ClientRecord, Rotation, Taken, UserRecord};
 
 /// `POST /oauth/token`.
 pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let params = params::form(&req, &body)?;
+    handle(&state, &req, &body).await.map_err(|e| ApiError::at("token", e, Challenge::Basic))
+}
+
+async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, Error> {
+    let params = params::form(req, body)?;
     params.reject_repeats()?;
-    let auth = ClientAuth::parse(params::authorization(&req), &params)?;
-    let client = authenticate(&state, &auth).await?;
-    let response = match TokenRequest::parse(&params)? {
+    let auth = ClientAuth::parse(params::authorization(req), &params)?;
+    if let Some(retry_after) = state.limiters.token_requests.hit(auth.client_id().as_str()) {
+        return Err(limited(&state.limiters.token_requests, retry_after));
+    }
+    let client = authenticate(state, &auth).await?;
+    let request = TokenRequest::parse(&params)?;
+    let grant_type = match &request {
+        TokenRequest::AuthorizationCode { .. } => "authorization_code",
+        TokenRequest::RefreshToken { .. } => "refresh_token",
+        TokenRequest::ClientCredentials { .. } => "client_credentials",
+    };
+    let response = match request {
         TokenRequest::AuthorizationCode {
             code,
             redirect_uri,
@@ -43,13 +57,20 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
             resources,
         } => refresh_token_grant(&state, &client, &refresh_token, scope.as_ref(), resources).await?,
         TokenRequest::ClientCredentials { scope, resources } => {
-            client_credentials_grant(&state, &client, scope, resources).await?
+            client_credentials_grant(state, &client, scope, resources).await?
         }
     };
+    METRICS.tokens_issued.with_label_values(&[grant_type]).inc();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(response))
+}
+
+/// A 429 from `limiter`, counted.
+pub fn limited(limiter: &crate::protect::Limiter, retry_after: u64) -> Error {
+    METRICS.rate_limited.with_label_values(&[limiter.name()]).inc();
+    Error::RateLimited { retry_after }
 }
 
 /// Finds the client and checks its credentials.
@@ -57,6 +78,11 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
 /// # Errors
 /// `invalid_client` for an unknown client or bad credentials.
 pub async fn authenticate(state: &AppState, auth: &ClientAuth) -> Result<ClientRecord, Error> {
+    // Brute force on a client secret meets a per-client limit on failures (Keycloak has none).
+    let limiter = &state.limiters.client_auth_failures;
+    if let Some(retry_after) = limiter.blocked(auth.client_id().as_str()) {
+        return Err(limited(limiter, retry_after));
+    }
     let client = state.store.find_client(auth.client_id()).await.map_err(store_error)?;
     let result = match &client {
         Some(c) => auth.verify(c.auth_method, c.secret_hash.as_ref()),
@@ -66,6 +92,7 @@ pub async fn authenticate(state: &AppState, auth: &ClientAuth) -> Result<ClientR
     };
     if let Err(e) = &result {
         tracing::info!(target: "gatehouse::audit", event = "client_auth.failure", client_id = %auth.client_id(), reason = %e.code());
+        limiter.hit(auth.client_id().as_str());
     }
     result?;
     client.ok_or_else(|| Error::Server("client vanished".into()))
@@ -138,6 +165,7 @@ async fn authorization_code_grant(
 async fn replayed_code(state: &AppState, grant_id: &str, now: gatehouse_protocol::types::UnixTime) -> Error {
     match state.store.revoke_grant(grant_id, now).await {
         Ok(n) => {
+            METRICS.family_revocations.with_label_values(&["code_replay"]).inc();
             tracing::warn!(target: "gatehouse::audit", event = "code.replayed", revoked = n);
             Error::InvalidGrant("the code was already used; the tokens issued with it are now revoked".into())
         }
@@ -269,6 +297,7 @@ async fn rotate_unknown(
 }
 
 fn reused(family_id: &str) -> Error {
+    METRICS.family_revocations.with_label_values(&["reuse"]).inc();
     tracing::warn!(target: "gatehouse::audit", event = "refresh.reuse_detected", family = %family_id);
     Error::InvalidGrant("the refresh token was already used; as a precaution every token of this grant is now revoked (RFC 9700 section 4.14.2)".into())
 }

@@ -11,19 +11,19 @@ use gatehouse_protocol::error::invalid_request;
 
 /// `GET /oauth/userinfo`: the token in the `Authorization` header.
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let token = bearer(&req, None).map_err(ApiError::bearer)?;
-    respond(&state, &token).await.map_err(ApiError::bearer)
+    let token = bearer(&req, None).map_err(err)?;
+    respond(&state, &token).await.map_err(err)
 }
 
 /// `POST /oauth/userinfo`: the token in the header or the form body (RFC 6750 §2.2), not both.
 pub async fn post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let form = if body.is_empty() {
-        None
-    } else {
-        Some(params::form(&req, &body).map_err(ApiError::bearer)?)
-    };
-    let token = bearer(&req, form.as_ref()).map_err(ApiError::bearer)?;
-    respond(&state, &token).await.map_err(ApiError::bearer)
+    let form = if body.is_empty() { None } else { Some(params::form(&req, &body).map_err(err)?) };
+    let token = bearer(&req, form.as_ref()).map_err(err)?;
+    respond(&state, &token).await.map_err(err)
+}
+
+fn err(e: Error) -> ApiError {
+    ApiError::at("userinfo", e, crate::http::error::Challenge::Bearer)
 }
 
 fn bearer(req: &HttpRequest, form: Option<&gatehouse_protocol::request::Params>) -> Result<String, Error> {

@@ -25,6 +25,13 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error at `endpoint`, counted in `gatehouse_oauth_errors_total`.
+    #[must_use]
+    pub fn at(endpoint: &'static str, error: Error, challenge: Challenge) -> Self {
+        crate::metrics::oauth_error(endpoint, error.code());
+        Self { error, challenge }
+    }
+
     /// An error at an endpoint that authenticates clients.
     #[must_use]
     pub fn client(error: Error) -> Self {
@@ -82,8 +89,14 @@ impl ResponseError for ApiError {
                 res.insert_header((header::WWW_AUTHENTICATE, v));
             }
         }
-        if self.error.status() == 503 {
-            res.insert_header((header::RETRY_AFTER, "5"));
+        match &self.error {
+            Error::TemporarilyUnavailable(_) => {
+                res.insert_header((header::RETRY_AFTER, "5"));
+            }
+            Error::RateLimited { retry_after } => {
+                res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            _ => {}
         }
         res.json(serde_json::json!({ "error": self.error.code(), "error_description": description }))
     }
@@ -93,6 +106,12 @@ impl ResponseError for ApiError {
 /// whose detail is logged but never sent.
 #[must_use]
 pub fn store_error(e: StoreError) -> Error {
+    let kind = match &e {
+        StoreError::Unavailable(_) => "unavailable",
+        StoreError::Conflict(_) => "conflict",
+        StoreError::Internal(_) => "internal",
+    };
+    crate::metrics::METRICS.store_errors.with_label_values(&[kind]).inc();
     match e {
         StoreError::Unavailable(detail) => {
             tracing::warn!(detail = %detail, "store unavailable");

@@ -35,8 +35,14 @@ pub async fn observe(
         .filter(|v| well_formed(v))
         .map_or_else(|| random_b64(12), str::to_owned);
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-    let method = match req.method().as_str() {
-        m @ ("GET" | "POST" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "PATCH") => m,
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
         _ => "other",
     };
     let secure = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.secure_cookies);

@@ -2,5 +2,6 @@
 
 pub mod cookies;
 pub mod error;
+pub mod middleware;
 pub mod pages;
 pub mod params;

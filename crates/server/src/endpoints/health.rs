@@ -1,0 +1,136 @@
+//! Health that tells the truth: `/health` (the process serves), `/ready` (the store answers and no
+//! migration is pending), `/health/detailed` (per dependency, with figures), and `/metrics`.
+
+use crate::config::Config;
+use crate::metrics::METRICS;
+use crate::state::AppState;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// `GET /health`: liveness. 200 while the process can serve.
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({ "status": "ok" }))
+}
+
+struct StoreCheck {
+    reachable: bool,
+    latency: Duration,
+    error: Option<String>,
+    pending: Vec<String>,
+    applied: Vec<String>,
+}
+
+async fn check_store(state: &AppState) -> StoreCheck {
+    let started = Instant::now();
+    let ping = tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await;
+    let latency = started.elapsed();
+    let error = match ping {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!("store unreachable: {}", brief(&e.to_string()))),
+        Err(_) => Some("store did not answer within 3 s".to_owned()),
+    };
+    let (applied, pending) = if error.is_none() {
+        crate::store::migration_status(&state.config).await.unwrap_or_default()
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    StoreCheck { reachable: error.is_none(), latency, error, pending, applied }
+}
+
+/// Error text without anything that could be a secret (URLs with credentials never reach here,
+/// but cut long driver messages to their first line anyway).
+fn brief(text: &str) -> String {
+    text.lines().next().unwrap_or("").chars().take(200).collect()
+}
+
+/// `GET /ready`: 200 only when the store answers and no migration is pending; else 503 and why.
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let check = check_store(&state).await;
+    let reason = check.error.or_else(|| {
+        (!check.pending.is_empty()).then(|| format!("migrations pending: {}; run gatehouse migrate", check.pending.join(", ")))
+    });
+    match reason {
+        None => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({ "status": "ready" })),
+        Some(reason) => HttpResponse::ServiceUnavailable()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({ "status": "unavailable", "reason": reason })),
+    }
+}
+
+/// `GET /health/detailed`: `healthy`, `degraded` (serving, but something needs attention) or
+/// `unhealthy` (503), with the figures behind the verdict. No secrets.
+pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
+    let check = check_store(&state).await;
+    let mut problems: Vec<String> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+    if let Some(e) = &check.error {
+        problems.push(e.clone());
+    }
+    if !check.pending.is_empty() {
+        problems.push(format!("migrations pending: {}", check.pending.join(", ")));
+    }
+    if check.latency > Duration::from_millis(500) {
+        warnings.push(format!("store round trip took {} ms", check.latency.as_millis()));
+    }
+    let pool = state.store.pool_status().map(|p| {
+        if p.in_use >= p.max {
+            warnings.push("every database connection is in use; raise GATEHOUSE_DB_POOL_MAX or find slow queries".into());
+        }
+        json!({ "size": p.size, "in_use": p.in_use, "idle": p.idle, "max": p.max })
+    });
+    let system = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let db_time = if check.reachable { state.store.clock().await.ok().flatten() } else { None };
+    let skew_ms = db_time.map(|t| ((system - t) * 1000.0).round());
+    if skew_ms.is_some_and(|s| s.abs() > 5000.0) {
+        warnings.push("the clocks of this server and the database differ by more than 5 s; tokens may look expired or not yet valid".into());
+    }
+    let status = if !problems.is_empty() {
+        "unhealthy"
+    } else if !warnings.is_empty() {
+        "degraded"
+    } else {
+        "healthy"
+    };
+    let body = json!({
+        "status": status,
+        "problems": problems,
+        "warnings": warnings,
+        "version": env!("CARGO_PKG_VERSION"),
+        "git_commit": env!("GATEHOUSE_GIT_COMMIT"),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "store": {
+            "kind": state.store.kind(),
+            "reachable": check.reachable,
+            "latency_ms": (check.latency.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
+            "pool": pool,
+            "migrations": { "applied": check.applied, "pending": check.pending },
+        },
+        "signing_keys": {
+            "active": state.keys.active_kids(),
+            "count": state.keys.kids().len(),
+            "next_rotation": Value::Null,
+        },
+        "clock": { "system_time": system, "database_time": db_time, "skew_ms": skew_ms },
+    });
+    let code = if status == "unhealthy" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    HttpResponse::build(code).insert_header((header::CACHE_CONTROL, "no-store")).json(body)
+}
+
+/// `GET /metrics`, for the addresses in `GATEHOUSE_METRICS_ALLOW` (everyone when empty).
+pub async fn metrics(req: HttpRequest, config: web::Data<Config>, state: Option<web::Data<AppState>>) -> HttpResponse {
+    let allowed = config.metrics_allow.is_empty()
+        || req.peer_addr().is_some_and(|p| config.metrics_allow.iter().any(|n| n.contains(&p.ip())));
+    if !allowed {
+        return HttpResponse::Forbidden().body("metrics are not available to this address (GATEHOUSE_METRICS_ALLOW)\n");
+    }
+    if let Some(p) = state.as_ref().and_then(|s| s.store.pool_status()) {
+        let g = &METRICS.pool_connections;
+        g.with_label_values(&["size"]).set(i64::try_from(p.size).unwrap_or(i64::MAX));
+        g.with_label_values(&["in_use"]).set(i64::try_from(p.in_use).unwrap_or(i64::MAX));
+        g.with_label_values(&["idle"]).set(i64::try_from(p.idle).unwrap_or(i64::MAX));
+        g.with_label_values(&["max"]).set(i64::try_from(p.max).unwrap_or(i64::MAX));
+    }
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(METRICS.render())
+}
