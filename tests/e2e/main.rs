@@ -5,6 +5,7 @@
 mod flow;
 mod lifecycle;
 mod negative;
+mod ops;
 mod postgres;
 mod restart;
 mod support;

@@ -100,8 +100,27 @@ async fn outage_answers_503_promptly_and_the_same_server_recovers() {
     ]);
     let (id, secret) = (s(&c["client_id"]), s(&c["client_secret"]));
     assert_eq!(client_credentials(&g, &id, &secret).await.0, 200);
+    let ready = |g: &Gatehouse| http().get(format!("{}/ready", g.issuer)).send();
+    assert_eq!(ready(&g).await.unwrap().status(), 200);
 
     cluster.stop();
+    let res = ready(&g).await.unwrap();
+    assert_eq!(res.status(), 503, "/ready tells the truth while PostgreSQL is down");
+    let body: Value = res.json().await.unwrap();
+    assert!(body["reason"].as_str().unwrap().contains("store"), "{body}");
+    let res = http()
+        .get(format!("{}/health/detailed", g.issuer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    let detail: Value = res.json().await.unwrap();
+    assert_eq!(detail["status"], "unhealthy", "{detail}");
+    assert_eq!(detail["store"]["reachable"], false);
+    assert!(
+        !detail.to_string().contains("postgres://"),
+        "no connection string in health output"
+    );
     let (status, body, took) = client_credentials(&g, &id, &secret).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "temporarily_unavailable");
@@ -158,6 +177,21 @@ async fn outage_answers_503_promptly_and_the_same_server_recovers() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(recovered, "the running server recovers once PostgreSQL is back");
+    assert_eq!(ready(&g).await.unwrap().status(), 200);
+    let detail: Value = http()
+        .get(format!("{}/health/detailed", g.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["store"]["kind"], "postgres");
+    assert!(detail["store"]["pool"]["max"].is_number(), "{detail}");
+    assert!(
+        detail["clock"]["skew_ms"].is_number(),
+        "the database clock is compared: {detail}"
+    );
     let clients = g.cli(&["client", "list"]);
     assert_eq!(clients.as_array().unwrap().len(), 1, "nothing half-written: {clients}");
 }

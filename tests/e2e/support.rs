@@ -139,6 +139,26 @@ impl Gatehouse {
         self.store.clone()
     }
 
+    /// Sends SIGTERM without waiting.
+    pub fn signal_term(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits for the process to exit; whether it exited with status 0.
+    pub fn wait_exit(&mut self) -> bool {
+        self.child.wait().is_ok_and(|s| s.success())
+    }
+
+    /// The `host:port` the server listens on.
+    pub fn addr(&self) -> String {
+        self.issuer
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .to_owned()
+    }
+
     /// Runs `gatehouse ARGS --json` on this server's store and returns the parsed output.
     pub fn cli(&self, args: &[&str]) -> Value {
         cli_json(&self.store, args)

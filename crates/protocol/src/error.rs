@@ -124,7 +124,9 @@ impl Error {
     pub fn description(&self) -> String {
         let text: &str = match self {
             Self::Server(_) => "the server failed to handle this request; it has been logged",
-            Self::RateLimited { .. } => "too many failed attempts from this client or address; wait for the time in Retry-After",
+            Self::RateLimited { .. } => {
+                "too many failed attempts from this client or address; wait for the time in Retry-After"
+            }
             Self::InvalidRequest(d)
             | Self::InvalidClient(d)
             | Self::InvalidGrant(d)

@@ -2,14 +2,14 @@
 
 use crate::config::Config;
 use crate::endpoints::{authorize, discovery, health, login, revoke, token, userinfo};
-use crate::metrics::METRICS;
-use crate::protect::{Limiter, Limiters};
-use actix_web::http::header;
-use actix_web::middleware::Condition;
 use crate::http::params::MAX_FORM_BYTES;
 use crate::keys::KeyRing;
+use crate::metrics::METRICS;
 use crate::passwords;
+use crate::protect::{Limiter, Limiters};
 use crate::state::{AppState, now, random_token};
+use actix_web::http::header;
+use actix_web::middleware::Condition;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use gatehouse_protocol::discovery::ProviderMetadata;
 use gatehouse_storage::Store;
@@ -30,36 +30,48 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         }
         r.wrap(Condition::new(enabled, c))
     };
-    cfg.service(cors(resource("/.well-known/openid-configuration", "GET").route(web::get().to(discovery::metadata))))
-        .service(cors(resource("/.well-known/oauth-authorization-server", "GET").route(web::get().to(discovery::metadata))))
-        .service(cors(resource("/.well-known/jwks.json", "GET").route(web::get().to(discovery::jwks))))
-        .service(
-            resource("/oauth/authorize", "GET, POST")
-                .route(web::get().to(authorize::get))
-                .route(web::post().to(authorize::post)),
-        )
-        .service(cors(resource("/oauth/token", "POST").route(web::post().to(token::token))))
-        .service(cors(resource("/oauth/revoke", "POST").route(web::post().to(revoke::revoke))))
-        .service(cors(resource("/oauth/introspect", "POST").route(web::post().to(revoke::introspect))))
-        .service(cors(
-            resource("/oauth/userinfo", "GET, POST")
-                .route(web::get().to(userinfo::get))
-                .route(web::post().to(userinfo::post)),
-        ))
-        .service(
-            resource("/login", "GET, POST")
-                .route(web::get().to(login::login_page))
-                .route(web::post().to(login::login_submit)),
-        )
-        .service(
-            resource("/consent", "GET, POST")
-                .route(web::get().to(login::consent_page))
-                .route(web::post().to(login::consent_submit)),
-        )
-        .service(resource("/assets/gatehouse.css", "GET").route(web::get().to(discovery::css)))
-        .service(resource("/health", "GET").route(web::get().to(health::health)))
-        .service(resource("/ready", "GET").route(web::get().to(health::ready)))
-        .service(resource("/health/detailed", "GET").route(web::get().to(health::detailed)));
+    cfg.service(cors(
+        resource("/.well-known/openid-configuration", "GET").route(web::get().to(discovery::metadata)),
+    ))
+    .service(cors(
+        resource("/.well-known/oauth-authorization-server", "GET").route(web::get().to(discovery::metadata)),
+    ))
+    .service(cors(
+        resource("/.well-known/jwks.json", "GET").route(web::get().to(discovery::jwks)),
+    ))
+    .service(
+        resource("/oauth/authorize", "GET, POST")
+            .route(web::get().to(authorize::get))
+            .route(web::post().to(authorize::post)),
+    )
+    .service(cors(
+        resource("/oauth/token", "POST").route(web::post().to(token::token)),
+    ))
+    .service(cors(
+        resource("/oauth/revoke", "POST").route(web::post().to(revoke::revoke)),
+    ))
+    .service(cors(
+        resource("/oauth/introspect", "POST").route(web::post().to(revoke::introspect)),
+    ))
+    .service(cors(
+        resource("/oauth/userinfo", "GET, POST")
+            .route(web::get().to(userinfo::get))
+            .route(web::post().to(userinfo::post)),
+    ))
+    .service(
+        resource("/login", "GET, POST")
+            .route(web::get().to(login::login_page))
+            .route(web::post().to(login::login_submit)),
+    )
+    .service(
+        resource("/consent", "GET, POST")
+            .route(web::get().to(login::consent_page))
+            .route(web::post().to(login::consent_submit)),
+    )
+    .service(resource("/assets/gatehouse.css", "GET").route(web::get().to(discovery::css)))
+    .service(resource("/health", "GET").route(web::get().to(health::health)))
+    .service(resource("/ready", "GET").route(web::get().to(health::ready)))
+    .service(resource("/health/detailed", "GET").route(web::get().to(health::detailed)));
     if config.metrics_bind.is_none() {
         cfg.service(resource("/metrics", "GET").route(web::get().to(health::metrics)));
     }

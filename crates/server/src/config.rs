@@ -8,6 +8,11 @@ use std::time::Duration;
 /// Every setting `serve` reads, with its default, for `--help`, the README and typo hints.
 pub const SETTINGS: &[(&str, &str, &str)] = &[
     (
+        "GATEHOUSE_CONFIG",
+        "(none)",
+        "path of an optional TOML file with these settings (keys without GATEHOUSE_, lowercase); the environment wins",
+    ),
+    (
         "GATEHOUSE_BIND",
         "127.0.0.1:8080",
         "address and port to listen on (port 0 picks a free port)",
@@ -22,6 +27,31 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "./gatehouse-data",
         "directory of the embedded SQLite store",
     ),
+    (
+        "DATABASE_URL",
+        "(unset: embedded SQLite)",
+        "PostgreSQL URL; sslmode=require turns TLS on (off by default on loopback)",
+    ),
+    (
+        "GATEHOUSE_DB_POOL_MAX",
+        "16",
+        "most PostgreSQL connections per instance",
+    ),
+    (
+        "GATEHOUSE_DB_POOL_TIMEOUT_MS",
+        "2000",
+        "wait for a pooled or new connection before answering 503",
+    ),
+    (
+        "GATEHOUSE_DB_STATEMENT_TIMEOUT_MS",
+        "5000",
+        "server-side limit on one SQL statement",
+    ),
+    (
+        "GATEHOUSE_AUTO_MIGRATE",
+        "true",
+        "apply pending migrations at start; false: refuse to start while any are pending",
+    ),
     ("GATEHOUSE_CODE_TTL", "60s", "authorization code lifetime (at most 10m)"),
     ("GATEHOUSE_ACCESS_TOKEN_TTL", "1h", "access token lifetime"),
     ("GATEHOUSE_ID_TOKEN_TTL", "1h", "ID token lifetime"),
@@ -29,6 +59,21 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "GATEHOUSE_REFRESH_TOKEN_TTL",
         "30d",
         "refresh token lifetime (idle: each rotation starts it again)",
+    ),
+    (
+        "GATEHOUSE_REFRESH_FAMILY_MAX_AGE",
+        "90d",
+        "absolute lifetime of a refresh-token family, however often it rotates",
+    ),
+    (
+        "GATEHOUSE_REFRESH_REUSE_GRACE_SECONDS",
+        "0",
+        "seconds in which a replayed rotated refresh token gets its successor back (at most 60)",
+    ),
+    (
+        "GATEHOUSE_JWT_ACCESS_TOKEN_ALG",
+        "ES256",
+        "signing algorithm of JWT access tokens (RS256, ES256 or EdDSA)",
     ),
     (
         "GATEHOUSE_SESSION_TTL",
@@ -39,6 +84,71 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "GATEHOUSE_LOGIN_TTL",
         "15m",
         "time a user has to finish the login and consent pages",
+    ),
+    (
+        "GATEHOUSE_CLEANUP_INTERVAL",
+        "5m",
+        "how often expired and long-revoked rows are deleted",
+    ),
+    (
+        "GATEHOUSE_CLEANUP_BATCH",
+        "500",
+        "rows deleted per statement by the cleanup task",
+    ),
+    (
+        "GATEHOUSE_REVOKED_RETENTION",
+        "1d",
+        "how long revoked tokens are kept (for audit) before cleanup deletes them",
+    ),
+    (
+        "GATEHOUSE_TRUSTED_PROXIES",
+        "(none)",
+        "comma-separated addresses or CIDRs whose X-Forwarded-For is believed",
+    ),
+    (
+        "GATEHOUSE_CORS_ORIGINS",
+        "(none)",
+        "comma-separated origins allowed to call discovery, JWKS, token, userinfo, revoke, introspect",
+    ),
+    (
+        "GATEHOUSE_METRICS_BIND",
+        "(unset: /metrics on GATEHOUSE_BIND)",
+        "separate address:port for /metrics",
+    ),
+    (
+        "GATEHOUSE_METRICS_ALLOW",
+        "(everyone)",
+        "comma-separated addresses or CIDRs allowed to read /metrics",
+    ),
+    (
+        "GATEHOUSE_LOCKOUT",
+        "5/15m",
+        "failed logins per account within a window that lock it for the window, or off",
+    ),
+    (
+        "GATEHOUSE_RATE_LIMIT_LOGIN_FAILURES",
+        "30/5m",
+        "failed logins per client address before 429, or off",
+    ),
+    (
+        "GATEHOUSE_RATE_LIMIT_CLIENT_AUTH_FAILURES",
+        "20/1m",
+        "failed client authentications per client_id before 429, or off",
+    ),
+    (
+        "GATEHOUSE_RATE_LIMIT_TOKEN",
+        "off",
+        "all token requests per client_id, e.g. 6000/1m",
+    ),
+    (
+        "GATEHOUSE_RATE_LIMIT_LOGIN",
+        "off",
+        "all login form posts per client address, e.g. 60/1m",
+    ),
+    (
+        "GATEHOUSE_SHUTDOWN_TIMEOUT",
+        "30s",
+        "on SIGTERM/SIGINT, how long in-flight requests may take to finish",
     ),
     (
         "GATEHOUSE_LOG",
@@ -222,7 +332,10 @@ impl Config {
                 .map(|s| {
                     s.parse::<ipnet::IpNet>()
                         .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                        .map_err(|_| ConfigError { setting, message: format!("{s:?} is not an IP address or CIDR such as 10.0.0.0/8") })
+                        .map_err(|_| ConfigError {
+                            setting,
+                            message: format!("{s:?} is not an IP address or CIDR such as 10.0.0.0/8"),
+                        })
                 })
                 .collect()
         };
@@ -343,7 +456,11 @@ impl Config {
             limit_client_auth_failures,
             limit_token,
             limit_login,
-            shutdown_timeout: duration("GATEHOUSE_SHUTDOWN_TIMEOUT", Duration::from_secs(30), Some(Duration::from_secs(3600)))?,
+            shutdown_timeout: duration(
+                "GATEHOUSE_SHUTDOWN_TIMEOUT",
+                Duration::from_secs(30),
+                Some(Duration::from_secs(3600)),
+            )?,
         })
     }
 
@@ -357,7 +474,10 @@ impl Config {
             Some(p) => read_file(p)?,
             None => std::collections::BTreeMap::new(),
         };
-        let sources = Sources { file, path: path.map(std::path::Path::to_path_buf) };
+        let sources = Sources {
+            file,
+            path: path.map(std::path::Path::to_path_buf),
+        };
         let config = Self::from_lookup(|k| sources.get(k).map(|(v, _)| v))?;
         Ok((config, sources))
     }
@@ -393,7 +513,9 @@ impl Sources {
             return Some((v, "env".into()));
         }
         let path = self.path.as_ref().map_or_else(String::new, |p| p.display().to_string());
-        self.file.get(&file_key(setting)).map(|v| (v.clone(), format!("file {path}")))
+        self.file
+            .get(&file_key(setting))
+            .map(|v| (v.clone(), format!("file {path}")))
     }
 }
 
@@ -401,19 +523,38 @@ impl Sources {
 /// `DATABASE_URL` -> `database_url`).
 #[must_use]
 pub fn file_key(setting: &str) -> String {
-    setting.strip_prefix("GATEHOUSE_").unwrap_or(setting).to_ascii_lowercase()
+    setting
+        .strip_prefix("GATEHOUSE_")
+        .unwrap_or(setting)
+        .to_ascii_lowercase()
 }
 
 fn read_file(path: &std::path::Path) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
-    let err = |message: String| ConfigError { setting: "GATEHOUSE_CONFIG", message };
+    let err = |message: String| ConfigError {
+        setting: "GATEHOUSE_CONFIG",
+        message,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
-    let table: toml::Table = text.parse().map_err(|e| err(format!("{} is not valid TOML: {e}", path.display())))?;
-    let known: Vec<String> = SETTINGS.iter().map(|(n, _, _)| file_key(n)).filter(|k| k != "config").collect();
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| err(format!("{} is not valid TOML: {e}", path.display())))?;
+    let known: Vec<String> = SETTINGS
+        .iter()
+        .map(|(n, _, _)| file_key(n))
+        .filter(|k| k != "config")
+        .collect();
     let mut out = std::collections::BTreeMap::new();
     for (key, value) in table {
         if !known.contains(&key) {
-            let nearest = known.iter().min_by_key(|k| edit_distance(k, &key)).cloned().unwrap_or_default();
-            return Err(err(format!("unknown key {key} in {}; did you mean {nearest}?", path.display())));
+            let nearest = known
+                .iter()
+                .min_by_key(|k| edit_distance(k, &key))
+                .cloned()
+                .unwrap_or_default();
+            return Err(err(format!(
+                "unknown key {key} in {}; did you mean {nearest}?",
+                path.display()
+            )));
         }
         let text = match value {
             toml::Value::String(s) => s,
@@ -424,7 +565,12 @@ fn read_file(path: &std::path::Path) -> Result<std::collections::BTreeMap<String
                 .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
                 .collect::<Vec<_>>()
                 .join(","),
-            other => return Err(err(format!("key {key} in {}: {other} is not a string, number, boolean or list", path.display()))),
+            other => {
+                return Err(err(format!(
+                    "key {key} in {}: {other} is not a string, number, boolean or list",
+                    path.display()
+                )));
+            }
         };
         out.insert(key, text);
     }
@@ -556,6 +702,32 @@ mod tests {
     fn unknown_settings_suggest_the_nearest() {
         let u = Config::unknown_settings(["GATEHOUSE_ISSUR".to_owned(), "GATEHOUSE_BIND".to_owned()].into_iter());
         assert_eq!(u, vec![("GATEHOUSE_ISSUR".to_owned(), "GATEHOUSE_ISSUER")]);
+    }
+
+    #[test]
+    fn every_setting_read_is_documented() {
+        let source = include_str!("config.rs");
+        let code = &source[..source.find("#[cfg(test)]").unwrap()];
+        let mut read = Vec::new();
+        for (i, _) in code.match_indices('"') {
+            let rest = &code[i + 1..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .collect();
+            if (name.starts_with("GATEHOUSE_") && name.len() > 10 || name == "DATABASE_URL")
+                && rest[name.len()..].starts_with('"')
+            {
+                read.push(name);
+            }
+        }
+        assert!(read.len() > 20, "{read:?}");
+        for name in read.iter().filter(|n| !n.starts_with("GATEHOUSE_TEST_")) {
+            assert!(
+                SETTINGS.iter().any(|(s, _, _)| s == name),
+                "{name} is read but not in SETTINGS"
+            );
+        }
     }
 
     #[test]

@@ -237,7 +237,10 @@ impl KeyRing {
     /// The signing key id per algorithm.
     #[must_use]
     pub fn active_kids(&self) -> std::collections::BTreeMap<&'static str, String> {
-        self.active.iter().map(|(alg, k)| (alg.as_str(), k.kid.clone())).collect()
+        self.active
+            .iter()
+            .map(|(alg, k)| (alg.as_str(), k.kid.clone()))
+            .collect()
     }
 
     /// Every key id, in JWKS order.

@@ -66,43 +66,116 @@ impl Metrics {
             .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
             .expect("process collector");
         let http_duration = HistogramVec::new(
-            HistogramOpts::new("gatehouse_http_request_duration_seconds", "HTTP request latency by route template")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            HistogramOpts::new(
+                "gatehouse_http_request_duration_seconds",
+                "HTTP request latency by route template",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
             &["route", "method"],
         )
         .expect("valid metric");
-        registry.register(Box::new(http_duration.clone())).expect("unique metric");
+        registry
+            .register(Box::new(http_duration.clone()))
+            .expect("unique metric");
         let pool_wait = Histogram::with_opts(
-            HistogramOpts::new("gatehouse_db_pool_wait_seconds", "time spent waiting for a database connection")
-                .buckets(vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+            HistogramOpts::new(
+                "gatehouse_db_pool_wait_seconds",
+                "time spent waiting for a database connection",
+            )
+            .buckets(vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
         )
         .expect("valid metric");
         registry.register(Box::new(pool_wait.clone())).expect("unique metric");
-        let lockouts = IntCounter::new("gatehouse_lockouts_total", "accounts locked after repeated failed logins")
-            .expect("valid metric");
+        let lockouts = IntCounter::new(
+            "gatehouse_lockouts_total",
+            "accounts locked after repeated failed logins",
+        )
+        .expect("valid metric");
         registry.register(Box::new(lockouts.clone())).expect("unique metric");
-        let started = IntGauge::new("gatehouse_start_time_seconds", "when this process started serving, Unix seconds")
-            .expect("valid metric");
+        let started = IntGauge::new(
+            "gatehouse_start_time_seconds",
+            "when this process started serving, Unix seconds",
+        )
+        .expect("valid metric");
         registry.register(Box::new(started.clone())).expect("unique metric");
         let m = Self {
-            http_requests: counter(&registry, "gatehouse_http_requests_total", "HTTP requests by route template, method and status class", &["route", "method", "status_class"]),
+            http_requests: counter(
+                &registry,
+                "gatehouse_http_requests_total",
+                "HTTP requests by route template, method and status class",
+                &["route", "method", "status_class"],
+            ),
             http_duration,
-            tokens_issued: counter(&registry, "gatehouse_tokens_issued_total", "token responses issued by grant type", &["grant_type"]),
-            oauth_errors: counter(&registry, "gatehouse_oauth_errors_total", "OAuth error responses by endpoint and RFC error code", &["endpoint", "error"]),
-            logins: counter(&registry, "gatehouse_logins_total", "login attempts by result", &["result"]),
+            tokens_issued: counter(
+                &registry,
+                "gatehouse_tokens_issued_total",
+                "token responses issued by grant type",
+                &["grant_type"],
+            ),
+            oauth_errors: counter(
+                &registry,
+                "gatehouse_oauth_errors_total",
+                "OAuth error responses by endpoint and RFC error code",
+                &["endpoint", "error"],
+            ),
+            logins: counter(
+                &registry,
+                "gatehouse_logins_total",
+                "login attempts by result",
+                &["result"],
+            ),
             lockouts,
-            rate_limited: counter(&registry, "gatehouse_rate_limited_total", "requests refused with 429 by limiter", &["limiter"]),
-            family_revocations: counter(&registry, "gatehouse_refresh_family_revocations_total", "refresh-token families revoked, by reason", &["reason"]),
-            pool_connections: gauge(&registry, "gatehouse_db_pool_connections", "database pool connections by state (size, in_use, idle, max)", &["state"]),
+            rate_limited: counter(
+                &registry,
+                "gatehouse_rate_limited_total",
+                "requests refused with 429 by limiter",
+                &["limiter"],
+            ),
+            family_revocations: counter(
+                &registry,
+                "gatehouse_refresh_family_revocations_total",
+                "refresh-token families revoked, by reason",
+                &["reason"],
+            ),
+            pool_connections: gauge(
+                &registry,
+                "gatehouse_db_pool_connections",
+                "database pool connections by state (size, in_use, idle, max)",
+                &["state"],
+            ),
             pool_wait,
-            store_errors: counter(&registry, "gatehouse_store_errors_total", "store failures by kind (unavailable, internal)", &["kind"]),
-            cleanup_deleted: counter(&registry, "gatehouse_cleanup_deleted_total", "rows deleted by the cleanup task, by kind", &["kind"]),
-            signing_keys: gauge(&registry, "gatehouse_signing_keys", "signing keys by algorithm and state", &["alg", "state"]),
-            build_info: gauge(&registry, "gatehouse_build_info", "build information; the value is always 1", &["version", "git_commit"]),
+            store_errors: counter(
+                &registry,
+                "gatehouse_store_errors_total",
+                "store failures by kind (unavailable, internal)",
+                &["kind"],
+            ),
+            cleanup_deleted: counter(
+                &registry,
+                "gatehouse_cleanup_deleted_total",
+                "rows deleted by the cleanup task, by kind",
+                &["kind"],
+            ),
+            signing_keys: gauge(
+                &registry,
+                "gatehouse_signing_keys",
+                "signing keys by algorithm and state",
+                &["alg", "state"],
+            ),
+            build_info: gauge(
+                &registry,
+                "gatehouse_build_info",
+                "build information; the value is always 1",
+                &["version", "git_commit"],
+            ),
             started,
             registry,
         };
-        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION"), env!("GATEHOUSE_GIT_COMMIT")]).set(1);
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("GATEHOUSE_GIT_COMMIT")])
+            .set(1);
         m
     }
 

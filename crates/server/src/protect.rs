@@ -16,7 +16,12 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     if !trusted.iter().any(|n| n.contains(&peer)) {
         return Some(peer);
     }
-    let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
     forwarded
         .split(',')
         .rev()
@@ -47,7 +52,9 @@ impl Limit {
         let bad = || format!("{raw:?} is not a limit; use N/DURATION such as 30/5m, or off");
         let (n, w) = raw.split_once('/').ok_or_else(bad)?;
         let count: u32 = n.trim().parse().ok().filter(|c| *c > 0).ok_or_else(bad)?;
-        let window = crate::config::parse_duration(w).filter(|d| !d.is_zero()).ok_or_else(bad)?;
+        let window = crate::config::parse_duration(w)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(bad)?;
         Ok(Some(Self { count, window }))
     }
 }
@@ -67,7 +74,11 @@ impl Limiter {
     /// A limiter called `name` (the metric label) with `limit` (`None`: off).
     #[must_use]
     pub fn new(name: &'static str, limit: Option<Limit>) -> Self {
-        Self { name, limit, windows: Mutex::new(HashMap::new()) }
+        Self {
+            name,
+            limit,
+            windows: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The metric label.

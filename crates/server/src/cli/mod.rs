@@ -103,9 +103,10 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
                 .iter()
                 .filter(|(name, _, _)| *name != "GATEHOUSE_CONFIG")
                 .map(|(name, default, _)| {
-                    let (value, source) = sources
-                        .get(name)
-                        .map_or_else(|| ((*default).to_owned(), "default".to_owned()), |(v, src)| (crate::config::redact(name, &v), src));
+                    let (value, source) = sources.get(name).map_or_else(
+                        || ((*default).to_owned(), "default".to_owned()),
+                        |(v, src)| (crate::config::redact(name, &v), src),
+                    );
                     serde_json::json!({ "setting": name, "value": value, "source": source })
                 })
                 .collect();

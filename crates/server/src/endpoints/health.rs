@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 /// `GET /health`: liveness. 200 while the process can serve.
 pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({ "status": "ok" }))
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "status": "ok" }))
 }
 
 struct StoreCheck {
@@ -36,7 +38,13 @@ async fn check_store(state: &AppState) -> StoreCheck {
     } else {
         (Vec::new(), Vec::new())
     };
-    StoreCheck { reachable: error.is_none(), latency, error, pending, applied }
+    StoreCheck {
+        reachable: error.is_none(),
+        latency,
+        error,
+        pending,
+        applied,
+    }
 }
 
 /// Error text without anything that could be a secret (URLs with credentials never reach here,
@@ -49,10 +57,17 @@ fn brief(text: &str) -> String {
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let check = check_store(&state).await;
     let reason = check.error.or_else(|| {
-        (!check.pending.is_empty()).then(|| format!("migrations pending: {}; run gatehouse migrate", check.pending.join(", ")))
+        (!check.pending.is_empty()).then(|| {
+            format!(
+                "migrations pending: {}; run gatehouse migrate",
+                check.pending.join(", ")
+            )
+        })
     });
     match reason {
-        None => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({ "status": "ready" })),
+        None => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({ "status": "ready" })),
         Some(reason) => HttpResponse::ServiceUnavailable()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(json!({ "status": "unavailable", "reason": reason })),
@@ -76,12 +91,19 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
     }
     let pool = state.store.pool_status().map(|p| {
         if p.in_use >= p.max {
-            warnings.push("every database connection is in use; raise GATEHOUSE_DB_POOL_MAX or find slow queries".into());
+            warnings
+                .push("every database connection is in use; raise GATEHOUSE_DB_POOL_MAX or find slow queries".into());
         }
         json!({ "size": p.size, "in_use": p.in_use, "idle": p.idle, "max": p.max })
     });
-    let system = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-    let db_time = if check.reachable { state.store.clock().await.ok().flatten() } else { None };
+    let system = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let db_time = if check.reachable {
+        state.store.clock().await.ok().flatten()
+    } else {
+        None
+    };
     let skew_ms = db_time.map(|t| ((system - t) * 1000.0).round());
     if skew_ms.is_some_and(|s| s.abs() > 5000.0) {
         warnings.push("the clocks of this server and the database differ by more than 5 s; tokens may look expired or not yet valid".into());
@@ -114,23 +136,37 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
         },
         "clock": { "system_time": system, "database_time": db_time, "skew_ms": skew_ms },
     });
-    let code = if status == "unhealthy" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
-    HttpResponse::build(code).insert_header((header::CACHE_CONTROL, "no-store")).json(body)
+    let code = if status == "unhealthy" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    HttpResponse::build(code)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
 }
 
 /// `GET /metrics`, for the addresses in `GATEHOUSE_METRICS_ALLOW` (everyone when empty).
 pub async fn metrics(req: HttpRequest, config: web::Data<Config>, state: Option<web::Data<AppState>>) -> HttpResponse {
     let allowed = config.metrics_allow.is_empty()
-        || req.peer_addr().is_some_and(|p| config.metrics_allow.iter().any(|n| n.contains(&p.ip())));
+        || req
+            .peer_addr()
+            .is_some_and(|p| config.metrics_allow.iter().any(|n| n.contains(&p.ip())));
     if !allowed {
         return HttpResponse::Forbidden().body("metrics are not available to this address (GATEHOUSE_METRICS_ALLOW)\n");
     }
     if let Some(p) = state.as_ref().and_then(|s| s.store.pool_status()) {
         let g = &METRICS.pool_connections;
-        g.with_label_values(&["size"]).set(i64::try_from(p.size).unwrap_or(i64::MAX));
-        g.with_label_values(&["in_use"]).set(i64::try_from(p.in_use).unwrap_or(i64::MAX));
-        g.with_label_values(&["idle"]).set(i64::try_from(p.idle).unwrap_or(i64::MAX));
-        g.with_label_values(&["max"]).set(i64::try_from(p.max).unwrap_or(i64::MAX));
+        g.with_label_values(&["size"])
+            .set(i64::try_from(p.size).unwrap_or(i64::MAX));
+        g.with_label_values(&["in_use"])
+            .set(i64::try_from(p.in_use).unwrap_or(i64::MAX));
+        g.with_label_values(&["idle"])
+            .set(i64::try_from(p.idle).unwrap_or(i64::MAX));
+        g.with_label_values(&["max"])
+            .set(i64::try_from(p.max).unwrap_or(i64::MAX));
     }
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(METRICS.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(METRICS.render())
 }

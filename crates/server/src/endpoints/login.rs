@@ -4,9 +4,9 @@
 
 use super::authorize::{Back, after_login, issue_code, redirect_error, see_other, unavailable_page};
 use crate::http::error::store_error;
-use crate::metrics::METRICS;
 use crate::http::pages::{ConsentPage, LoginPage, ScopeLine};
 use crate::http::{cookies, pages, params};
+use crate::metrics::METRICS;
 use crate::passwords;
 use crate::state::{AppState, now, random_b64, random_token};
 use actix_web::http::StatusCode;
@@ -36,11 +36,15 @@ pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: we
     let Ok(form) = form else { return bad_form() };
     let username = form.get("username").ok().flatten().unwrap_or("").trim().to_owned();
     let password = form.get("password").ok().flatten().unwrap_or("").to_owned();
-    let ip = crate::protect::client_ip(&req, &state.config.trusted_proxies).map_or_else(String::new, |ip| ip.to_string());
+    let ip =
+        crate::protect::client_ip(&req, &state.config.trusted_proxies).map_or_else(String::new, |ip| ip.to_string());
     let limiters = &state.limiters;
     for (limiter, over) in [
         (&limiters.login_requests, limiters.login_requests.hit(&ip)),
-        (&limiters.login_failures_per_ip, limiters.login_failures_per_ip.blocked(&ip)),
+        (
+            &limiters.login_failures_per_ip,
+            limiters.login_failures_per_ip.blocked(&ip),
+        ),
     ] {
         if let Some(retry_after) = over {
             METRICS.rate_limited.with_label_values(&[limiter.name()]).inc();
@@ -66,7 +70,9 @@ pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: we
         Err(e) => return unavailable_page(store_error(e)),
     };
     // Verify against a dummy hash for unknown users, so timing does not reveal which names exist.
-    let hash = user.as_ref().map_or_else(|| state.dummy_password_hash.clone(), |u| u.password_hash.clone());
+    let hash = user
+        .as_ref()
+        .map_or_else(|| state.dummy_password_hash.clone(), |u| u.password_hash.clone());
     let password_ok = passwords::verify(password, hash).await && user.is_some();
     let message = match &user {
         Some(u) if u.locked => Some("This account is locked by an administrator. Contact your administrator."),
@@ -78,7 +84,11 @@ pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: we
         tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = if user.as_ref().is_some_and(|u| u.locked) { "disabled" } else { "bad_credentials" });
         limiters.login_failures_per_ip.hit(&ip);
         if let Some(lockout) = state.config.lockout {
-            match state.store.record_login_failure(&username, now(), lockout.window.as_secs(), lockout.count).await {
+            match state
+                .store
+                .record_login_failure(&username, now(), lockout.window.as_secs(), lockout.count)
+                .await
+            {
                 Ok(Some(_)) => {
                     METRICS.lockouts.inc();
                     tracing::warn!(target: "gatehouse::audit", event = "login.lockout", client_id = %client.id, window_seconds = lockout.window.as_secs());
@@ -93,10 +103,10 @@ pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: we
     let Some(user) = user else { return bad_form() };
     METRICS.logins.with_label_values(&["success"]).inc();
     tracing::info!(target: "gatehouse::audit", event = "login.success", client_id = %client.id, sub = %user.id);
-    if state.config.lockout.is_some() {
-        if let Err(e) = state.store.clear_login_failures(&username).await {
-            return unavailable_page(store_error(e));
-        }
+    if state.config.lockout.is_some()
+        && let Err(e) = state.store.clear_login_failures(&username).await
+    {
+        return unavailable_page(store_error(e));
     }
 
     let now = now();

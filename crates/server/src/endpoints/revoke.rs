@@ -31,7 +31,9 @@ async fn authenticated(
 /// from it; revoking an access token leaves the refresh token alone. Unknown tokens and tokens of
 /// other clients get 200 too, and nothing changes (RFC 7009 §2.1, §2.2).
 pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    revoke_inner(&state, &req, &body).await.map_err(|e| ApiError::at("revoke", e, Challenge::Basic))
+    revoke_inner(&state, &req, &body)
+        .await
+        .map_err(|e| ApiError::at("revoke", e, Challenge::Basic))
 }
 
 async fn revoke_inner(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, Error> {
@@ -64,7 +66,10 @@ async fn revoke_inner(state: &AppState, req: &HttpRequest, body: &[u8]) -> Resul
         }
     }
     if revoked {
-        crate::metrics::METRICS.family_revocations.with_label_values(&["revoked"]).inc();
+        crate::metrics::METRICS
+            .family_revocations
+            .with_label_values(&["revoked"])
+            .inc();
         tracing::info!(target: "gatehouse::audit", event = "token.revoked", client_id = %client.id);
     }
     Ok(HttpResponse::Ok()

@@ -1,9 +1,9 @@
 //! `POST /oauth/token` (RFC 6749 §3.2): authenticate the client, parse the grant, one `match`.
 
 use crate::http::error::{ApiError, Challenge, store_error};
-use crate::metrics::METRICS;
 use crate::http::params;
 use crate::issue::{self, TokenResponse, UserGrant};
+use crate::metrics::METRICS;
 use crate::state::{AppState, now};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -17,7 +17,9 @@ use gatehouse_storage::{ClientRecord, Rotation, Taken, UserRecord};
 
 /// `POST /oauth/token`.
 pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    handle(&state, &req, &body).await.map_err(|e| ApiError::at("token", e, Challenge::Basic))
+    handle(&state, &req, &body)
+        .await
+        .map_err(|e| ApiError::at("token", e, Challenge::Basic))
 }
 
 async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, Error> {
@@ -42,7 +44,7 @@ async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Http
             resources,
         } => {
             authorization_code_grant(
-                &state,
+                state,
                 &client,
                 &code,
                 redirect_uri.as_deref(),
@@ -55,7 +57,7 @@ async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Http
             refresh_token,
             scope,
             resources,
-        } => refresh_token_grant(&state, &client, &refresh_token, scope.as_ref(), resources).await?,
+        } => refresh_token_grant(state, &client, &refresh_token, scope.as_ref(), resources).await?,
         TokenRequest::ClientCredentials { scope, resources } => {
             client_credentials_grant(state, &client, scope, resources).await?
         }

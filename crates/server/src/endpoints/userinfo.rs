@@ -17,7 +17,11 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
 
 /// `POST /oauth/userinfo`: the token in the header or the form body (RFC 6750 §2.2), not both.
 pub async fn post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let form = if body.is_empty() { None } else { Some(params::form(&req, &body).map_err(err)?) };
+    let form = if body.is_empty() {
+        None
+    } else {
+        Some(params::form(&req, &body).map_err(err)?)
+    };
     let token = bearer(&req, form.as_ref()).map_err(err)?;
     respond(&state, &token).await.map_err(err)
 }

@@ -16,7 +16,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Accepts a caller's request id only if it is short and plain, so it can go into logs as is.
 fn well_formed(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// See the module documentation.
@@ -58,7 +61,10 @@ pub async fn observe(
     };
     let elapsed = started.elapsed();
     METRICS.http_requests.with_label_values(&[&route, method, class]).inc();
-    METRICS.http_duration.with_label_values(&[&route, method]).observe(elapsed.as_secs_f64());
+    METRICS
+        .http_duration
+        .with_label_values(&[&route, method])
+        .observe(elapsed.as_secs_f64());
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, v);
     }
