@@ -6,160 +6,45 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Every setting `serve` reads, with its default, for `--help`, the README and typo hints.
+#[rustfmt::skip]
 pub const SETTINGS: &[(&str, &str, &str)] = &[
-    (
-        "GATEHOUSE_CONFIG",
-        "(none)",
-        "path of an optional TOML file with these settings (keys without GATEHOUSE_, lowercase); the environment wins",
-    ),
-    (
-        "GATEHOUSE_BIND",
-        "127.0.0.1:8080",
-        "address and port to listen on (port 0 picks a free port)",
-    ),
-    (
-        "GATEHOUSE_ISSUER",
-        "http://<bind address>",
-        "public base URL; every URL Gatehouse emits is built from it",
-    ),
-    (
-        "GATEHOUSE_DATA_DIR",
-        "./gatehouse-data",
-        "directory of the embedded SQLite store",
-    ),
-    (
-        "DATABASE_URL",
-        "(unset: embedded SQLite)",
-        "PostgreSQL URL; sslmode=require turns TLS on (off by default on loopback)",
-    ),
-    (
-        "GATEHOUSE_DB_POOL_MAX",
-        "16",
-        "most PostgreSQL connections per instance",
-    ),
-    (
-        "GATEHOUSE_DB_POOL_TIMEOUT_MS",
-        "2000",
-        "wait for a pooled or new connection before answering 503",
-    ),
-    (
-        "GATEHOUSE_DB_STATEMENT_TIMEOUT_MS",
-        "5000",
-        "server-side limit on one SQL statement",
-    ),
-    (
-        "GATEHOUSE_AUTO_MIGRATE",
-        "true",
-        "apply pending migrations at start; false: refuse to start while any are pending",
-    ),
+    ("GATEHOUSE_CONFIG", "(none)", "path of an optional TOML file with these settings (keys without GATEHOUSE_, lowercase); the environment wins"),
+    ("GATEHOUSE_BIND", "127.0.0.1:8080", "address and port to listen on (port 0 picks a free port)"),
+    ("GATEHOUSE_ISSUER", "http://<bind address>", "public base URL; every URL Gatehouse emits is built from it"),
+    ("GATEHOUSE_DATA_DIR", "./gatehouse-data", "directory of the embedded SQLite store"),
+    ("DATABASE_URL", "(unset: embedded SQLite)", "PostgreSQL URL; sslmode=require turns TLS on (off by default on loopback)"),
+    ("GATEHOUSE_DB_POOL_MAX", "16", "most PostgreSQL connections per instance"),
+    ("GATEHOUSE_DB_POOL_TIMEOUT_MS", "2000", "wait for a pooled or new connection before answering 503"),
+    ("GATEHOUSE_DB_STATEMENT_TIMEOUT_MS", "5000", "server-side limit on one SQL statement"),
+    ("GATEHOUSE_AUTO_MIGRATE", "true", "apply pending migrations at start; false: refuse to start while any are pending"),
     ("GATEHOUSE_CODE_TTL", "60s", "authorization code lifetime (at most 10m)"),
     ("GATEHOUSE_ACCESS_TOKEN_TTL", "1h", "access token lifetime"),
     ("GATEHOUSE_ID_TOKEN_TTL", "1h", "ID token lifetime"),
-    (
-        "GATEHOUSE_REFRESH_TOKEN_TTL",
-        "30d",
-        "refresh token lifetime (idle: each rotation starts it again)",
-    ),
-    (
-        "GATEHOUSE_REFRESH_FAMILY_MAX_AGE",
-        "90d",
-        "absolute lifetime of a refresh-token family, however often it rotates",
-    ),
-    (
-        "GATEHOUSE_REFRESH_REUSE_GRACE_SECONDS",
-        "0",
-        "seconds in which a replayed rotated refresh token gets its successor back (at most 60)",
-    ),
-    (
-        "GATEHOUSE_JWT_ACCESS_TOKEN_ALG",
-        "ES256",
-        "signing algorithm of JWT access tokens (RS256, ES256 or EdDSA)",
-    ),
-    (
-        "GATEHOUSE_SESSION_TTL",
-        "24h",
-        "browser session (single sign-on) lifetime",
-    ),
-    (
-        "GATEHOUSE_LOGIN_TTL",
-        "15m",
-        "time a user has to finish the login and consent pages",
-    ),
-    (
-        "GATEHOUSE_CLEANUP_INTERVAL",
-        "5m",
-        "how often expired and long-revoked rows are deleted",
-    ),
-    (
-        "GATEHOUSE_CLEANUP_BATCH",
-        "500",
-        "rows deleted per statement by the cleanup task",
-    ),
-    (
-        "GATEHOUSE_REVOKED_RETENTION",
-        "1d",
-        "how long revoked tokens are kept (for audit) before cleanup deletes them",
-    ),
-    (
-        "GATEHOUSE_TRUSTED_PROXIES",
-        "(none)",
-        "comma-separated addresses or CIDRs whose X-Forwarded-For is believed",
-    ),
-    (
-        "GATEHOUSE_CORS_ORIGINS",
-        "(none)",
-        "comma-separated origins allowed to call discovery, JWKS, token, userinfo, revoke, introspect",
-    ),
-    (
-        "GATEHOUSE_METRICS_BIND",
-        "(unset: /metrics on GATEHOUSE_BIND)",
-        "separate address:port for /metrics",
-    ),
-    (
-        "GATEHOUSE_METRICS_ALLOW",
-        "(everyone)",
-        "comma-separated addresses or CIDRs allowed to read /metrics",
-    ),
-    (
-        "GATEHOUSE_LOCKOUT",
-        "5/15m",
-        "failed logins per account within a window that lock it for the window, or off",
-    ),
-    (
-        "GATEHOUSE_RATE_LIMIT_LOGIN_FAILURES",
-        "30/5m",
-        "failed logins per client address before 429, or off",
-    ),
-    (
-        "GATEHOUSE_RATE_LIMIT_CLIENT_AUTH_FAILURES",
-        "20/1m",
-        "failed client authentications per client_id before 429, or off",
-    ),
-    (
-        "GATEHOUSE_RATE_LIMIT_TOKEN",
-        "off",
-        "all token requests per client_id, e.g. 6000/1m",
-    ),
-    (
-        "GATEHOUSE_RATE_LIMIT_LOGIN",
-        "off",
-        "all login form posts per client address, e.g. 60/1m",
-    ),
-    (
-        "GATEHOUSE_SHUTDOWN_TIMEOUT",
-        "30s",
-        "on SIGTERM/SIGINT, how long in-flight requests may take to finish",
-    ),
-    (
-        "GATEHOUSE_LOG",
-        "info",
-        "log filter (tracing EnvFilter syntax, e.g. info,gatehouse=debug)",
-    ),
-    (
-        "GATEHOUSE_LOG_FORMAT",
-        "auto",
-        "json, text, or auto (text on a terminal, json otherwise)",
-    ),
+    ("GATEHOUSE_REFRESH_TOKEN_TTL", "30d", "refresh token lifetime (idle: each rotation starts it again)"),
+    ("GATEHOUSE_REFRESH_FAMILY_MAX_AGE", "90d", "absolute lifetime of a refresh-token family, however often it rotates"),
+    ("GATEHOUSE_REFRESH_REUSE_GRACE_SECONDS", "0", "seconds in which a replayed rotated refresh token gets its successor back (at most 60)"),
+    ("GATEHOUSE_JWT_ACCESS_TOKEN_ALG", "ES256", "signing algorithm of JWT access tokens (RS256, ES256 or EdDSA)"),
+    ("GATEHOUSE_KEY_PUBLISH_DELAY", "10m", "a rotated-in key is published at once but signs only after this (JWKS caches pick it up first)"),
+    ("GATEHOUSE_KEY_POLL_INTERVAL", "30s", "how often instances look for key changes (rotations, activations, retirements)"),
+    ("GATEHOUSE_KEY_ROTATION_INTERVAL", "off", "rotate every signing key automatically this often, e.g. 30d"),
+    ("GATEHOUSE_INSTANCE_NAME", "(unset)", "name sent in the X-Gatehouse-Instance response header, to tell instances apart"),
+    ("GATEHOUSE_SESSION_TTL", "24h", "browser session (single sign-on) lifetime"),
+    ("GATEHOUSE_LOGIN_TTL", "15m", "time a user has to finish the login and consent pages"),
+    ("GATEHOUSE_CLEANUP_INTERVAL", "5m", "how often expired and long-revoked rows are deleted"),
+    ("GATEHOUSE_CLEANUP_BATCH", "500", "rows deleted per statement by the cleanup task"),
+    ("GATEHOUSE_REVOKED_RETENTION", "1d", "how long revoked tokens are kept (for audit) before cleanup deletes them"),
+    ("GATEHOUSE_TRUSTED_PROXIES", "(none)", "comma-separated addresses or CIDRs whose X-Forwarded-For is believed"),
+    ("GATEHOUSE_CORS_ORIGINS", "(none)", "comma-separated origins allowed to call discovery, JWKS, token, userinfo, revoke, introspect"),
+    ("GATEHOUSE_METRICS_BIND", "(unset: /metrics on GATEHOUSE_BIND)", "separate address:port for /metrics"),
+    ("GATEHOUSE_METRICS_ALLOW", "(everyone)", "comma-separated addresses or CIDRs allowed to read /metrics"),
+    ("GATEHOUSE_LOCKOUT", "5/15m", "failed logins per account within a window that lock it for the window, or off"),
+    ("GATEHOUSE_RATE_LIMIT_LOGIN_FAILURES", "30/5m", "failed logins per client address before 429, or off"),
+    ("GATEHOUSE_RATE_LIMIT_CLIENT_AUTH_FAILURES", "20/1m", "failed client authentications per client_id before 429, or off"),
+    ("GATEHOUSE_RATE_LIMIT_TOKEN", "off", "all token requests per client_id, e.g. 6000/1m"),
+    ("GATEHOUSE_RATE_LIMIT_LOGIN", "off", "all login form posts per client address, e.g. 60/1m"),
+    ("GATEHOUSE_SHUTDOWN_TIMEOUT", "30s", "on SIGTERM/SIGINT, how long in-flight requests may take to finish"),
+    ("GATEHOUSE_LOG", "info", "log filter (tracing EnvFilter syntax, e.g. info,gatehouse=debug)"),
+    ("GATEHOUSE_LOG_FORMAT", "auto", "json, text, or auto (text on a terminal, json otherwise)"),
 ];
 
 /// A configuration error: the setting and what is wrong with its value.
@@ -229,6 +114,30 @@ pub struct Config {
     pub limit_login: Option<crate::protect::Limit>,
     /// Graceful shutdown deadline.
     pub shutdown_timeout: Duration,
+    /// Delay between publishing a new key and signing with it.
+    pub key_publish_delay: Duration,
+    /// Key reload interval.
+    pub key_poll_interval: Duration,
+    /// Automatic rotation interval.
+    pub key_rotation_interval: Option<Duration>,
+    /// This instance's name for `X-Gatehouse-Instance`.
+    pub instance_name: Option<String>,
+}
+
+impl Config {
+    /// `max-age` of the JWKS: shorter than the publish delay, so every cache has a new key before
+    /// it signs anything; at most five minutes.
+    #[must_use]
+    pub fn jwks_max_age(&self) -> Duration {
+        (self.key_publish_delay / 2).min(Duration::from_secs(300))
+    }
+
+    /// The longest any token signed by a key stays valid: a replaced key stays published this long
+    /// after its successor starts signing.
+    #[must_use]
+    pub fn longest_signed_token(&self) -> Duration {
+        self.id_token_ttl.max(self.access_token_ttl)
+    }
 }
 
 impl Config {
@@ -379,6 +288,29 @@ impl Config {
         let limit_client_auth_failures = limit("GATEHOUSE_RATE_LIMIT_CLIENT_AUTH_FAILURES", "20/1m")?;
         let limit_token = limit("GATEHOUSE_RATE_LIMIT_TOKEN", "off")?;
         let limit_login = limit("GATEHOUSE_RATE_LIMIT_LOGIN", "off")?;
+        let key_rotation_interval = match get("GATEHOUSE_KEY_ROTATION_INTERVAL").as_deref().map(str::trim) {
+            None | Some("off") => None,
+            Some(raw) => Some(
+                parse_duration(raw)
+                    .filter(|d| *d >= Duration::from_secs(60))
+                    .ok_or_else(|| ConfigError {
+                        setting: "GATEHOUSE_KEY_ROTATION_INTERVAL",
+                        message: format!("{raw:?} is not a duration of at least 60s (e.g. 30d), or off"),
+                    })?,
+            ),
+        };
+        let instance_name = get("GATEHOUSE_INSTANCE_NAME").filter(|n| !n.is_empty());
+        if let Some(n) = &instance_name
+            && (n.len() > 64
+                || !n
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
+        {
+            return Err(ConfigError {
+                setting: "GATEHOUSE_INSTANCE_NAME",
+                message: "use 1 to 64 letters, digits, - _ .".into(),
+            });
+        }
         let auto_migrate = match get("GATEHOUSE_AUTO_MIGRATE").as_deref().map(str::trim) {
             None | Some("true" | "1" | "yes") => true,
             Some("false" | "0" | "no") => false,
@@ -461,6 +393,21 @@ impl Config {
                 Duration::from_secs(30),
                 Some(Duration::from_secs(3600)),
             )?,
+            key_publish_delay: match get("GATEHOUSE_KEY_PUBLISH_DELAY").as_deref() {
+                Some("0") => Duration::ZERO,
+                _ => duration(
+                    "GATEHOUSE_KEY_PUBLISH_DELAY",
+                    Duration::from_secs(10 * MIN),
+                    Some(Duration::from_secs(7 * DAY)),
+                )?,
+            },
+            key_poll_interval: duration(
+                "GATEHOUSE_KEY_POLL_INTERVAL",
+                Duration::from_secs(30),
+                Some(Duration::from_secs(HOUR)),
+            )?,
+            key_rotation_interval,
+            instance_name,
         })
     }
 

@@ -193,8 +193,8 @@ fn jwt_access_token(
     expires_at: UnixTime,
 ) -> Result<String, Error> {
     let alg = state.config.jwt_access_token_alg;
-    let key = state
-        .keys
+    let ring = state.keys();
+    let key = ring
         .signer(alg)
         .ok_or_else(|| Error::Server(format!("no signing key for {alg}")))?;
     let aud = match audience {
@@ -227,7 +227,7 @@ pub fn access_token_hash(state: &AppState, token: &str) -> Option<TokenHash> {
     if token.bytes().filter(|b| *b == b'.').count() != 2 {
         return Some(TokenHash::of(token));
     }
-    let (header, claims) = state.keys.verify_with_header(token)?;
+    let (header, claims) = state.keys().verify_with_header(token)?;
     if header["typ"].as_str() != Some("at+jwt") {
         return None;
     }
@@ -245,8 +245,8 @@ pub fn id_token(
     access_token: &str,
     now: UnixTime,
 ) -> Result<String, Error> {
-    let key = state
-        .keys
+    let ring = state.keys();
+    let key = ring
         .signer(client.id_token_alg)
         .ok_or_else(|| Error::Server(format!("no signing key for {}", client.id_token_alg)))?;
     let mut claims = Map::new();

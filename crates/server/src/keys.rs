@@ -75,6 +75,8 @@ impl SigningKey {
             alg,
             private_der: der,
             created_at: now,
+            activates_at: now,
+            retires_at: None,
         };
         let parsed = Self::from_record(&rec)?;
         Ok(SigningKeyRecord {
@@ -169,11 +171,15 @@ fn thumbprint(jwk: &Value) -> String {
     b64url(&Sha256::digest(format!("{{{canonical}}}").as_bytes()))
 }
 
-/// Every published key, the one signing per algorithm, and the serialised JWKS.
+/// Every published key, the one signing per algorithm, and the serialised JWKS, as of one moment.
+/// Rebuilt when the store's keys change or a key's activation or retirement time passes.
 pub struct KeyRing {
     active: HashMap<SigningAlg, Arc<SigningKey>>,
     by_kid: HashMap<String, Arc<SigningKey>>,
     jwks: Vec<u8>,
+    etag: String,
+    records: Vec<SigningKeyRecord>,
+    next_change: Option<UnixTime>,
 }
 
 impl KeyRing {
@@ -201,25 +207,77 @@ impl KeyRing {
             // every instance must pick the same active key.
             records = store.list_keys().await?;
         }
-        Self::from_records(&records).map_err(StoreError::Internal)
+        Self::from_records(&records, now).map_err(StoreError::Internal)
     }
 
-    fn from_records(records: &[SigningKeyRecord]) -> Result<Self, String> {
-        let mut active = HashMap::new();
+    /// Whether a reload is due: the stored keys differ, or a scheduled change has come.
+    #[must_use]
+    pub fn stale(&self, records: &[SigningKeyRecord], now: UnixTime) -> bool {
+        self.records != records || self.next_change.is_some_and(|t| t <= now)
+    }
+
+    /// Builds the ring as of `now`: published keys are those not yet retired; the signer per
+    /// algorithm is the newest published key whose activation time has come.
+    ///
+    /// # Errors
+    /// A stored key that cannot be parsed.
+    pub fn from_records(records: &[SigningKeyRecord], now: UnixTime) -> Result<Self, String> {
+        let published: Vec<&SigningKeyRecord> = records
+            .iter()
+            .filter(|r| r.retires_at.is_none_or(|t| t > now))
+            .collect();
         let mut by_kid = HashMap::new();
-        // Records come oldest first: the newest key per algorithm signs.
-        for rec in records {
+        for rec in &published {
             let key = Arc::new(SigningKey::from_record(rec).map_err(|e| format!("stored key {}: {e}", rec.kid))?);
-            active.insert(rec.alg, Arc::clone(&key));
             by_kid.insert(rec.kid.clone(), key);
         }
-        let keys: Vec<&Value> = records
+        let mut active: HashMap<SigningAlg, Arc<SigningKey>> = HashMap::new();
+        for alg in SigningAlg::ALL {
+            let mut candidates: Vec<&&SigningKeyRecord> = published.iter().filter(|r| r.alg == *alg).collect();
+            candidates.sort_by_key(|r| (r.activates_at, r.created_at, r.kid.clone()));
+            // The newest key whose time has come; a pending key signs only if nothing else can.
+            let chosen = candidates
+                .iter()
+                .rev()
+                .find(|r| r.activates_at <= now)
+                .or_else(|| candidates.first());
+            if let Some(rec) = chosen {
+                active.insert(*alg, Arc::clone(&by_kid[&rec.kid]));
+            }
+        }
+        let keys: Vec<&Value> = published
             .iter()
             .filter_map(|r| by_kid.get(&r.kid))
             .map(|k| &k.jwk)
             .collect();
         let jwks = serde_json::to_vec(&json!({ "keys": keys })).map_err(|e| e.to_string())?;
-        Ok(Self { active, by_kid, jwks })
+        let etag = format!("\"{}\"", &b64url(&Sha256::digest(&jwks))[..22]);
+        let next_change = records
+            .iter()
+            .flat_map(|r| [Some(r.activates_at), r.retires_at])
+            .flatten()
+            .filter(|t| *t > now)
+            .min();
+        Ok(Self {
+            active,
+            by_kid,
+            jwks,
+            etag,
+            records: records.to_vec(),
+            next_change,
+        })
+    }
+
+    /// The JWKS's entity tag.
+    #[must_use]
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    /// The next scheduled activation or retirement, if any.
+    #[must_use]
+    pub fn next_change(&self) -> Option<UnixTime> {
+        self.next_change
     }
 
     /// The key that signs with `alg`.
@@ -290,7 +348,7 @@ mod tests {
             .iter()
             .map(|a| SigningKey::generate(*a, now).unwrap())
             .collect();
-        let ring = KeyRing::from_records(&recs).unwrap();
+        let ring = KeyRing::from_records(&recs, now).unwrap();
         for alg in SigningAlg::ALL {
             let key = ring.signer(*alg).unwrap();
             let jws = key.sign(&json!({"sub": "u1"}), "JWT").unwrap();
@@ -309,5 +367,40 @@ mod tests {
     fn rfc7638_example_thumbprint() {
         let jwk = json!({"kty":"RSA","e":"AQAB","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
         assert_eq!(thumbprint(&jwk), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::*;
+
+    #[test]
+    fn a_rotated_key_is_published_first_signs_later_and_retires_on_schedule() {
+        let old = SigningKey::generate(SigningAlg::Es256, UnixTime(0)).unwrap();
+        let mut new = SigningKey::generate(SigningAlg::Es256, UnixTime(100)).unwrap();
+        new.activates_at = UnixTime(160);
+        let mut old_retiring = old.clone();
+        old_retiring.retires_at = Some(UnixTime(160 + 3600));
+        let records = vec![old_retiring, new.clone()];
+        let at = |t| KeyRing::from_records(&records, UnixTime(t)).unwrap();
+        let before = at(120);
+        assert_eq!(
+            before.signer(SigningAlg::Es256).unwrap().kid(),
+            old.kid,
+            "pending key does not sign yet"
+        );
+        assert_eq!(before.kids().len(), 2, "but it is published");
+        assert_eq!(before.next_change(), Some(UnixTime(160)));
+        assert!(before.stale(&records, UnixTime(160)));
+        let after = at(200);
+        assert_eq!(after.signer(SigningAlg::Es256).unwrap().kid(), new.kid);
+        assert_eq!(
+            after.kids().len(),
+            2,
+            "the old key stays published while its tokens live"
+        );
+        let retired = at(160 + 3600);
+        assert_eq!(retired.kids(), vec![new.kid.clone()]);
+        assert_ne!(before.etag(), retired.etag());
     }
 }

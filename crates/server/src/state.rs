@@ -14,8 +14,9 @@ pub struct AppState {
     pub issuer: String,
     /// The store.
     pub store: Arc<dyn Store>,
-    /// Signing keys.
-    pub keys: KeyRing,
+    /// Signing keys as of the last reload; swapped by the key poller (`GATEHOUSE_KEY_POLL_INTERVAL`).
+    // A std lock: held only to clone or swap the Arc, never across an await.
+    pub keys: std::sync::RwLock<std::sync::Arc<KeyRing>>,
     /// The discovery document, serialised once at start.
     pub discovery: Vec<u8>,
     /// Whether cookies get `Secure` (the issuer is https).
@@ -30,6 +31,17 @@ pub struct AppState {
     pub limiters: crate::protect::Limiters,
     /// When this process started serving.
     pub started: std::time::Instant,
+}
+
+impl AppState {
+    /// The current key ring.
+    #[must_use]
+    pub fn keys(&self) -> std::sync::Arc<KeyRing> {
+        self.keys.read().map_or_else(
+            |p| std::sync::Arc::clone(&p.into_inner()),
+            |k| std::sync::Arc::clone(&k),
+        )
+    }
 }
 
 /// The current time.

@@ -61,6 +61,7 @@ macro_rules! all_contracts {
             cleanup_deletes_expired_and_long_revoked_rows,
             server_secret_is_created_once,
             failed_logins_lock_the_account_until_cleared,
+            key_rotation_schedules_retirement_once,
         );
     };
 }
@@ -521,18 +522,8 @@ pub async fn deleting_a_client_removes_its_codes_and_tokens(store: Arc<dyn Store
 }
 
 pub async fn keys_persist_in_insertion_order(store: Arc<dyn Store>) {
-    let k1 = SigningKeyRecord {
-        kid: "k1".into(),
-        alg: SigningAlg::Rs256,
-        private_der: vec![1, 2],
-        created_at: NOW,
-    };
-    let k2 = SigningKeyRecord {
-        kid: "k2".into(),
-        alg: SigningAlg::EdDsa,
-        private_der: vec![3],
-        created_at: NOW.plus(1),
-    };
+    let k1 = key("k1", SigningAlg::Rs256, NOW);
+    let k2 = key("k2", SigningAlg::EdDsa, NOW.plus(1));
     store.put_key(&k1).await.unwrap();
     store.put_key(&k2).await.unwrap();
     assert_eq!(store.list_keys().await.unwrap(), vec![k1.clone(), k2]);
@@ -820,4 +811,41 @@ pub async fn failed_logins_lock_the_account_until_cleared(store: Arc<dyn Store>)
     assert!(store.login_lock("dave", NOW).await.unwrap().is_some());
     store.clear_login_failures("dave").await.unwrap();
     assert_eq!(store.login_lock("dave", NOW).await.unwrap(), None);
+}
+
+fn key(kid: &str, alg: SigningAlg, created_at: UnixTime) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        alg,
+        private_der: vec![1, 2, 3],
+        created_at,
+        activates_at: created_at,
+        retires_at: None,
+    }
+}
+
+pub async fn key_rotation_schedules_retirement_once(store: Arc<dyn Store>) {
+    store.put_key(&key("old", SigningAlg::Rs256, NOW)).await.unwrap();
+    store.put_key(&key("ed", SigningAlg::EdDsa, NOW)).await.unwrap();
+    let mut new = key("new", SigningAlg::Rs256, NOW.plus(10));
+    new.activates_at = NOW.plus(70);
+    assert!(store.rotate_key(&new, Some("old"), NOW.plus(3670)).await.unwrap());
+    let keys = store.list_keys().await.unwrap();
+    let find = |kid: &str| keys.iter().find(|k| k.kid == kid).unwrap().clone();
+    assert_eq!(find("old").retires_at, Some(NOW.plus(3670)));
+    assert_eq!(find("new").retires_at, None);
+    assert_eq!(find("new").activates_at, NOW.plus(70));
+    assert_eq!(find("ed").retires_at, None, "other algorithms are untouched");
+    // A second instance that saw "old" as newest loses the race and adds nothing.
+    assert!(
+        !store
+            .rotate_key(
+                &key("late", SigningAlg::Rs256, NOW.plus(11)),
+                Some("old"),
+                NOW.plus(9999)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.list_keys().await.unwrap().len(), 3);
 }

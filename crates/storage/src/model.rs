@@ -239,6 +239,10 @@ pub struct SigningKeyRecord {
     pub private_der: Vec<u8>,
     /// Creation time.
     pub created_at: UnixTime,
+    /// When it starts signing (it is published from creation, so caches know it by then).
+    pub activates_at: UnixTime,
+    /// When it leaves the JWKS: set at rotation to when the last token it signed expires.
+    pub retires_at: Option<UnixTime>,
 }
 
 impl std::fmt::Debug for SigningKeyRecord {

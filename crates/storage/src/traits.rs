@@ -148,6 +148,16 @@ pub trait Keys: Send + Sync {
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Adds a key.
     async fn put_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Adds `key` and schedules every other key of its algorithm to retire at
+    /// `retire_previous_at` (or earlier, if already scheduled), in one transaction. With
+    /// `expected_newest`, does nothing and returns `false` unless that kid is the newest key of the
+    /// algorithm (so instances rotating on a timer add one key between them).
+    async fn rotate_key(
+        &self,
+        key: &SigningKeyRecord,
+        expected_newest: Option<&str>,
+        retire_previous_at: UnixTime,
+    ) -> StoreResult<bool>;
     /// The server secret called `name`, stored as `candidate` by the first instance that asks.
     async fn server_secret(&self, name: &str, candidate: &[u8], now: UnixTime) -> StoreResult<Vec<u8>>;
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A point in time, in whole seconds since the Unix epoch (the unit of JWT `iat`/`exp`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UnixTime(pub i64);
 

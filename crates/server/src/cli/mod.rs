@@ -2,6 +2,7 @@
 //! the server (the embedded file may be shared with a running server).
 
 mod client;
+mod keys;
 mod scope;
 mod transfer;
 mod user;
@@ -50,6 +51,9 @@ enum Command {
     Export,
     /// Read an export from stdin into an empty store (of either kind).
     Import,
+    /// List and rotate signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -158,6 +162,7 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
             });
             Ok(())
         }
+        Command::Keys(c) => keys::run(c, store::open(&config).await?, &config).await,
         Command::Export => transfer::export(store::open(&config).await?).await,
         Command::Import => transfer::import(store::open(&config).await?).await,
     }

@@ -65,6 +65,10 @@ enum Line {
         alg: SigningAlg,
         private_der: String,
         created_at: UnixTime,
+        #[serde(default)]
+        activates_at: UnixTime,
+        #[serde(default)]
+        retires_at: Option<UnixTime>,
     },
     RefreshToken {
         hash: String,
@@ -140,6 +144,8 @@ pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
             alg: k.alg,
             private_der: b64url(&k.private_der),
             created_at: k.created_at,
+            activates_at: k.activates_at,
+            retires_at: k.retires_at,
         });
     }
     for t in store.list_refresh_tokens(crate::state::now()).await? {
@@ -282,6 +288,8 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
             alg,
             private_der,
             created_at,
+            activates_at,
+            retires_at,
         } => {
             let der = b64url_decode(&private_der).context("private_der is not base64url")?;
             store
@@ -290,6 +298,8 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
                     alg,
                     private_der: der,
                     created_at,
+                    activates_at,
+                    retires_at,
                 })
                 .await?;
         }

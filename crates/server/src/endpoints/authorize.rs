@@ -262,7 +262,7 @@ async fn verify_scopes(state: &AppState, client: &ClientRecord, request: &Author
 /// The `sub` of an `id_token_hint`: it must be an ID token we signed, for this client.
 fn verify_id_token_hint(state: &AppState, hint: &str, client: &ClientRecord) -> Result<String, Error> {
     let bad = || invalid_request("id_token_hint is not an ID token issued by this provider to this client");
-    let claims = state.keys.verify(hint).ok_or_else(bad)?;
+    let claims = state.keys().verify(hint).ok_or_else(bad)?;
     if claims["iss"].as_str() != Some(state.issuer.as_str()) {
         return Err(bad());
     }

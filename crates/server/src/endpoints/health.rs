@@ -6,7 +6,7 @@ use crate::metrics::METRICS;
 use crate::state::AppState;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 /// `GET /health`: liveness. 200 while the process can serve.
@@ -108,6 +108,7 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
     if skew_ms.is_some_and(|s| s.abs() > 5000.0) {
         warnings.push("the clocks of this server and the database differ by more than 5 s; tokens may look expired or not yet valid".into());
     }
+    let ring = state.keys();
     let status = if !problems.is_empty() {
         "unhealthy"
     } else if !warnings.is_empty() {
@@ -130,9 +131,10 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
             "migrations": { "applied": check.applied, "pending": check.pending },
         },
         "signing_keys": {
-            "active": state.keys.active_kids(),
-            "count": state.keys.kids().len(),
-            "next_rotation": Value::Null,
+            "active": ring.active_kids(),
+            "count": ring.kids().len(),
+            "next_change": ring.next_change().map(|t| t.0),
+            "automatic_rotation_seconds": state.config.key_rotation_interval.map(|d| d.as_secs()),
         },
         "clock": { "system_time": system, "database_time": db_time, "skew_ms": skew_ms },
     });

@@ -48,7 +48,8 @@ pub async fn observe(
         "PATCH" => "PATCH",
         _ => "other",
     };
-    let secure = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.secure_cookies);
+    let app = req.app_data::<web::Data<AppState>>().cloned();
+    let secure = app.as_ref().is_some_and(|s| s.secure_cookies);
     let span = tracing::info_span!("request", request_id = %id);
     let mut res = next.call(req).instrument(span.clone()).await?;
     let status = res.status().as_u16();
@@ -67,6 +68,14 @@ pub async fn observe(
         .observe(elapsed.as_secs_f64());
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, v);
+    }
+    if let Some(v) = app
+        .as_ref()
+        .and_then(|s| s.config.instance_name.as_deref())
+        .and_then(|n| HeaderValue::from_str(n).ok())
+    {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-gatehouse-instance"), v);
     }
     if secure {
         res.headers_mut().insert(

@@ -17,6 +17,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0003_lockout",
         include_str!("../../../../migrations/0003_lockout.sql"),
     ),
+    (
+        4,
+        "0004_key_rotation",
+        include_str!("../../../../migrations/0004_key_rotation.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names Gatehouse's migration lock.

@@ -113,5 +113,7 @@ pub(super) fn key(r: &Row) -> Result<SigningKeyRecord, StoreError> {
         alg: parse_wire(&col::<String>(r, 1)?)?,
         private_der: col(r, 2)?,
         created_at: UnixTime(col(r, 3)?),
+        activates_at: UnixTime(col(r, 4)?),
+        retires_at: col::<Option<i64>>(r, 5)?.map(UnixTime),
     })
 }

@@ -697,11 +697,13 @@ impl Tokens for PgStore {
     }
 }
 
+const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_der, created_at, activates_at, retires_at) VALUES ($1, $2, $3, $4, $5, $6)";
+
 #[async_trait]
 impl Keys for PgStore {
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         self.all(
-            "SELECT kid, alg, private_der, created_at FROM signing_keys ORDER BY created_at, kid",
+            "SELECT kid, alg, private_der, created_at, activates_at, retires_at FROM signing_keys ORDER BY created_at, kid",
             &[],
         )
         .await?
@@ -726,12 +728,67 @@ impl Keys for PgStore {
 
     async fn put_key(&self, k: &SigningKeyRecord) -> StoreResult<()> {
         self.exec(
-            "INSERT INTO signing_keys (kid, alg, private_der, created_at) VALUES ($1, $2, $3, $4)",
-            &[&k.kid, &k.alg.as_str(), &k.private_der, &k.created_at.0],
+            INSERT_KEY,
+            &[
+                &k.kid,
+                &k.alg.as_str(),
+                &k.private_der,
+                &k.created_at.0,
+                &k.activates_at.0,
+                &k.retires_at.map(|t| t.0),
+            ],
         )
         .await
         .map_err(|e| conflict(e, format!("key {}", k.kid)))?;
         Ok(())
+    }
+
+    async fn rotate_key(
+        &self,
+        k: &SigningKeyRecord,
+        expected_newest: Option<&str>,
+        retire_previous_at: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        // Serialise rotations, so instances rotating on a timer add one key, not one each.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&0x6761_7465_6b65_7973_i64])
+            .await
+            .map_err(pg_err)?;
+        let newest = tx
+            .query_opt(
+                "SELECT kid FROM signing_keys WHERE alg = $1 ORDER BY created_at DESC, kid DESC LIMIT 1",
+                &[&k.alg.as_str()],
+            )
+            .await
+            .map_err(pg_err)?
+            .map(|r| r.try_get::<_, String>(0))
+            .transpose()
+            .map_err(pg_err)?;
+        if expected_newest.is_some() && newest.as_deref() != expected_newest {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE signing_keys SET retires_at = $2 WHERE alg = $1 AND (retires_at IS NULL OR retires_at > $2)",
+            &[&k.alg.as_str(), &retire_previous_at.0],
+        )
+        .await
+        .map_err(pg_err)?;
+        tx.execute(
+            INSERT_KEY,
+            &[
+                &k.kid,
+                &k.alg.as_str(),
+                &k.private_der,
+                &k.created_at.0,
+                &k.activates_at.0,
+                &k.retires_at.map(|t| t.0),
+            ],
+        )
+        .await
+        .map_err(|e| conflict(pg_err(e), format!("key {}", k.kid)))?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(true)
     }
 }
 

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("001_init", include_str!("001_init.sql")),
     ("002_token_lifecycle", include_str!("002_token_lifecycle.sql")),
     ("003_lockout", include_str!("003_lockout.sql")),
+    ("004_key_rotation", include_str!("004_key_rotation.sql")),
 ];
 
 /// The file name inside the data directory.
@@ -902,10 +903,49 @@ impl Keys for SqliteStore {
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         self.run(|conn| {
             let mut stmt = conn
-                .prepare("SELECT kid, alg, private_der, created_at FROM signing_keys ORDER BY created_at, kid")
+                .prepare("SELECT kid, alg, private_der, created_at, activates_at, retires_at FROM signing_keys ORDER BY created_at, kid")
                 .map_err(map_err)?;
             let rows = stmt.query_map([], read_key).map_err(map_err)?;
             rows.map(|r| r.map_err(map_err)?).collect()
+        })
+        .await
+    }
+
+    async fn put_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        let k = key.clone();
+        self.run(move |conn| insert_key(conn, &k)).await
+    }
+
+    async fn rotate_key(
+        &self,
+        key: &SigningKeyRecord,
+        expected_newest: Option<&str>,
+        retire_previous_at: UnixTime,
+    ) -> StoreResult<bool> {
+        let (k, expected) = (key.clone(), expected_newest.map(str::to_owned));
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let newest: Option<String> = tx
+                .query_row(
+                    "SELECT kid FROM signing_keys WHERE alg = ?1 ORDER BY created_at DESC, kid DESC LIMIT 1",
+                    [k.alg.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(map_err)?;
+            if expected.is_some() && newest != expected {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE signing_keys SET retires_at = ?2 WHERE alg = ?1 AND (retires_at IS NULL OR retires_at > ?2)",
+                params![k.alg.as_str(), retire_previous_at.0],
+            )
+            .map_err(map_err)?;
+            insert_key(&tx, &k)?;
+            tx.commit().map_err(map_err)?;
+            Ok(true)
         })
         .await
     }
@@ -922,19 +962,15 @@ impl Keys for SqliteStore {
         })
         .await
     }
+}
 
-    async fn put_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
-        let k = key.clone();
-        self.run(move |conn| {
-            conn.execute(
-                "INSERT INTO signing_keys (kid, alg, private_der, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![k.kid, k.alg.as_str(), k.private_der, k.created_at.0],
-            )
-            .map_err(|e| conflict_or(e, format!("key {}", k.kid)))?;
-            Ok(())
-        })
-        .await
-    }
+fn insert_key(conn: &Connection, k: &SigningKeyRecord) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO signing_keys (kid, alg, private_der, created_at, activates_at, retires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![k.kid, k.alg.as_str(), k.private_der, k.created_at.0, k.activates_at.0, k.retires_at.map(|t| t.0)],
+    )
+    .map_err(|e| conflict_or(e, format!("key {}", k.kid)))?;
+    Ok(())
 }
 
 #[async_trait]

@@ -179,10 +179,13 @@ pub(super) fn read_refresh_token(r: &Row<'_>) -> rusqlite::Result<Result<Refresh
 
 pub(super) fn read_key(r: &Row<'_>) -> rusqlite::Result<Result<SigningKeyRecord, StoreError>> {
     let (kid, alg, der, created): (String, String, Vec<u8>, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+    let (activates, retires): (i64, Option<i64>) = (r.get(4)?, r.get(5)?);
     Ok(parse_wire(&alg).map(|alg| SigningKeyRecord {
         kid,
         alg,
         private_der: der,
         created_at: UnixTime(created),
+        activates_at: UnixTime(activates),
+        retires_at: retires.map(UnixTime),
     }))
 }
