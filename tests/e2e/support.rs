@@ -282,6 +282,11 @@ pub fn cli_json(store: &StoreEnv, args: &[&str]) -> Value {
     cli_json_stdin(store, args, "")
 }
 
+/// As [`cli_json`], with `stdin` as standard input.
+pub fn cli_json_stdin_pub(store: &StoreEnv, args: &[&str], stdin: &str) -> Value {
+    cli_json_stdin(store, args, stdin)
+}
+
 fn cli_json_stdin(store: &StoreEnv, args: &[&str], stdin: &str) -> Value {
     let mut all: Vec<&str> = args.to_vec();
     all.push("--json");
