@@ -103,7 +103,7 @@ async fn not_found() -> HttpResponse {
 pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
     let keys = KeyRing::load_or_create(store.as_ref(), now()).await?;
     let scopes = store.list_scopes().await?.into_iter().map(|s| s.name).collect();
-    let discovery = serde_json::to_vec(&ProviderMetadata::new(&issuer, scopes))?;
+    let discovery = web::Bytes::from(serde_json::to_vec(&ProviderMetadata::new(&issuer, scopes))?);
     let dummy_password_hash = tokio::task::spawn_blocking(|| passwords::hash(&random_token()))
         .await?
         .map_err(anyhow::Error::msg)?;

@@ -176,7 +176,7 @@ fn thumbprint(jwk: &Value) -> String {
 pub struct KeyRing {
     active: HashMap<SigningAlg, Arc<SigningKey>>,
     by_kid: HashMap<String, Arc<SigningKey>>,
-    jwks: Vec<u8>,
+    jwks: actix_web::web::Bytes,
     etag: String,
     records: Vec<SigningKeyRecord>,
     next_change: Option<UnixTime>,
@@ -261,7 +261,7 @@ impl KeyRing {
         Ok(Self {
             active,
             by_kid,
-            jwks,
+            jwks: jwks.into(),
             etag,
             records: records.to_vec(),
             next_change,
@@ -286,10 +286,10 @@ impl KeyRing {
         self.active.get(&alg).map(AsRef::as_ref)
     }
 
-    /// The JWKS document.
+    /// The JWKS document (cheap to clone: shared bytes).
     #[must_use]
-    pub fn jwks(&self) -> &[u8] {
-        &self.jwks
+    pub fn jwks(&self) -> actix_web::web::Bytes {
+        self.jwks.clone()
     }
 
     /// The signing key id per algorithm.

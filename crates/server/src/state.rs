@@ -17,8 +17,8 @@ pub struct AppState {
     /// Signing keys as of the last reload; swapped by the key poller (`GATEHOUSE_KEY_POLL_INTERVAL`).
     // A std lock: held only to clone or swap the Arc, never across an await.
     pub keys: std::sync::RwLock<std::sync::Arc<KeyRing>>,
-    /// The discovery document, serialised once at start.
-    pub discovery: Vec<u8>,
+    /// The discovery document, serialised once at start (shared, not copied, per response).
+    pub discovery: actix_web::web::Bytes,
     /// Whether cookies get `Secure` (the issuer is https).
     pub secure_cookies: bool,
     /// An Argon2id hash of a random password, verified when a username is unknown so that the

@@ -57,6 +57,9 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Measures one Argon2id password verification on this machine (for scripts/bench).
+    #[command(hide = true)]
+    BenchPasswordHash,
 }
 
 #[derive(Subcommand)]
@@ -160,6 +163,17 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
                     format!("applied {}", applied.join(", "))
                 }
             });
+            Ok(())
+        }
+        Command::BenchPasswordHash => {
+            let hash = crate::passwords::hash("bench-password-123").map_err(anyhow::Error::msg)?;
+            let rounds = 20;
+            let started = std::time::Instant::now();
+            for _ in 0..rounds {
+                crate::passwords::verify("bench-password-123".into(), hash.clone()).await;
+            }
+            let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(rounds);
+            println!("{}", serde_json::json!({ "ms_per_verify": ms }));
             Ok(())
         }
         Command::Keys(c) => keys::run(c, store::open(&config).await?, &config).await,

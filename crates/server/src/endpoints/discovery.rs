@@ -34,7 +34,7 @@ pub async fn jwks(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Ht
     if matches {
         return res.finish();
     }
-    res.content_type("application/jwk-set+json").body(ring.jwks().to_vec())
+    res.content_type("application/jwk-set+json").body(ring.jwks())
 }
 
 /// `GET /assets/gatehouse.css`.

@@ -606,25 +606,13 @@ impl Tokens for SqliteStore {
     async fn put_access_token(&self, token: &AccessTokenRecord) -> StoreResult<()> {
         let t = token.clone();
         self.run(move |conn| {
-            conn.execute(
-                "INSERT INTO access_tokens (hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at, audience, format)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    t.hash.as_bytes().as_slice(),
-                    t.client_id.as_str(),
-                    t.grant_id,
-                    t.subject,
-                    t.scope.to_param(),
-                    to_json(&t.claims)?,
-                    t.auth_time.map(|a| a.0),
-                    t.issued_at.0,
-                    t.expires_at.0,
-                    to_json(&t.audience)?,
-                    t.format.as_str()
-                ],
-            )
-            .map_err(map_err)?;
-            Ok(())
+            // Access tokens alone commit without waiting for fsync (synchronous=NORMAL in WAL mode:
+            // durable at the next checkpoint or FULL commit). A crash may lose a token just issued;
+            // it then fails closed (introspection says inactive). Everything else stays FULL.
+            conn.pragma_update(None, "synchronous", "NORMAL").map_err(map_err)?;
+            let inserted = insert_access(conn, &t);
+            conn.pragma_update(None, "synchronous", "FULL").map_err(map_err)?;
+            inserted
         })
         .await
     }
@@ -857,6 +845,28 @@ impl Tokens for SqliteStore {
         })
         .await
     }
+}
+
+fn insert_access(conn: &Connection, t: &AccessTokenRecord) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO access_tokens (hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at, audience, format)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            t.hash.as_bytes().as_slice(),
+            t.client_id.as_str(),
+            t.grant_id,
+            t.subject,
+            t.scope.to_param(),
+            to_json(&t.claims)?,
+            t.auth_time.map(|a| a.0),
+            t.issued_at.0,
+            t.expires_at.0,
+            to_json(&t.audience)?,
+            t.format.as_str()
+        ],
+    )
+    .map_err(map_err)?;
+    Ok(())
 }
 
 fn revoke_family(conn: &Connection, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
