@@ -358,7 +358,7 @@ mod tests {
             assert!(ring.verify(&tampered).is_none(), "{alg}");
             assert_eq!(key.kid(), thumbprint(&key.jwk));
         }
-        let jwks: Value = serde_json::from_slice(ring.jwks()).unwrap();
+        let jwks: Value = serde_json::from_slice(&ring.jwks()).unwrap();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 3);
         assert!(jwks["keys"].as_array().unwrap().iter().all(|k| k.get("d").is_none()));
     }

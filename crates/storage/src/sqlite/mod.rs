@@ -13,7 +13,6 @@ use gatehouse_protocol::types::{ClientId, ScopeSet, TokenHash, UnixTime};
 use rows::*;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 /// Numbered schema migrations; `PRAGMA user_version` records how many are applied.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -26,11 +25,17 @@ const MIGRATIONS: &[(&str, &str)] = &[
 /// The file name inside the data directory.
 pub const DB_FILE: &str = "gatehouse.db";
 
+/// A unit of work for the store thread.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
 /// The embedded SQLite store.
+///
+/// One thread owns the connection and runs jobs in arrival order; callers await the answer. This
+/// keeps SQLite's single writer busy without a lock convoy: `spawn_blocking` plus a mutex made one
+/// blocking thread per waiting request (hundreds under load, each with its own malloc arena).
 #[derive(Clone)]
 pub struct SqliteStore {
-    // A std mutex, not tokio's: it is only ever held inside `spawn_blocking`, never across an await.
-    conn: Arc<Mutex<Connection>>,
+    jobs: std::sync::mpsc::Sender<Job>,
     path: PathBuf,
 }
 
@@ -60,10 +65,17 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL").map_err(map_err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(map_err)?;
         migrate(&mut conn, apply_migrations)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-        })
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("gatehouse-sqlite".into())
+            .spawn(move || {
+                for job in queue {
+                    // A panicking job must not take the store down with it; its caller sees an error.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
+                }
+            })
+            .map_err(|e| StoreError::Internal(format!("cannot start the store thread: {e}")))?;
+        Ok(Self { jobs, path })
     }
 
     /// The database file.
@@ -72,21 +84,22 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Runs `f` on the connection in a blocking thread.
+    /// Runs `f` on the store thread and awaits its result.
     async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| StoreError::Internal("connection mutex poisoned".into()))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
+        let (answer, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = answer.send(f(conn));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Internal("the store thread has stopped".into()))?;
+        result
+            .await
+            .map_err(|_| StoreError::Internal("the store thread dropped a request".into()))?
     }
 }
 
