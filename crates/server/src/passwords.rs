@@ -1,8 +1,10 @@
 //! Password hashing with Argon2id (OWASP parameters: m=19 MiB, t=2, p=1), off the async threads.
 
-use argon2::Argon2;
+use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::sync::Mutex;
+use subtle::ConstantTimeEq;
 
 /// Hashes a password to a PHC string.
 ///
@@ -21,21 +23,77 @@ static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLoc
     tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
 });
 
+/// Argon2 working memory (19 MiB each), kept for reuse: allocating it per hash made glibc keep a
+/// copy per thread (hundreds of MB under load), and mapping it fresh each time costs page faults.
+/// At most one buffer per permitted concurrent hash is kept.
+static MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
 /// Verifies a password against a PHC string on a blocking thread. A malformed hash never verifies.
 pub async fn verify(password: String, phc: String) -> bool {
     let Ok(_permit) = HASHING.acquire().await else {
         return false;
     };
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&phc)
-            .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-    })
-    .await
-    .unwrap_or(false)
+    tokio::task::spawn_blocking(move || verify_now(password.as_bytes(), &phc))
+        .await
+        .unwrap_or(false)
+}
+
+/// The Argon2 verification of the `argon2` crate, computed in pooled memory; the hash comparison is
+/// constant time.
+fn verify_now(password: &[u8], phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let reused = MEMORY
+        .lock()
+        .ok()
+        .and_then(|mut pool| pool.iter().position(|m| m.len() == blocks).map(|i| pool.swap_remove(i)));
+    let mut memory = reused.unwrap_or_else(|| vec![Block::default(); blocks]);
+    let mut out = vec![0u8; expected.as_bytes().len()];
+    let computed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password,
+        salt.as_ref(),
+        &mut out,
+        &mut memory[..],
+    );
+    if let Ok(mut pool) = MEMORY.lock()
+        && pool.len() < std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    {
+        pool.push(memory);
+    }
+    computed.is_ok() && bool::from(out.ct_eq(expected.as_bytes()))
 }
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn pooled_verification_agrees_with_the_crate() {
+        use argon2::password_hash::PasswordVerifier;
+        let h = super::hash("s3cret-pass").unwrap();
+        for (pw, ok) in [("s3cret-pass", true), ("s3cret-pasS", false), ("", false)] {
+            let crate_says = argon2::Argon2::default()
+                .verify_password(pw.as_bytes(), &super::PasswordHash::new(&h).unwrap())
+                .is_ok();
+            assert_eq!(crate_says, ok);
+            assert_eq!(super::verify(pw.into(), h.clone()).await, ok, "{pw}");
+        }
+        assert!(!super::verify("x".into(), "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$AAAA".into()).await);
+    }
+
     #[tokio::test]
     async fn hash_verifies_only_the_right_password() {
         let h = super::hash("correct horse").unwrap();
