@@ -46,6 +46,10 @@ pub static POOL_WAIT_OBSERVER: std::sync::OnceLock<fn(Duration)> = std::sync::On
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// A few connections whose sessions run `synchronous_commit = off`, used only to insert access
+    /// tokens: one round trip, no wait for the WAL flush. A crash may lose a token just issued,
+    /// which then fails closed; grants, rotations and everything else use `pool`.
+    fast_pool: Pool,
 }
 
 impl PgStore {
@@ -65,29 +69,23 @@ impl PgStore {
         config.options(options.trim());
         config.connect_timeout(settings.pool_timeout);
         config.application_name("gatehouse");
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
         let explicit_tls = settings.url.contains("sslmode=");
         let loopback = config.get_hosts().iter().all(|h| match h {
             Host::Tcp(name) => name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
             Host::Unix(_) => true,
         });
         // TLS off for loopback unless the URL asks for it; otherwise as the URL's sslmode says.
-        let manager = if config.get_ssl_mode() == SslMode::Disable || (loopback && !explicit_tls) {
-            Manager::from_config(config, tokio_postgres::NoTls, manager_config)
-        } else {
-            Manager::from_config(config, tls_connector()?, manager_config)
-        };
-        let pool = Pool::builder(manager)
-            .max_size(settings.pool_max)
-            .wait_timeout(Some(settings.pool_timeout))
-            .create_timeout(Some(settings.pool_timeout))
-            .recycle_timeout(Some(settings.pool_timeout))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Internal(format!("cannot build the connection pool: {e}")))?;
-        Ok(Self { pool })
+        let tls = !(config.get_ssl_mode() == SslMode::Disable || (loopback && !explicit_tls));
+        let mut fast_config = config.clone();
+        fast_config.options(format!("{} -c synchronous_commit=off", config.get_options().unwrap_or("")).trim());
+        let pool = build_pool(config, tls, settings.pool_max, settings.pool_timeout)?;
+        let fast_pool = build_pool(fast_config, tls, settings.pool_max.div_ceil(4), settings.pool_timeout)?;
+        Ok(Self { pool, fast_pool })
+    }
+
+    /// A connection from the no-flush pool (access-token inserts only).
+    async fn fast_client(&self) -> Result<Object, StoreError> {
+        self.fast_pool.get().await.map_err(pool_err)
     }
 
     /// A pooled connection. The wait is reported to [`POOL_WAIT_OBSERVER`] when one is set.
@@ -106,6 +104,25 @@ impl PgStore {
         let s = self.pool.status();
         (s.size, s.size.saturating_sub(s.available), s.available, s.max_size)
     }
+}
+
+fn build_pool(config: tokio_postgres::Config, tls: bool, max: usize, timeout: Duration) -> Result<Pool, StoreError> {
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = if tls {
+        Manager::from_config(config, tls_connector()?, manager_config)
+    } else {
+        Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+    };
+    Pool::builder(manager)
+        .max_size(max)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Internal(format!("cannot build the connection pool: {e}")))
 }
 
 /// TLS with certificates checked against the public web PKI roots.

@@ -468,21 +468,16 @@ const REVOKE_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE fa
 #[async_trait]
 impl Tokens for PgStore {
     async fn put_access_token(&self, t: &AccessTokenRecord) -> StoreResult<()> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg_err)?;
-        // Access tokens alone commit without waiting for the WAL flush. A crash may lose a token just
-        // issued; it then fails closed (introspection says inactive). Everything else is synchronous.
-        tx.batch_execute("SET LOCAL synchronous_commit = off")
-            .await
-            .map_err(pg_err)?;
-        let stmt = tx
+        // On the no-flush pool: see `PgStore::fast_pool`.
+        let c = self.fast_client().await?;
+        let stmt = c
             .prepare_cached(
                 "INSERT INTO access_tokens (hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at, audience, format)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .await
             .map_err(pg_err)?;
-        tx.execute(
+        c.execute(
             &stmt,
             &[
                 &t.hash.as_bytes().as_slice(),
@@ -500,7 +495,7 @@ impl Tokens for PgStore {
         )
         .await
         .map_err(pg_err)?;
-        tx.commit().await.map_err(pg_err)
+        Ok(())
     }
 
     async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>> {

@@ -64,6 +64,8 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(map_err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(map_err)?;
+        // Checkpoint every ~16 MiB of WAL instead of 4 MiB: fewer fsyncs of the main file under load.
+        conn.pragma_update(None, "wal_autocheckpoint", 4000).map_err(map_err)?;
         migrate(&mut conn, apply_migrations)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
