@@ -160,11 +160,8 @@ impl Clients for SqliteStore {
     async fn create_client(&self, client: &ClientRecord) -> StoreResult<()> {
         let c = client.clone();
         self.run(move |conn| {
-            conn.execute(
-                "INSERT INTO clients (id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                client_params(&c)?,
-            )
+            conn.prepare_cached("INSERT INTO clients (id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)").map_err(map_err)?.execute(client_params(&c)?)
             .map_err(|e| conflict_or(e, format!("client {}", c.id)))?;
             Ok(())
         })
@@ -174,14 +171,12 @@ impl Clients for SqliteStore {
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<ClientRecord>> {
         let id = id.as_str().to_owned();
         self.run(move |conn| {
-            conn.query_row(
-                &format!("SELECT {CLIENT_COLS} FROM clients WHERE id = ?1"),
-                [id],
-                read_client,
-            )
-            .optional()
-            .map_err(map_err)?
-            .transpose()
+            conn.prepare_cached(&format!("SELECT {CLIENT_COLS} FROM clients WHERE id = ?1"))
+                .map_err(map_err)?
+                .query_row([id], read_client)
+                .optional()
+                .map_err(map_err)?
+                .transpose()
         })
         .await
     }
@@ -189,7 +184,7 @@ impl Clients for SqliteStore {
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
         self.run(|conn| {
             let mut stmt = conn
-                .prepare(&format!("SELECT {CLIENT_COLS} FROM clients ORDER BY id"))
+                .prepare_cached(&format!("SELECT {CLIENT_COLS} FROM clients ORDER BY id"))
                 .map_err(map_err)?;
             let rows = stmt.query_map([], read_client).map_err(map_err)?;
             rows.map(|r| r.map_err(map_err)?).collect()
@@ -230,11 +225,8 @@ impl Users for SqliteStore {
     async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
         let u = user.clone();
         self.run(move |conn| {
-            conn.execute(
-                "INSERT INTO users (id, username, email, email_verified, name, password_hash, locked, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                user_params(&u),
-            )
+            conn.prepare_cached("INSERT INTO users (id, username, email, email_verified, name, password_hash, locked, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)").map_err(map_err)?.execute(user_params(&u))
             .map_err(|e| conflict_or(e, format!("user {}", u.username)))?;
             Ok(())
         })
@@ -244,7 +236,9 @@ impl Users for SqliteStore {
     async fn find_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
         let id = id.to_owned();
         self.run(move |conn| {
-            conn.query_row(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"), [id], read_user)
+            conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))
+                .map_err(map_err)?
+                .query_row([id], read_user)
                 .optional()
                 .map_err(map_err)
         })
@@ -254,13 +248,11 @@ impl Users for SqliteStore {
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
         let name = username.to_owned();
         self.run(move |conn| {
-            conn.query_row(
-                &format!("SELECT {USER_COLS} FROM users WHERE username = ?1"),
-                [name],
-                read_user,
-            )
-            .optional()
-            .map_err(map_err)
+            conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE username = ?1"))
+                .map_err(map_err)?
+                .query_row([name], read_user)
+                .optional()
+                .map_err(map_err)
         })
         .await
     }
@@ -268,7 +260,7 @@ impl Users for SqliteStore {
     async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
         self.run(|conn| {
             let mut stmt = conn
-                .prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY username"))
+                .prepare_cached(&format!("SELECT {USER_COLS} FROM users ORDER BY username"))
                 .map_err(map_err)?;
             let rows = stmt.query_map([], read_user).map_err(map_err)?;
             rows.map(|r| r.map_err(map_err)).collect()
@@ -295,11 +287,19 @@ impl Users for SqliteStore {
         let id = id.to_owned();
         self.run(move |conn| {
             let tx = conn.transaction().map_err(map_err)?;
-            tx.execute("DELETE FROM access_tokens WHERE subject = ?1", [&id])
+            tx.prepare_cached("DELETE FROM access_tokens WHERE subject = ?1")
+                .map_err(map_err)?
+                .execute([&id])
                 .map_err(map_err)?;
-            tx.execute("DELETE FROM refresh_tokens WHERE subject = ?1", [&id])
+            tx.prepare_cached("DELETE FROM refresh_tokens WHERE subject = ?1")
+                .map_err(map_err)?
+                .execute([&id])
                 .map_err(map_err)?;
-            let n = tx.execute("DELETE FROM users WHERE id = ?1", [&id]).map_err(map_err)?;
+            let n = tx
+                .prepare_cached("DELETE FROM users WHERE id = ?1")
+                .map_err(map_err)?
+                .execute([&id])
+                .map_err(map_err)?;
             tx.commit().map_err(map_err)?;
             Ok(n == 1)
         })
@@ -312,11 +312,10 @@ impl Scopes for SqliteStore {
     async fn create_scope(&self, scope: &ScopeRecord) -> StoreResult<()> {
         let s = scope.clone();
         self.run(move |conn| {
-            conn.execute(
-                "INSERT INTO scopes (name, description, builtin) VALUES (?1, ?2, ?3)",
-                params![s.name, s.description, s.builtin],
-            )
-            .map_err(|e| conflict_or(e, format!("scope {}", s.name)))?;
+            conn.prepare_cached("INSERT INTO scopes (name, description, builtin) VALUES (?1, ?2, ?3)")
+                .map_err(map_err)?
+                .execute(params![s.name, s.description, s.builtin])
+                .map_err(|e| conflict_or(e, format!("scope {}", s.name)))?;
             Ok(())
         })
         .await
@@ -325,7 +324,7 @@ impl Scopes for SqliteStore {
     async fn list_scopes(&self) -> StoreResult<Vec<ScopeRecord>> {
         self.run(|conn| {
             let mut stmt = conn
-                .prepare("SELECT name, description, builtin FROM scopes ORDER BY name")
+                .prepare_cached("SELECT name, description, builtin FROM scopes ORDER BY name")
                 .map_err(map_err)?;
             let rows = stmt
                 .query_map([], |r| {
@@ -374,7 +373,9 @@ impl Consents for SqliteStore {
     async fn list_consents(&self) -> StoreResult<Vec<(String, ClientId, ScopeSet, UnixTime)>> {
         self.run(|conn| {
             let mut stmt = conn
-                .prepare("SELECT user_id, client_id, scope, granted_at FROM consents ORDER BY user_id, client_id")
+                .prepare_cached(
+                    "SELECT user_id, client_id, scope, granted_at FROM consents ORDER BY user_id, client_id",
+                )
                 .map_err(map_err)?;
             let rows = stmt
                 .query_map([], |r| {
@@ -413,11 +414,8 @@ impl Consents for SqliteStore {
                 Some(b) => parse_scope(&b)?.union(&s),
                 None => s,
             };
-            tx.execute(
-                "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
-                params![u, c, merged.to_param(), now.0],
-            )
+            tx.prepare_cached("INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at").map_err(map_err)?.execute(params![u, c, merged.to_param(), now.0])
             .map_err(map_err)?;
             tx.commit().map_err(map_err)
         })
@@ -430,10 +428,7 @@ impl Sessions for SqliteStore {
     async fn put_session(&self, session: &BrowserSession) -> StoreResult<()> {
         let s = session.clone();
         self.run(move |conn| {
-            conn.execute(
-                "INSERT INTO browser_sessions (token_hash, sid, user_id, auth_time, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![s.token_hash.as_bytes().as_slice(), s.sid, s.user_id, s.auth_time.0, s.expires_at.0],
-            )
+            conn.prepare_cached("INSERT INTO browser_sessions (token_hash, sid, user_id, auth_time, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)").map_err(map_err)?.execute(params![s.token_hash.as_bytes().as_slice(), s.sid, s.user_id, s.auth_time.0, s.expires_at.0])
             .map_err(map_err)?;
             Ok(())
         })
@@ -443,12 +438,12 @@ impl Sessions for SqliteStore {
     async fn find_session(&self, token_hash: &TokenHash, now: UnixTime) -> StoreResult<Option<BrowserSession>> {
         let h = *token_hash;
         self.run(move |conn| {
-            conn.query_row(
+            conn.prepare_cached(
                 "SELECT token_hash, sid, user_id, auth_time, expires_at FROM browser_sessions
                  WHERE token_hash = ?1 AND expires_at > ?2",
-                params![h.as_bytes().as_slice(), now.0],
-                read_session,
             )
+            .map_err(map_err)?
+            .query_row(params![h.as_bytes().as_slice(), now.0], read_session)
             .optional()
             .map_err(map_err)?
             .transpose()
@@ -459,11 +454,10 @@ impl Sessions for SqliteStore {
     async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<()> {
         let h = *token_hash;
         self.run(move |conn| {
-            conn.execute(
-                "DELETE FROM browser_sessions WHERE token_hash = ?1",
-                [h.as_bytes().as_slice()],
-            )
-            .map_err(map_err)?;
+            conn.prepare_cached("DELETE FROM browser_sessions WHERE token_hash = ?1")
+                .map_err(map_err)?
+                .execute([h.as_bytes().as_slice()])
+                .map_err(map_err)?;
             Ok(())
         })
         .await
@@ -472,17 +466,14 @@ impl Sessions for SqliteStore {
     async fn put_interaction(&self, interaction: &Interaction) -> StoreResult<()> {
         let i = interaction.clone();
         self.run(move |conn| {
-            conn.execute(
-                "INSERT INTO interactions (id, csrf_hash, browser_hash, request, login, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
+            conn.prepare_cached("INSERT INTO interactions (id, csrf_hash, browser_hash, request, login, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)").map_err(map_err)?.execute(params![
                     i.id,
                     i.csrf_hash.as_bytes().as_slice(),
                     i.browser_hash.as_bytes().as_slice(),
                     to_json(&i.request)?,
                     i.login.as_ref().map(to_json).transpose()?,
                     i.expires_at.0
-                ],
-            )
+                ])
             .map_err(map_err)?;
             Ok(())
         })
@@ -492,11 +483,11 @@ impl Sessions for SqliteStore {
     async fn find_interaction(&self, id: &str, now: UnixTime) -> StoreResult<Option<Interaction>> {
         let id = id.to_owned();
         self.run(move |conn| {
-            conn.query_row(
-                &format!("SELECT {INTERACTION_COLS} FROM interactions WHERE id = ?1 AND expires_at > ?2"),
-                params![id, now.0],
-                read_interaction,
-            )
+            conn.prepare_cached(&format!(
+                "SELECT {INTERACTION_COLS} FROM interactions WHERE id = ?1 AND expires_at > ?2"
+            ))
+            .map_err(map_err)?
+            .query_row(params![id, now.0], read_interaction)
             .optional()
             .map_err(map_err)?
             .transpose()
@@ -535,11 +526,11 @@ impl Sessions for SqliteStore {
     async fn take_interaction(&self, id: &str, now: UnixTime) -> StoreResult<Option<Interaction>> {
         let id = id.to_owned();
         self.run(move |conn| {
-            conn.query_row(
-                &format!("DELETE FROM interactions WHERE id = ?1 AND expires_at > ?2 RETURNING {INTERACTION_COLS}"),
-                params![id, now.0],
-                read_interaction,
-            )
+            conn.prepare_cached(&format!(
+                "DELETE FROM interactions WHERE id = ?1 AND expires_at > ?2 RETURNING {INTERACTION_COLS}"
+            ))
+            .map_err(map_err)?
+            .query_row(params![id, now.0], read_interaction)
             .optional()
             .map_err(map_err)?
             .transpose()
@@ -553,16 +544,17 @@ impl Codes for SqliteStore {
     async fn put_code(&self, hash: &TokenHash, grant: &CodeGrant) -> StoreResult<()> {
         let (h, g) = (*hash, grant.clone());
         self.run(move |conn| {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO codes (hash, grant_id, client_id, grant_data, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    h.as_bytes().as_slice(),
-                    g.grant_id,
-                    g.client_id.as_str(),
-                    to_json(&g)?,
-                    g.expires_at.0
-                ],
             )
+            .map_err(map_err)?
+            .execute(params![
+                h.as_bytes().as_slice(),
+                g.grant_id,
+                g.client_id.as_str(),
+                to_json(&g)?,
+                g.expires_at.0
+            ])
             .map_err(map_err)?;
             Ok(())
         })
@@ -635,13 +627,11 @@ impl Tokens for SqliteStore {
     async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>> {
         let h = *hash;
         self.run(move |conn| {
-            conn.query_row(
-                &format!(
-                    "SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = ?1 AND expires_at > ?2 AND revoked_at IS NULL"
-                ),
-                params![h.as_bytes().as_slice(), now.0],
-                read_access_token,
-            )
+            conn.prepare_cached(&format!(
+                "SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = ?1 AND expires_at > ?2 AND revoked_at IS NULL"
+            ))
+            .map_err(map_err)?
+            .query_row(params![h.as_bytes().as_slice(), now.0], read_access_token)
             .optional()
             .map_err(map_err)?
             .transpose()
@@ -797,7 +787,9 @@ impl Tokens for SqliteStore {
                 );
                 let n = self
                     .run(move |conn| {
-                        conn.execute(&sql, params![now.0, revoked_before.0, batch])
+                        conn.prepare_cached(&sql)
+                            .map_err(map_err)?
+                            .execute(params![now.0, revoked_before.0, batch])
                             .map_err(map_err)
                     })
                     .await? as u64;
@@ -821,14 +813,11 @@ impl Tokens for SqliteStore {
     async fn find_refresh_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<RefreshTokenRecord>> {
         let h = *hash;
         self.run(move |conn| {
-            conn.query_row(
-                &format!(
+            conn.prepare_cached(&format!(
                     "SELECT {REFRESH_COLS} FROM refresh_tokens
                      WHERE hash = ?1 AND expires_at > ?2 AND family_expires_at > ?2 AND revoked_at IS NULL AND rotated_at IS NULL"
-                ),
-                params![h.as_bytes().as_slice(), now.0],
-                read_refresh_token,
-            )
+                )).map_err(map_err)?.query_row(params![h.as_bytes().as_slice(), now.0],
+                read_refresh_token)
             .optional()
             .map_err(map_err)?
             .transpose()
@@ -839,7 +828,7 @@ impl Tokens for SqliteStore {
     async fn list_refresh_tokens(&self, now: UnixTime) -> StoreResult<Vec<RefreshTokenRecord>> {
         self.run(move |conn| {
             let mut stmt = conn
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {REFRESH_COLS} FROM refresh_tokens
                      WHERE expires_at > ?1 AND family_expires_at > ?1 AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at"
                 ))
@@ -863,10 +852,8 @@ impl Tokens for SqliteStore {
 }
 
 fn insert_access(conn: &Connection, t: &AccessTokenRecord) -> StoreResult<()> {
-    conn.execute(
-        "INSERT INTO access_tokens (hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at, audience, format)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
+    conn.prepare_cached("INSERT INTO access_tokens (hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at, audience, format)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)").map_err(map_err)?.execute(params![
             t.hash.as_bytes().as_slice(),
             t.client_id.as_str(),
             t.grant_id,
@@ -878,8 +865,7 @@ fn insert_access(conn: &Connection, t: &AccessTokenRecord) -> StoreResult<()> {
             t.expires_at.0,
             to_json(&t.audience)?,
             t.format.as_str()
-        ],
-    )
+        ])
     .map_err(map_err)?;
     Ok(())
 }
@@ -901,10 +887,8 @@ fn revoke_family(conn: &Connection, grant_id: &str, now: UnixTime) -> StoreResul
 }
 
 fn insert_refresh(conn: &Connection, t: &RefreshTokenRecord) -> StoreResult<()> {
-    conn.execute(
-        "INSERT INTO refresh_tokens (hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at, audience, family_expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
+    conn.prepare_cached("INSERT INTO refresh_tokens (hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at, audience, family_expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)").map_err(map_err)?.execute(params![
             t.hash.as_bytes().as_slice(),
             t.family_id,
             t.client_id.as_str(),
@@ -917,8 +901,7 @@ fn insert_refresh(conn: &Connection, t: &RefreshTokenRecord) -> StoreResult<()> 
             t.expires_at.0,
             to_json(&t.audience)?,
             t.family_expires_at.0
-        ],
-    )
+        ])
     .map_err(map_err)?;
     Ok(())
 }
@@ -928,7 +911,7 @@ impl Keys for SqliteStore {
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         self.run(|conn| {
             let mut stmt = conn
-                .prepare("SELECT kid, alg, private_der, created_at, activates_at, retires_at FROM signing_keys ORDER BY created_at, kid")
+                .prepare_cached("SELECT kid, alg, private_der, created_at, activates_at, retires_at FROM signing_keys ORDER BY created_at, kid")
                 .map_err(map_err)?;
             let rows = stmt.query_map([], read_key).map_err(map_err)?;
             rows.map(|r| r.map_err(map_err)?).collect()
@@ -963,10 +946,11 @@ impl Keys for SqliteStore {
             if expected.is_some() && newest != expected {
                 return Ok(false);
             }
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE signing_keys SET retires_at = ?2 WHERE alg = ?1 AND (retires_at IS NULL OR retires_at > ?2)",
-                params![k.alg.as_str(), retire_previous_at.0],
             )
+            .map_err(map_err)?
+            .execute(params![k.alg.as_str(), retire_previous_at.0])
             .map_err(map_err)?;
             insert_key(&tx, &k)?;
             tx.commit().map_err(map_err)?;
@@ -978,22 +962,16 @@ impl Keys for SqliteStore {
     async fn server_secret(&self, name: &str, candidate: &[u8], now: UnixTime) -> StoreResult<Vec<u8>> {
         let (name, candidate) = (name.to_owned(), candidate.to_vec());
         self.run(move |conn| {
-            conn.execute(
-                "INSERT INTO server_secrets (name, value, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
-                params![name, candidate, now.0],
-            )
+            conn.prepare_cached("INSERT INTO server_secrets (name, value, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING").map_err(map_err)?.execute(params![name, candidate, now.0])
             .map_err(map_err)?;
-            conn.query_row("SELECT value FROM server_secrets WHERE name = ?1", [name], |r| r.get(0)).map_err(map_err)
+            conn.prepare_cached("SELECT value FROM server_secrets WHERE name = ?1").map_err(map_err)?.query_row([name], |r| r.get(0)).map_err(map_err)
         })
         .await
     }
 }
 
 fn insert_key(conn: &Connection, k: &SigningKeyRecord) -> StoreResult<()> {
-    conn.execute(
-        "INSERT INTO signing_keys (kid, alg, private_der, created_at, activates_at, retires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![k.kid, k.alg.as_str(), k.private_der, k.created_at.0, k.activates_at.0, k.retires_at.map(|t| t.0)],
-    )
+    conn.prepare_cached("INSERT INTO signing_keys (kid, alg, private_der, created_at, activates_at, retires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)").map_err(map_err)?.execute(params![k.kid, k.alg.as_str(), k.private_der, k.created_at.0, k.activates_at.0, k.retires_at.map(|t| t.0)])
     .map_err(|e| conflict_or(e, format!("key {}", k.kid)))?;
     Ok(())
 }
@@ -1028,8 +1006,7 @@ impl Lockouts for SqliteStore {
         self.run(move |conn| {
             // One statement: a failure outside the window starts a new one; reaching the threshold
             // locks the account for one window.
-            conn.query_row(
-                "INSERT INTO login_failures (username, failures, window_start, locked_until)
+            conn.prepare_cached("INSERT INTO login_failures (username, failures, window_start, locked_until)
                  VALUES (?1, 1, ?2, CASE WHEN ?4 <= 1 THEN ?2 + ?3 END)
                  ON CONFLICT (username) DO UPDATE SET
                    failures = CASE WHEN login_failures.window_start + ?3 <= ?2 THEN 1 ELSE login_failures.failures + 1 END,
@@ -1037,10 +1014,8 @@ impl Lockouts for SqliteStore {
                    locked_until = CASE
                      WHEN (CASE WHEN login_failures.window_start + ?3 <= ?2 THEN 1 ELSE login_failures.failures + 1 END) >= ?4
                      THEN ?2 + ?3 ELSE login_failures.locked_until END
-                 RETURNING locked_until",
-                params![u, now.0, window, threshold],
-                |r| r.get::<_, Option<i64>>(0),
-            )
+                 RETURNING locked_until").map_err(map_err)?.query_row(params![u, now.0, window, threshold],
+                |r| r.get::<_, Option<i64>>(0))
             .map(|t| t.filter(|t| *t > now.0).map(UnixTime))
             .map_err(map_err)
         })
@@ -1050,7 +1025,9 @@ impl Lockouts for SqliteStore {
     async fn clear_login_failures(&self, username: &str) -> StoreResult<()> {
         let u = username.to_owned();
         self.run(move |conn| {
-            conn.execute("DELETE FROM login_failures WHERE username = ?1", [u])
+            conn.prepare_cached("DELETE FROM login_failures WHERE username = ?1")
+                .map_err(map_err)?
+                .execute([u])
                 .map(|_| ())
                 .map_err(map_err)
         })
@@ -1065,7 +1042,12 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.run(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
-            .await
+        self.run(|conn| {
+            conn.prepare_cached("SELECT 1")
+                .map_err(map_err)?
+                .query_row([], |_| Ok(()))
+                .map_err(map_err)
+        })
+        .await
     }
 }
