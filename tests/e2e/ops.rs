@@ -516,3 +516,75 @@ fn config_file_is_validated_and_the_environment_wins() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bnid") && err.contains("bind"), "{err}");
 }
+
+#[tokio::test]
+async fn metrics_can_move_to_their_own_listener_or_be_restricted() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let g = Gatehouse::start_with(
+        &StoreEnv::fresh(dir.path()),
+        &[("GATEHOUSE_METRICS_BIND", &format!("127.0.0.1:{port}"))],
+    );
+    assert_eq!(
+        http()
+            .get(format!("{}/metrics", g.issuer))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404,
+        "not on the public listener"
+    );
+    let res = http()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("gatehouse_build_info"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gatehouse::start_with(
+        &StoreEnv::fresh(dir.path()),
+        &[("GATEHOUSE_METRICS_ALLOW", "10.0.0.0/8")],
+    );
+    assert_eq!(
+        http()
+            .get(format!("{}/metrics", g.issuer))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403,
+        "127.0.0.1 is not allowed"
+    );
+}
+
+#[tokio::test]
+async fn optional_token_request_limit_counts_every_request_per_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gatehouse::start_with(&StoreEnv::fresh(dir.path()), &[("GATEHOUSE_RATE_LIMIT_TOKEN", "2/1m")]);
+    let v = g.cli(&[
+        "client",
+        "create",
+        "--name",
+        "svc",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "openid",
+    ]);
+    let svc = TestClient {
+        id: s(&v["client_id"]),
+        secret: Some(s(&v["client_secret"])),
+    };
+    for _ in 0..2 {
+        assert_eq!(token(&g, &svc, &[("grant_type", "client_credentials")]).await.0, 200);
+    }
+    let (status, body) = token(&g, &svc, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("temporarily_unavailable")),
+        "{body}"
+    );
+}

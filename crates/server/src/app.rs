@@ -110,6 +110,7 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
     let mut candidate = [0u8; 32];
     aws_lc_rs::rand::fill(&mut candidate).map_err(|_| anyhow::anyhow!("the system random source failed"))?;
     let refresh_secret = store.server_secret("refresh_rotation", &candidate, now()).await?;
+    let refresh_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &refresh_secret);
     let limiters = Limiters {
         login_failures_per_ip: Limiter::new("login_failures_per_ip", config.limit_login_failures),
         client_auth_failures: Limiter::new("client_auth_failures", config.limit_client_auth_failures),
@@ -122,7 +123,7 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
     Ok(AppState {
         limiters,
         started: std::time::Instant::now(),
-        refresh_secret,
+        refresh_key,
         secure_cookies: issuer.starts_with("https://"),
         config,
         issuer,

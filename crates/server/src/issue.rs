@@ -105,8 +105,7 @@ pub fn wants_refresh(client: &ClientRecord, scope: &ScopeSet) -> bool {
 /// hashes are stored, and nobody without the secret can compute it.
 #[must_use]
 pub fn successor_value(state: &AppState, presented: &str) -> String {
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &state.refresh_secret);
-    b64url(aws_lc_rs::hmac::sign(&key, presented.as_bytes()).as_ref())
+    b64url(aws_lc_rs::hmac::sign(&state.refresh_key, presented.as_bytes()).as_ref())
 }
 
 /// A refresh token record for `value` (not yet stored).

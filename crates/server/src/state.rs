@@ -24,9 +24,9 @@ pub struct AppState {
     /// An Argon2id hash of a random password, verified when a username is unknown so that the
     /// response takes as long as for a known one.
     pub dummy_password_hash: String,
-    /// Key for deriving refresh-token successors ([`crate::issue::successor_value`]); shared by
-    /// every instance through the store.
-    pub refresh_secret: Vec<u8>,
+    /// Key for deriving refresh-token successors ([`crate::issue::successor_value`]); the secret is
+    /// shared by every instance through the store.
+    pub refresh_key: aws_lc_rs::hmac::Key,
     /// Per-instance rate limiters.
     pub limiters: crate::protect::Limiters,
     /// When this process started serving.

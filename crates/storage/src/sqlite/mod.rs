@@ -195,12 +195,8 @@ impl Clients for SqliteStore {
     async fn update_client(&self, client: &ClientRecord) -> StoreResult<bool> {
         let c = client.clone();
         self.run(move |conn| {
-            let n = conn
-                .execute(
-                    "UPDATE clients SET name = ?2, secret_hash = ?3, auth_method = ?4, redirect_uris = ?5,
-                     grant_types = ?6, scopes = ?7, id_token_alg = ?8, created_at = ?9, access_token_format = ?10, resources = ?11 WHERE id = ?1",
-                    client_params(&c)?,
-                )
+            let n = conn.prepare_cached("UPDATE clients SET name = ?2, secret_hash = ?3, auth_method = ?4, redirect_uris = ?5,
+                     grant_types = ?6, scopes = ?7, id_token_alg = ?8, created_at = ?9, access_token_format = ?10, resources = ?11 WHERE id = ?1").map_err(map_err)?.execute(client_params(&c)?)
                 .map_err(map_err)?;
             Ok(n == 1)
         })
@@ -212,7 +208,9 @@ impl Clients for SqliteStore {
         // ON DELETE CASCADE removes its codes, tokens and consents in the same transaction.
         self.run(move |conn| {
             Ok(conn
-                .execute("DELETE FROM clients WHERE id = ?1", [id])
+                .prepare_cached("DELETE FROM clients WHERE id = ?1")
+                .map_err(map_err)?
+                .execute([id])
                 .map_err(map_err)?
                 == 1)
         })
@@ -272,11 +270,12 @@ impl Users for SqliteStore {
         let u = user.clone();
         self.run(move |conn| {
             let n = conn
-                .execute(
+                .prepare_cached(
                     "UPDATE users SET username = ?2, email = ?3, email_verified = ?4, name = ?5, password_hash = ?6,
                      locked = ?7, created_at = ?8, updated_at = ?9 WHERE id = ?1",
-                    user_params(&u),
                 )
+                .map_err(map_err)?
+                .execute(user_params(&u))
                 .map_err(|e| conflict_or(e, format!("user {}", u.username)))?;
             Ok(n == 1)
         })
@@ -344,7 +343,9 @@ impl Scopes for SqliteStore {
         let name = name.to_owned();
         self.run(move |conn| {
             Ok(conn
-                .execute("DELETE FROM scopes WHERE name = ?1 AND builtin = 0", [name])
+                .prepare_cached("DELETE FROM scopes WHERE name = ?1 AND builtin = 0")
+                .map_err(map_err)?
+                .execute([name])
                 .map_err(map_err)?
                 == 1)
         })
@@ -358,11 +359,9 @@ impl Consents for SqliteStore {
         let (u, c) = (user_id.to_owned(), client_id.as_str().to_owned());
         self.run(move |conn| {
             let scope: Option<String> = conn
-                .query_row(
-                    "SELECT scope FROM consents WHERE user_id = ?1 AND client_id = ?2",
-                    [u, c],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT scope FROM consents WHERE user_id = ?1 AND client_id = ?2")
+                .map_err(map_err)?
+                .query_row([u, c], |r| r.get(0))
                 .optional()
                 .map_err(map_err)?;
             scope.map(|s| parse_scope(&s)).transpose()
@@ -406,8 +405,7 @@ impl Consents for SqliteStore {
         let (u, c, s) = (user_id.to_owned(), client_id.as_str().to_owned(), scope.clone());
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
-            let before: Option<String> = tx
-                .query_row("SELECT scope FROM consents WHERE user_id = ?1 AND client_id = ?2", [&u, &c], |r| r.get(0))
+            let before: Option<String> = tx.prepare_cached("SELECT scope FROM consents WHERE user_id = ?1 AND client_id = ?2").map_err(map_err)?.query_row([&u, &c], |r| r.get(0))
                 .optional()
                 .map_err(map_err)?;
             let merged = match before {
@@ -499,10 +497,9 @@ impl Sessions for SqliteStore {
         let (id, h) = (id.to_owned(), *csrf_hash);
         self.run(move |conn| {
             let n = conn
-                .execute(
-                    "UPDATE interactions SET csrf_hash = ?2 WHERE id = ?1",
-                    params![id, h.as_bytes().as_slice()],
-                )
+                .prepare_cached("UPDATE interactions SET csrf_hash = ?2 WHERE id = ?1")
+                .map_err(map_err)?
+                .execute(params![id, h.as_bytes().as_slice()])
                 .map_err(map_err)?;
             Ok(n == 1)
         })
@@ -513,10 +510,9 @@ impl Sessions for SqliteStore {
         let (id, login) = (id.to_owned(), login.clone());
         self.run(move |conn| {
             let n = conn
-                .execute(
-                    "UPDATE interactions SET login = ?2 WHERE id = ?1",
-                    params![id, to_json(&login)?],
-                )
+                .prepare_cached("UPDATE interactions SET login = ?2 WHERE id = ?1")
+                .map_err(map_err)?
+                .execute(params![id, to_json(&login)?])
                 .map_err(map_err)?;
             Ok(n == 1)
         })
@@ -565,11 +561,11 @@ impl Codes for SqliteStore {
         let h = *hash;
         self.run(move |conn| {
             let row: Option<(String, bool)> = conn
-                .query_row(
+                .prepare_cached(
                     "SELECT grant_data, consumed_at IS NOT NULL FROM codes WHERE hash = ?1 AND expires_at > ?2",
-                    params![h.as_bytes().as_slice(), now.0],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
+                .map_err(map_err)?
+                .query_row(params![h.as_bytes().as_slice(), now.0], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(map_err)?;
             row.map(|(data, consumed)| Ok((from_json(&data)?, consumed)))
@@ -583,23 +579,21 @@ impl Codes for SqliteStore {
         self.run(move |conn| {
             // One statement: exactly one caller sees the row flip from unconsumed to consumed.
             let fresh: Option<String> = conn
-                .query_row(
+                .prepare_cached(
                     "UPDATE codes SET consumed_at = ?2 WHERE hash = ?1 AND consumed_at IS NULL AND expires_at > ?2
                      RETURNING grant_data",
-                    params![h.as_bytes().as_slice(), now.0],
-                    |r| r.get(0),
                 )
+                .map_err(map_err)?
+                .query_row(params![h.as_bytes().as_slice(), now.0], |r| r.get(0))
                 .optional()
                 .map_err(map_err)?;
             if let Some(data) = fresh {
                 return Ok(Taken::Fresh(Box::new(from_json(&data)?)));
             }
             let replayed: Option<String> = conn
-                .query_row(
-                    "SELECT grant_id FROM codes WHERE hash = ?1 AND consumed_at IS NOT NULL",
-                    [h.as_bytes().as_slice()],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT grant_id FROM codes WHERE hash = ?1 AND consumed_at IS NOT NULL")
+                .map_err(map_err)?
+                .query_row([h.as_bytes().as_slice()], |r| r.get(0))
                 .optional()
                 .map_err(map_err)?;
             Ok(replayed.map_or(Taken::NotFound, |grant_id| Taken::Replayed { grant_id }))
@@ -657,13 +651,14 @@ impl Tokens for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(map_err)?;
             let current = tx
-                .query_row(
-                    &format!(
-                        "UPDATE refresh_tokens SET rotated_at = ?2, rotated_to = ?3
+                .prepare_cached(&format!(
+                    "UPDATE refresh_tokens SET rotated_at = ?2, rotated_to = ?3
                          WHERE hash = ?1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?2
                            AND family_expires_at > ?2
                          RETURNING {REFRESH_COLS}"
-                    ),
+                ))
+                .map_err(map_err)?
+                .query_row(
                     params![h.as_bytes().as_slice(), now.0, next.hash.as_bytes().as_slice()],
                     read_refresh_token,
                 )
@@ -679,12 +674,14 @@ impl Tokens for SqliteStore {
                 return Ok(Rotation::Rotated(Box::new(old)));
             }
             let rotated: Option<(String, String, i64, Option<Vec<u8>>)> = tx
-                .query_row(
+                .prepare_cached(
                     "SELECT family_id, client_id, rotated_at, rotated_to FROM refresh_tokens
                      WHERE hash = ?1 AND rotated_at IS NOT NULL",
-                    [h.as_bytes().as_slice()],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
+                .map_err(map_err)?
+                .query_row([h.as_bytes().as_slice()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
                 .optional()
                 .map_err(map_err)?;
             let Some((family_id, client_id, rotated_at, rotated_to)) = rotated else {
@@ -695,14 +692,12 @@ impl Tokens for SqliteStore {
                 rotated_to.filter(|_| grace_seconds > 0 && now.since(UnixTime(rotated_at)) < grace_seconds)
             {
                 let live = tx
-                    .query_row(
-                        &format!(
-                            "SELECT {REFRESH_COLS} FROM refresh_tokens WHERE hash = ?1 AND rotated_at IS NULL
+                    .prepare_cached(&format!(
+                        "SELECT {REFRESH_COLS} FROM refresh_tokens WHERE hash = ?1 AND rotated_at IS NULL
                              AND revoked_at IS NULL AND expires_at > ?2 AND family_expires_at > ?2"
-                        ),
-                        params![to, now.0],
-                        read_refresh_token,
-                    )
+                    ))
+                    .map_err(map_err)?
+                    .query_row(params![to, now.0], read_refresh_token)
                     .optional()
                     .map_err(map_err)?
                     .transpose()?;
@@ -724,11 +719,7 @@ impl Tokens for SqliteStore {
     async fn revoke_access_token(&self, hash: &TokenHash, client_id: &ClientId, now: UnixTime) -> StoreResult<bool> {
         let (h, c) = (*hash, client_id.as_str().to_owned());
         self.run(move |conn| {
-            let n = conn
-                .execute(
-                    "UPDATE access_tokens SET revoked_at = ?3 WHERE hash = ?1 AND client_id = ?2 AND revoked_at IS NULL",
-                    params![h.as_bytes().as_slice(), c, now.0],
-                )
+            let n = conn.prepare_cached("UPDATE access_tokens SET revoked_at = ?3 WHERE hash = ?1 AND client_id = ?2 AND revoked_at IS NULL").map_err(map_err)?.execute(params![h.as_bytes().as_slice(), c, now.0])
                 .map_err(map_err)?;
             Ok(n == 1)
         })
@@ -742,11 +733,9 @@ impl Tokens for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(map_err)?;
             let family: Option<String> = tx
-                .query_row(
-                    "SELECT family_id FROM refresh_tokens WHERE hash = ?1 AND client_id = ?2",
-                    params![h.as_bytes().as_slice(), c],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT family_id FROM refresh_tokens WHERE hash = ?1 AND client_id = ?2")
+                .map_err(map_err)?
+                .query_row(params![h.as_bytes().as_slice(), c], |r| r.get(0))
                 .optional()
                 .map_err(map_err)?;
             let Some(family) = family else { return Ok(false) };
@@ -872,16 +861,14 @@ fn insert_access(conn: &Connection, t: &AccessTokenRecord) -> StoreResult<()> {
 
 fn revoke_family(conn: &Connection, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
     let a = conn
-        .execute(
-            "UPDATE access_tokens SET revoked_at = ?2 WHERE grant_id = ?1 AND revoked_at IS NULL",
-            params![grant_id, now.0],
-        )
+        .prepare_cached("UPDATE access_tokens SET revoked_at = ?2 WHERE grant_id = ?1 AND revoked_at IS NULL")
+        .map_err(map_err)?
+        .execute(params![grant_id, now.0])
         .map_err(map_err)?;
     let r = conn
-        .execute(
-            "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
-            params![grant_id, now.0],
-        )
+        .prepare_cached("UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL")
+        .map_err(map_err)?
+        .execute(params![grant_id, now.0])
         .map_err(map_err)?;
     Ok((a + r) as u64)
 }
@@ -936,11 +923,11 @@ impl Keys for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(map_err)?;
             let newest: Option<String> = tx
-                .query_row(
+                .prepare_cached(
                     "SELECT kid FROM signing_keys WHERE alg = ?1 ORDER BY created_at DESC, kid DESC LIMIT 1",
-                    [k.alg.as_str()],
-                    |r| r.get(0),
                 )
+                .map_err(map_err)?
+                .query_row([k.alg.as_str()], |r| r.get(0))
                 .optional()
                 .map_err(map_err)?;
             if expected.is_some() && newest != expected {
@@ -982,11 +969,9 @@ impl Lockouts for SqliteStore {
         let u = username.to_owned();
         self.run(move |conn| {
             let until: Option<Option<i64>> = conn
-                .query_row(
-                    "SELECT locked_until FROM login_failures WHERE username = ?1",
-                    [u],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT locked_until FROM login_failures WHERE username = ?1")
+                .map_err(map_err)?
+                .query_row([u], |r| r.get(0))
                 .optional()
                 .map_err(map_err)?;
             Ok(until.flatten().filter(|t| *t > now.0).map(UnixTime))
