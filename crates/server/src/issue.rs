@@ -1,7 +1,7 @@
 //! Minting tokens: opaque access and refresh tokens (stored by hash) and signed ID tokens.
 
 use crate::http::error::store_error;
-use crate::state::{AppState, random_token};
+use crate::state::{AppState, ordered_token, random_token};
 use gatehouse_protocol::Error;
 use gatehouse_protocol::claims::{ClaimsRequest, at_hash, released_claims};
 use gatehouse_protocol::types::{AccessTokenFormat, ScopeSet, TokenHash, UnixTime, b64url};
@@ -151,14 +151,14 @@ pub async fn access_token(
     let expires_at = now.plus(state.config.access_token_ttl.as_secs());
     let (value, hash) = match client.access_token_format {
         AccessTokenFormat::Opaque => {
-            let v = random_token();
-            let h = TokenHash::of(&v);
+            let v = ordered_token();
+            let h = TokenHash::ordered(&v);
             (v, h)
         }
         AccessTokenFormat::Jwt => {
-            let jti = random_token();
+            let jti = ordered_token();
             let jwt = jwt_access_token(state, client, scope, audience, grant, &jti, now, expires_at)?;
-            (jwt, TokenHash::of(&jti))
+            (jwt, TokenHash::ordered(&jti))
         }
     };
     let record = AccessTokenRecord {
@@ -224,13 +224,13 @@ fn jwt_access_token(
 #[must_use]
 pub fn access_token_hash(state: &AppState, token: &str) -> Option<TokenHash> {
     if token.bytes().filter(|b| *b == b'.').count() != 2 {
-        return Some(TokenHash::of(token));
+        return Some(TokenHash::ordered(token));
     }
     let (header, claims) = state.keys().verify_with_header(token)?;
     if header["typ"].as_str() != Some("at+jwt") {
         return None;
     }
-    claims["jti"].as_str().map(TokenHash::of)
+    claims["jti"].as_str().map(TokenHash::ordered)
 }
 
 /// Signs an ID token with the client's algorithm (OIDC Core §2, §3.1.3.6).

@@ -47,6 +47,7 @@ macro_rules! all_contracts {
             concurrent_code_redemptions_give_exactly_one_success,
             replayed_code_revoke_grant_revokes_its_tokens,
             access_token_is_found_until_expired_or_revoked,
+            concurrent_access_token_inserts_fail_alone,
             refresh_token_rotates_once,
             rotated_refresh_token_reuse_is_reported,
             concurrent_refreshes_give_exactly_one_successor,
@@ -397,6 +398,48 @@ pub async fn access_token_is_found_until_expired_or_revoked(store: Arc<dyn Store
     assert_eq!(store.find_access_token(&t.hash, NOW.plus(60)).await.unwrap(), None);
     store.revoke_grant("g1", NOW).await.unwrap();
     assert_eq!(store.find_access_token(&t.hash, NOW).await.unwrap(), None);
+}
+
+/// Many inserts at once (the embedded store commits them as a group): a row that cannot be
+/// inserted, a duplicate or one naming an unknown client, fails alone and the others land.
+pub async fn concurrent_access_token_inserts_fail_alone(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    store
+        .put_access_token(&access("dup", "app", None, NOW.plus(60)))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let s = Arc::clone(&store);
+            let t = match i {
+                20 => access("dup", "app", None, NOW.plus(60)),
+                40 => access("orphan", "no-such-client", None, NOW.plus(60)),
+                _ => access(&format!("at{i}"), "app", None, NOW.plus(60)),
+            };
+            tokio::spawn(async move { (i, s.put_access_token(&t).await) })
+        })
+        .collect();
+    for t in tasks {
+        let (i, result) = t.await.unwrap();
+        match i {
+            20 | 40 => assert!(result.is_err(), "insert {i} should fail"),
+            _ => {
+                result.unwrap();
+                let found = store
+                    .find_access_token(&TokenHash::of(&format!("at{i}")), NOW)
+                    .await
+                    .unwrap();
+                assert!(found.is_some(), "token {i} was lost");
+            }
+        }
+    }
+    assert!(
+        store
+            .find_access_token(&TokenHash::of("orphan"), NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn refresh_token_rotates_once(store: Arc<dyn Store>) {

@@ -1,7 +1,7 @@
 //! Store failures, split by what the caller should do about them.
 
 /// Why a store call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A unique key already exists (a client id, a username, a scope name).
     #[error("already exists: {0}")]

@@ -9,7 +9,7 @@ mod secret;
 mod time;
 
 pub use client::{AccessTokenFormat, ClientId, ClientKind, GrantType, SigningAlg, TokenEndpointAuthMethod};
-pub use hash::{TokenHash, b64url, b64url_decode};
+pub use hash::{TokenHash, b64url, b64url_decode, ordered_value};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;
 pub use scope::{Scope, ScopeSet};

@@ -22,6 +22,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0004_key_rotation",
         include_str!("../../../../migrations/0004_key_rotation.sql"),
     ),
+    (
+        5,
+        "0005_token_indexes",
+        include_str!("../../../../migrations/0005_token_indexes.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names Gatehouse's migration lock.
