@@ -14,6 +14,19 @@ use std::sync::Arc;
 /// # Errors
 /// When the store cannot be opened or migrated, naming the setting to look at.
 pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    open_with(config, false).await
+}
+
+/// Opens the store for `gatehouse serve`: as [`open`], and on PostgreSQL client records are
+/// cached, kept current by LISTEN/NOTIFY (the CLI reads them afresh).
+///
+/// # Errors
+/// As [`open`].
+pub async fn open_for_serving(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    open_with(config, true).await
+}
+
+async fn open_with(config: &Config, serving: bool) -> anyhow::Result<Arc<dyn Store>> {
     match &config.database {
         Some(settings) => {
             let pg = PgStore::connect(settings).context("DATABASE_URL")?;
@@ -33,6 +46,9 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                         status.pending.join(", ")
                     );
                 }
+            }
+            if serving {
+                pg.start_client_cache();
             }
             Ok(Arc::new(pg))
         }

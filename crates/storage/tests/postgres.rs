@@ -35,6 +35,8 @@ async fn fresh() -> Option<Arc<dyn Store>> {
     let url = fresh_schema(&pg_url()?).await;
     let store = PgStore::connect(&PgSettings::new(url)).unwrap();
     store.migrate().await.unwrap();
+    // Every contract runs with the client cache on, as the server does.
+    store.start_client_cache();
     Some(Arc::new(store))
 }
 
@@ -72,4 +74,64 @@ async fn unreachable_database_is_unavailable_promptly() {
     let err = store.ping().await.unwrap_err();
     assert!(matches!(err, gatehouse_storage::StoreError::Unavailable(_)), "{err:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// A server caches client records; a change made by another process (the CLI, another instance)
+/// reaches it through NOTIFY, so a rotated secret or a deleted client stops working at once.
+#[tokio::test]
+async fn client_changes_by_another_process_reach_the_cache() {
+    use gatehouse_protocol::types::{ClientId, TokenHash};
+    use gatehouse_storage::Clients;
+    let Some(url) = pg_url() else { return };
+    let url = fresh_schema(&url).await;
+    let cli = PgStore::connect(&PgSettings::new(url.clone())).unwrap();
+    cli.migrate().await.unwrap();
+    let server = PgStore::connect(&PgSettings::new(url)).unwrap();
+    server.start_client_cache();
+    let id = ClientId::parse("cached").unwrap();
+    let mut record = gatehouse_storage::ClientRecord {
+        id: id.clone(),
+        name: "cached app".into(),
+        secret_hash: Some(TokenHash::of("old")),
+        auth_method: gatehouse_protocol::types::TokenEndpointAuthMethod::ClientSecretBasic,
+        redirect_uris: vec![],
+        grant_types: vec![gatehouse_protocol::types::GrantType::ClientCredentials],
+        scopes: gatehouse_protocol::types::ScopeSet::default(),
+        id_token_alg: gatehouse_protocol::types::SigningAlg::Rs256,
+        access_token_format: gatehouse_protocol::types::AccessTokenFormat::Opaque,
+        resources: vec![],
+        created_at: gatehouse_protocol::types::UnixTime(1),
+    };
+    cli.create_client(&record).await.unwrap();
+    // Wait until the listener is up, then load the record into the cache.
+    for _ in 0..200 {
+        if server.client_cache_live() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(server.client_cache_live(), "the LISTEN connection never came up");
+    let secret = |c: Option<gatehouse_storage::ClientRecord>| c.and_then(|c| c.secret_hash);
+    assert_eq!(secret(server.find_client(&id).await.unwrap()), Some(TokenHash::of("old")));
+    record.secret_hash = Some(TokenHash::of("new"));
+    assert!(cli.update_client(&record).await.unwrap());
+    let mut seen = None;
+    for _ in 0..100 {
+        seen = secret(server.find_client(&id).await.unwrap());
+        if seen == Some(TokenHash::of("new")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen, Some(TokenHash::of("new")), "the rotated secret never reached the cache");
+    assert!(cli.delete_client(&id).await.unwrap());
+    let mut gone = false;
+    for _ in 0..100 {
+        if server.find_client(&id).await.unwrap().is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(gone, "the deleted client is still served from the cache");
 }

@@ -135,7 +135,7 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
             for (unknown, nearest) in Config::unknown_settings(std::env::vars().map(|(k, _)| k)) {
                 tracing::warn!("unknown setting {unknown} is ignored; did you mean {nearest}?");
             }
-            let store = store::open(&config).await?;
+            let store = store::open_for_serving(&config).await?;
             crate::app::serve(config, store).await
         }
         Command::Client(c) => client::run(c, store::open(&config).await?).await,

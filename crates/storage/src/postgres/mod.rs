@@ -1,6 +1,7 @@
 //! The PostgreSQL store: tokio-postgres through a deadpool pool, prepared statements cached per
 //! connection, every multi-row change in one transaction, single-use consumption in one statement.
 
+mod cache;
 mod migrate;
 mod rows;
 mod traits;
@@ -50,6 +51,12 @@ pub struct PgStore {
     /// tokens: one round trip, no wait for the WAL flush. A crash may lose a token just issued,
     /// which then fails closed; grants, rotations and everything else use `pool`.
     fast_pool: Pool,
+    /// The connection point reads share (pipelined), replaced when it closes.
+    reader: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Object>>>>,
+    /// Client records, while a LISTEN connection keeps them honest (see [`cache`]).
+    pub(crate) clients: std::sync::Arc<cache::ClientCache>,
+    /// How to open that connection ([`Self::start_client_cache`]).
+    listener: std::sync::Arc<std::sync::Mutex<Option<cache::Connector>>>,
 }
 
 impl PgStore {
@@ -78,9 +85,53 @@ impl PgStore {
         let tls = !(config.get_ssl_mode() == SslMode::Disable || (loopback && !explicit_tls));
         let mut fast_config = config.clone();
         fast_config.options(format!("{} -c synchronous_commit=off", config.get_options().unwrap_or("")).trim());
+        let listener = cache::Connector {
+            config: config.clone(),
+            tls: if tls { Some(tls_connector()?) } else { None },
+        };
         let pool = build_pool(config, tls, settings.pool_max, settings.pool_timeout)?;
         let fast_pool = build_pool(fast_config, tls, settings.pool_max.div_ceil(4), settings.pool_timeout)?;
-        Ok(Self { pool, fast_pool })
+        Ok(Self {
+            pool,
+            fast_pool,
+            reader: std::sync::Arc::default(),
+            clients: std::sync::Arc::default(),
+            listener: std::sync::Arc::new(std::sync::Mutex::new(Some(listener))),
+        })
+    }
+
+    /// Starts caching client records, kept current by LISTEN/NOTIFY on a connection of its own
+    /// (the server calls this; the CLI reads clients afresh). Call within a Tokio runtime; a
+    /// second call does nothing.
+    pub fn start_client_cache(&self) {
+        if let Some(connector) = self.listener.lock().ok().and_then(|mut l| l.take()) {
+            tokio::spawn(cache::listen(std::sync::Arc::clone(&self.clients), connector));
+        }
+    }
+
+    /// Whether client records are being cached (the LISTEN connection is up).
+    #[must_use]
+    pub fn client_cache_live(&self) -> bool {
+        self.clients.is_live()
+    }
+
+    /// The shared read connection: one pooled connection kept for point reads from every task.
+    async fn shared_reader(&self) -> Result<std::sync::Arc<Object>, StoreError> {
+        if let Some(c) = self.reader.lock().map_err(|_| poisoned())?.as_ref()
+            && !c.is_closed()
+        {
+            return Ok(std::sync::Arc::clone(c));
+        }
+        let fresh = std::sync::Arc::new(self.client().await?);
+        let mut slot = self.reader.lock().map_err(|_| poisoned())?;
+        match slot.as_ref() {
+            // Another task got there first: use its connection, ours goes back to the pool.
+            Some(c) if !c.is_closed() => Ok(std::sync::Arc::clone(c)),
+            _ => {
+                *slot = Some(std::sync::Arc::clone(&fresh));
+                Ok(fresh)
+            }
+        }
     }
 
     /// A connection from the no-flush pool (access-token inserts only).
@@ -137,6 +188,10 @@ fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreErro
             .with_root_certificates(roots)
             .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Internal("the shared read connection lock is poisoned".into())
 }
 
 pub(crate) fn pool_err(e: PoolError) -> StoreError {

@@ -27,6 +27,15 @@ impl PgStore {
         c.query_opt(&stmt, params).await.map_err(pg_err)
     }
 
+    /// A point read on the shared read connection: concurrent reads are pipelined on it (one
+    /// write of many queries, one backend answering them in a row) instead of each waking a
+    /// backend of its own. Only reads that cannot wait on a lock go here.
+    async fn read_opt(&self, sql: &str, params: Params<'_>) -> StoreResult<Option<Row>> {
+        let c = self.shared_reader().await?;
+        let stmt = c.prepare_cached(sql).await.map_err(pg_err)?;
+        c.query_opt(&stmt, params).await.map_err(pg_err)
+    }
+
     async fn all(&self, sql: &str, params: Params<'_>) -> StoreResult<Vec<Row>> {
         let c = self.client().await?;
         let stmt = c.prepare_cached(sql).await.map_err(pg_err)?;
@@ -63,14 +72,23 @@ impl Clients for PgStore {
     }
 
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<ClientRecord>> {
-        self.opt(
-            &format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1"),
-            &[&id.as_str()],
-        )
-        .await?
-        .as_ref()
-        .map(rows::client)
-        .transpose()
+        if let Some(hit) = self.clients.get(id.as_str()) {
+            return Ok(Some(hit));
+        }
+        let seen = self.clients.generation();
+        let found = self
+            .read_opt(
+                &format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1"),
+                &[&id.as_str()],
+            )
+            .await?
+            .as_ref()
+            .map(rows::client)
+            .transpose()?;
+        if let Some(c) = &found {
+            self.clients.put(seen, c);
+        }
+        Ok(found)
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
@@ -104,12 +122,16 @@ impl Clients for PgStore {
                 ],
             )
             .await?;
+        // The notification would do this too; doing it here makes the change visible at once.
+        self.clients.invalidate(c.id.as_str());
         Ok(n == 1)
     }
 
     async fn delete_client(&self, id: &ClientId) -> StoreResult<bool> {
         // ON DELETE CASCADE removes its codes, tokens and consents in the same statement.
-        Ok(self.exec("DELETE FROM clients WHERE id = $1", &[&id.as_str()]).await? == 1)
+        let n = self.exec("DELETE FROM clients WHERE id = $1", &[&id.as_str()]).await?;
+        self.clients.invalidate(id.as_str());
+        Ok(n == 1)
     }
 }
 
@@ -127,7 +149,7 @@ impl Users for PgStore {
     }
 
     async fn find_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
-        self.opt(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"), &[&id])
+        self.read_opt(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"), &[&id])
             .await?
             .as_ref()
             .map(rows::user)
@@ -135,7 +157,7 @@ impl Users for PgStore {
     }
 
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
-        self.opt(
+        self.read_opt(
             &format!("SELECT {USER_COLS} FROM users WHERE username = $1"),
             &[&username],
         )
@@ -307,7 +329,7 @@ impl Sessions for PgStore {
     }
 
     async fn find_session(&self, token_hash: &TokenHash, now: UnixTime) -> StoreResult<Option<BrowserSession>> {
-        self.opt(
+        self.read_opt(
             &format!("SELECT {SESSION_COLS} FROM browser_sessions WHERE token_hash = $1 AND expires_at > $2"),
             &[&token_hash.as_bytes().as_slice(), &now.0],
         )
@@ -337,7 +359,7 @@ impl Sessions for PgStore {
     }
 
     async fn find_interaction(&self, id: &str, now: UnixTime) -> StoreResult<Option<Interaction>> {
-        self.opt(
+        self.read_opt(
             &format!("SELECT {INTERACTION_COLS} FROM interactions WHERE id = $1 AND expires_at > $2"),
             &[&id, &now.0],
         )
@@ -499,7 +521,7 @@ impl Tokens for PgStore {
     }
 
     async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>> {
-        self.opt(
+        self.read_opt(
             &format!(
                 "SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = $1 AND expires_at > $2 AND revoked_at IS NULL"
             ),
@@ -669,7 +691,7 @@ impl Tokens for PgStore {
     }
 
     async fn find_refresh_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<RefreshTokenRecord>> {
-        self.opt(
+        self.read_opt(
             &format!(
                 "SELECT {REFRESH_COLS} FROM refresh_tokens
                  WHERE hash = $1 AND expires_at > $2 AND family_expires_at > $2 AND revoked_at IS NULL AND rotated_at IS NULL"
