@@ -112,7 +112,10 @@ async fn client_changes_by_another_process_reach_the_cache() {
     }
     assert!(server.client_cache_live(), "the LISTEN connection never came up");
     let secret = |c: Option<gatehouse_storage::ClientRecord>| c.and_then(|c| c.secret_hash);
-    assert_eq!(secret(server.find_client(&id).await.unwrap()), Some(TokenHash::of("old")));
+    assert_eq!(
+        secret(server.find_client(&id).await.unwrap()),
+        Some(TokenHash::of("old"))
+    );
     record.secret_hash = Some(TokenHash::of("new"));
     assert!(cli.update_client(&record).await.unwrap());
     let mut seen = None;
@@ -123,7 +126,11 @@ async fn client_changes_by_another_process_reach_the_cache() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert_eq!(seen, Some(TokenHash::of("new")), "the rotated secret never reached the cache");
+    assert_eq!(
+        seen,
+        Some(TokenHash::of("new")),
+        "the rotated secret never reached the cache"
+    );
     assert!(cli.delete_client(&id).await.unwrap());
     let mut gone = false;
     for _ in 0..100 {

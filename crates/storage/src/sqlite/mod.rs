@@ -81,14 +81,29 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(map_err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(map_err)?;
-        // Checkpoint every ~16 MiB of WAL instead of 4 MiB: fewer fsyncs of the main file under load.
-        conn.pragma_update(None, "wal_autocheckpoint", 4000).map_err(map_err)?;
         migrate(&mut conn, apply_migrations)?;
+        // Checkpoints: a thread of its own copies committed frames into the database file
+        // (PASSIVE, never blocking the writer), so the writer's own checkpoint, every ~16 MiB of
+        // WAL, finds almost everything copied and only finishes up and restarts the WAL. With the
+        // writer alone doing the copying, every write queued behind it stalled (p99 of 13 ms at
+        // half load); with the thread alone, the WAL never restarts under steady load (it grew
+        // to 1.8 GB in a benchmark).
+        conn.pragma_update(None, "wal_autocheckpoint", 4000).map_err(map_err)?;
+        let checkpointer = Connection::open(&path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let (alive, stopped) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("gatehouse-sqlite".into())
-            .spawn(move || store_thread(&mut conn, &queue))
+            .spawn(move || {
+                store_thread(&mut conn, &queue);
+                drop(alive);
+            })
             .map_err(|e| StoreError::Internal(format!("cannot start the store thread: {e}")))?;
+        std::thread::Builder::new()
+            .name("gatehouse-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_thread(&checkpointer, &stopped))
+            .map_err(|e| StoreError::Internal(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Self {
             jobs,
             path,
@@ -191,6 +206,19 @@ fn store_thread(conn: &mut Connection, queue: &std::sync::mpsc::Receiver<Job>) {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| insert_access_group(conn, group)));
             }
         }
+    }
+}
+
+/// How often the checkpoint thread copies committed WAL frames into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Copies the WAL into the database file every [`CHECKPOINT_EVERY`] until the store thread ends.
+/// PASSIVE never waits for readers or the writer.
+fn checkpoint_thread(conn: &Connection, stopped: &std::sync::mpsc::Receiver<()>) {
+    let _ = conn.busy_timeout(std::time::Duration::from_millis(100));
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+        // Busy (another process checkpointing) or failed: the next round tries again.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
 }
 
