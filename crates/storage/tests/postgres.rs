@@ -104,13 +104,16 @@ async fn client_changes_by_another_process_reach_the_cache() {
     };
     cli.create_client(&record).await.unwrap();
     // Wait until the listener is up, then load the record into the cache.
+    // (A concurrent test terminates listeners; from then on this one reads afresh, still correct.)
+    let mut live = false;
     for _ in 0..200 {
-        if server.client_cache_live() {
+        live = server.client_cache_live();
+        if live {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert!(server.client_cache_live(), "the LISTEN connection never came up");
+    assert!(live, "the LISTEN connection never came up");
     let secret = |c: Option<gatehouse_storage::ClientRecord>| c.and_then(|c| c.secret_hash);
     assert_eq!(
         secret(server.find_client(&id).await.unwrap()),
@@ -141,4 +144,42 @@ async fn client_changes_by_another_process_reach_the_cache() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert!(gone, "the deleted client is still served from the cache");
+}
+
+/// When the LISTEN connection dies, the cache turns off (nothing stale can be served while
+/// notifications cannot arrive) and comes back once the listener has reconnected.
+#[tokio::test]
+async fn client_cache_turns_off_while_its_listener_is_down() {
+    let Some(url) = pg_url() else { return };
+    let url = fresh_schema(&url).await;
+    let server = PgStore::connect(&PgSettings::new(url.clone())).unwrap();
+    server.migrate().await.unwrap();
+    server.start_client_cache();
+    let until = |want: bool| {
+        let s = server.clone();
+        async move {
+            for _ in 0..500 {
+                if s.client_cache_live() == want {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            false
+        }
+    };
+    assert!(until(true).await, "the LISTEN connection never came up");
+    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let killed = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE query = 'LISTEN gatehouse_clients' AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert!(killed >= 1, "no listening backend found");
+    assert!(until(false).await, "the cache stayed on without its listener");
+    assert!(until(true).await, "the listener did not reconnect");
 }
