@@ -21,6 +21,9 @@ fn resource_server(g: &Gatehouse) -> TestClient {
         "client_credentials",
         "--scope",
         "openid",
+        "--introspect",
+        "--resource",
+        API,
     ]);
     TestClient {
         id: s(&v["client_id"]),

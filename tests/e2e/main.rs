@@ -4,6 +4,7 @@
 
 mod cluster;
 mod flow;
+mod hardening;
 mod lifecycle;
 mod negative;
 mod ops;

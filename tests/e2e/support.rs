@@ -21,6 +21,7 @@ pub struct StoreEnv {
 impl StoreEnv {
     /// The store for a new server: a fresh schema on PostgreSQL, or the data directory alone.
     pub fn fresh(data_dir: &Path) -> Self {
+        private_dir(data_dir);
         let database_url = (std::env::var("GATEHOUSE_TEST_BACKEND").as_deref() == Ok("postgres")).then(|| {
             let url = std::env::var("GATEHOUSE_TEST_PG_URL").expect("GATEHOUSE_TEST_PG_URL for the postgres backend");
             fresh_schema(&url)
@@ -69,6 +70,21 @@ pub fn fresh_schema(url: &str) -> String {
     format!("{url}{sep}options=-c%20search_path%3D{schema}")
 }
 
+/// Creates `dir` as the server would: private to this user (the server refuses a data directory
+/// other users can read).
+pub fn private_dir(dir: &Path) {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if dir.exists() {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    } else {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .unwrap();
+    }
+}
+
 /// A running `gatehouse serve`, killed on drop.
 pub struct Gatehouse {
     child: Child,
@@ -94,7 +110,7 @@ impl Gatehouse {
             .create(true)
             .append(true)
             .open(data_dir.join("server.log").as_path());
-        std::fs::create_dir_all(data_dir).unwrap();
+        private_dir(data_dir);
         let log = log.unwrap_or_else(|_| std::fs::File::create(data_dir.join("server.log")).unwrap());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
         cmd.arg("serve")
@@ -503,4 +519,46 @@ pub fn jwt_claims(jwt: &str) -> Value {
             .unwrap(),
     )
     .unwrap()
+}
+
+/// A login form post on a fresh interaction of `client` in `browser`.
+pub async fn login_attempt(
+    g: &Gatehouse,
+    browser: &Browser,
+    client: &TestClient,
+    username: &str,
+    password: &str,
+) -> reqwest_response::Response {
+    let (_, challenge) = pkce();
+    let login = browser
+        .follow(&auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))
+        .await;
+    let (_, html) = browser.page(&login).await;
+    let res = browser
+        .post(
+            &format!("{}/login", g.issuer),
+            &[
+                ("interaction", &hidden(&html, "interaction")),
+                ("csrf_token", &hidden(&html, "csrf_token")),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await;
+    let status = res.status().as_u16();
+    let retry_after = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    reqwest_response::Response {
+        status,
+        retry_after,
+        body: res.text().await.unwrap(),
+    }
+}
+
+pub mod reqwest_response {
+    /// What a login post answered.
+    pub struct Response {
+        pub status: u16,
+        pub retry_after: Option<String>,
+        pub body: String,
+    }
 }

@@ -82,6 +82,7 @@ fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(move || async move {
         HttpResponse::MethodNotAllowed()
             .insert_header(("Allow", allow))
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
             .json(serde_json::json!({
                 "error": "invalid_request",
                 "error_description": format!("method not allowed here; use {allow}"),
@@ -90,10 +91,12 @@ fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 }
 
 async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(serde_json::json!({
-        "error": "not_found",
-        "error_description": "no such endpoint; see /.well-known/openid-configuration for the endpoints",
-    }))
+    HttpResponse::NotFound()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "error": "not_found",
+            "error_description": "no such endpoint; see /.well-known/openid-configuration for the endpoints",
+        }))
 }
 
 /// Builds the state for `issuer` (keys loaded or created, discovery serialised).
@@ -116,6 +119,7 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         client_auth_failures: Limiter::new("client_auth_failures", config.limit_client_auth_failures),
         token_requests: Limiter::new("token_requests", config.limit_token),
         login_requests: Limiter::new("login_requests", config.limit_login),
+        logins_in_flight: crate::protect::InFlight::default(),
     };
     for (alg, _) in keys.active_kids() {
         METRICS.signing_keys.with_label_values(&[alg, "active"]).set(1);
@@ -123,6 +127,7 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
     Ok(AppState {
         limiters,
         started: std::time::Instant::now(),
+        health: crate::endpoints::health::HealthCache::default(),
         refresh_key,
         secure_cookies: issuer.starts_with("https://"),
         config,

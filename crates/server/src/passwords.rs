@@ -28,14 +28,44 @@ static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLoc
 /// At most one buffer per permitted concurrent hash is kept.
 static MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
 
+/// Most verifications waiting or running at once, per core. Each costs about 40 ms of one core, so
+/// a full queue is about half a second of work; beyond it a request is refused at once (503 with
+/// `Retry-After`) rather than queued behind seconds of hashing.
+const QUEUE_PER_CORE: usize = 16;
+
+/// Verifications waiting or running now.
+static QUEUED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The verification queue is full; try again shortly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
 /// Verifies a password against a PHC string on a blocking thread. A malformed hash never verifies.
-pub async fn verify(password: String, phc: String) -> bool {
+///
+/// # Errors
+/// [`Busy`] when the bounded verification queue is full.
+pub async fn verify(password: String, phc: String) -> Result<bool, Busy> {
+    use std::sync::atomic::Ordering;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if QUEUED.fetch_add(1, Ordering::AcqRel) >= QUEUE_PER_CORE * cores {
+        QUEUED.fetch_sub(1, Ordering::AcqRel);
+        return Err(Busy);
+    }
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            QUEUED.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+    let _leave = Leave;
     let Ok(_permit) = HASHING.acquire().await else {
-        return false;
+        return Ok(false);
     };
-    tokio::task::spawn_blocking(move || verify_now(password.as_bytes(), &phc))
-        .await
-        .unwrap_or(false)
+    Ok(
+        tokio::task::spawn_blocking(move || verify_now(password.as_bytes(), &phc))
+            .await
+            .unwrap_or(false),
+    )
 }
 
 /// The Argon2 verification of the `argon2` crate, computed in pooled memory; the hash comparison is
@@ -89,17 +119,20 @@ mod tests {
                 .verify_password(pw.as_bytes(), &super::PasswordHash::new(&h).unwrap())
                 .is_ok();
             assert_eq!(crate_says, ok);
-            assert_eq!(super::verify(pw.into(), h.clone()).await, ok, "{pw}");
+            assert_eq!(super::verify(pw.into(), h.clone()).await, Ok(ok), "{pw}");
         }
-        assert!(!super::verify("x".into(), "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$AAAA".into()).await);
+        assert_eq!(
+            super::verify("x".into(), "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$AAAA".into()).await,
+            Ok(false)
+        );
     }
 
     #[tokio::test]
     async fn hash_verifies_only_the_right_password() {
         let h = super::hash("correct horse").unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(super::verify("correct horse".into(), h.clone()).await);
-        assert!(!super::verify("wrong".into(), h).await);
-        assert!(!super::verify("x".into(), "not a hash".into()).await);
+        assert_eq!(super::verify("correct horse".into(), h.clone()).await, Ok(true));
+        assert_eq!(super::verify("wrong".into(), h).await, Ok(false));
+        assert_eq!(super::verify("x".into(), "not a hash".into()).await, Ok(false));
     }
 }

@@ -30,6 +30,21 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
         .or(Some(peer))
 }
 
+/// The key per-address limits count under: the address itself for IPv4, its /64 for IPv6 (one
+/// IPv6 customer usually holds a whole /64, so counting /128s would give them 2^64 keys).
+#[must_use]
+pub fn address_key(ip: Option<IpAddr>) -> String {
+    match ip {
+        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or_else(String::new, |v4| v4.to_string()),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        None => String::new(),
+    }
+}
+
 /// `N` events per `window`, or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
@@ -119,10 +134,63 @@ impl Limiter {
         (entry.1 > limit.count).then(|| left.as_secs().max(1))
     }
 
+    /// Takes back one event counted for `key` (a reserved attempt that succeeded).
+    pub fn release(&self, key: &str) {
+        if let Ok(mut w) = self.windows.lock()
+            && let Some(entry) = w.get_mut(key)
+        {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
+
     /// Forgets `key` (after a success).
     pub fn clear(&self, key: &str) {
         if let Ok(mut w) = self.windows.lock() {
             w.remove(key);
+        }
+    }
+}
+
+/// Counts work in progress per key, to cap how many password verifications one account or one
+/// address can have running at once (per instance).
+#[derive(Default)]
+pub struct InFlight {
+    // A std mutex: held for a map update only, never across an await.
+    counts: std::sync::Arc<Mutex<HashMap<String, u32>>>,
+}
+
+/// One unit of work counted by [`InFlight`]; dropping it ends the work.
+pub struct InFlightGuard {
+    counts: std::sync::Arc<Mutex<HashMap<String, u32>>>,
+    key: String,
+}
+
+impl InFlight {
+    /// Starts work under `key` unless `max` are in progress already.
+    #[must_use]
+    pub fn enter(&self, key: &str, max: u32) -> Option<InFlightGuard> {
+        let mut counts = self.counts.lock().ok()?;
+        let n = counts.entry(key.to_owned()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(InFlightGuard {
+            counts: std::sync::Arc::clone(&self.counts),
+            key: key.to_owned(),
+        })
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.counts.lock()
+            && let Some(n) = counts.get_mut(&self.key)
+        {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
         }
     }
 }
@@ -137,11 +205,33 @@ pub struct Limiters {
     pub token_requests: Limiter,
     /// All login form posts per client address (off by default).
     pub login_requests: Limiter,
+    /// Password verifications in progress, per account (`user:NAME`) and per address (`ip:KEY`).
+    pub logins_in_flight: InFlight,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_addresses_share_their_64_and_ipv4_stays_whole() {
+        let key = |s: &str| address_key(Some(s.parse().unwrap()));
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
+    }
+
+    #[test]
+    fn in_flight_work_is_capped_and_released_on_drop() {
+        let f = InFlight::default();
+        let a = f.enter("k", 2).unwrap();
+        let _b = f.enter("k", 2).unwrap();
+        assert!(f.enter("k", 2).is_none());
+        assert!(f.enter("other", 2).is_some());
+        drop(a);
+        assert!(f.enter("k", 2).is_some());
+    }
 
     #[test]
     fn limits_parse_and_count() {
@@ -156,6 +246,10 @@ mod tests {
         assert_eq!(l.hit("b"), None, "keys are independent");
         l.clear("a");
         assert_eq!(l.blocked("a"), None);
+        l.hit("c");
+        l.hit("c");
+        l.release("c");
+        assert_eq!(l.blocked("c"), None, "a released event no longer counts");
         let off = Limiter::new("off", None);
         for _ in 0..100 {
             assert_eq!(off.hit("x"), None);

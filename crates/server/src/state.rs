@@ -31,6 +31,8 @@ pub struct AppState {
     pub limiters: crate::protect::Limiters,
     /// When this process started serving.
     pub started: std::time::Instant,
+    /// Shared and cached health-check results (`/ready`, `/health/detailed`).
+    pub health: crate::endpoints::health::HealthCache,
 }
 
 impl AppState {

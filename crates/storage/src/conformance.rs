@@ -62,6 +62,8 @@ macro_rules! all_contracts {
             cleanup_deletes_expired_and_long_revoked_rows,
             server_secret_is_created_once,
             failed_logins_lock_the_account_until_cleared,
+            login_attempts_are_reserved_before_verification,
+            revoking_a_user_ends_their_sessions_and_tokens,
             key_rotation_schedules_retirement_once,
         );
     };
@@ -79,6 +81,7 @@ fn client(id: &str) -> ClientRecord {
         id_token_alg: SigningAlg::Rs256,
         access_token_format: AccessTokenFormat::Opaque,
         resources: vec!["https://api.example.com".into()],
+        introspect: false,
         created_at: NOW,
     }
 }
@@ -157,7 +160,8 @@ async fn seeded(store: &Arc<dyn Store>) {
 }
 
 pub async fn client_round_trips_and_duplicate_id_conflicts(store: Arc<dyn Store>) {
-    let c = client("app");
+    let mut c = client("app");
+    c.introspect = true;
     store.create_client(&c).await.unwrap();
     assert_eq!(store.find_client(&c.id).await.unwrap(), Some(c.clone()));
     assert!(matches!(
@@ -817,16 +821,30 @@ pub async fn server_secret_is_created_once(store: Arc<dyn Store>) {
 }
 
 pub async fn failed_logins_lock_the_account_until_cleared(store: Arc<dyn Store>) {
-    for i in 0..4 {
+    for i in 0..5 {
         assert_eq!(
-            store.record_login_failure("alice", NOW.plus(i), 900, 5).await.unwrap(),
-            None,
-            "failure {i}"
+            store.reserve_login_attempt("alice", NOW.plus(i), 900, 5).await.unwrap(),
+            LoginAttempt::Allowed(u32::try_from(i + 1).unwrap()),
+            "attempt {i}"
         );
+        if i < 4 {
+            assert_eq!(
+                store.record_login_failure("alice", NOW.plus(i), 900, 5).await.unwrap(),
+                None
+            );
+        }
     }
     assert_eq!(store.login_lock("alice", NOW.plus(4)).await.unwrap(), None);
     let locked = store.record_login_failure("alice", NOW.plus(4), 900, 5).await.unwrap();
     assert_eq!(locked, Some(NOW.plus(904)), "the fifth failure locks for one window");
+    assert_eq!(
+        store
+            .reserve_login_attempt("alice", NOW.plus(100), 900, 5)
+            .await
+            .unwrap(),
+        LoginAttempt::Locked(NOW.plus(904)),
+        "a locked account refuses attempts before any password is checked"
+    );
     assert_eq!(
         store.login_lock("alice", NOW.plus(100)).await.unwrap(),
         Some(NOW.plus(904))
@@ -841,19 +859,99 @@ pub async fn failed_logins_lock_the_account_until_cleared(store: Arc<dyn Store>)
         None,
         "the lock ends"
     );
-    // Failures outside the window start a new count.
+    assert_eq!(
+        store
+            .reserve_login_attempt("alice", NOW.plus(904), 900, 5)
+            .await
+            .unwrap(),
+        LoginAttempt::Allowed(1),
+        "after the lock a new window starts"
+    );
+    // Attempts outside the window start a new count.
+    store.reserve_login_attempt("carol", NOW, 900, 2).await.unwrap();
     assert_eq!(store.record_login_failure("carol", NOW, 900, 2).await.unwrap(), None);
     assert_eq!(
         store
-            .record_login_failure("carol", NOW.plus(900), 900, 2)
+            .reserve_login_attempt("carol", NOW.plus(900), 900, 2)
             .await
             .unwrap(),
-        None
+        LoginAttempt::Allowed(1)
     );
+    store.reserve_login_attempt("dave", NOW, 900, 1).await.unwrap();
     store.record_login_failure("dave", NOW, 900, 1).await.unwrap();
     assert!(store.login_lock("dave", NOW).await.unwrap().is_some());
     store.clear_login_failures("dave").await.unwrap();
     assert_eq!(store.login_lock("dave", NOW).await.unwrap(), None);
+}
+
+pub async fn login_attempts_are_reserved_before_verification(store: Arc<dyn Store>) {
+    // Concurrent attempts: exactly `threshold` are allowed, whatever their results turn out to be.
+    let attempts = (0..24).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.reserve_login_attempt("erin", NOW, 900, 5).await.unwrap() })
+    });
+    let mut allowed = 0;
+    for a in attempts {
+        if matches!(a.await.unwrap(), LoginAttempt::Allowed(_)) {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 5, "attempts are counted before any password is verified");
+    assert_eq!(store.login_lock("erin", NOW).await.unwrap(), Some(NOW.plus(900)));
+    // A success that was reserved before the lock does not lift it.
+    store.release_login_attempts("erin", NOW.plus(1)).await.unwrap();
+    assert_eq!(
+        store.login_lock("erin", NOW.plus(1)).await.unwrap(),
+        Some(NOW.plus(900))
+    );
+    // Without a lock, a success forgets the attempts.
+    for _ in 0..4 {
+        store.reserve_login_attempt("finn", NOW, 900, 5).await.unwrap();
+    }
+    store.release_login_attempts("finn", NOW).await.unwrap();
+    assert_eq!(
+        store.reserve_login_attempt("finn", NOW, 900, 5).await.unwrap(),
+        LoginAttempt::Allowed(1)
+    );
+}
+
+pub async fn revoking_a_user_ends_their_sessions_and_tokens(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    store.create_user(&user("u2", "bob")).await.unwrap();
+    store
+        .put_access_token(&access("at1", "app", Some("g1"), NOW.plus(60)))
+        .await
+        .unwrap();
+    store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
+    let mut other = access("at2", "app", Some("g2"), NOW.plus(60));
+    other.subject = Some("u2".into());
+    store.put_access_token(&other).await.unwrap();
+    let session = |user: &str, cookie: &str| BrowserSession {
+        token_hash: TokenHash::of(cookie),
+        sid: format!("sid-{cookie}"),
+        user_id: user.into(),
+        auth_time: NOW,
+        expires_at: NOW.plus(60),
+    };
+    store.put_session(&session("u1", "c1")).await.unwrap();
+    store.put_session(&session("u2", "c2")).await.unwrap();
+    assert_eq!(store.revoke_user_sessions("u1", NOW).await.unwrap(), 2);
+    assert_eq!(store.find_access_token(&TokenHash::of("at1"), NOW).await.unwrap(), None);
+    assert_eq!(
+        store.find_refresh_token(&TokenHash::of("rt1"), NOW).await.unwrap(),
+        None
+    );
+    assert_eq!(store.find_session(&TokenHash::of("c1"), NOW).await.unwrap(), None);
+    assert!(
+        store
+            .find_access_token(&TokenHash::of("at2"), NOW)
+            .await
+            .unwrap()
+            .is_some(),
+        "other users keep theirs"
+    );
+    assert!(store.find_session(&TokenHash::of("c2"), NOW).await.unwrap().is_some());
+    assert_eq!(store.revoke_user_sessions("u1", NOW).await.unwrap(), 0);
 }
 
 fn key(kid: &str, alg: SigningAlg, created_at: UnixTime) -> SigningKeyRecord {

@@ -32,6 +32,9 @@ pub struct ClientRecord {
     pub access_token_format: AccessTokenFormat,
     /// Resources (RFC 8707) this client may ask tokens for.
     pub resources: Vec<String>,
+    /// May introspect tokens issued to other clients whose audience names it (RFC 7662 §4): a
+    /// resource server. Its identities are its `client_id` and its `resources`.
+    pub introspect: bool,
     /// Creation time.
     pub created_at: UnixTime,
 }
@@ -252,4 +255,13 @@ impl std::fmt::Debug for SigningKeyRecord {
             .field("alg", &self.alg)
             .finish_non_exhaustive()
     }
+}
+
+/// The answer to a login attempt reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// The password may be verified; this is the `n`-th attempt of the window.
+    Allowed(u32),
+    /// The account is locked until then; the password must not be verified.
+    Locked(UnixTime),
 }

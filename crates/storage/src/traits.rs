@@ -40,6 +40,9 @@ pub trait Users: Send + Sync {
     async fn update_user(&self, user: &UserRecord) -> StoreResult<bool>;
     /// Deletes a user and, in the same transaction, their sessions, consents and tokens.
     async fn delete_user(&self, id: &str) -> StoreResult<bool>;
+    /// Ends everything a user holds, in one transaction: every browser session is deleted and
+    /// every live access and refresh token (whole families) is revoked. Returns the tokens revoked.
+    async fn revoke_user_sessions(&self, id: &str, now: UnixTime) -> StoreResult<u64>;
 }
 
 /// The scope registry.
@@ -162,13 +165,27 @@ pub trait Keys: Send + Sync {
     async fn server_secret(&self, name: &str, candidate: &[u8], now: UnixTime) -> StoreResult<Vec<u8>>;
 }
 
-/// Failed-login counting and account lockout, shared by every instance.
+/// Login attempts and account lockout, shared by every instance.
+///
+/// Attempts are reserved *before* the password is verified, in one atomic statement, so a burst of
+/// concurrent guesses cannot all pass a lock check made before any of them was counted.
 #[async_trait]
 pub trait Lockouts: Send + Sync {
     /// When the account is locked until, if it is locked now.
     async fn login_lock(&self, username: &str, now: UnixTime) -> StoreResult<Option<UnixTime>>;
-    /// Counts a failed login, atomically. The `threshold`-th failure within `window_seconds` locks
-    /// the account for one window; returns the lock's end if the account is locked now.
+    /// Reserves one login attempt, atomically: a lock in force refuses it; outside the window a new
+    /// window starts; within it the attempt is counted unless `threshold` attempts were counted
+    /// already, in which case the account locks for one window from `now` and the attempt is
+    /// refused. Only an allowed attempt may verify the password.
+    async fn reserve_login_attempt(
+        &self,
+        username: &str,
+        now: UnixTime,
+        window_seconds: u64,
+        threshold: u32,
+    ) -> StoreResult<LoginAttempt>;
+    /// A reserved attempt failed: once `threshold` attempts are counted in the window, the account
+    /// locks for one window from `now`. Returns the lock's end if the account is locked now.
     async fn record_login_failure(
         &self,
         username: &str,
@@ -176,7 +193,10 @@ pub trait Lockouts: Send + Sync {
         window_seconds: u64,
         threshold: u32,
     ) -> StoreResult<Option<UnixTime>>;
-    /// Forgets failures and any lock (a successful login, or `gatehouse user unlock`).
+    /// A reserved attempt succeeded: forgets the counted attempts, unless the account is locked
+    /// now (a success that started before a lock never lifts it).
+    async fn release_login_attempts(&self, username: &str, now: UnixTime) -> StoreResult<()>;
+    /// Forgets attempts and any lock (`gatehouse user unlock`).
     async fn clear_login_failures(&self, username: &str) -> StoreResult<()>;
 }
 

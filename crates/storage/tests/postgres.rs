@@ -100,6 +100,7 @@ async fn client_changes_by_another_process_reach_the_cache() {
         id_token_alg: gatehouse_protocol::types::SigningAlg::Rs256,
         access_token_format: gatehouse_protocol::types::AccessTokenFormat::Opaque,
         resources: vec![],
+        introspect: false,
         created_at: gatehouse_protocol::types::UnixTime(1),
     };
     cli.create_client(&record).await.unwrap();

@@ -34,11 +34,24 @@ impl Params {
             if name.len() > 64 {
                 return Err(invalid_request("a parameter name is longer than 64 characters"));
             }
+            if name.chars().any(char::is_control) {
+                return Err(invalid_request("a parameter name contains a control character"));
+            }
             let value = decode(raw_value).ok_or_else(|| {
                 invalid_request(format!(
                     "parameter {name} is not valid UTF-8 or has a malformed % escape"
                 ))
             })?;
+            // Control characters are never part of a valid value; refusing them here keeps them out
+            // of every store (PostgreSQL refuses NUL in text with an error) and every log line.
+            // `claims` is JSON, where tab, CR and LF are legal whitespace.
+            let allowed_ws = |c: char| name == "claims" && matches!(c, '\t' | '\n' | '\r');
+            if let Some(c) = value.chars().find(|&c| c.is_control() && !allowed_ws(c)) {
+                return Err(invalid_request(format!(
+                    "parameter {name} contains the control character U+{:04X}; remove it",
+                    u32::from(c)
+                )));
+            }
             if value.len() > MAX_VALUE_LEN {
                 return Err(invalid_request(format!(
                     "parameter {name} is longer than {MAX_VALUE_LEN} bytes"
@@ -198,6 +211,23 @@ mod tests {
         assert!(Params::parse(many.as_bytes()).is_err());
         let fine = (0..MAX_PARAMS).map(|i| format!("p{i}=1")).collect::<Vec<_>>().join("&");
         assert!(Params::parse(fine.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn control_characters_are_invalid_request_except_json_whitespace_in_claims() {
+        for bad in [
+            "username=al%00ice",
+            "code=a%01b",
+            "state=x%7F",
+            "redirect_uri=https://a.example/cb%0D",
+            "a%00=1",
+        ] {
+            let e = Params::parse(bad.as_bytes()).unwrap_err();
+            assert_eq!(e.code(), "invalid_request", "{bad}");
+            assert!(!e.description().chars().any(char::is_control), "{bad}");
+        }
+        assert!(Params::parse(b"claims=%7B%0A%09%22userinfo%22%3A%7B%7D%7D").is_ok());
+        assert!(Params::parse(b"state=caf%C3%A9").is_ok(), "non-ASCII text is fine");
     }
 
     proptest! {

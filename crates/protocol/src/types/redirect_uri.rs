@@ -65,23 +65,19 @@ impl RedirectUri {
         &self.0
     }
 
-    /// Whether a requested `redirect_uri` matches this registered one: the same string, or for an
-    /// `http` loopback IP literal, the same URI on any port (RFC 8252 §7.3).
+    /// Whether a requested `redirect_uri` matches this registered one: the same string (RFC 9700
+    /// §4.1.3, OAuth 2.1 §4.1.1), or for an `http` loopback IP literal, the same string apart from
+    /// the port (RFC 8252 §7.3). Nothing is parsed or normalised first: case, default ports, dot
+    /// segments, whitespace and control characters all make a mismatch.
     #[must_use]
     pub fn matches(&self, requested: &str) -> bool {
         if self.0 == requested {
             return true;
         }
-        let (Ok(mut registered), Ok(mut requested)) = (Url::parse(&self.0), Url::parse(requested)) else {
-            return false;
-        };
-        if registered.scheme() != "http" || !is_loopback_ip(&registered) {
-            return false;
+        match (loopback_parts(&self.0), loopback_parts(requested)) {
+            (Some(registered), Some(requested)) => registered == requested,
+            _ => false,
         }
-        // Only the port may differ; everything else is compared as written.
-        let _ = registered.set_port(None);
-        let _ = requested.set_port(None);
-        registered.as_str() == requested.as_str() && strip_port(&self.0) == strip_port(requested.as_str())
     }
 
     /// Why `requested` came close to this registered URI without matching, if it did: a hint for
@@ -113,6 +109,34 @@ fn strip_port(uri: &str) -> String {
         }
         Err(_) => uri.to_owned(),
     }
+}
+
+/// Splits `http://HOST[:PORT]REST` into `(HOST, REST)` when HOST is a loopback IP literal written
+/// exactly as the address prints (`127.0.0.1`, `[::1]`): spellings such as `127.1`, `2130706433`
+/// or `0x7f.1` are not literals of RFC 8252 §7.3 and get no port freedom.
+fn loopback_parts(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("http://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let host_end = if authority.starts_with('[') {
+        authority.find(']')? + 1
+    } else {
+        authority.find(':').unwrap_or(authority.len())
+    };
+    let (host, port) = authority.split_at(host_end);
+    if let Some(digits) = port.strip_prefix(':') {
+        if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+    } else if !port.is_empty() {
+        return None;
+    }
+    let ip: IpAddr = host.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+    let canonical = match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    (ip.is_loopback() && canonical == host).then_some((host, path))
 }
 
 fn is_loopback_ip(url: &Url) -> bool {
@@ -189,6 +213,34 @@ mod tests {
         // https loopback is not covered by §7.3.
         let tls = uri("https://127.0.0.1:8443/cb");
         assert!(!tls.matches("https://127.0.0.1:9443/cb"));
+    }
+
+    #[test]
+    fn loopback_matching_compares_strings_not_parsed_urls() {
+        let r = uri("http://127.0.0.1:9/callback");
+        for near in [
+            "HTTP://127.0.0.1:9/callback",
+            "http://127.0.0.1:9/x/../callback",
+            " http://127.0.0.1:9/callback",
+            "http://127.0.0.1:9/callback ",
+            "http://127.0.0.1:9/callback\0",
+            "http://127.0.0.1:9/callback\r",
+            "http://127.0.0.1:9/callback\n",
+            "http://127.0.0.1:9/callback\t",
+            "http://127.1:9/callback",
+            "http://2130706433:9/callback",
+            "http://0x7f.0.0.1:9/callback",
+            "http://127.0.0.1:9/callback?x=1",
+            "http://127.0.0.1:9/Callback",
+            "http://127.0.0.1:/callback",
+            "http://127.0.0.1:123456/callback",
+            "http://127.0.0.1:9@evil.example/callback",
+        ] {
+            assert!(!r.matches(near), "{near:?}");
+        }
+        assert!(r.matches("http://127.0.0.1/callback"));
+        assert!(r.matches("http://127.0.0.1:65535/callback"));
+        assert!(!uri("http://[::1]/cb").matches("http://[0:0:0:0:0:0:0:1]:5/cb"));
     }
 
     #[test]

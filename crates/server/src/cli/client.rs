@@ -75,6 +75,10 @@ pub(super) struct CreateArgs {
     /// A resource (RFC 8707, absolute URI) this client may ask tokens for (repeat for several).
     #[arg(long = "resource", value_name = "URI", value_parser = parse_resource)]
     resources: Vec<String>,
+    /// A resource server: may introspect other clients' access tokens whose audience names this
+    /// client's client_id or one of its --resource URIs (RFC 7662 section 4).
+    #[arg(long)]
+    introspect: bool,
     /// Use this client_id instead of a generated one.
     #[arg(long = "client-id", value_name = "ID")]
     client_id: Option<String>,
@@ -108,6 +112,10 @@ pub(super) struct UpdateArgs {
     /// Replace the allowed resources (repeat for several).
     #[arg(long = "resource", value_name = "URI", value_parser = parse_resource)]
     resources: Vec<String>,
+    /// Allow (true) or forbid (false) introspecting other clients' tokens whose audience names
+    /// this client (a resource server).
+    #[arg(long, value_name = "true|false")]
+    introspect: Option<bool>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -207,6 +215,9 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         Some(id) => client_id(&id)?,
         None => ClientId::parse(&random_b64(12)).context("generated client_id")?,
     };
+    if a.introspect && auth_method == TokenEndpointAuthMethod::None {
+        bail!("--introspect needs a confidential client: a resource server authenticates with a secret");
+    }
     let secret = (auth_method != TokenEndpointAuthMethod::None).then(random_token);
     let record = ClientRecord {
         id: id.clone(),
@@ -219,6 +230,7 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         id_token_alg: a.id_token_alg,
         access_token_format: a.access_token_format,
         resources: a.resources,
+        introspect: a.introspect,
         created_at: now(),
     };
     store.create_client(&record).await?;
@@ -265,6 +277,12 @@ async fn update(a: UpdateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
     }
     if !a.resources.is_empty() {
         c.resources = a.resources;
+    }
+    if let Some(introspect) = a.introspect {
+        if introspect && c.auth_method == TokenEndpointAuthMethod::None {
+            bail!("--introspect true needs a confidential client: a resource server authenticates with a secret");
+        }
+        c.introspect = introspect;
     }
     store.update_client(&c).await?;
     audit("client.updated", &format!("client_id={}", c.id));
@@ -313,6 +331,7 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
         "id_token_signed_response_alg": c.id_token_alg,
         "access_token_format": c.access_token_format,
         "resources": c.resources,
+        "introspect": c.introspect,
         "created_at": c.created_at.0,
     })
 }

@@ -170,7 +170,7 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
             let rounds = 20;
             let started = std::time::Instant::now();
             for _ in 0..rounds {
-                crate::passwords::verify("bench-password-123".into(), hash.clone()).await;
+                let _ = crate::passwords::verify("bench-password-123".into(), hash.clone()).await;
             }
             let ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(rounds);
             println!("{}", serde_json::json!({ "ms_per_verify": ms }));
@@ -182,22 +182,37 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
     }
 }
 
+/// Whether an event may be written: below `info`, only Gatehouse's own targets. Libraries log
+/// what passes through them at debug and trace (tokio-postgres logs every bound parameter: keys,
+/// secrets, password hashes; HTTP libraries log headers), so no value of `GATEHOUSE_LOG` may turn
+/// them on.
+fn may_log(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() <= tracing::Level::INFO || meta.target().starts_with("gatehouse")
+}
+
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    use tracing_subscriber::prelude::*;
     let filter = EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter.and(filter_fn(may_log));
     let format = std::env::var("GATEHOUSE_LOG_FORMAT").unwrap_or_else(|_| "auto".into());
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let json = match format.as_str() {
         "json" => true,
         "text" => false,
-        _ => !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        _ => !terminal,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    // Colour escapes only for a terminal: a file or a pipe gets plain text.
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(terminal);
     if json {
-        builder.json().init();
+        tracing_subscriber::registry()
+            .with(layer.json().with_filter(filter))
+            .init();
     } else {
-        builder.init();
+        tracing_subscriber::registry().with(layer.with_filter(filter)).init();
     }
 }
 

@@ -41,6 +41,8 @@ enum Line {
         access_token_format: AccessTokenFormat,
         #[serde(default)]
         resources: Vec<String>,
+        #[serde(default)]
+        introspect: bool,
         created_at: UnixTime,
     },
     User {
@@ -114,6 +116,7 @@ pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
             id_token_alg: c.id_token_alg,
             access_token_format: c.access_token_format,
             resources: c.resources,
+            introspect: c.introspect,
             created_at: c.created_at,
         });
     }
@@ -232,6 +235,7 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
             id_token_alg,
             access_token_format,
             resources,
+            introspect,
             created_at,
         } => {
             store
@@ -246,6 +250,7 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
                     id_token_alg,
                     access_token_format,
                     resources,
+                    introspect,
                     created_at,
                 })
                 .await?;

@@ -28,20 +28,25 @@ pub(super) enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Set a user's password.
+    /// Set a user's password; their sessions end and their tokens are revoked.
     SetPassword {
         /// The username.
         username: String,
         #[command(flatten)]
         password: PasswordArgs,
     },
-    /// Lock an account: no logins, no token refresh.
+    /// Lock an account: no logins; its sessions end and its tokens are revoked.
     Lock {
         /// The username.
         username: String,
     },
-    /// Unlock an account.
+    /// Unlock an account (ends a temporary lockout too; revoked tokens stay revoked).
     Unlock {
+        /// The username.
+        username: String,
+    },
+    /// End every browser session of a user and revoke all their access and refresh tokens.
+    RevokeSessions {
         /// The username.
         username: String,
     },
@@ -155,8 +160,19 @@ pub(super) async fn run(cmd: UserCommand, store: Arc<dyn Store>) -> anyhow::Resu
             u.password_hash = hash(read_password(&password)?).await?;
             u.updated_at = now();
             store.update_user(&u).await?;
-            audit("user.password_set", &format!("sub={}", u.id));
-            println!("password changed for {username}");
+            let revoked = store.revoke_user_sessions(&u.id, now()).await?;
+            audit("user.password_set", &format!("sub={} revoked_tokens={revoked}", u.id));
+            println!("password changed for {username}; sessions ended, {revoked} tokens revoked");
+            Ok(())
+        }
+        UserCommand::RevokeSessions { username } => {
+            let u = find(&store, &username).await?;
+            let revoked = store.revoke_user_sessions(&u.id, now()).await?;
+            audit(
+                "user.sessions_revoked",
+                &format!("sub={} revoked_tokens={revoked}", u.id),
+            );
+            println!("sessions of {username} ended, {revoked} tokens revoked");
             Ok(())
         }
         UserCommand::Lock { username } => set_locked(&store, &username, true).await,
@@ -175,7 +191,11 @@ async fn set_locked(store: &Arc<dyn Store>, username: &str, locked: bool) -> any
     let mut u = find(store, username).await?;
     u.locked = locked;
     store.update_user(&u).await?;
-    if !locked {
+    if locked {
+        // An attacker's session and refresh family must not outlive the lock (and come back with
+        // unlock): they end now.
+        store.revoke_user_sessions(&u.id, now()).await?;
+    } else {
         // Also ends a temporary lockout after failed logins.
         store.clear_login_failures(username).await?;
     }

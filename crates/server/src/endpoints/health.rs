@@ -16,6 +16,7 @@ pub async fn health() -> HttpResponse {
         .json(json!({ "status": "ok" }))
 }
 
+#[derive(Clone)]
 struct StoreCheck {
     reachable: bool,
     latency: Duration,
@@ -24,7 +25,33 @@ struct StoreCheck {
     applied: Vec<String>,
 }
 
+/// How long a migration status read stays good. Pending migrations change only when an operator
+/// runs `gatehouse migrate` (with a newer binary), so once a minute is plenty.
+const MIGRATIONS_TTL: Duration = Duration::from_secs(60);
+
+/// `(applied, pending)` migration names.
+type Migrations = (Vec<String>, Vec<String>);
+
+/// Health checks are unauthenticated, so a flood of them must not turn into a flood of database
+/// work: concurrent checks share one ping (a request waits for the ping in flight and takes its
+/// result if that ping started after the request arrived, so an answer is never stale), the ping
+/// runs on the running pool, and migration status is read at most once per [`MIGRATIONS_TTL`].
+#[derive(Default)]
+pub struct HealthCache {
+    // A tokio mutex: held across the ping on purpose, which is what makes checks share it.
+    last: tokio::sync::Mutex<Option<(Instant, StoreCheck)>>,
+    // A std mutex: held to read or replace the value only.
+    migrations: std::sync::Mutex<Option<(Instant, Migrations)>>,
+}
+
 async fn check_store(state: &AppState) -> StoreCheck {
+    let arrived = Instant::now();
+    let mut last = state.health.last.lock().await;
+    if let Some((started, check)) = last.as_ref()
+        && *started >= arrived
+    {
+        return check.clone();
+    }
     let started = Instant::now();
     let ping = tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await;
     let latency = started.elapsed();
@@ -34,17 +61,35 @@ async fn check_store(state: &AppState) -> StoreCheck {
         Err(_) => Some("store did not answer within 3 s".to_owned()),
     };
     let (applied, pending) = if error.is_none() {
-        crate::store::migration_status(&state.config).await.unwrap_or_default()
+        migrations(state).await
     } else {
         (Vec::new(), Vec::new())
     };
-    StoreCheck {
+    let check = StoreCheck {
         reachable: error.is_none(),
         latency,
         error,
         pending,
         applied,
+    };
+    *last = Some((started, check.clone()));
+    check
+}
+
+async fn migrations(state: &AppState) -> Migrations {
+    let cached = state.health.migrations.lock().ok().and_then(|m| {
+        m.as_ref()
+            .filter(|(at, _)| at.elapsed() < MIGRATIONS_TTL)
+            .map(|(_, found)| found.clone())
+    });
+    if let Some(found) = cached {
+        return found;
     }
+    let (applied, pending) = crate::store::migration_status(&state.config).await.unwrap_or_default();
+    if let Ok(mut m) = state.health.migrations.lock() {
+        *m = Some((Instant::now(), (applied.clone(), pending.clone())));
+    }
+    (applied, pending)
 }
 
 /// Error text without anything that could be a secret (URLs with credentials never reach here,

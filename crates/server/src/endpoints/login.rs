@@ -14,7 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_protocol::Error;
 use gatehouse_protocol::request::Params;
 use gatehouse_protocol::types::TokenHash;
-use gatehouse_storage::{BrowserSession, ClientRecord, Interaction, InteractionLogin};
+use gatehouse_storage::{BrowserSession, ClientRecord, Interaction, InteractionLogin, LoginAttempt, UserRecord};
 
 /// `GET /login?interaction=ID`.
 pub async fn login_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
@@ -36,78 +36,15 @@ pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: we
     let Ok(form) = form else { return bad_form() };
     let username = form.get("username").ok().flatten().unwrap_or("").trim().to_owned();
     let password = form.get("password").ok().flatten().unwrap_or("").to_owned();
-    let ip =
-        crate::protect::client_ip(&req, &state.config.trusted_proxies).map_or_else(String::new, |ip| ip.to_string());
-    let limiters = &state.limiters;
-    for (limiter, over) in [
-        (&limiters.login_requests, limiters.login_requests.hit(&ip)),
-        (
-            &limiters.login_failures_per_ip,
-            limiters.login_failures_per_ip.blocked(&ip),
-        ),
-    ] {
-        if let Some(retry_after) = over {
-            METRICS.rate_limited.with_label_values(&[limiter.name()]).inc();
-            METRICS.logins.with_label_values(&["rate_limited"]).inc();
-            return too_many(retry_after);
+    let user = match check_password(&state, &req, &client, &username, password).await {
+        Ok(user) => user,
+        Err(Refusal::Page(page)) => return page,
+        Err(Refusal::Form(message)) => {
+            return render_login(&state, &interaction, &client, &username, Some(message)).await;
         }
-    }
-    // A locked account is refused before the password is checked, so the answer never tells
-    // whether the password was right (the lock is in the store: every instance enforces it).
-    if state.config.lockout.is_some() {
-        match state.store.login_lock(&username, now()).await {
-            Ok(Some(_)) => {
-                METRICS.logins.with_label_values(&["locked"]).inc();
-                tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = "temporarily_locked");
-                return render_login(&state, &interaction, &client, &username, Some(LOCKED)).await;
-            }
-            Ok(None) => {}
-            Err(e) => return unavailable_page(store_error(e)),
-        }
-    }
-    let user = match state.store.find_user_by_username(&username).await {
-        Ok(u) => u,
-        Err(e) => return unavailable_page(store_error(e)),
     };
-    // Verify against a dummy hash for unknown users, so timing does not reveal which names exist.
-    let hash = user
-        .as_ref()
-        .map_or_else(|| state.dummy_password_hash.clone(), |u| u.password_hash.clone());
-    let password_ok = passwords::verify(password, hash).await && user.is_some();
-    let message = match &user {
-        Some(u) if u.locked => Some("This account is locked by an administrator. Contact your administrator."),
-        Some(_) if password_ok => None,
-        _ => Some("Wrong username or password."),
-    };
-    if let Some(mut message) = message {
-        METRICS.logins.with_label_values(&["failure"]).inc();
-        tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = if user.as_ref().is_some_and(|u| u.locked) { "disabled" } else { "bad_credentials" });
-        limiters.login_failures_per_ip.hit(&ip);
-        if let Some(lockout) = state.config.lockout {
-            match state
-                .store
-                .record_login_failure(&username, now(), lockout.window.as_secs(), lockout.count)
-                .await
-            {
-                Ok(Some(_)) => {
-                    METRICS.lockouts.inc();
-                    tracing::warn!(target: "gatehouse::audit", event = "login.lockout", client_id = %client.id, window_seconds = lockout.window.as_secs());
-                    message = LOCKED;
-                }
-                Ok(None) => {}
-                Err(e) => return unavailable_page(store_error(e)),
-            }
-        }
-        return render_login(&state, &interaction, &client, &username, Some(message)).await;
-    }
-    let Some(user) = user else { return bad_form() };
     METRICS.logins.with_label_values(&["success"]).inc();
     tracing::info!(target: "gatehouse::audit", event = "login.success", client_id = %client.id, sub = %user.id);
-    if state.config.lockout.is_some()
-        && let Err(e) = state.store.clear_login_failures(&username).await
-    {
-        return unavailable_page(store_error(e));
-    }
 
     let now = now();
     let cookie = random_token();
@@ -266,6 +203,113 @@ async fn load(
     Ok((interaction, client))
 }
 
+/// Why a sign-in did not get through: a finished page (rate limit, overload, store failure), or the
+/// form again with a message.
+enum Refusal {
+    Page(HttpResponse),
+    Form(&'static str),
+}
+
+/// Most password verifications one account, or one address, may have running at once (per instance).
+const IN_FLIGHT_PER_ACCOUNT: u32 = 2;
+const IN_FLIGHT_PER_ADDRESS: u32 = 8;
+
+/// Checks a username and password against every defence, in an order that cannot be raced: the
+/// attempt is counted (per address and, atomically in the store, per account) *before* Argon2
+/// runs, so a burst of concurrent guesses gets no more verifications than the limits allow. A
+/// success takes its reservation back; a success that started before a lock never lifts it.
+async fn check_password(
+    state: &AppState,
+    req: &HttpRequest,
+    client: &ClientRecord,
+    username: &str,
+    password: String,
+) -> Result<UserRecord, Refusal> {
+    let ip = crate::protect::address_key(crate::protect::client_ip(req, &state.config.trusted_proxies));
+    let limiters = &state.limiters;
+    for limiter in [&limiters.login_requests, &limiters.login_failures_per_ip] {
+        if let Some(retry_after) = limiter.hit(&ip) {
+            METRICS.rate_limited.with_label_values(&[limiter.name()]).inc();
+            METRICS.logins.with_label_values(&["rate_limited"]).inc();
+            return Err(Refusal::Page(too_many(retry_after)));
+        }
+    }
+    let in_flight = &limiters.logins_in_flight;
+    let (Some(_by_account), Some(_by_address)) = (
+        in_flight.enter(&format!("user:{username}"), IN_FLIGHT_PER_ACCOUNT),
+        in_flight.enter(&format!("ip:{ip}"), IN_FLIGHT_PER_ADDRESS),
+    ) else {
+        limiters.login_failures_per_ip.release(&ip);
+        METRICS.logins.with_label_values(&["rate_limited"]).inc();
+        return Err(Refusal::Page(too_many(1)));
+    };
+    let store_failed = |e| Refusal::Page(unavailable_page(store_error(e)));
+    if let Some(lockout) = state.config.lockout {
+        let reserved = state
+            .store
+            .reserve_login_attempt(username, now(), lockout.window.as_secs(), lockout.count)
+            .await
+            .map_err(store_failed)?;
+        if let LoginAttempt::Locked(_) = reserved {
+            METRICS.logins.with_label_values(&["locked"]).inc();
+            tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = "temporarily_locked");
+            return Err(Refusal::Form(LOCKED));
+        }
+    }
+    let user = state
+        .store
+        .find_user_by_username(username)
+        .await
+        .map_err(store_failed)?;
+    // Verify against a dummy hash for unknown users, so timing does not reveal which names exist.
+    let hash = user
+        .as_ref()
+        .map_or_else(|| state.dummy_password_hash.clone(), |u| u.password_hash.clone());
+    let Ok(verified) = passwords::verify(password, hash).await else {
+        METRICS.logins.with_label_values(&["overloaded"]).inc();
+        return Err(Refusal::Page(busy()));
+    };
+    match user {
+        Some(user) if verified => {
+            limiters.login_failures_per_ip.release(&ip);
+            if state.config.lockout.is_some() {
+                state
+                    .store
+                    .release_login_attempts(username, now())
+                    .await
+                    .map_err(store_failed)?;
+            }
+            if user.locked {
+                // Said only to someone who knows the password: it reveals nothing to a guesser.
+                METRICS.logins.with_label_values(&["failure"]).inc();
+                tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, sub = %user.id, reason = "disabled");
+                return Err(Refusal::Form(
+                    "This account is locked by an administrator. Contact your administrator.",
+                ));
+            }
+            Ok(user)
+        }
+        _ => {
+            METRICS.logins.with_label_values(&["failure"]).inc();
+            tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = "bad_credentials");
+            let Some(lockout) = state.config.lockout else {
+                return Err(Refusal::Form(WRONG));
+            };
+            let locked = state
+                .store
+                .record_login_failure(username, now(), lockout.window.as_secs(), lockout.count)
+                .await
+                .map_err(store_failed)?;
+            if locked.is_some() {
+                METRICS.lockouts.inc();
+                tracing::warn!(target: "gatehouse::audit", event = "login.lockout", client_id = %client.id, window_seconds = lockout.window.as_secs());
+                return Err(Refusal::Form(LOCKED));
+            }
+            Err(Refusal::Form(WRONG))
+        }
+    }
+}
+
 async fn render_login(
     state: &AppState,
     interaction: &Interaction,
@@ -308,6 +352,8 @@ async fn fresh_csrf(state: &AppState, interaction: &Interaction) -> Option<Strin
     }
 }
 
+const WRONG: &str = "Wrong username or password.";
+
 const LOCKED: &str = "This account is temporarily locked after too many failed sign-ins. Try again later, or ask your administrator to unlock it.";
 
 fn too_many(retry_after: u64) -> HttpResponse {
@@ -320,6 +366,20 @@ fn too_many(retry_after: u64) -> HttpResponse {
     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&retry_after.to_string()) {
         res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
     }
+    res
+}
+
+fn busy() -> HttpResponse {
+    let mut res = pages::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Too busy",
+        "The server is checking many sign-ins right now. Wait a moment and try again.",
+        None,
+    );
+    res.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from_static("1"),
+    );
     res
 }
 

@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_protocol::Error;
 use gatehouse_protocol::request::client_auth::ClientAuth;
 use gatehouse_protocol::request::token_management::{TokenManagementRequest, TokenTypeHint};
-use gatehouse_protocol::types::{ClientKind, TokenHash};
+use gatehouse_protocol::types::{ClientId, ClientKind, TokenHash};
 use gatehouse_storage::ClientRecord;
 use serde_json::{Map, Value, json};
 
@@ -23,7 +23,7 @@ async fn authenticated(
     let params = params::form(req, body)?;
     params.reject_repeats()?;
     let auth = ClientAuth::parse(params::authorization(req), &params)?;
-    let client = authenticate(state, &auth).await?;
+    let client = authenticate(state, req, &auth).await?;
     Ok((client, TokenManagementRequest::parse(&params)?))
 }
 
@@ -77,8 +77,11 @@ async fn revoke_inner(state: &AppState, req: &HttpRequest, body: &[u8]) -> Resul
         .finish())
 }
 
-/// `POST /oauth/introspect`. Only confidential clients (a resource server registers as one) may
-/// introspect. Anything not live is `{"active": false}` and nothing else (RFC 7662 §2.2).
+/// `POST /oauth/introspect`. Only confidential clients may introspect. RFC 7662 §4 asks the
+/// server to decide who may learn about which token: a token is described (`active: true`) only to
+/// the client it was issued to, or to a client registered with `--introspect` (a resource server)
+/// whose `client_id` or one of whose resources is in the token's audience; refresh tokens only to
+/// their own client. Everything else, like anything not live, is `{"active": false}` (§2.2).
 pub async fn introspect(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -87,7 +90,7 @@ pub async fn introspect(
     let (client, request) = authenticated(&state, &req, &body).await?;
     if client.auth_method.kind() == ClientKind::Public {
         return Err(ApiError::client(Error::InvalidClient(
-            "introspection needs a confidential client (one with a secret); register the resource server with gatehouse client create".into(),
+            "introspection needs a confidential client (one with a secret); register the resource server with gatehouse client create --introspect".into(),
         )));
     }
     let token = request.token.expose();
@@ -96,9 +99,9 @@ pub async fn introspect(
     let mut answer = None;
     for kind in if by_refresh_first { [1, 0] } else { [0, 1] } {
         answer = if kind == 0 {
-            describe_access(&state, token, now).await
+            describe_access(&state, &client, token, now).await
         } else {
-            describe_refresh(&state, token, now).await
+            describe_refresh(&state, &client, token, now).await
         }
         .map_err(store_error)?;
         if answer.is_some() {
@@ -111,10 +114,18 @@ pub async fn introspect(
         .json(body))
 }
 
-async fn username(state: &AppState, sub: Option<&str>) -> Result<Option<String>, gatehouse_storage::StoreError> {
+/// The username of a subject whose account is live; `Err(())` when the account is locked or gone,
+/// which makes its tokens inactive.
+async fn live_username(
+    state: &AppState,
+    sub: Option<&str>,
+) -> Result<Result<Option<String>, ()>, gatehouse_storage::StoreError> {
     match sub {
-        Some(s) => Ok(state.store.find_user(s).await?.map(|u| u.username)),
-        None => Ok(None),
+        Some(s) => Ok(match state.store.find_user(s).await? {
+            Some(u) if !u.locked => Ok(Some(u.username)),
+            _ => Err(()),
+        }),
+        None => Ok(Ok(None)),
     }
 }
 
@@ -126,8 +137,24 @@ fn audience(aud: &[String], client_id: &str) -> Value {
     }
 }
 
+/// Whether `caller` may learn about an access token of `owner` with audience `aud`.
+fn may_describe(caller: &ClientRecord, owner: &ClientId, aud: &[String]) -> bool {
+    if caller.id == *owner {
+        return true;
+    }
+    let in_audience = |identity: &str| {
+        if aud.is_empty() {
+            identity == owner.as_str()
+        } else {
+            aud.iter().any(|a| a == identity)
+        }
+    };
+    caller.introspect && (in_audience(caller.id.as_str()) || caller.resources.iter().any(|r| in_audience(r)))
+}
+
 async fn describe_access(
     state: &AppState,
+    caller: &ClientRecord,
     token: &str,
     now: gatehouse_protocol::types::UnixTime,
 ) -> Result<Option<Value>, gatehouse_storage::StoreError> {
@@ -135,6 +162,12 @@ async fn describe_access(
         return Ok(None);
     };
     let Some(t) = state.store.find_access_token(&hash, now).await? else {
+        return Ok(None);
+    };
+    if !may_describe(caller, &t.client_id, &t.audience) {
+        return Ok(None);
+    }
+    let Ok(username) = live_username(state, t.subject.as_deref()).await? else {
         return Ok(None);
     };
     let mut out = Map::new();
@@ -153,7 +186,7 @@ async fn describe_access(
     if let Some(a) = t.auth_time {
         out.insert("auth_time".into(), json!(a.0));
     }
-    if let Some(name) = username(state, t.subject.as_deref()).await? {
+    if let Some(name) = username {
         out.insert("username".into(), json!(name));
     }
     Ok(Some(Value::Object(out)))
@@ -161,10 +194,18 @@ async fn describe_access(
 
 async fn describe_refresh(
     state: &AppState,
+    caller: &ClientRecord,
     token: &str,
     now: gatehouse_protocol::types::UnixTime,
 ) -> Result<Option<Value>, gatehouse_storage::StoreError> {
     let Some(t) = state.store.find_refresh_token(&TokenHash::of(token), now).await? else {
+        return Ok(None);
+    };
+    // A refresh token is a credential of one client: nobody else learns anything about it.
+    if t.client_id != caller.id {
+        return Ok(None);
+    }
+    let Ok(username) = live_username(state, Some(&t.subject)).await? else {
         return Ok(None);
     };
     let mut out = Map::new();
@@ -177,7 +218,7 @@ async fn describe_refresh(
     out.insert("iss".into(), json!(state.issuer));
     out.insert("aud".into(), audience(&t.audience, t.client_id.as_str()));
     out.insert("token_type".into(), json!("refresh_token"));
-    if let Some(name) = username(state, Some(&t.subject)).await? {
+    if let Some(name) = username {
         out.insert("username".into(), json!(name));
     }
     Ok(Some(Value::Object(out)))

@@ -26,10 +26,12 @@ async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Http
     let params = params::form(req, body)?;
     params.reject_repeats()?;
     let auth = ClientAuth::parse(params::authorization(req), &params)?;
-    if let Some(retry_after) = state.limiters.token_requests.hit(auth.client_id().as_str()) {
+    let client = authenticate(state, req, &auth).await?;
+    // The optional request budget is counted per authenticated client: an unauthenticated
+    // request naming a client_id must never spend that client's budget.
+    if let Some(retry_after) = state.limiters.token_requests.hit(client.id.as_str()) {
         return Err(limited(&state.limiters.token_requests, retry_after));
     }
-    let client = authenticate(state, &auth).await?;
     let request = TokenRequest::parse(&params)?;
     let grant_type = match &request {
         TokenRequest::AuthorizationCode { .. } => "authorization_code",
@@ -77,27 +79,36 @@ pub fn limited(limiter: &crate::protect::Limiter, retry_after: u64) -> Error {
 
 /// Finds the client and checks its credentials.
 ///
+/// A request whose credentials verify is never refused by the failure limiter: failures are
+/// counted per (client_id, address), so naming a client_id from elsewhere cannot lock the client
+/// out, and nothing is counted for a public client, which has no secret to guess.
+///
 /// # Errors
-/// `invalid_client` for an unknown client or bad credentials.
-pub async fn authenticate(state: &AppState, auth: &ClientAuth) -> Result<ClientRecord, Error> {
-    // Brute force on a client secret meets a per-client limit on failures (Keycloak has none).
-    let limiter = &state.limiters.client_auth_failures;
-    if let Some(retry_after) = limiter.blocked(auth.client_id().as_str()) {
-        return Err(limited(limiter, retry_after));
-    }
+/// `invalid_client` for an unknown client or bad credentials; `temporarily_unavailable` (429)
+/// once this address has failed too often for this client_id.
+pub async fn authenticate(state: &AppState, req: &HttpRequest, auth: &ClientAuth) -> Result<ClientRecord, Error> {
     let client = state.store.find_client(auth.client_id()).await.map_err(store_error)?;
-    let result = match &client {
-        Some(c) => auth.verify(c.auth_method, c.secret_hash.as_ref()),
-        None => Err(Error::InvalidClient(
-            "unknown client_id; register the client with gatehouse client create".into(),
-        )),
+    let (failure, guessable) = match client {
+        Some(c) => match auth.verify(c.auth_method, c.secret_hash.as_ref()) {
+            Ok(()) => return Ok(c),
+            Err(e) => (e, c.auth_method.kind() != ClientKind::Public),
+        },
+        None => (
+            Error::InvalidClient("unknown client_id; register the client with gatehouse client create".into()),
+            true,
+        ),
     };
-    if let Err(e) = &result {
-        tracing::info!(target: "gatehouse::audit", event = "client_auth.failure", client_id = %auth.client_id(), reason = %e.code());
-        limiter.hit(auth.client_id().as_str());
+    // `?` quotes the untrusted value, so it cannot forge fields in text logs.
+    tracing::info!(target: "gatehouse::audit", event = "client_auth.failure", client_id = ?auth.client_id().as_str(), reason = %failure.code());
+    if guessable {
+        let limiter = &state.limiters.client_auth_failures;
+        let ip = crate::protect::client_ip(req, &state.config.trusted_proxies);
+        let key = format!("{}|{}", auth.client_id().as_str(), crate::protect::address_key(ip));
+        if let Some(retry_after) = limiter.hit(&key) {
+            return Err(limited(limiter, retry_after));
+        }
     }
-    result?;
-    client.ok_or_else(|| Error::Server("client vanished".into()))
+    Err(failure)
 }
 
 fn require_grant(client: &ClientRecord, grant: GrantType) -> Result<(), Error> {

@@ -76,6 +76,9 @@ async fn respond(state: &AppState, token: &str) -> Result<HttpResponse, Error> {
         .await
         .map_err(store_error)?
         .ok_or_else(|| Error::InvalidToken("the user of this access token no longer exists".into()))?;
+    if user.locked {
+        return Err(Error::InvalidToken("the account of this access token is locked".into()));
+    }
     let mut claims = released(&user, &record.scope, &record.claims.userinfo);
     claims.insert("sub".into(), serde_json::json!(user.id));
     Ok(HttpResponse::Ok()

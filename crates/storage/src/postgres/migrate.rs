@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0005_token_indexes",
         include_str!("../../../../migrations/0005_token_indexes.sql"),
     ),
+    (
+        6,
+        "0006_hardening",
+        include_str!("../../../../migrations/0006_hardening.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names Gatehouse's migration lock.

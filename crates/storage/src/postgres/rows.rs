@@ -8,7 +8,7 @@ use gatehouse_protocol::types::{ClientId, RedirectUri, UnixTime};
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
 
-pub(super) const CLIENT_COLS: &str = "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources";
+pub(super) const CLIENT_COLS: &str = "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect";
 pub(super) const USER_COLS: &str =
     "id, username, email, email_verified, name, password_hash, locked, created_at, updated_at";
 pub(super) const SESSION_COLS: &str = "token_hash, sid, user_id, auth_time, expires_at";
@@ -36,6 +36,7 @@ pub(super) fn client(r: &Row) -> Result<ClientRecord, StoreError> {
         created_at: UnixTime(col(r, 8)?),
         access_token_format: parse_wire(&col::<String>(r, 9)?)?,
         resources: from_json(&col::<String>(r, 10)?)?,
+        introspect: col(r, 11)?,
     })
 }
 

@@ -62,9 +62,9 @@ impl Clients for PgStore {
         let (uris, grants, resources) = client_json(c)?;
         let secret = c.secret_hash.map(|h| h.as_bytes().to_vec());
         self.exec(
-            "INSERT INTO clients (id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            &[&c.id.as_str(), &c.name, &secret, &c.auth_method.as_str(), &uris, &grants, &c.scopes.to_param(), &c.id_token_alg.as_str(), &c.created_at.0, &c.access_token_format.as_str(), &resources],
+            "INSERT INTO clients (id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            &[&c.id.as_str(), &c.name, &secret, &c.auth_method.as_str(), &uris, &grants, &c.scopes.to_param(), &c.id_token_alg.as_str(), &c.created_at.0, &c.access_token_format.as_str(), &resources, &c.introspect],
         )
         .await
         .map_err(|e| conflict(e, format!("client {}", c.id)))?;
@@ -105,7 +105,7 @@ impl Clients for PgStore {
         let n = self
             .exec(
                 "UPDATE clients SET name = $2, secret_hash = $3, auth_method = $4, redirect_uris = $5,
-                 grant_types = $6, scopes = $7, id_token_alg = $8, created_at = $9, access_token_format = $10, resources = $11
+                 grant_types = $6, scopes = $7, id_token_alg = $8, created_at = $9, access_token_format = $10, resources = $11, introspect = $12
                  WHERE id = $1",
                 &[
                     &c.id.as_str(),
@@ -119,6 +119,7 @@ impl Clients for PgStore {
                     &c.created_at.0,
                     &c.access_token_format.as_str(),
                     &resources,
+                    &c.introspect,
                 ],
             )
             .await?;
@@ -212,6 +213,23 @@ impl Users for PgStore {
             .map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;
         Ok(n == 1)
+    }
+
+    async fn revoke_user_sessions(&self, id: &str, now: UnixTime) -> StoreResult<u64> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let mut revoked = 0;
+        for sql in [
+            "UPDATE access_tokens SET revoked_at = $2 WHERE subject = $1 AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE subject = $1 AND revoked_at IS NULL",
+        ] {
+            revoked += tx.execute(sql, &[&id, &now.0]).await.map_err(pg_err)?;
+        }
+        tx.execute("DELETE FROM browser_sessions WHERE user_id = $1", &[&id])
+            .await
+            .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(revoked)
     }
 }
 
@@ -839,6 +857,48 @@ impl Lockouts for PgStore {
         Ok(until.filter(|t| *t > now.0).map(UnixTime))
     }
 
+    async fn reserve_login_attempt(
+        &self,
+        username: &str,
+        now: UnixTime,
+        window_seconds: u64,
+        threshold: u32,
+    ) -> StoreResult<LoginAttempt> {
+        let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
+        let threshold = i32::try_from(threshold).unwrap_or(i32::MAX);
+        // One statement (see the trait): the row lock of ON CONFLICT serialises concurrent attempts.
+        let row = self
+            .opt(
+                "INSERT INTO login_failures (username, failures, window_start, locked_until)
+                 VALUES ($1, 1, $2::BIGINT, NULL)
+                 ON CONFLICT (username) DO UPDATE SET
+                   failures = CASE
+                     WHEN login_failures.locked_until > $2::BIGINT THEN login_failures.failures
+                     WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN 1
+                     WHEN login_failures.failures >= $4::INT THEN login_failures.failures
+                     ELSE login_failures.failures + 1 END,
+                   window_start = CASE
+                     WHEN login_failures.locked_until > $2::BIGINT THEN login_failures.window_start
+                     WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN $2::BIGINT
+                     ELSE login_failures.window_start END,
+                   locked_until = CASE
+                     WHEN login_failures.locked_until > $2::BIGINT THEN login_failures.locked_until
+                     WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN NULL
+                     WHEN login_failures.failures >= $4::INT THEN $2::BIGINT + $3::BIGINT
+                     ELSE NULL END
+                 RETURNING failures, locked_until",
+                &[&username, &now.0, &window, &threshold],
+            )
+            .await?
+            .ok_or_else(|| StoreError::Internal("login attempt reservation returned no row".into()))?;
+        let n: i32 = row.try_get(0).map_err(pg_err)?;
+        let until: Option<i64> = row.try_get(1).map_err(pg_err)?;
+        Ok(match until.filter(|t| *t > now.0) {
+            Some(t) => LoginAttempt::Locked(UnixTime(t)),
+            None => LoginAttempt::Allowed(u32::try_from(n).unwrap_or(0)),
+        })
+    }
+
     async fn record_login_failure(
         &self,
         username: &str,
@@ -848,17 +908,11 @@ impl Lockouts for PgStore {
     ) -> StoreResult<Option<UnixTime>> {
         let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
         let threshold = i32::try_from(threshold).unwrap_or(i32::MAX);
-        // One statement: the row lock of ON CONFLICT serialises concurrent failures.
         let row = self
             .opt(
-                "INSERT INTO login_failures (username, failures, window_start, locked_until)
-                 VALUES ($1, 1, $2::BIGINT, CASE WHEN $4::INT <= 1 THEN $2::BIGINT + $3::BIGINT END)
-                 ON CONFLICT (username) DO UPDATE SET
-                   failures = CASE WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN 1 ELSE login_failures.failures + 1 END,
-                   window_start = CASE WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN $2::BIGINT ELSE login_failures.window_start END,
-                   locked_until = CASE
-                     WHEN (CASE WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN 1 ELSE login_failures.failures + 1 END) >= $4::INT
-                     THEN $2::BIGINT + $3::BIGINT ELSE login_failures.locked_until END
+                "UPDATE login_failures SET locked_until = CASE
+                   WHEN locked_until > $2::BIGINT THEN locked_until ELSE $2::BIGINT + $3::BIGINT END
+                 WHERE username = $1 AND failures >= $4::INT AND window_start + $3::BIGINT > $2::BIGINT
                  RETURNING locked_until",
                 &[&username, &now.0, &window, &threshold],
             )
@@ -868,6 +922,15 @@ impl Lockouts for PgStore {
             None => None,
         };
         Ok(until.filter(|t| *t > now.0).map(UnixTime))
+    }
+
+    async fn release_login_attempts(&self, username: &str, now: UnixTime) -> StoreResult<()> {
+        self.exec(
+            "DELETE FROM login_failures WHERE username = $1 AND (locked_until IS NULL OR locked_until <= $2::BIGINT)",
+            &[&username, &now.0],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn clear_login_failures(&self, username: &str) -> StoreResult<()> {

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("003_lockout", include_str!("003_lockout.sql")),
     ("004_key_rotation", include_str!("004_key_rotation.sql")),
     ("005_token_indexes", include_str!("005_token_indexes.sql")),
+    ("006_hardening", include_str!("006_hardening.sql")),
 ];
 
 /// The file name inside the data directory.
@@ -56,6 +57,56 @@ pub struct SqliteStore {
     readers: std::sync::Arc<std::sync::Mutex<Vec<Connection>>>,
 }
 
+/// Creates the data directory (0700) and the database file (0600) when missing, and refuses to go
+/// on when either is open to other users: the file holds signing keys and server secrets. SQLite
+/// gives the `-wal` and `-shm` files the database file's mode.
+///
+/// # Errors
+/// `Unavailable` naming the path and the `chmod` that fixes it.
+fn private_files(dir: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        let cannot = |what: &str, path: &Path, e: std::io::Error| {
+            StoreError::Unavailable(format!("cannot create {what} {}: {e}", path.display()))
+        };
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| cannot("data directory", dir, e))?;
+        }
+        let db = dir.join(DB_FILE);
+        if !db.exists() {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&db)
+                .map_err(|e| cannot("database file", &db, e))?;
+        }
+        for (path, fix) in [(dir.to_path_buf(), "700"), (db, "600")] {
+            let mode = std::fs::metadata(&path)
+                .map_err(|e| StoreError::Unavailable(format!("cannot read {}: {e}", path.display())))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(StoreError::Unavailable(format!(
+                    "{} is open to other users (mode {:o}) and holds signing keys and secrets; fix it with: chmod {fix} {}",
+                    path.display(),
+                    mode & 0o777,
+                    path.display()
+                )));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
+        .map_err(|e| StoreError::Unavailable(format!("cannot create data directory {}: {e}", dir.display())))?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir` and applies pending migrations.
     ///
@@ -72,8 +123,7 @@ impl SqliteStore {
     /// # Errors
     /// As [`Self::open`], and `Internal` naming the pending migrations.
     pub fn open_with(dir: &Path, apply_migrations: bool) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Unavailable(format!("cannot create data directory {}: {e}", dir.display())))?;
+        private_files(dir)?;
         let path = dir.join(DB_FILE);
         let mut conn = Connection::open(&path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
@@ -316,8 +366,8 @@ impl Clients for SqliteStore {
     async fn create_client(&self, client: &ClientRecord) -> StoreResult<()> {
         let c = client.clone();
         self.run(move |conn| {
-            conn.prepare_cached("INSERT INTO clients (id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)").map_err(map_err)?.execute(client_params(&c)?)
+            conn.prepare_cached("INSERT INTO clients (id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)").map_err(map_err)?.execute(client_params(&c)?)
             .map_err(|e| conflict_or(e, format!("client {}", c.id)))?;
             Ok(())
         })
@@ -352,7 +402,7 @@ impl Clients for SqliteStore {
         let c = client.clone();
         self.run(move |conn| {
             let n = conn.prepare_cached("UPDATE clients SET name = ?2, secret_hash = ?3, auth_method = ?4, redirect_uris = ?5,
-                     grant_types = ?6, scopes = ?7, id_token_alg = ?8, created_at = ?9, access_token_format = ?10, resources = ?11 WHERE id = ?1").map_err(map_err)?.execute(client_params(&c)?)
+                     grant_types = ?6, scopes = ?7, id_token_alg = ?8, created_at = ?9, access_token_format = ?10, resources = ?11, introspect = ?12 WHERE id = ?1").map_err(map_err)?.execute(client_params(&c)?)
                 .map_err(map_err)?;
             Ok(n == 1)
         })
@@ -457,6 +507,31 @@ impl Users for SqliteStore {
                 .map_err(map_err)?;
             tx.commit().map_err(map_err)?;
             Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn revoke_user_sessions(&self, id: &str, now: UnixTime) -> StoreResult<u64> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(map_err)?;
+            let mut revoked = 0;
+            for sql in [
+                "UPDATE access_tokens SET revoked_at = ?2 WHERE subject = ?1 AND revoked_at IS NULL",
+                "UPDATE refresh_tokens SET revoked_at = ?2 WHERE subject = ?1 AND revoked_at IS NULL",
+            ] {
+                revoked += tx
+                    .prepare_cached(sql)
+                    .map_err(map_err)?
+                    .execute(params![id, now.0])
+                    .map_err(map_err)?;
+            }
+            tx.prepare_cached("DELETE FROM browser_sessions WHERE user_id = ?1")
+                .map_err(map_err)?
+                .execute([&id])
+                .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(revoked as u64)
         })
         .await
     }
@@ -1127,6 +1202,51 @@ impl Lockouts for SqliteStore {
         .await
     }
 
+    async fn reserve_login_attempt(
+        &self,
+        username: &str,
+        now: UnixTime,
+        window_seconds: u64,
+        threshold: u32,
+    ) -> StoreResult<LoginAttempt> {
+        let u = username.to_owned();
+        let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
+        self.run(move |conn| {
+            // One statement (see the trait): SQLite evaluates every SET expression on the old row.
+            let (n, until) = conn
+                .prepare_cached(
+                    "INSERT INTO login_failures (username, failures, window_start, locked_until)
+                 VALUES (?1, 1, ?2, NULL)
+                 ON CONFLICT (username) DO UPDATE SET
+                   failures = CASE
+                     WHEN login_failures.locked_until > ?2 THEN login_failures.failures
+                     WHEN login_failures.window_start + ?3 <= ?2 THEN 1
+                     WHEN login_failures.failures >= ?4 THEN login_failures.failures
+                     ELSE login_failures.failures + 1 END,
+                   window_start = CASE
+                     WHEN login_failures.locked_until > ?2 THEN login_failures.window_start
+                     WHEN login_failures.window_start + ?3 <= ?2 THEN ?2
+                     ELSE login_failures.window_start END,
+                   locked_until = CASE
+                     WHEN login_failures.locked_until > ?2 THEN login_failures.locked_until
+                     WHEN login_failures.window_start + ?3 <= ?2 THEN NULL
+                     WHEN login_failures.failures >= ?4 THEN ?2 + ?3
+                     ELSE NULL END
+                 RETURNING failures, locked_until",
+                )
+                .map_err(map_err)?
+                .query_row(params![u, now.0, window, threshold], |r| {
+                    Ok((r.get::<_, u32>(0)?, r.get::<_, Option<i64>>(1)?))
+                })
+                .map_err(map_err)?;
+            Ok(match until.filter(|t| *t > now.0) {
+                Some(t) => LoginAttempt::Locked(UnixTime(t)),
+                None => LoginAttempt::Allowed(n),
+            })
+        })
+        .await
+    }
+
     async fn record_login_failure(
         &self,
         username: &str,
@@ -1137,19 +1257,30 @@ impl Lockouts for SqliteStore {
         let u = username.to_owned();
         let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
         self.run(move |conn| {
-            // One statement: a failure outside the window starts a new one; reaching the threshold
-            // locks the account for one window.
-            conn.prepare_cached("INSERT INTO login_failures (username, failures, window_start, locked_until)
-                 VALUES (?1, 1, ?2, CASE WHEN ?4 <= 1 THEN ?2 + ?3 END)
-                 ON CONFLICT (username) DO UPDATE SET
-                   failures = CASE WHEN login_failures.window_start + ?3 <= ?2 THEN 1 ELSE login_failures.failures + 1 END,
-                   window_start = CASE WHEN login_failures.window_start + ?3 <= ?2 THEN ?2 ELSE login_failures.window_start END,
-                   locked_until = CASE
-                     WHEN (CASE WHEN login_failures.window_start + ?3 <= ?2 THEN 1 ELSE login_failures.failures + 1 END) >= ?4
-                     THEN ?2 + ?3 ELSE login_failures.locked_until END
-                 RETURNING locked_until").map_err(map_err)?.query_row(params![u, now.0, window, threshold],
-                |r| r.get::<_, Option<i64>>(0))
+            conn.prepare_cached(
+                "UPDATE login_failures SET locked_until = CASE
+                   WHEN locked_until > ?2 THEN locked_until ELSE ?2 + ?3 END
+                 WHERE username = ?1 AND failures >= ?4 AND window_start + ?3 > ?2
+                 RETURNING locked_until",
+            )
+            .map_err(map_err)?
+            .query_row(params![u, now.0, window, threshold], |r| r.get::<_, i64>(0))
+            .optional()
             .map(|t| t.filter(|t| *t > now.0).map(UnixTime))
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn release_login_attempts(&self, username: &str, now: UnixTime) -> StoreResult<()> {
+        let u = username.to_owned();
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "DELETE FROM login_failures WHERE username = ?1 AND (locked_until IS NULL OR locked_until <= ?2)",
+            )
+            .map_err(map_err)?
+            .execute(params![u, now.0])
+            .map(|_| ())
             .map_err(map_err)
         })
         .await
@@ -1175,7 +1306,8 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.run(|conn| {
+        // A read: health checks must never queue behind (or delay) writes.
+        self.read(|conn| {
             conn.prepare_cached("SELECT 1")
                 .map_err(map_err)?
                 .query_row([], |_| Ok(()))

@@ -7,7 +7,7 @@ use crate::model::*;
 use gatehouse_protocol::types::{ClientId, RedirectUri, UnixTime};
 use rusqlite::{Row, ToSql};
 
-pub(super) const CLIENT_COLS: &str = "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources";
+pub(super) const CLIENT_COLS: &str = "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect";
 pub(super) const USER_COLS: &str =
     "id, username, email, email_verified, name, password_hash, locked, created_at, updated_at";
 pub(super) const INTERACTION_COLS: &str = "id, csrf_hash, browser_hash, request, login, expires_at";
@@ -34,7 +34,7 @@ pub(super) fn conflict_or(e: rusqlite::Error, what: String) -> StoreError {
     }
 }
 
-pub(super) fn client_params(c: &ClientRecord) -> Result<[Box<dyn ToSql>; 11], StoreError> {
+pub(super) fn client_params(c: &ClientRecord) -> Result<[Box<dyn ToSql>; 12], StoreError> {
     let uris: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
     let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
     Ok([
@@ -49,6 +49,7 @@ pub(super) fn client_params(c: &ClientRecord) -> Result<[Box<dyn ToSql>; 11], St
         Box::new(c.created_at.0),
         Box::new(c.access_token_format.as_str()),
         Box::new(to_json(&c.resources)?),
+        Box::new(c.introspect),
     ])
 }
 
@@ -57,7 +58,7 @@ pub(super) fn read_client(r: &Row<'_>) -> rusqlite::Result<Result<ClientRecord, 
     let (auth, uris, grants, scopes, alg): (String, String, String, String, String) =
         (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
     let (id, name, created): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(8)?);
-    let (format, resources): (String, String) = (r.get(9)?, r.get(10)?);
+    let (format, resources, introspect): (String, String, bool) = (r.get(9)?, r.get(10)?, r.get(11)?);
     Ok((|| {
         let uris: Vec<String> = from_json(&uris)?;
         let grants: Vec<String> = from_json(&grants)?;
@@ -73,6 +74,7 @@ pub(super) fn read_client(r: &Row<'_>) -> rusqlite::Result<Result<ClientRecord, 
             created_at: UnixTime(created),
             access_token_format: parse_wire(&format)?,
             resources: from_json(&resources)?,
+            introspect,
         })
     })())
 }

@@ -1,0 +1,517 @@
+//! Hardening (issue 12): each test reproduces a finding of the December security review
+//! (`shared/reviews/security-2026-12.md`) against the real binary and fails on the code before the fix.
+
+use crate::support::*;
+use serde_json::{Value, json};
+
+/// A login form post on a fresh interaction of `client`; returns (status, body).
+async fn login_once(g: &Gatehouse, client: &TestClient, username: &str, password: &str) -> (u16, String) {
+    let r = login_attempt(g, &Browser::new(), client, username, password).await;
+    (r.status, r.body)
+}
+
+fn count(log: &str, needle: &str) -> usize {
+    log.matches(needle).count()
+}
+
+async fn userinfo_status(g: &Gatehouse, token: &str) -> u16 {
+    http()
+        .get(format!("{}/oauth/userinfo", g.issuer))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn service_client(g: &Gatehouse, extra: &[&str]) -> TestClient {
+    let mut args = vec![
+        "client",
+        "create",
+        "--name",
+        "svc",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "openid",
+    ];
+    args.extend_from_slice(extra);
+    let v = g.cli(&args);
+    TestClient {
+        id: s(&v["client_id"]),
+        secret: Some(s(&v["client_secret"])),
+    }
+}
+
+// H1: failures counted per claimed client_id blocked the right secret too.
+#[tokio::test]
+async fn bogus_requests_naming_a_client_never_lock_that_client_out() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let public = g.public_client("ES256");
+    let svc = service_client(&g, &[]);
+    let bogus_svc = TestClient {
+        id: svc.id.clone(),
+        secret: Some("guess".into()),
+    };
+    for _ in 0..25 {
+        // A public client_id with a made-up secret, and a confidential one with a wrong secret.
+        let res = http()
+            .post(format!("{}/oauth/token", g.issuer))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", public.id.as_str()),
+                ("client_secret", "x"),
+                ("code", "nope"),
+                ("code_verifier", &"v".repeat(43)),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(res.status(), 500);
+        token(&g, &bogus_svc, &[("grant_type", "client_credentials")]).await;
+    }
+    // The attacker's own guesses are limited ...
+    let (status, body) = token(&g, &bogus_svc, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("temporarily_unavailable")),
+        "{body}"
+    );
+    // ... but the real clients, even from the same address, are served.
+    let t = user_tokens(&g, &public, "openid offline_access", &[]).await;
+    assert!(t["access_token"].is_string());
+    let (status, body) = token(&g, &svc, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(
+        status, 200,
+        "the right secret is never refused by a failure limiter: {body}"
+    );
+    let (status, _) = post_authenticated(&g, "/oauth/introspect", &svc, &[("token", "x")]).await;
+    assert_eq!(status, 200);
+}
+
+// H2: the lock and the per-address limit were checked before Argon2 and counted after it, so a
+// concurrent burst had every guess verified and a right guess inside it cleared the lock.
+#[tokio::test]
+async fn a_burst_of_concurrent_guesses_gets_no_more_than_the_lockout_allows() {
+    let g = Gatehouse::start();
+    g.user("carol");
+    let client = g.confidential_client("ES256", "client_secret_basic");
+    // Prepare the interactions first, so the burst is only the password posts.
+    let mut forms = Vec::new();
+    for _ in 0..24 {
+        let browser = Browser::new();
+        let (_, challenge) = pkce();
+        let login = browser
+            .follow(&auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))
+            .await;
+        let (_, html) = browser.page(&login).await;
+        forms.push((browser, hidden(&html, "interaction"), hidden(&html, "csrf_token")));
+    }
+    let url = format!("{}/login", g.issuer);
+    let last = forms.len() - 1;
+    let mut burst = tokio::task::JoinSet::new();
+    for (i, (browser, interaction, csrf)) in forms.into_iter().enumerate() {
+        let password = if i == last { PASSWORD } else { "wrong-password" };
+        let url = url.clone();
+        burst.spawn(async move {
+            let form = [
+                ("interaction", interaction.as_str()),
+                ("csrf_token", csrf.as_str()),
+                ("username", "carol"),
+                ("password", password),
+            ];
+            browser
+                .http
+                .post(&url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let statuses = burst.join_all().await;
+    assert!(
+        statuses.iter().all(|s| [401, 303, 429, 503].contains(s)),
+        "{statuses:?}"
+    );
+    let log = g.log();
+    let verified_wrong = count(&log, "bad_credentials");
+    assert!(
+        verified_wrong <= 5,
+        "{verified_wrong} wrong passwords were verified: {statuses:?}"
+    );
+    // Whatever the burst did, the account is locked now, and the lock holds for the right password.
+    let (status, body) = login_once(&g, &client, "carol", PASSWORD).await;
+    if verified_wrong == 5 {
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("temporarily locked"), "{body}");
+    }
+}
+
+// L4: an administrator-locked account was revealed without its password.
+#[tokio::test]
+async fn an_administrator_lock_is_only_revealed_to_the_right_password() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let client = g.confidential_client("ES256", "client_secret_basic");
+    let (ok, _, err) = cli_raw(&g.store, &["user", "lock", "alice"], None);
+    assert!(ok, "{err}");
+    let (status, body) = login_once(&g, &client, "alice", "wrong-password").await;
+    assert_eq!(status, 401);
+    assert!(body.contains("Wrong username or password"), "{body}");
+    assert!(!body.contains("administrator"), "{body}");
+    let (status, body) = login_once(&g, &client, "alice", PASSWORD).await;
+    assert_eq!(status, 401);
+    assert!(body.contains("locked by an administrator"), "{body}");
+}
+
+// M1: any confidential client could introspect every token.
+#[tokio::test]
+async fn introspection_answers_only_the_token_client_or_a_permitted_audience() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let api = "https://api.example.com";
+    let app = g.cli(&[
+        "client",
+        "create",
+        "--name",
+        "App",
+        "--redirect-uri",
+        REDIRECT,
+        "--scope",
+        "openid email offline_access",
+        "--resource",
+        api,
+    ]);
+    let app = TestClient {
+        id: s(&app["client_id"]),
+        secret: Some(s(&app["client_secret"])),
+    };
+    let t = user_tokens(&g, &app, "openid email offline_access", &[("resource", api)]).await;
+    let (at, rt) = (s(&t["access_token"]), s(&t["refresh_token"]));
+    let stranger = service_client(&g, &[]);
+    let rs_other = service_client(&g, &["--introspect", "--resource", "https://other.example.com"]);
+    let rs_api = service_client(&g, &["--introspect", "--resource", api]);
+    let ask = |c: &TestClient, token: &str| {
+        let (g, c, token) = (
+            &g,
+            TestClient {
+                id: c.id.clone(),
+                secret: c.secret.clone(),
+            },
+            token.to_owned(),
+        );
+        async move {
+            let (status, body) = post_authenticated(g, "/oauth/introspect", &c, &[("token", &token)]).await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    let inactive = json!({ "active": false });
+    assert_eq!(ask(&stranger, &at).await, inactive, "a client without the permission");
+    assert_eq!(ask(&stranger, &rt).await, inactive);
+    assert_eq!(
+        ask(&rs_other, &at).await,
+        inactive,
+        "a resource server outside the audience"
+    );
+    assert_eq!(
+        ask(&rs_api, &at).await["active"],
+        true,
+        "the audience's resource server"
+    );
+    assert_eq!(
+        ask(&rs_api, &rt).await,
+        inactive,
+        "refresh tokens only to their own client"
+    );
+    assert_eq!(ask(&app, &at).await["active"], true, "the token's own client");
+    assert_eq!(ask(&app, &rt).await["active"], true);
+    let shown = g.cli(&["client", "show", &rs_api.id]);
+    assert_eq!(shown["introspect"], true, "{shown}");
+    let updated = g.cli(&["client", "update", &rs_api.id, "--introspect", "false"]);
+    assert_eq!(updated["introspect"], false, "{updated}");
+    assert_eq!(ask(&rs_api, &at).await, inactive, "the permission was withdrawn");
+}
+
+// M6: password change, lock and unlock revoked nothing.
+#[tokio::test]
+async fn password_change_lock_and_revoke_sessions_end_every_token_and_session() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let client = g.confidential_client("ES256", "client_secret_basic");
+    for command in [
+        vec!["user", "set-password", "alice", "--password", "another-long-password"],
+        vec!["user", "lock", "alice"],
+        vec!["user", "revoke-sessions", "alice"],
+    ] {
+        let _ = cli_raw(&g.store, &["user", "unlock", "alice"], None);
+        let _ = cli_raw(
+            &g.store,
+            &["user", "set-password", "alice", "--password", PASSWORD],
+            None,
+        );
+        let browser = Browser::new();
+        let (verifier, challenge) = pkce();
+        let back = browser
+            .authorize(
+                &g.issuer,
+                &auth_url(&g.issuer, &client.id, "openid email offline_access", &challenge, &[]),
+                "alice",
+                PASSWORD,
+            )
+            .await;
+        let code = query(&back, "code").unwrap();
+        let (status, t) = token(
+            &g,
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{t}");
+        let (at, rt) = (s(&t["access_token"]), s(&t["refresh_token"]));
+        assert_eq!(userinfo_status(&g, &at).await, 200);
+        let (ok, _, err) = cli_raw(&g.store, &command, None);
+        assert!(ok, "{command:?}: {err}");
+        assert_eq!(
+            userinfo_status(&g, &at).await,
+            401,
+            "{command:?}: the access token ends"
+        );
+        let (_, info) = post_authenticated(&g, "/oauth/introspect", &client, &[("token", &at)]).await;
+        assert_eq!(info, json!({ "active": false }), "{command:?}");
+        if command[1] == "lock" {
+            let (ok, _, err) = cli_raw(&g.store, &["user", "unlock", "alice"], None);
+            assert!(ok, "{err}");
+            assert_eq!(userinfo_status(&g, &at).await, 401, "unlock brings nothing back");
+        }
+        let (status, body) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{command:?}: {body}"
+        );
+        // The browser session is over: the next authorization asks for the password again.
+        let (_, challenge) = pkce();
+        let next = browser
+            .follow(&auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))
+            .await;
+        assert!(next.starts_with(&format!("{}/login", g.issuer)), "{command:?}: {next}");
+    }
+}
+
+// Item 14: redirect URIs were parsed and normalised before comparison.
+#[tokio::test]
+async fn redirect_uris_match_as_exact_strings_except_the_loopback_port() {
+    let g = Gatehouse::start();
+    let https = "https://app.example.com/cb";
+    let v = g.cli(&[
+        "client",
+        "create",
+        "--name",
+        "Exact",
+        "--redirect-uri",
+        REDIRECT,
+        "--redirect-uri",
+        https,
+        "--scope",
+        "openid",
+    ]);
+    let id = s(&v["client_id"]);
+    let (_, challenge) = pkce();
+    let try_uri = |uri: String| {
+        let url = {
+            let mut u = url::Url::parse(&format!("{}/oauth/authorize", g.issuer)).unwrap();
+            u.query_pairs_mut()
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &id)
+                .append_pair("redirect_uri", &uri)
+                .append_pair("scope", "openid")
+                .append_pair("code_challenge", &challenge)
+                .append_pair("code_challenge_method", "S256");
+            u.to_string()
+        };
+        async move {
+            let res = http().get(&url).send().await.unwrap();
+            (res.status().as_u16(), res.headers().get("location").is_some())
+        }
+    };
+    for near_miss in [
+        "HTTP://127.0.0.1:9/callback",
+        "http://127.0.0.1:9/x/../callback",
+        " http://127.0.0.1:9/callback",
+        "http://127.0.0.1:9/callback ",
+        "http://127.0.0.1:9/callback\0",
+        "http://127.0.0.1:9/callback\r",
+        "http://127.0.0.1:9/callback\n",
+        "http://127.0.0.1:9/callback\t",
+        "http://127.1:9/callback",
+        "http://2130706433:9/callback",
+        "http://127.0.0.1:9/callback?x=1",
+        "https://APP.example.com/cb",
+        "https://app.example.com:443/cb",
+        "HTTPS://app.example.com/cb",
+    ] {
+        let (status, redirected) = try_uri(near_miss.to_owned()).await;
+        assert!(
+            status == 400 && !redirected,
+            "{near_miss:?} must not match: {status} {redirected}"
+        );
+    }
+    for exact in [REDIRECT, "http://127.0.0.1:5555/callback", https] {
+        let (status, redirected) = try_uri(exact.to_owned()).await;
+        assert!(status == 303 && redirected, "{exact:?} matches: {status}");
+    }
+}
+
+// Item 15: a NUL byte reached PostgreSQL as a 500.
+#[tokio::test]
+async fn control_characters_are_refused_at_the_edge() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let client = g.confidential_client("ES256", "client_secret_basic");
+    let (status, body) = login_once(&g, &client, "al\0ice", PASSWORD).await;
+    assert!(status == 400 || status == 401, "{status} {body}");
+    let (status, body) = token(
+        &g,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "abc\u{1}def"),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &"v".repeat(43)),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    let (status, body) = post_authenticated(&g, "/oauth/introspect", &client, &[("token", "a\0b")]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    let res = http()
+        .get(format!("{}/oauth/userinfo", g.issuer))
+        .bearer_auth("abc")
+        .query(&[("x", "\u{7f}")])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.status(), 500);
+}
+
+// Item 16: every answer of the token endpoint is JSON and not cached.
+#[tokio::test]
+async fn every_token_endpoint_answer_is_json_and_no_store() {
+    let g = Gatehouse::start();
+    let url = format!("{}/oauth/token", g.issuer);
+    // The longest URL the client library sends (its limit is 64 KiB).
+    let long = format!("{url}?x={}", "a".repeat(60 * 1024));
+    for req in [
+        http().get(&url),
+        http().put(&url),
+        http().post(&url).body("grant_type=client_credentials"),
+        http().post(&url).form(&[("grant_type", "client_credentials")]),
+        http().get(&long),
+        http().post(&long).form(&[("grant_type", "client_credentials")]),
+    ] {
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        assert!((400..500).contains(&status), "{status}");
+        assert_eq!(
+            res.headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            Some("no-store".into()),
+            "{status}"
+        );
+        let body: Value = res.json().await.unwrap_or_else(|e| panic!("{status}: not JSON: {e}"));
+        assert!(body["error"].is_string(), "{body}");
+        assert!(body["error_description"].is_string(), "{body}");
+    }
+}
+
+// M4: the data directory was 0755 and the database 0644.
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_its_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    if std::env::var("GATEHOUSE_TEST_BACKEND").as_deref() == Ok("postgres") {
+        return; // the embedded store's files; PostgreSQL keeps its own
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.path().join("sub").join("gatehouse-data");
+    let store = StoreEnv {
+        data_dir: data.clone(),
+        database_url: None,
+    };
+    let (ok, _, err) = cli_raw(&store, &["migrate"], None);
+    assert!(ok, "{err}");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    for f in ["gatehouse.db", "gatehouse.db-wal", "gatehouse.db-shm"] {
+        let p = data.join(f);
+        if p.exists() {
+            assert_eq!(mode(&p), 0o600, "{f}");
+        }
+    }
+    for (path, m, fix) in [
+        (data.clone(), 0o750, "chmod 700"),
+        (data.join("gatehouse.db"), 0o644, "chmod 600"),
+    ] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m)).unwrap();
+        let (ok, _, err) = cli_raw(&store, &["migrate"], None);
+        assert!(!ok, "a store open to other users is refused");
+        assert!(err.contains(fix) && err.contains(path.to_str().unwrap()), "{err}");
+        let back = if fix == "chmod 700" { 0o700 } else { 0o600 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(back)).unwrap();
+    }
+    let (ok, _, err) = cli_raw(&store, &["migrate"], None);
+    assert!(ok, "{err}");
+}
+
+// M5: with GATEHOUSE_LOG=debug the PostgreSQL driver logged bound parameters (keys, secrets).
+#[tokio::test]
+async fn debug_logging_never_writes_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gatehouse::start_with(&StoreEnv::fresh(dir.path()), &[("GATEHOUSE_LOG", "debug")]);
+    g.user("alice");
+    let client = g.confidential_client("ES256", "client_secret_basic");
+    let t = user_tokens(&g, &client, "openid offline_access", &[]).await;
+    let (status, t2) = token(
+        &g,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &s(&t["refresh_token"])),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let log = g.log();
+    for secret in [
+        s(&t["access_token"]),
+        s(&t["refresh_token"]),
+        s(&t2["refresh_token"]),
+        client.secret.clone().unwrap(),
+        PASSWORD.to_owned(),
+    ] {
+        assert!(!log.contains(&secret), "a secret reached the log");
+    }
+    assert!(!log.contains("with parameters"), "a driver logged bound parameters");
+    assert!(!log.contains("$argon2"), "a password hash reached the log");
+}
