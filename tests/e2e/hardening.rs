@@ -515,3 +515,299 @@ async fn debug_logging_never_writes_secrets() {
     assert!(!log.contains("with parameters"), "a driver logged bound parameters");
     assert!(!log.contains("$argon2"), "a password hash reached the log");
 }
+
+fn authorize_url(g: &Gatehouse, client_id: &str, challenge: &str, redirect: &str, extra: &[(&str, &str)]) -> String {
+    let mut u = url::Url::parse(&format!("{}/oauth/authorize", g.issuer)).unwrap();
+    u.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect)
+        .append_pair("scope", "openid")
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256");
+    for (k, v) in extra {
+        u.query_pairs_mut().append_pair(k, v);
+    }
+    u.to_string()
+}
+
+// L5: the browser-binding cookie was set once and never renewed, so an interaction begun late in
+// its life failed with 403.
+#[tokio::test]
+async fn every_interaction_renews_the_browser_binding_cookie() {
+    let g = Gatehouse::start();
+    let client = g.confidential_client("ES256", "client_secret_basic");
+    let browser = Browser::new();
+    for round in 0..2 {
+        let (_, challenge) = pkce();
+        let res = browser
+            .http
+            .get(auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let renewed = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("gatehouse_browser="));
+        assert!(
+            renewed,
+            "interaction {round} sets the binding cookie for its whole lifetime"
+        );
+    }
+}
+
+// L6: a code replayed after its expiry was taken for an unknown code, and nothing was revoked.
+#[tokio::test]
+async fn a_code_replayed_after_it_expired_still_revokes_its_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gatehouse::start_with(&StoreEnv::fresh(dir.path()), &[("GATEHOUSE_CODE_TTL", "2s")]);
+    g.user("alice");
+    let client = g.confidential_client("ES256", "client_secret_basic");
+    let (verifier, challenge) = pkce();
+    let back = Browser::new()
+        .authorize(
+            &g.issuer,
+            &auth_url(&g.issuer, &client.id, "openid offline_access", &challenge, &[]),
+            "alice",
+            PASSWORD,
+        )
+        .await;
+    let code = query(&back, "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, t) = token(&g, &client, &form).await;
+    assert_eq!(status, 200, "{t}");
+    tokio::time::sleep(std::time::Duration::from_millis(2600)).await;
+    let (status, body) = token(&g, &client, &form).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert_eq!(
+        userinfo_status(&g, &s(&t["access_token"])).await,
+        401,
+        "the replay revoked the tokens"
+    );
+    let (status, _) = token(
+        &g,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &s(&t["refresh_token"])),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+// L11: a JWT access token was accepted as id_token_hint.
+#[tokio::test]
+async fn a_jwt_access_token_is_not_an_id_token_hint() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let v = g.cli(&[
+        "client",
+        "create",
+        "--name",
+        "JWT app",
+        "--redirect-uri",
+        REDIRECT,
+        "--id-token-alg",
+        "ES256",
+        "--access-token-format",
+        "jwt",
+        "--scope",
+        "openid",
+    ]);
+    let client = TestClient {
+        id: s(&v["client_id"]),
+        secret: Some(s(&v["client_secret"])),
+    };
+    let browser = Browser::new();
+    let (verifier, challenge) = pkce();
+    let back = browser
+        .authorize(
+            &g.issuer,
+            &auth_url(&g.issuer, &client.id, "openid", &challenge, &[]),
+            "alice",
+            PASSWORD,
+        )
+        .await;
+    let (_, t) = token(
+        &g,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&back, "code").unwrap()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    let at = s(&t["access_token"]);
+    let (_, challenge) = pkce();
+    for (hint, accepted) in [(s(&t["id_token"]), true), (at, false)] {
+        let res = browser
+            .http
+            .get(auth_url(
+                &g.issuer,
+                &client.id,
+                "openid",
+                &challenge,
+                &[("prompt", "none"), ("id_token_hint", &hint)],
+            ))
+            .send()
+            .await
+            .unwrap();
+        let to = url::Url::parse(&location(&res)).unwrap();
+        assert_eq!(query(&to, "code").is_some(), accepted, "{to}");
+        if !accepted {
+            assert_eq!(query(&to, "error").as_deref(), Some("invalid_request"), "{to}");
+        }
+    }
+}
+
+// L3 / RFC 8252 §8.6: remembered consent silently approved a public client on any loopback port.
+#[tokio::test]
+async fn a_public_native_client_is_confirmed_every_time() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let client = g.public_client("ES256");
+    let browser = Browser::new();
+    let (_, challenge) = pkce();
+    let first = browser
+        .authorize(
+            &g.issuer,
+            &auth_url(&g.issuer, &client.id, "openid", &challenge, &[]),
+            "alice",
+            PASSWORD,
+        )
+        .await;
+    assert!(query(&first, "code").is_some());
+    // Another local port, same browser session, consent remembered: still a page, never a code.
+    let other = REDIRECT.replace(":9/", ":6666/");
+    let next = browser
+        .follow(&authorize_url(&g, &client.id, &challenge, &other, &[]))
+        .await;
+    assert!(next.starts_with(&format!("{}/consent", g.issuer)), "{next}");
+    let res = browser
+        .http
+        .get(authorize_url(&g, &client.id, &challenge, &other, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    let to = url::Url::parse(&location(&res)).unwrap();
+    assert_eq!(query(&to, "error").as_deref(), Some("consent_required"), "{to}");
+    // A confidential client keeps single sign-on with remembered consent.
+    let app = g.confidential_client("ES256", "client_secret_basic");
+    browser
+        .authorize(
+            &g.issuer,
+            &auth_url(&g.issuer, &app.id, "openid", &challenge, &[]),
+            "alice",
+            PASSWORD,
+        )
+        .await;
+    let again = browser
+        .follow(&auth_url(&g.issuer, &app.id, "openid", &challenge, &[]))
+        .await;
+    assert!(again.starts_with(REDIRECT), "{again}");
+}
+
+// L7 and the nginx 502: what one unauthenticated request stores, and what an error echoes, is bounded.
+#[tokio::test]
+async fn oversized_state_nonce_and_hints_are_refused_and_errors_stay_short() {
+    let g = Gatehouse::start();
+    let client = g.confidential_client("ES256", "client_secret_basic");
+    let (_, challenge) = pkce();
+    for (name, len) in [("state", 4000), ("nonce", 4000), ("login_hint", 4000)] {
+        let value = "a".repeat(len);
+        let res = http()
+            .get(auth_url(&g.issuer, &client.id, "openid", &challenge, &[(name, &value)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let to = location(&res);
+        assert!(
+            to.starts_with(REDIRECT),
+            "{name}: not stored, the error goes back: {to}"
+        );
+        assert!(to.contains("error=invalid_request"), "{to}");
+        assert!(to.len() < 3000, "{name}: the redirect is bounded ({} bytes)", to.len());
+    }
+    let prompt = "x".repeat(7000);
+    let res = http()
+        .get(auth_url(
+            &g.issuer,
+            &client.id,
+            "openid",
+            &challenge,
+            &[("prompt", &prompt)],
+        ))
+        .send()
+        .await
+        .unwrap();
+    let to = location(&res);
+    assert!(to.contains("error=invalid_request"), "{to}");
+    assert!(
+        to.len() < 1500,
+        "error descriptions echo a bounded part of the input ({} bytes)",
+        to.len()
+    );
+}
+
+// RFC 6750 §3.1: a request without credentials gets a challenge without an error code.
+#[tokio::test]
+async fn userinfo_without_credentials_gets_a_bare_bearer_challenge() {
+    let g = Gatehouse::start();
+    let res = http().get(format!("{}/oauth/userinfo", g.issuer)).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+    assert!(!challenge.contains("error="), "{challenge}");
+    let res = http()
+        .get(format!("{}/oauth/userinfo", g.issuer))
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+}
+
+// L10: with an https issuer the cookies are __Host- prefixed (no subdomain can toss them).
+#[tokio::test]
+async fn https_issuer_cookies_use_the_host_prefix() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let bind = format!("127.0.0.1:{port}");
+    let issuer = format!("https://127.0.0.1:{port}");
+    let g = Gatehouse::start_with(
+        &StoreEnv::fresh(dir.path()),
+        &[("GATEHOUSE_BIND", &bind), ("GATEHOUSE_ISSUER", &issuer)],
+    );
+    let client = g.confidential_client("ES256", "client_secret_basic");
+    let (_, challenge) = pkce();
+    let url = auth_url(&g.issuer, &client.id, "openid", &challenge, &[]).replace("https://", "http://");
+    let res = http().get(url).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-gatehouse_browser="), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"),
+        "{cookie}"
+    );
+}

@@ -144,14 +144,25 @@ impl Error {
             | Self::InsufficientScope(d)
             | Self::TemporarilyUnavailable(d) => d,
         };
-        text.chars()
+        // Bounded: descriptions may quote what the caller sent, and they travel in redirects and
+        // headers whose size proxies limit.
+        let mut out: String = text
+            .chars()
+            .take(MAX_DESCRIPTION)
             .map(|c| match c {
                 '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e' => c,
                 _ => '\'',
             })
-            .collect()
+            .collect();
+        if text.chars().nth(MAX_DESCRIPTION).is_some() {
+            out.push_str("...");
+        }
+        out
     }
 }
+
+/// Longest error description sent, in characters.
+pub const MAX_DESCRIPTION: usize = 400;
 
 /// Shorthand for an `invalid_request` with a static or formatted description.
 pub fn invalid_request(description: impl Into<Description>) -> Error {
@@ -167,6 +178,14 @@ mod tests {
         let e = invalid_request("bad \"value\" \\ here\n");
         let d = e.description();
         assert!(!d.contains('"') && !d.contains('\\') && !d.contains('\n'), "{d}");
+    }
+
+    #[test]
+    fn description_is_bounded() {
+        let e = invalid_request(format!("prompt value {} is not supported", "x".repeat(7000)));
+        assert!(e.description().len() <= MAX_DESCRIPTION + 3);
+        assert!(e.description().ends_with("..."));
+        assert_eq!(invalid_request("short").description(), "short");
     }
 
     #[test]

@@ -100,12 +100,21 @@ pub fn wants_refresh(client: &ClientRecord, scope: &ScopeSet) -> bool {
             .contains(&gatehouse_protocol::types::GrantType::RefreshToken)
 }
 
-/// The successor of a presented refresh token: derived from it with a server secret (HMAC-SHA256),
-/// so a retry within the reuse grace period can be answered with the very same successor while only
-/// hashes are stored, and nobody without the secret can compute it.
+/// The successor of a presented refresh token. With a reuse grace period it is derived from the
+/// presented token with a server secret (HMAC-SHA256), so a retry within the grace can be answered
+/// with the very same successor while only hashes are stored. Without a grace (the default) it is
+/// random: a derived chain would let anyone holding an old token and the secret compute today's
+/// live token, and determinism buys nothing there.
 #[must_use]
 pub fn successor_value(state: &AppState, presented: &str) -> String {
-    b64url(aws_lc_rs::hmac::sign(&state.refresh_key, presented.as_bytes()).as_ref())
+    successor(&state.refresh_key, state.config.refresh_reuse_grace_seconds, presented)
+}
+
+fn successor(key: &aws_lc_rs::hmac::Key, grace_seconds: u64, presented: &str) -> String {
+    if grace_seconds == 0 {
+        return crate::state::random_token();
+    }
+    b64url(aws_lc_rs::hmac::sign(key, presented.as_bytes()).as_ref())
 }
 
 /// A refresh token record for `value` (not yet stored).
@@ -293,4 +302,15 @@ pub fn user_claims(user: &UserRecord, names: &BTreeSet<&str>) -> Map<String, Val
 pub fn released(user: &UserRecord, scope: &ScopeSet, extra: &BTreeSet<String>) -> Map<String, Value> {
     let names = released_claims(scope, extra);
     user_claims(user, &names)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn successors_are_random_without_a_grace_and_derived_with_one() {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, b"server secret");
+        assert_ne!(super::successor(&key, 0, "r0"), super::successor(&key, 0, "r0"));
+        assert_eq!(super::successor(&key, 30, "r0"), super::successor(&key, 30, "r0"));
+        assert_ne!(super::successor(&key, 30, "r0"), super::successor(&key, 30, "r1"));
+    }
 }

@@ -342,6 +342,24 @@ pub async fn expired_code_is_not_found(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(store.find_code(&h, NOW.plus(60)).await.unwrap(), None);
     assert_eq!(store.take_code(&h, NOW.plus(60)).await.unwrap(), Taken::NotFound);
+    // A consumed code is still found after its expiry, so a late replay is detected.
+    let used = TokenHash::of("used");
+    store
+        .put_code(&used, &code_grant("g2", "app", NOW.plus(60)))
+        .await
+        .unwrap();
+    assert!(matches!(store.take_code(&used, NOW).await.unwrap(), Taken::Fresh(_)));
+    let (_, consumed) = store.find_code(&used, NOW.plus(120)).await.unwrap().unwrap();
+    assert!(consumed);
+    assert!(matches!(
+        store.take_code(&used, NOW.plus(120)).await.unwrap(),
+        Taken::Replayed { .. }
+    ));
+    // Cleanup keeps it until the retention of revoked rows is over.
+    store.cleanup(NOW.plus(120), UnixTime(NOW.0 - 1), 100).await.unwrap();
+    assert!(store.find_code(&used, NOW.plus(120)).await.unwrap().is_some());
+    store.cleanup(NOW.plus(120), NOW.plus(1), 100).await.unwrap();
+    assert_eq!(store.find_code(&used, NOW.plus(120)).await.unwrap(), None);
 }
 
 pub async fn concurrent_code_redemptions_give_exactly_one_success(store: Arc<dyn Store>) {

@@ -101,7 +101,8 @@ pub trait Codes: Send + Sync {
     /// Stores a code by hash.
     async fn put_code(&self, hash: &TokenHash, grant: &CodeGrant) -> StoreResult<()>;
     /// Reads a code without consuming it: the grant and whether it was consumed already.
-    /// Expired codes are not found.
+    /// Expired codes are not found unless they were consumed: a consumed code stays findable (until
+    /// cleanup, after the revoked-row retention) so that a replay after expiry is still detected.
     async fn find_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<(CodeGrant, bool)>>;
     /// Atomically consumes a code. Exactly one concurrent caller gets `Fresh`; later ones get
     /// `Replayed` so they can revoke the grant's tokens (RFC 6749 §4.1.2).

@@ -204,7 +204,23 @@ impl AuthorizationRequest {
             .map(ClaimsRequest::parse)
             .transpose()?
             .unwrap_or_default();
-        let owned = |name: &str| -> Result<Option<String>, Error> { Ok(params.get(name)?.map(str::to_owned)) };
+        // Bounded, because an unauthenticated request is stored (the pending interaction) until the
+        // user signs in, and `state` comes back in every redirect.
+        let owned = |name: &str| -> Result<Option<String>, Error> {
+            let value = params.get(name)?;
+            let limit = match name {
+                "state" => MAX_STATE,
+                "nonce" => MAX_NONCE,
+                "id_token_hint" => MAX_ID_TOKEN_HINT,
+                _ => MAX_HINT,
+            };
+            if value.is_some_and(|v| v.len() > limit) {
+                return Err(invalid_request(format!(
+                    "{name} is longer than {limit} bytes; send a shorter value"
+                )));
+            }
+            Ok(value.map(str::to_owned))
+        };
         Ok(Self {
             client_id: target.client_id,
             redirect,
@@ -222,10 +238,24 @@ impl AuthorizationRequest {
     }
 }
 
-/// The `state` to echo in an error redirect, if it can be read unambiguously.
+/// Longest `state` accepted (and echoed back).
+pub const MAX_STATE: usize = 2048;
+/// Longest `nonce` accepted.
+pub const MAX_NONCE: usize = 1024;
+/// Longest `login_hint` accepted.
+pub const MAX_HINT: usize = 1024;
+/// Longest `id_token_hint` accepted (an RS256 ID token with every claim fits easily).
+pub const MAX_ID_TOKEN_HINT: usize = 4096;
+
+/// The `state` to echo in an error redirect, if it can be read unambiguously and is not oversized.
 #[must_use]
 pub fn state_for_error(params: &Params) -> Option<String> {
-    params.get("state").ok().flatten().map(str::to_owned)
+    params
+        .get("state")
+        .ok()
+        .flatten()
+        .filter(|s| s.len() <= MAX_STATE)
+        .map(str::to_owned)
 }
 
 #[cfg(test)]

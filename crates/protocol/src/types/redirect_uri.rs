@@ -80,6 +80,17 @@ impl RedirectUri {
         }
     }
 
+    /// Whether this is a native app's redirect (RFC 8252 §7): a loopback address over `http`, or a
+    /// private-use (reverse-domain) scheme.
+    #[must_use]
+    pub fn is_native(&self) -> bool {
+        Url::parse(&self.0).is_ok_and(|u| match u.scheme() {
+            "http" => is_loopback(&u),
+            "https" => false,
+            _ => true,
+        })
+    }
+
     /// Why `requested` came close to this registered URI without matching, if it did: a hint for
     /// an error description that helps the caller fix a typo.
     #[must_use]
@@ -241,6 +252,15 @@ mod tests {
         assert!(r.matches("http://127.0.0.1/callback"));
         assert!(r.matches("http://127.0.0.1:65535/callback"));
         assert!(!uri("http://[::1]/cb").matches("http://[0:0:0:0:0:0:0:1]:5/cb"));
+    }
+
+    #[test]
+    fn native_redirects_are_loopback_http_and_private_use_schemes() {
+        assert!(uri("http://127.0.0.1:9/cb").is_native());
+        assert!(uri("http://localhost:3000/cb").is_native());
+        assert!(uri("com.example.app:/oauth2redirect").is_native());
+        assert!(!uri("https://app.example.com/cb").is_native());
+        assert!(!uri("https://127.0.0.1:8443/cb").is_native());
     }
 
     #[test]

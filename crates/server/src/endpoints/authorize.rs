@@ -14,7 +14,7 @@ use gatehouse_protocol::request::Params;
 use gatehouse_protocol::request::authorize::{
     AuthorizationRequest, Target, needs_consent, needs_login, state_for_error,
 };
-use gatehouse_protocol::types::{GrantType, RedirectUri, TokenHash};
+use gatehouse_protocol::types::{ClientKind, GrantType, RedirectUri, TokenHash};
 use gatehouse_storage::{ClientRecord, Interaction, InteractionLogin, UserRecord};
 
 /// `GET /oauth/authorize`.
@@ -139,11 +139,13 @@ pub async fn after_login(
         .find_consent(&login.user_id, &client.id)
         .await
         .map_err(store_error)?;
-    if needs_consent(&request, consented.as_ref()) {
+    if needs_consent(&request, consented.as_ref()) || must_confirm(client) {
         if request.prompt.none {
-            return Err(Error::ConsentRequired(
-                "prompt=none was requested but the user has not consented to these scopes for this client".into(),
-            ));
+            return Err(Error::ConsentRequired(if must_confirm(client) {
+                "prompt=none cannot be honoured: this public client redirects to a loopback address or a private-use scheme, so the user confirms every authorization (RFC 8252 section 8.6)".into()
+            } else {
+                "prompt=none was requested but the user has not consented to these scopes for this client".into()
+            }));
         }
         return match interaction {
             Some(id) => Ok(see_other(&format!("{}/consent?interaction={id}", state.issuer))),
@@ -213,8 +215,7 @@ async fn begin_interaction(
     login: Option<InteractionLogin>,
     page: &str,
 ) -> Result<HttpResponse, Error> {
-    let existing = cookies::value(req, cookies::BROWSER);
-    let browser = existing.clone().unwrap_or_else(random_token);
+    let browser = cookies::value(req, cookies::Kind::Browser, state.secure_cookies).unwrap_or_else(random_token);
     let interaction = Interaction {
         id: random_token(),
         // Replaced by a fresh token each time a page renders the form.
@@ -226,11 +227,23 @@ async fn begin_interaction(
     };
     state.store.put_interaction(&interaction).await.map_err(store_error)?;
     let mut res = see_other(&format!("{}/{page}?interaction={}", state.issuer, interaction.id));
-    if existing.is_none() {
-        let ttl = i64::try_from(state.config.login_ttl.as_secs()).unwrap_or(i64::MAX);
-        let _ = res.add_cookie(&cookies::build(cookies::BROWSER, browser, ttl, state.secure_cookies));
-    }
+    // Set (or renew) the binding for at least as long as this interaction lives: a cookie kept from
+    // an earlier interaction would otherwise expire under this one.
+    let ttl = i64::try_from(state.config.login_ttl.as_secs()).unwrap_or(i64::MAX);
+    let _ = res.add_cookie(&cookies::build(
+        cookies::Kind::Browser,
+        browser,
+        ttl,
+        state.secure_cookies,
+    ));
     Ok(res)
+}
+
+/// RFC 8252 §8.6: a public client whose redirect goes to a loopback address or a private-use scheme
+/// is a native app whose identity cannot be assured (any local program can claim its client_id and
+/// listen on a loopback port), so it is never approved silently: the user confirms every time.
+fn must_confirm(client: &ClientRecord) -> bool {
+    client.auth_method.kind() == ClientKind::Public && client.redirect_uris.iter().any(RedirectUri::is_native)
 }
 
 async fn verify_scopes(state: &AppState, client: &ClientRecord, request: &AuthorizationRequest) -> Result<(), Error> {
@@ -262,7 +275,12 @@ async fn verify_scopes(state: &AppState, client: &ClientRecord, request: &Author
 /// The `sub` of an `id_token_hint`: it must be an ID token we signed, for this client.
 fn verify_id_token_hint(state: &AppState, hint: &str, client: &ClientRecord) -> Result<String, Error> {
     let bad = || invalid_request("id_token_hint is not an ID token issued by this provider to this client");
-    let claims = state.keys().verify(hint).ok_or_else(bad)?;
+    let (header, claims) = state.keys().verify_with_header(hint).ok_or_else(bad)?;
+    // Our ID tokens are `typ: JWT`; a JWT access token (`at+jwt`) or any other signed object of
+    // ours is not a hint, even where its claims would fit (RFC 8725 §3.11: explicit typing).
+    if header["typ"].as_str() != Some("JWT") {
+        return Err(bad());
+    }
     if claims["iss"].as_str() != Some(state.issuer.as_str()) {
         return Err(bad());
     }
@@ -285,7 +303,7 @@ pub async fn current_session(
     state: &AppState,
     req: &HttpRequest,
 ) -> Result<Option<(gatehouse_storage::BrowserSession, UserRecord)>, Error> {
-    let Some(cookie) = cookies::value(req, cookies::SESSION) else {
+    let Some(cookie) = cookies::value(req, cookies::Kind::Session, state.secure_cookies) else {
         return Ok(None);
     };
     let Some(session) = state

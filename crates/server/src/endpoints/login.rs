@@ -55,7 +55,7 @@ pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: we
         auth_time: now,
         expires_at: now.plus(state.config.session_ttl.as_secs()),
     };
-    if let Some(old) = cookies::value(&req, cookies::SESSION) {
+    if let Some(old) = cookies::value(&req, cookies::Kind::Session, state.secure_cookies) {
         let _ = state.store.delete_session(&TokenHash::of(&old)).await;
     }
     let login = InteractionLogin {
@@ -77,7 +77,12 @@ pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: we
         .await
         .unwrap_or_else(|e| redirect_error(&state, &back, &e));
     let ttl = i64::try_from(state.config.session_ttl.as_secs()).unwrap_or(i64::MAX);
-    let _ = res.add_cookie(&cookies::build(cookies::SESSION, cookie, ttl, state.secure_cookies));
+    let _ = res.add_cookie(&cookies::build(
+        cookies::Kind::Session,
+        cookie,
+        ttl,
+        state.secure_cookies,
+    ));
     res
 }
 
@@ -180,8 +185,8 @@ async fn load(
         Ok(None) => return Err(expired_page()),
         Err(e) => return Err(unavailable_page(store_error(e))),
     };
-    let bound =
-        cookies::value(req, cookies::BROWSER).is_some_and(|c| TokenHash::of(&c).ct_eq(&interaction.browser_hash));
+    let bound = cookies::value(req, cookies::Kind::Browser, state.secure_cookies)
+        .is_some_and(|c| TokenHash::of(&c).ct_eq(&interaction.browser_hash));
     if !bound {
         return Err(forbidden_page());
     }

@@ -11,7 +11,7 @@ use gatehouse_protocol::error::invalid_request;
 
 /// `GET /oauth/userinfo`: the token in the `Authorization` header.
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let token = bearer(&req, None).map_err(err)?;
+    let token = required(bearer(&req, None).map_err(err)?)?;
     respond(&state, &token).await.map_err(err)
 }
 
@@ -22,7 +22,7 @@ pub async fn post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
     } else {
         Some(params::form(&req, &body).map_err(err)?)
     };
-    let token = bearer(&req, form.as_ref()).map_err(err)?;
+    let token = required(bearer(&req, form.as_ref()).map_err(err)?)?;
     respond(&state, &token).await.map_err(err)
 }
 
@@ -30,7 +30,8 @@ fn err(e: Error) -> ApiError {
     ApiError::at("userinfo", e, crate::http::error::Challenge::Bearer)
 }
 
-fn bearer(req: &HttpRequest, form: Option<&gatehouse_protocol::request::Params>) -> Result<String, Error> {
+/// The access token of the request; `Ok(None)` when the request carries no credentials at all.
+fn bearer(req: &HttpRequest, form: Option<&gatehouse_protocol::request::Params>) -> Result<Option<String>, Error> {
     let header = params::authorization(req).map(|h| {
         let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
         (scheme.eq_ignore_ascii_case("bearer"), rest.trim().to_owned())
@@ -40,15 +41,25 @@ fn bearer(req: &HttpRequest, form: Option<&gatehouse_protocol::request::Params>)
         (Some(_), Some(_)) => Err(invalid_request(
             "send the access token once: in the Authorization header or the body, not both",
         )),
-        (Some((true, token)), None) if !token.is_empty() => Ok(token),
+        (Some((true, token)), None) if !token.is_empty() => Ok(Some(token)),
         (Some(_), None) => Err(Error::InvalidToken(
             "the Authorization header must be: Bearer <access token>".into(),
         )),
-        (None, Some(token)) => Ok(token.to_owned()),
-        (None, None) => Err(Error::InvalidToken(
-            "an access token is required: send Authorization: Bearer <token>".into(),
-        )),
+        (None, Some(token)) => Ok(Some(token.to_owned())),
+        (None, None) => Ok(None),
     }
+}
+
+/// The token, or the answer to a request without one: RFC 6750 §3.1 says such a challenge carries
+/// no error code (the body still says what to send).
+fn required(token: Option<String>) -> Result<String, ApiError> {
+    token.ok_or_else(|| {
+        ApiError::at(
+            "userinfo",
+            Error::InvalidToken("an access token is required: send Authorization: Bearer <token>".into()),
+            crate::http::error::Challenge::BearerBare,
+        )
+    })
 }
 
 async fn respond(state: &AppState, token: &str) -> Result<HttpResponse, Error> {

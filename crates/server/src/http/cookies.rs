@@ -1,18 +1,37 @@
 //! The two cookies Gatehouse sets: the browser session (single sign-on) and the browser binding
-//! of pending interactions. Both `HttpOnly; SameSite=Lax`, `Secure` when the issuer is https.
+//! of pending interactions. Both `HttpOnly; SameSite=Lax; Path=/`, without `Domain`. With an https
+//! issuer they are `Secure` and carry the `__Host-` prefix, so a sibling subdomain cannot plant a
+//! cookie of the same name (cookie tossing: session swap, binding fixation).
 
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 
-/// Browser session cookie.
-pub const SESSION: &str = "gatehouse_session";
-/// Binds interactions (login/consent in progress) to the browser that started them.
-pub const BROWSER: &str = "gatehouse_browser";
+/// Which cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The browser session (single sign-on).
+    Session,
+    /// Binds interactions (login/consent in progress) to the browser that started them.
+    Browser,
+}
+
+impl Kind {
+    /// The cookie's name: `__Host-` prefixed when cookies are `Secure` (https issuer).
+    #[must_use]
+    pub fn name(self, secure: bool) -> &'static str {
+        match (self, secure) {
+            (Self::Session, false) => "gatehouse_session",
+            (Self::Session, true) => "__Host-gatehouse_session",
+            (Self::Browser, false) => "gatehouse_browser",
+            (Self::Browser, true) => "__Host-gatehouse_browser",
+        }
+    }
+}
 
 /// Builds a cookie with Gatehouse's attributes.
 #[must_use]
-pub fn build(name: &'static str, value: String, max_age_secs: i64, secure: bool) -> Cookie<'static> {
-    Cookie::build(name, value)
+pub fn build(kind: Kind, value: String, max_age_secs: i64, secure: bool) -> Cookie<'static> {
+    Cookie::build(kind.name(secure), value)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -23,8 +42,8 @@ pub fn build(name: &'static str, value: String, max_age_secs: i64, secure: bool)
 
 /// A cookie's value.
 #[must_use]
-pub fn value(req: &HttpRequest, name: &str) -> Option<String> {
-    req.cookie(name)
+pub fn value(req: &HttpRequest, kind: Kind, secure: bool) -> Option<String> {
+    req.cookie(kind.name(secure))
         .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }

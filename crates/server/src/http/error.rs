@@ -13,6 +13,9 @@ pub enum Challenge {
     Basic,
     /// A protected resource (RFC 6750 §3).
     Bearer,
+    /// A protected resource asked without any credentials: the challenge carries no error code
+    /// (RFC 6750 §3.1).
+    BearerBare,
 }
 
 /// An OAuth error answered as JSON.
@@ -78,6 +81,7 @@ impl ResponseError for ApiError {
         if self.error.status() == 401 {
             let value = match self.challenge {
                 Challenge::Basic => "Basic realm=\"gatehouse\"".to_owned(),
+                Challenge::BearerBare => "Bearer realm=\"gatehouse\"".to_owned(),
                 Challenge::Bearer => {
                     format!(
                         "Bearer realm=\"gatehouse\", error=\"{}\", error_description=\"{description}\"",

@@ -439,7 +439,7 @@ impl Codes for PgStore {
     async fn find_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<(CodeGrant, bool)>> {
         let row = self
             .opt(
-                "SELECT grant_data, consumed_at IS NOT NULL FROM codes WHERE hash = $1 AND expires_at > $2",
+                "SELECT grant_data, consumed_at IS NOT NULL FROM codes WHERE hash = $1 AND (expires_at > $2 OR consumed_at IS NOT NULL)",
                 &[&hash.as_bytes().as_slice(), &now.0],
             )
             .await?;
@@ -669,7 +669,11 @@ impl Tokens for PgStore {
         let limit = i64::from(batch);
         // One short statement per batch, so cleanup never holds locks for long.
         let jobs: [(&str, &str, &str); 6] = [
-            ("codes", "hash", "expires_at <= $1"),
+            (
+                "codes",
+                "hash",
+                "(consumed_at IS NULL AND expires_at <= $1) OR consumed_at <= $2",
+            ),
             ("access_tokens", "hash", "expires_at <= $1 OR revoked_at <= $2"),
             (
                 "refresh_tokens",

@@ -793,7 +793,7 @@ impl Codes for SqliteStore {
         self.read(move |conn| {
             let row: Option<(String, bool)> = conn
                 .prepare_cached(
-                    "SELECT grant_data, consumed_at IS NOT NULL FROM codes WHERE hash = ?1 AND expires_at > ?2",
+                    "SELECT grant_data, consumed_at IS NOT NULL FROM codes WHERE hash = ?1 AND (expires_at > ?2 OR consumed_at IS NOT NULL)",
                 )
                 .map_err(map_err)?
                 .query_row(params![h.as_bytes().as_slice(), now.0], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -973,7 +973,10 @@ impl Tokens for SqliteStore {
         let mut report = CleanupReport::default();
         // One short statement per batch: a writer never holds the lock for long.
         let jobs: [(&str, &str); 6] = [
-            ("codes", "expires_at <= ?1"),
+            (
+                "codes",
+                "(consumed_at IS NULL AND expires_at <= ?1) OR consumed_at <= ?2",
+            ),
             ("access_tokens", "expires_at <= ?1 OR revoked_at <= ?2"),
             (
                 "refresh_tokens",
