@@ -1,2 +1,9 @@
 -- Issue 12: resource servers are explicitly permitted to introspect other clients' tokens (RFC 7662 §4).
 ALTER TABLE clients ADD COLUMN introspect BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- Issue 12: a revoked grant (code replay, refresh reuse, family revocation) is remembered, and every
+-- token read checks it, so tokens written concurrently with the revocation are dead too.
+CREATE TABLE revoked_grants (
+    grant_id   TEXT PRIMARY KEY,
+    revoked_at BIGINT NOT NULL
+);

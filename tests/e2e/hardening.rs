@@ -811,3 +811,211 @@ async fn https_issuer_cookies_use_the_host_prefix() {
         "{cookie}"
     );
 }
+
+// M2: the claims parameter released claims without consent and beyond the client's scopes.
+#[tokio::test]
+async fn claims_requested_individually_need_consent_and_the_clients_scopes() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let create = |scope: &str| {
+        let v = g.cli(&[
+            "client",
+            "create",
+            "--name",
+            "Claims app",
+            "--redirect-uri",
+            REDIRECT,
+            "--scope",
+            scope,
+        ]);
+        TestClient {
+            id: s(&v["client_id"]),
+            secret: Some(s(&v["client_secret"])),
+        }
+    };
+    let claims = r#"{"id_token":{"email":null,"name":null},"userinfo":{"email":null,"name":null}}"#;
+    // A client allowed only openid gets none of them.
+    let narrow = create("openid");
+    let t = user_tokens(&g, &narrow, "openid", &[("claims", claims)]).await;
+    let id = jwt_claims(&s(&t["id_token"]));
+    assert!(id.get("email").is_none() && id.get("name").is_none(), "{id}");
+    let info: Value = http()
+        .get(format!("{}/oauth/userinfo", g.issuer))
+        .bearer_auth(s(&t["access_token"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(info.get("email").is_none() && info.get("name").is_none(), "{info}");
+    // A client allowed email: consent to openid alone is not consent to the email claim.
+    let app = create("openid email");
+    let browser = Browser::new();
+    let (_, challenge) = pkce();
+    browser
+        .authorize(
+            &g.issuer,
+            &auth_url(&g.issuer, &app.id, "openid", &challenge, &[]),
+            "alice",
+            PASSWORD,
+        )
+        .await;
+    let next = browser
+        .follow(&auth_url(
+            &g.issuer,
+            &app.id,
+            "openid",
+            &challenge,
+            &[("claims", claims)],
+        ))
+        .await;
+    assert!(next.starts_with(&format!("{}/consent", g.issuer)), "{next}");
+    let (_, page) = browser.page(&next).await;
+    assert!(
+        page.contains("<code>email</code>"),
+        "the consent page names the claim's scope: {page}"
+    );
+    assert!(
+        !page.contains("<code>profile</code>"),
+        "not what the client may not have: {page}"
+    );
+    // sub value (OIDC Core §5.5.1): signed in as alice, a request for another sub never gets a code.
+    let other = r#"{"id_token":{"sub":{"value":"someone-else"}}}"#;
+    let res = browser
+        .http
+        .get(auth_url(
+            &g.issuer,
+            &app.id,
+            "openid",
+            &challenge,
+            &[("claims", other), ("prompt", "none")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    let to = url::Url::parse(&location(&res)).unwrap();
+    assert_eq!(query(&to, "error").as_deref(), Some("login_required"), "{to}");
+    let login = browser
+        .follow(&auth_url(
+            &g.issuer,
+            &app.id,
+            "openid",
+            &challenge,
+            &[("claims", other)],
+        ))
+        .await;
+    assert!(login.starts_with(&format!("{}/login", g.issuer)), "{login}");
+    let (_, html) = browser.page(&login).await;
+    let res = browser
+        .post(
+            &format!("{}/login", g.issuer),
+            &[
+                ("interaction", &hidden(&html, "interaction")),
+                ("csrf_token", &hidden(&html, "csrf_token")),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let to = url::Url::parse(&location(&res)).unwrap();
+    assert!(query(&to, "code").is_none(), "{to}");
+    assert_eq!(query(&to, "error").as_deref(), Some("access_denied"), "{to}");
+}
+
+// L1: when two exchanges of one code raced, the revocation missed tokens written after it.
+#[tokio::test]
+async fn a_code_redeemed_twice_at_once_leaves_no_live_token() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let client = g.confidential_client("ES256", "client_secret_basic");
+    for trial in 0..6 {
+        let (verifier, challenge) = pkce();
+        let back = Browser::new()
+            .authorize(
+                &g.issuer,
+                &auth_url(&g.issuer, &client.id, "openid offline_access", &challenge, &[]),
+                "alice",
+                PASSWORD,
+            )
+            .await;
+        let code = query(&back, "code").unwrap();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let (a, b, c) = tokio::join!(
+            token(&g, &client, &form),
+            token(&g, &client, &form),
+            token(&g, &client, &form)
+        );
+        let winner = [a, b, c].into_iter().find(|(status, _)| *status == 200);
+        let Some((_, t)) = winner else { continue };
+        assert_eq!(
+            userinfo_status(&g, &s(&t["access_token"])).await,
+            401,
+            "trial {trial}: access token"
+        );
+        let (status, body) = token(
+            &g,
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &s(&t["refresh_token"])),
+            ],
+        )
+        .await;
+        assert_eq!(status, 400, "trial {trial}: refresh token: {body}");
+    }
+}
+
+// L14: /health/detailed and /metrics (versions, key ids, store internals) were public by default.
+#[tokio::test]
+async fn operational_internals_are_only_for_the_operators_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gatehouse::start_with(
+        &StoreEnv::fresh(dir.path()),
+        &[("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1")],
+    );
+    for path in ["/health/detailed", "/metrics"] {
+        let get = |forwarded: Option<&str>| {
+            let mut req = http().get(format!("{}{path}", g.issuer));
+            if let Some(f) = forwarded {
+                req = req.header("x-forwarded-for", f);
+            }
+            async move { req.send().await.unwrap().status().as_u16() }
+        };
+        assert_eq!(
+            get(Some("203.0.113.5")).await,
+            403,
+            "{path}: a public client through the proxy"
+        );
+        assert_eq!(get(Some("10.1.2.3")).await, 200, "{path}: a private address");
+        assert_eq!(get(None).await, 200, "{path}: loopback");
+    }
+    let res = http()
+        .get(format!("{}/health/detailed", g.issuer))
+        .header("x-forwarded-for", "203.0.113.5")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("GATEHOUSE_METRICS_ALLOW")
+    );
+    // /ready and /health stay open: load balancers call them.
+    for path in ["/ready", "/health"] {
+        let res = http()
+            .get(format!("{}{path}", g.issuer))
+            .header("x-forwarded-for", "203.0.113.5")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+}

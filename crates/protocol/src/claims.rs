@@ -27,6 +27,18 @@ pub fn claims_for_scope(scope: &str) -> &'static [&'static str] {
     }
 }
 
+/// The scope whose consent covers a user claim (OIDC Core §5.4): a claim requested individually is
+/// released only when the client may have that scope and the user consented to it.
+#[must_use]
+pub fn scope_for_claim(claim: &str) -> Option<&'static str> {
+    match claim {
+        "sub" => Some("openid"),
+        "name" | "preferred_username" | "updated_at" => Some("profile"),
+        "email" | "email_verified" => Some("email"),
+        _ => None,
+    }
+}
+
 /// Names of claims asked for individually through the `claims` parameter.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimsRequest {
@@ -36,6 +48,10 @@ pub struct ClaimsRequest {
     /// Claims to put in the ID token.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub id_token: BTreeSet<String>,
+    /// The subject the request insists on (`"sub": {"value": ...}`, OIDC Core §5.5.1): only a
+    /// positive answer for that user is allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
 }
 
 impl ClaimsRequest {
@@ -51,7 +67,8 @@ impl ClaimsRequest {
         let obj = json
             .as_object()
             .ok_or_else(|| invalid_request("claims must be a JSON object (OIDC Core section 5.5)"))?;
-        let member = |name: &str| -> Result<BTreeSet<String>, Error> {
+        let mut required_sub: Vec<String> = Vec::new();
+        let mut member = |name: &str| -> Result<BTreeSet<String>, Error> {
             match obj.get(name) {
                 None | Some(serde_json::Value::Null) => Ok(BTreeSet::new()),
                 Some(serde_json::Value::Object(m)) => {
@@ -65,16 +82,52 @@ impl ClaimsRequest {
                         if USER_CLAIMS.contains(&claim.as_str()) {
                             out.insert(claim.clone());
                         }
+                        if claim == "sub"
+                            && let Some(v) = spec.get("value")
+                        {
+                            let v = v
+                                .as_str()
+                                .ok_or_else(|| invalid_request(format!("claims.{name}.sub.value must be a string")))?;
+                            required_sub.push(v.to_owned());
+                        }
                     }
                     Ok(out)
                 }
                 Some(_) => Err(invalid_request(format!("claims.{name} must be a JSON object"))),
             }
         };
+        let userinfo = member("userinfo")?;
+        let id_token = member("id_token")?;
+        required_sub.dedup();
+        if required_sub.len() > 1 {
+            return Err(invalid_request("claims asks for two different sub values"));
+        }
         Ok(Self {
-            userinfo: member("userinfo")?,
-            id_token: member("id_token")?,
+            userinfo,
+            id_token,
+            sub: required_sub.pop(),
         })
+    }
+
+    /// The scopes whose consent covers the claims requested individually (`openid` aside).
+    #[must_use]
+    pub fn consent_scopes(&self) -> ScopeSet {
+        self.userinfo
+            .iter()
+            .chain(&self.id_token)
+            .filter_map(|c| scope_for_claim(c))
+            .filter(|s| *s != "openid")
+            .filter_map(|s| crate::types::Scope::parse(s).ok())
+            .collect()
+    }
+
+    /// Drops the claims whose covering scope the client may not have: the administrator's
+    /// restriction holds for individually requested claims too (OIDC Core §5.5 lets the OP omit
+    /// claims it will not release).
+    pub fn retain_allowed(&mut self, allowed: &ScopeSet) {
+        let keep = |c: &String| scope_for_claim(c).is_some_and(|s| s == "openid" || allowed.contains(s));
+        self.userinfo.retain(keep);
+        self.id_token.retain(keep);
     }
 }
 
@@ -120,6 +173,23 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn individually_requested_claims_need_their_scope() {
+        let mut c = ClaimsRequest::parse(
+            r#"{"userinfo":{"email":null,"name":null},"id_token":{"sub":{"value":"u1"},"email_verified":null}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.sub.as_deref(), Some("u1"));
+        assert_eq!(c.consent_scopes().to_param(), "email profile");
+        c.retain_allowed(&ScopeSet::from_static(&["openid", "email"]));
+        assert_eq!(c.userinfo.iter().collect::<Vec<_>>(), ["email"]);
+        assert_eq!(c.consent_scopes().to_param(), "email");
+        assert!(ClaimsRequest::parse(r#"{"id_token":{"sub":{"value":1}}}"#).is_err());
+        assert!(
+            ClaimsRequest::parse(r#"{"id_token":{"sub":{"value":"a"}},"userinfo":{"sub":{"value":"b"}}}"#).is_err()
+        );
     }
 
     #[test]

@@ -183,7 +183,9 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> anyhow::Result<()> 
                     App::new()
                         .app_data(config_data.clone())
                         .app_data(state.clone())
+                        .app_data(web::Data::new(health::OperatorListener))
                         .route("/metrics", web::get().to(health::metrics))
+                        .route("/health/detailed", web::get().to(health::detailed))
                 })
                 .workers(1)
                 .shutdown_timeout(shutdown)
@@ -243,6 +245,8 @@ async fn cleanup_loop(state: web::Data<AppState>) {
                 refresh_tokens = r.refresh_tokens,
                 sessions = r.sessions,
                 interactions = r.interactions,
+                login_failures = r.login_failures,
+                revoked_grants = r.revoked_grants,
                 "cleanup deleted expired rows"
             ),
             Ok(_) => {}

@@ -36,7 +36,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("GATEHOUSE_TRUSTED_PROXIES", "(none)", "comma-separated addresses or CIDRs whose X-Forwarded-For is believed"),
     ("GATEHOUSE_CORS_ORIGINS", "(none)", "comma-separated origins allowed to call discovery, JWKS, token, userinfo, revoke, introspect"),
     ("GATEHOUSE_METRICS_BIND", "(unset: /metrics on GATEHOUSE_BIND)", "separate address:port for /metrics"),
-    ("GATEHOUSE_METRICS_ALLOW", "(everyone)", "comma-separated addresses or CIDRs allowed to read /metrics"),
+    ("GATEHOUSE_METRICS_ALLOW", "(loopback and private ranges)", "comma-separated addresses or CIDRs allowed to read /metrics and /health/detailed (0.0.0.0/0,::/0 for everyone)"),
     ("GATEHOUSE_LOCKOUT", "5/15m", "failed logins per account within a window that lock it for the window, or off"),
     ("GATEHOUSE_RATE_LIMIT_LOGIN_FAILURES", "30/5m", "failed logins per client address before 429, or off"),
     ("GATEHOUSE_RATE_LIMIT_CLIENT_AUTH_FAILURES", "20/1m", "failed client authentications per (client_id, address) before 429 (a verified request is never refused), or off"),
@@ -45,6 +45,16 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("GATEHOUSE_SHUTDOWN_TIMEOUT", "30s", "on SIGTERM/SIGINT, how long in-flight requests may take to finish"),
     ("GATEHOUSE_LOG", "info", "log filter (tracing EnvFilter syntax, e.g. info,gatehouse=debug)"),
     ("GATEHOUSE_LOG_FORMAT", "auto", "json, text, or auto (text on a terminal, json otherwise)"),
+];
+
+/// The default of `GATEHOUSE_METRICS_ALLOW`: loopback and private (RFC 1918, RFC 4193) ranges.
+pub const PRIVATE_NETS: &[&str] = &[
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
 ];
 
 /// A configuration error: the setting and what is wrong with its value.
@@ -282,7 +292,13 @@ impl Config {
             })
             .transpose()?;
         let trusted_proxies = nets("GATEHOUSE_TRUSTED_PROXIES")?;
-        let metrics_allow = nets("GATEHOUSE_METRICS_ALLOW")?;
+        // Internals (versions, key ids, store figures) are for the operator's network only: by
+        // default loopback and private ranges, judged on the client address behind trusted proxies.
+        let metrics_allow = if get("GATEHOUSE_METRICS_ALLOW").is_some() {
+            nets("GATEHOUSE_METRICS_ALLOW")?
+        } else {
+            PRIVATE_NETS.iter().filter_map(|n| n.parse().ok()).collect()
+        };
         let lockout = limit("GATEHOUSE_LOCKOUT", "5/15m")?;
         let limit_login_failures = limit("GATEHOUSE_RATE_LIMIT_LOGIN_FAILURES", "30/5m")?;
         let limit_client_auth_failures = limit("GATEHOUSE_RATE_LIMIT_CLIENT_AUTH_FAILURES", "20/1m")?;

@@ -64,6 +64,7 @@ macro_rules! all_contracts {
             failed_logins_lock_the_account_until_cleared,
             login_attempts_are_reserved_before_verification,
             revoking_a_user_ends_their_sessions_and_tokens,
+            a_revoked_grant_covers_tokens_written_after_the_revocation,
             key_rotation_schedules_retirement_once,
         );
     };
@@ -970,6 +971,70 @@ pub async fn revoking_a_user_ends_their_sessions_and_tokens(store: Arc<dyn Store
     );
     assert!(store.find_session(&TokenHash::of("c2"), NOW).await.unwrap().is_some());
     assert_eq!(store.revoke_user_sessions("u1", NOW).await.unwrap(), 0);
+}
+
+pub async fn a_revoked_grant_covers_tokens_written_after_the_revocation(store: Arc<dyn Store>) {
+    // A code replay (or refresh reuse) revokes the grant while the first exchange is still
+    // writing its tokens: those arrive after the revocation and must be dead on arrival.
+    seeded(&store).await;
+    store.revoke_grant("g1", NOW).await.unwrap();
+    store
+        .put_access_token(&access("late-at", "app", Some("g1"), NOW.plus(60)))
+        .await
+        .unwrap();
+    store.put_refresh_token(&refresh("late-rt", "g1")).await.unwrap();
+    assert_eq!(
+        store.find_access_token(&TokenHash::of("late-at"), NOW).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.find_refresh_token(&TokenHash::of("late-rt"), NOW).await.unwrap(),
+        None
+    );
+    let next = refresh("next-rt", "g1");
+    assert!(
+        !matches!(
+            store
+                .rotate_refresh_token(&TokenHash::of("late-rt"), &next, NOW, 0)
+                .await
+                .unwrap(),
+            Rotation::Rotated(_)
+        ),
+        "a token of a revoked grant never rotates"
+    );
+    assert!(store.list_refresh_tokens(NOW).await.unwrap().is_empty());
+    // Other grants and client-credentials tokens are untouched.
+    store
+        .put_access_token(&access("other", "app", Some("g2"), NOW.plus(60)))
+        .await
+        .unwrap();
+    store
+        .put_access_token(&access("cc", "app", None, NOW.plus(60)))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .find_access_token(&TokenHash::of("other"), NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .find_access_token(&TokenHash::of("cc"), NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The record outlives its retention while a token of the grant could still read as live.
+    store.cleanup(NOW.plus(1), NOW.plus(1), 100).await.unwrap();
+    assert_eq!(
+        store
+            .find_refresh_token(&TokenHash::of("late-rt"), NOW.plus(1))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 fn key(kid: &str, alg: SigningAlg, created_at: UnixTime) -> SigningKeyRecord {

@@ -221,13 +221,21 @@ pub struct CleanupReport {
     pub interactions: u64,
     /// Stale failed-login counters.
     pub login_failures: u64,
+    /// Records of revoked grants none of whose tokens can be live any more.
+    pub revoked_grants: u64,
 }
 
 impl CleanupReport {
     /// Rows deleted in all.
     #[must_use]
     pub fn total(&self) -> u64 {
-        self.codes + self.access_tokens + self.refresh_tokens + self.sessions + self.interactions + self.login_failures
+        self.codes
+            + self.access_tokens
+            + self.refresh_tokens
+            + self.sessions
+            + self.interactions
+            + self.login_failures
+            + self.revoked_grants
     }
 }
 

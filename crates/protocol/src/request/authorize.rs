@@ -263,7 +263,7 @@ mod tests;
 
 /// Whether the user must (re-)authenticate although a browser session exists: `prompt=login`,
 /// a `max_age` older than the session's `auth_time` (`max_age=0` means always, OIDC Core
-/// §3.1.2.1), or an `id_token_hint` naming another user.
+/// §3.1.2.1), or an `id_token_hint` or a `claims` `sub` value (§5.5.1) naming another user.
 #[must_use]
 pub fn needs_login(
     request: &AuthorizationRequest,
@@ -277,11 +277,22 @@ pub fn needs_login(
             .max_age
             .is_some_and(|max| max == 0 || now.since(auth_time) > max)
         || hint_subject.is_some_and(|sub| sub != session_user)
+        || request.claims.sub.as_deref().is_some_and(|sub| sub != session_user)
 }
 
-/// Whether the consent page must be shown: `prompt=consent`, or the request asks for a scope the
-/// user has not consented to for this client.
+impl AuthorizationRequest {
+    /// What the user consents to: the requested scopes, and the scopes covering claims requested
+    /// individually (OIDC Core §3.1.2.4: no release without an authorization decision).
+    #[must_use]
+    pub fn consent_scope(&self) -> ScopeSet {
+        self.scope.union(&self.claims.consent_scopes())
+    }
+}
+
+/// Whether the consent page must be shown: `prompt=consent`, or the request asks for a scope (or
+/// an individually requested claim covered by a scope) the user has not consented to for this
+/// client.
 #[must_use]
 pub fn needs_consent(request: &AuthorizationRequest, consented: Option<&ScopeSet>) -> bool {
-    request.prompt.consent || !consented.is_some_and(|c| request.scope.is_subset(c))
+    request.prompt.consent || !consented.is_some_and(|c| request.consent_scope().is_subset(c))
 }

@@ -87,7 +87,7 @@ async fn start(
     state: &AppState,
     req: &HttpRequest,
     client: &ClientRecord,
-    request: AuthorizationRequest,
+    mut request: AuthorizationRequest,
 ) -> Result<HttpResponse, Error> {
     if !client.grant_types.contains(&GrantType::AuthorizationCode) {
         return Err(Error::UnauthorizedClient(
@@ -95,6 +95,7 @@ async fn start(
         ));
     }
     verify_scopes(state, client, &request).await?;
+    request.claims.retain_allowed(&client.scopes);
     gatehouse_protocol::request::resource::verify_allowed(&request.resources, &client.resources)?;
     let hint_subject = request
         .id_token_hint
@@ -134,6 +135,15 @@ pub async fn after_login(
     login: InteractionLogin,
     interaction: Option<&str>,
 ) -> Result<HttpResponse, Error> {
+    // OIDC Core §5.5.1: a request naming a `sub` gets a positive answer only for that user.
+    if request.claims.sub.as_deref().is_some_and(|sub| sub != login.user_id) {
+        let why = "the claims parameter asks for a specific sub, and another user is signed in";
+        return Err(if request.prompt.none {
+            Error::LoginRequired(why.into())
+        } else {
+            Error::AccessDenied(why.into())
+        });
+    }
     let consented = state
         .store
         .find_consent(&login.user_id, &client.id)

@@ -121,7 +121,14 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /health/detailed`: `healthy`, `degraded` (serving, but something needs attention) or
 /// `unhealthy` (503), with the figures behind the verdict. No secrets.
-pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
+pub async fn detailed(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    listener: Option<web::Data<OperatorListener>>,
+) -> HttpResponse {
+    if let Some(refused) = operator_only(&req, &state.config, listener.is_some(), "/health/detailed") {
+        return refused;
+    }
     let check = check_store(&state).await;
     let mut problems: Vec<String> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
@@ -193,14 +200,38 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
         .json(body)
 }
 
-/// `GET /metrics`, for the addresses in `GATEHOUSE_METRICS_ALLOW` (everyone when empty).
-pub async fn metrics(req: HttpRequest, config: web::Data<Config>, state: Option<web::Data<AppState>>) -> HttpResponse {
-    let allowed = config.metrics_allow.is_empty()
-        || req
-            .peer_addr()
-            .is_some_and(|p| config.metrics_allow.iter().any(|n| n.contains(&p.ip())));
-    if !allowed {
-        return HttpResponse::Forbidden().body("metrics are not available to this address (GATEHOUSE_METRICS_ALLOW)\n");
+/// Marks the operator listener (`GATEHOUSE_METRICS_BIND`): everything on it is for the operator.
+pub struct OperatorListener;
+
+/// Internals (versions, key ids, store figures, metrics) are answered on the operator listener, or
+/// on the main one to client addresses in `GATEHOUSE_METRICS_ALLOW` (loopback and private ranges
+/// by default). The address is the client's behind trusted proxies, so a public client that
+/// reaches the server through nginx is refused even though nginx itself is on loopback.
+fn operator_only(req: &HttpRequest, config: &Config, on_operator_listener: bool, what: &str) -> Option<HttpResponse> {
+    if on_operator_listener {
+        return None;
+    }
+    let client = crate::protect::client_ip(req, &config.trusted_proxies);
+    let allowed = client.is_some_and(|ip| config.metrics_allow.iter().any(|n| n.contains(&ip)));
+    (!allowed).then(|| {
+        HttpResponse::Forbidden()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({
+                "error": "access_denied",
+                "error_description": format!("{what} is not available to this address; allow it with GATEHOUSE_METRICS_ALLOW or use the operator listener GATEHOUSE_METRICS_BIND"),
+            }))
+    })
+}
+
+/// `GET /metrics`, on the operator listener or for the addresses in `GATEHOUSE_METRICS_ALLOW`.
+pub async fn metrics(
+    req: HttpRequest,
+    config: web::Data<Config>,
+    state: Option<web::Data<AppState>>,
+    listener: Option<web::Data<OperatorListener>>,
+) -> HttpResponse {
+    if let Some(refused) = operator_only(&req, &config, listener.is_some(), "/metrics") {
+        return refused;
     }
     if let Some(p) = state.as_ref().and_then(|s| s.store.pool_status()) {
         let g = &METRICS.pool_connections;

@@ -104,9 +104,11 @@ pub async fn consent_page(state: web::Data<AppState>, req: HttpRequest) -> HttpR
         Ok(r) => r,
         Err(e) => return unavailable_page(store_error(e)),
     };
+    // Scopes asked for, and the scopes covering claims asked for individually: the user decides
+    // on everything that will be released (OIDC Core §3.1.2.4).
     let scopes = interaction
         .request
-        .scope
+        .consent_scope()
         .iter()
         .map(|s| ScopeLine {
             name: s.as_str().to_owned(),
@@ -152,11 +154,11 @@ pub async fn consent_submit(state: web::Data<AppState>, req: HttpRequest, body: 
             let request = &interaction.request;
             match state
                 .store
-                .grant_consent(&login.user_id, &client.id, &request.scope, now())
+                .grant_consent(&login.user_id, &client.id, &request.consent_scope(), now())
                 .await
             {
                 Ok(()) => {
-                    tracing::info!(target: "gatehouse::audit", event = "consent.granted", client_id = %client.id, sub = %login.user_id, scope = %request.scope.to_param());
+                    tracing::info!(target: "gatehouse::audit", event = "consent.granted", client_id = %client.id, sub = %login.user_id, scope = %request.consent_scope().to_param());
                     issue_code(&state, request, &login).await
                 }
                 Err(e) => Err(store_error(e)),

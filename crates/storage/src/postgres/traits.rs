@@ -502,6 +502,10 @@ fn as_params(b: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
     b.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
 }
 
+/// Remembers a revoked grant; every token read checks it, so tokens of the grant written
+/// concurrently with (or after) the revocation are dead too.
+const REVOKE_GRANT: &str =
+    "INSERT INTO revoked_grants (grant_id, revoked_at) VALUES ($1, $2) ON CONFLICT (grant_id) DO NOTHING";
 const REVOKE_ACCESS: &str = "UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
 const REVOKE_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
 
@@ -541,7 +545,7 @@ impl Tokens for PgStore {
     async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>> {
         self.read_opt(
             &format!(
-                "SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = $1 AND expires_at > $2 AND revoked_at IS NULL"
+                "SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = $1 AND expires_at > $2 AND revoked_at IS NULL AND (grant_id IS NULL OR NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = access_tokens.grant_id))"
             ),
             &[&hash.as_bytes().as_slice(), &now.0],
         )
@@ -575,7 +579,7 @@ impl Tokens for PgStore {
                 &format!(
                     "UPDATE refresh_tokens SET rotated_at = $2, rotated_to = $3
                      WHERE hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2
-                       AND family_expires_at > $2
+                       AND family_expires_at > $2 AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = refresh_tokens.family_id)
                      RETURNING {REFRESH_COLS}"
                 ),
                 &[&h, &now.0, &successor.hash.as_bytes().as_slice()],
@@ -614,7 +618,7 @@ impl Tokens for PgStore {
                 .query_opt(
                     &format!(
                         "SELECT {REFRESH_COLS} FROM refresh_tokens WHERE hash = $1 AND rotated_at IS NULL
-                         AND revoked_at IS NULL AND expires_at > $2 AND family_expires_at > $2"
+                         AND revoked_at IS NULL AND expires_at > $2 AND family_expires_at > $2 AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = refresh_tokens.family_id)"
                     ),
                     &[&to, &now.0],
                 )
@@ -625,6 +629,7 @@ impl Tokens for PgStore {
             }
         }
         // RFC 9700 §4.14.2: a rotated token presented again means it leaked; revoke the family.
+        tx.execute(REVOKE_GRANT, &[&family_id, &now.0]).await.map_err(pg_err)?;
         tx.execute(REVOKE_ACCESS, &[&family_id, &now.0]).await.map_err(pg_err)?;
         tx.execute(REVOKE_REFRESH, &[&family_id, &now.0])
             .await
@@ -658,6 +663,7 @@ impl Tokens for PgStore {
             .map_err(pg_err)?;
         let Some(row) = family else { return Ok(false) };
         let family: String = row.try_get(0).map_err(pg_err)?;
+        tx.execute(REVOKE_GRANT, &[&family, &now.0]).await.map_err(pg_err)?;
         let a = tx.execute(REVOKE_ACCESS, &[&family, &now.0]).await.map_err(pg_err)?;
         let r = tx.execute(REVOKE_REFRESH, &[&family, &now.0]).await.map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;
@@ -668,7 +674,7 @@ impl Tokens for PgStore {
         let mut report = CleanupReport::default();
         let limit = i64::from(batch);
         // One short statement per batch, so cleanup never holds locks for long.
-        let jobs: [(&str, &str, &str); 6] = [
+        let jobs: [(&str, &str, &str); 7] = [
             (
                 "codes",
                 "hash",
@@ -687,6 +693,12 @@ impl Tokens for PgStore {
                 "username",
                 "window_start <= $2 AND (locked_until IS NULL OR locked_until <= $1)",
             ),
+            // Kept while any token of the grant could still be read as live.
+            (
+                "revoked_grants",
+                "grant_id",
+                "$1::BIGINT IS NOT NULL AND revoked_at <= $2 AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = revoked_grants.grant_id AND a.revoked_at IS NULL) AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = revoked_grants.grant_id AND r.revoked_at IS NULL)",
+            ),
         ];
         for (i, (table, key, condition)) in jobs.into_iter().enumerate() {
             // `$2` appears in every statement so that all take the same three parameters.
@@ -702,7 +714,8 @@ impl Tokens for PgStore {
                     2 => report.refresh_tokens += n,
                     3 => report.sessions += n,
                     4 => report.interactions += n,
-                    _ => report.login_failures += n,
+                    5 => report.login_failures += n,
+                    _ => report.revoked_grants += n,
                 }
                 if n < u64::from(batch) {
                     break;
@@ -716,7 +729,7 @@ impl Tokens for PgStore {
         self.read_opt(
             &format!(
                 "SELECT {REFRESH_COLS} FROM refresh_tokens
-                 WHERE hash = $1 AND expires_at > $2 AND family_expires_at > $2 AND revoked_at IS NULL AND rotated_at IS NULL"
+                 WHERE hash = $1 AND expires_at > $2 AND family_expires_at > $2 AND revoked_at IS NULL AND rotated_at IS NULL AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = refresh_tokens.family_id)"
             ),
             &[&hash.as_bytes().as_slice(), &now.0],
         )
@@ -730,7 +743,7 @@ impl Tokens for PgStore {
         self.all(
             &format!(
                 "SELECT {REFRESH_COLS} FROM refresh_tokens
-                 WHERE expires_at > $1 AND family_expires_at > $1 AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at"
+                 WHERE expires_at > $1 AND family_expires_at > $1 AND revoked_at IS NULL AND rotated_at IS NULL AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = refresh_tokens.family_id) ORDER BY issued_at"
             ),
             &[&now.0],
         )
@@ -743,6 +756,7 @@ impl Tokens for PgStore {
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
+        tx.execute(REVOKE_GRANT, &[&grant_id, &now.0]).await.map_err(pg_err)?;
         let a = tx.execute(REVOKE_ACCESS, &[&grant_id, &now.0]).await.map_err(pg_err)?;
         let r = tx.execute(REVOKE_REFRESH, &[&grant_id, &now.0]).await.map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;

@@ -845,7 +845,7 @@ impl Tokens for SqliteStore {
         let h = *hash;
         self.read(move |conn| {
             conn.prepare_cached(&format!(
-                "SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = ?1 AND expires_at > ?2 AND revoked_at IS NULL"
+                "SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = ?1 AND expires_at > ?2 AND revoked_at IS NULL AND (grant_id IS NULL OR NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = access_tokens.grant_id))"
             ))
             .map_err(map_err)?
             .query_row(params![h.as_bytes().as_slice(), now.0], read_access_token)
@@ -877,7 +877,7 @@ impl Tokens for SqliteStore {
                 .prepare_cached(&format!(
                     "UPDATE refresh_tokens SET rotated_at = ?2, rotated_to = ?3
                          WHERE hash = ?1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?2
-                           AND family_expires_at > ?2
+                           AND family_expires_at > ?2 AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = refresh_tokens.family_id)
                          RETURNING {REFRESH_COLS}"
                 ))
                 .map_err(map_err)?
@@ -917,7 +917,7 @@ impl Tokens for SqliteStore {
                 let live = tx
                     .prepare_cached(&format!(
                         "SELECT {REFRESH_COLS} FROM refresh_tokens WHERE hash = ?1 AND rotated_at IS NULL
-                             AND revoked_at IS NULL AND expires_at > ?2 AND family_expires_at > ?2"
+                             AND revoked_at IS NULL AND expires_at > ?2 AND family_expires_at > ?2 AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = refresh_tokens.family_id)"
                     ))
                     .map_err(map_err)?
                     .query_row(params![to, now.0], read_refresh_token)
@@ -972,7 +972,7 @@ impl Tokens for SqliteStore {
     async fn cleanup(&self, now: UnixTime, revoked_before: UnixTime, batch: u32) -> StoreResult<CleanupReport> {
         let mut report = CleanupReport::default();
         // One short statement per batch: a writer never holds the lock for long.
-        let jobs: [(&str, &str); 6] = [
+        let jobs: [(&str, &str); 7] = [
             (
                 "codes",
                 "(consumed_at IS NULL AND expires_at <= ?1) OR consumed_at <= ?2",
@@ -988,12 +988,18 @@ impl Tokens for SqliteStore {
                 "login_failures",
                 "window_start <= ?2 AND (locked_until IS NULL OR locked_until <= ?1)",
             ),
+            // Kept while any token of the grant could still be read as live.
+            (
+                "revoked_grants",
+                "revoked_at <= ?2 AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = revoked_grants.grant_id AND a.revoked_at IS NULL) AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = revoked_grants.grant_id AND r.revoked_at IS NULL)",
+            ),
         ];
         for (i, (table, condition)) in jobs.into_iter().enumerate() {
             let key = match table {
                 "interactions" => "id",
                 "browser_sessions" => "token_hash",
                 "login_failures" => "username",
+                "revoked_grants" => "grant_id",
                 _ => "hash",
             };
             loop {
@@ -1014,7 +1020,8 @@ impl Tokens for SqliteStore {
                     2 => report.refresh_tokens += n,
                     3 => report.sessions += n,
                     4 => report.interactions += n,
-                    _ => report.login_failures += n,
+                    5 => report.login_failures += n,
+                    _ => report.revoked_grants += n,
                 }
                 if n < u64::from(batch) {
                     break;
@@ -1030,7 +1037,7 @@ impl Tokens for SqliteStore {
         self.read(move |conn| {
             conn.prepare_cached(&format!(
                     "SELECT {REFRESH_COLS} FROM refresh_tokens
-                     WHERE hash = ?1 AND expires_at > ?2 AND family_expires_at > ?2 AND revoked_at IS NULL AND rotated_at IS NULL"
+                     WHERE hash = ?1 AND expires_at > ?2 AND family_expires_at > ?2 AND revoked_at IS NULL AND rotated_at IS NULL AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = refresh_tokens.family_id)"
                 )).map_err(map_err)?.query_row(params![h.as_bytes().as_slice(), now.0],
                 read_refresh_token)
             .optional()
@@ -1045,7 +1052,7 @@ impl Tokens for SqliteStore {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {REFRESH_COLS} FROM refresh_tokens
-                     WHERE expires_at > ?1 AND family_expires_at > ?1 AND revoked_at IS NULL AND rotated_at IS NULL ORDER BY issued_at"
+                     WHERE expires_at > ?1 AND family_expires_at > ?1 AND revoked_at IS NULL AND rotated_at IS NULL AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = refresh_tokens.family_id) ORDER BY issued_at"
                 ))
                 .map_err(map_err)?;
             let rows = stmt.query_map([now.0], read_refresh_token).map_err(map_err)?;
@@ -1085,7 +1092,15 @@ fn insert_access(conn: &Connection, t: &AccessTokenRecord) -> StoreResult<()> {
     Ok(())
 }
 
+/// Revokes a grant: its tokens now, and (through the `revoked_grants` record every token read
+/// checks) any token of it written concurrently or later.
 fn revoke_family(conn: &Connection, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
+    conn.prepare_cached(
+        "INSERT INTO revoked_grants (grant_id, revoked_at) VALUES (?1, ?2) ON CONFLICT (grant_id) DO NOTHING",
+    )
+    .map_err(map_err)?
+    .execute(params![grant_id, now.0])
+    .map_err(map_err)?;
     let a = conn
         .prepare_cached("UPDATE access_tokens SET revoked_at = ?2 WHERE grant_id = ?1 AND revoked_at IS NULL")
         .map_err(map_err)?
