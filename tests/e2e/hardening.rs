@@ -1019,3 +1019,217 @@ async fn operational_internals_are_only_for_the_operators_network() {
         assert_eq!(res.status(), 200, "{path}");
     }
 }
+
+// L13: a compromised key could not be withdrawn at once.
+#[tokio::test]
+async fn keys_retire_now_withdraws_a_key_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gatehouse::start_with(&StoreEnv::fresh(dir.path()), &[("GATEHOUSE_KEY_POLL_INTERVAL", "1s")]);
+    g.user("alice");
+    let client = g.confidential_client("ES256", "client_secret_basic");
+    let kid_of = |jwt: &str| jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap();
+    let before = user_tokens(&g, &client, "openid", &[]).await;
+    let leaked = kid_of(&s(&before["id_token"]));
+    let (ok, _, err) = cli_raw(&g.store, &["keys", "retire", &leaked], None);
+    assert!(
+        !ok && err.contains("--now"),
+        "retirement without --now is refused: {err}"
+    );
+    let v = g.cli(&["keys", "retire", &leaked, "--now"]);
+    assert_eq!(v["retired"], leaked.as_str());
+    let replacement = s(&v["replacement"]);
+    let mut withdrawn = false;
+    for _ in 0..40 {
+        let jwks: Value = http()
+            .get(format!("{}/.well-known/jwks.json", g.issuer))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|k| k["kid"].as_str())
+            .collect();
+        if !kids.contains(&leaked.as_str()) && kids.contains(&replacement.as_str()) {
+            withdrawn = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(withdrawn, "the key left the JWKS and its replacement is published");
+    let after = user_tokens(&g, &client, "openid", &[]).await;
+    assert_eq!(
+        kid_of(&s(&after["id_token"])),
+        replacement,
+        "the replacement signs at once"
+    );
+    let listed = g.cli(&["keys", "list"]);
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == leaked.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row["state"], "retired", "{row}");
+}
+
+/// Runs the CLI on `store` with extra environment; (success, stdout, stderr).
+fn cli_env(store: &StoreEnv, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    cmd.env("GATEHOUSE_DATA_DIR", &store.data_dir);
+    match &store.database_url {
+        Some(url) => cmd.env("DATABASE_URL", url),
+        None => cmd.env_remove("DATABASE_URL"),
+    };
+    cmd.env_remove("GATEHOUSE_SECRET_KEY")
+        .env_remove("GATEHOUSE_SECRET_KEY_FILE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn exported_keys(store: &StoreEnv, env: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    use base64::Engine;
+    let (ok, out, err) = cli_env(store, env, &["export"]);
+    assert!(ok, "{err}");
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("private_der").is_some())
+        .map(|v| {
+            let der = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(v["private_der"].as_str().unwrap())
+                .unwrap();
+            (s(&v["kid"]), der)
+        })
+        .collect()
+}
+
+// M4: private signing keys and the refresh secret were stored in plaintext.
+#[tokio::test]
+async fn keys_and_secrets_are_encrypted_at_rest_with_the_operators_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreEnv::fresh(dir.path());
+    let k1 = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let k2 = "0202020202020202020202020202020202020202020202020202020202020202";
+    // Without a key: it works, and says so.
+    let (ok, out, _) = cli_env(&store, &[], &["config", "check", "--json"]);
+    assert!(ok);
+    let check: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(check["encryption_at_rest"]["encrypted"], false, "{check}");
+    assert!(check["warnings"][0].as_str().unwrap().contains("GATEHOUSE_SECRET_KEY"));
+    let plain = Gatehouse::start_with(&store, &[]);
+    plain.user("alice");
+    let client = plain.confidential_client("ES256", "client_secret_basic");
+    let before = user_tokens(&plain, &client, "openid offline_access", &[]).await;
+    let detail: Value = http()
+        .get(format!("{}/health/detailed", plain.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["encryption_at_rest"]["encrypted"], false);
+    assert_eq!(detail["status"], "healthy", "a notice, not a degradation: {detail}");
+    let store = plain.stop();
+    let kids: Vec<String> = exported_keys(&store, &[]).into_iter().map(|(k, _)| k).collect();
+    assert!(
+        exported_keys(&store, &[]).iter().all(|(_, der)| der[0] == 0x30),
+        "plaintext PKCS#8 before"
+    );
+
+    // Setting the key is all it takes: the next start encrypts what is stored, keys unchanged.
+    let with_k1 = [("GATEHOUSE_SECRET_KEY", k1)];
+    let g = Gatehouse::start_with(&store, &with_k1);
+    let sealed = exported_keys(&store, &with_k1);
+    assert_eq!(sealed.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), kids);
+    assert!(
+        sealed.iter().all(|(_, der)| der.starts_with(b"GHS1")),
+        "export keeps them encrypted"
+    );
+    // The refresh secret survived encryption: the token issued before still refreshes.
+    let (status, refreshed) = token(
+        &g,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &s(&before["refresh_token"])),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    let detail: Value = http()
+        .get(format!("{}/health/detailed", g.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["encryption_at_rest"]["encrypted"], true, "{detail}");
+    let store = g.stop();
+
+    // Without the key, or with another one, the server refuses to start and says why.
+    for (env, expected) in [
+        (vec![], "GATEHOUSE_SECRET_KEY"),
+        (vec![("GATEHOUSE_SECRET_KEY", k2)], "another key"),
+    ] {
+        let (ok, _, err) = cli_env(&store, &env, &["keys", "list", "--json"]);
+        assert!(!ok, "{err}");
+        assert!(err.contains(expected), "{err}");
+    }
+    let (ok, _, err) = cli_env(&store, &[("GATEHOUSE_SECRET_KEY", "not-a-key")], &["keys", "list"]);
+    assert!(
+        !ok && err.contains("GATEHOUSE_SECRET_KEY") && err.contains("openssl rand"),
+        "{err}"
+    );
+
+    // Rotating the key-encryption key: rewrap under k2, then k2 opens everything.
+    let old = dir.path().join("old.key");
+    std::fs::write(&old, k1).unwrap();
+    let with_k2 = [("GATEHOUSE_SECRET_KEY", k2)];
+    let old_arg = old.to_str().unwrap();
+    let (ok, out, err) = cli_env(
+        &store,
+        &with_k2,
+        &["keys", "rewrap", "--old-secret-key-file", old_arg, "--json"],
+    );
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(
+        v["rewritten"].as_u64().unwrap() >= 4,
+        "three keys and the refresh secret: {v}"
+    );
+    let (ok, out, _) = cli_env(
+        &store,
+        &with_k2,
+        &["keys", "rewrap", "--old-secret-key-file", old_arg, "--json"],
+    );
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(out.trim()).unwrap()["rewritten"],
+        0,
+        "repeating is harmless"
+    );
+    let g = Gatehouse::start_with(&store, &with_k2);
+    let after = user_tokens(&g, &client, "openid", &[]).await;
+    assert!(
+        kids.contains(
+            &jsonwebtoken::decode_header(s(&after["id_token"]))
+                .unwrap()
+                .kid
+                .unwrap()
+        )
+    );
+}

@@ -104,6 +104,7 @@ async fn not_found() -> HttpResponse {
 /// # Errors
 /// Store failures while loading keys or scopes.
 pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
+    crate::seal::seal_stored(store.as_ref()).await?;
     let keys = KeyRing::load_or_create(store.as_ref(), now()).await?;
     let scopes = store.list_scopes().await?.into_iter().map(|s| s.name).collect();
     let discovery = web::Bytes::from(serde_json::to_vec(&ProviderMetadata::new(&issuer, scopes))?);
@@ -112,7 +113,10 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         .map_err(anyhow::Error::msg)?;
     let mut candidate = [0u8; 32];
     aws_lc_rs::rand::fill(&mut candidate).map_err(|_| anyhow::anyhow!("the system random source failed"))?;
-    let refresh_secret = store.server_secret("refresh_rotation", &candidate, now()).await?;
+    let aad = crate::seal::server_secret_aad("refresh_rotation");
+    let candidate = crate::seal::seal(&aad, &candidate).map_err(anyhow::Error::msg)?;
+    let stored = store.server_secret("refresh_rotation", &candidate, now()).await?;
+    let refresh_secret = crate::seal::open(&aad, &stored).map_err(anyhow::Error::msg)?;
     let refresh_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &refresh_secret);
     let limiters = Limiters {
         login_failures_per_ip: Limiter::new("login_failures_per_ip", config.limit_login_failures),
@@ -332,6 +336,26 @@ async fn rotate_due_keys(state: &AppState, every: std::time::Duration) {
             }
         }
     }
+}
+
+/// Creates a new key for `alg` that signs at once (an emergency replacement, `keys retire --now`);
+/// the current keys of `alg` retire on the usual schedule. Returns the new kid.
+///
+/// # Errors
+/// Key generation or store failures.
+pub async fn rotate_now(
+    store: &dyn Store,
+    config: &Config,
+    alg: gatehouse_protocol::types::SigningAlg,
+) -> anyhow::Result<String> {
+    let now = now();
+    let key = tokio::task::spawn_blocking(move || crate::keys::SigningKey::generate(alg, now))
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    let retire = now.plus(config.longest_signed_token().as_secs());
+    let kid = key.kid.clone();
+    store.rotate_key(&key, None, retire).await?;
+    Ok(kid)
 }
 
 /// Creates a new key for `alg`, published now and signing after `GATEHOUSE_KEY_PUBLISH_DELAY`; the

@@ -36,6 +36,8 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("GATEHOUSE_TRUSTED_PROXIES", "(none)", "comma-separated addresses or CIDRs whose X-Forwarded-For is believed"),
     ("GATEHOUSE_CORS_ORIGINS", "(none)", "comma-separated origins allowed to call discovery, JWKS, token, userinfo, revoke, introspect"),
     ("GATEHOUSE_METRICS_BIND", "(unset: /metrics on GATEHOUSE_BIND)", "separate address:port for /metrics"),
+    ("GATEHOUSE_SECRET_KEY", "unset", "key-encryption key (32 bytes, base64 or hex) that encrypts private signing keys and server secrets at rest; create with: openssl rand -base64 32"),
+    ("GATEHOUSE_SECRET_KEY_FILE", "unset", "file holding the key-encryption key instead (mode 600)"),
     ("GATEHOUSE_METRICS_ALLOW", "(loopback and private ranges)", "comma-separated addresses or CIDRs allowed to read /metrics and /health/detailed (0.0.0.0/0,::/0 for everyone)"),
     ("GATEHOUSE_LOCKOUT", "5/15m", "failed logins per account within a window that lock it for the window, or off"),
     ("GATEHOUSE_RATE_LIMIT_LOGIN_FAILURES", "30/5m", "failed logins per client address before 429, or off"),
@@ -132,6 +134,26 @@ pub struct Config {
     pub key_rotation_interval: Option<Duration>,
     /// This instance's name for `X-Gatehouse-Instance`.
     pub instance_name: Option<String>,
+    /// The key-encryption key for private signing keys and server secrets at rest, validated.
+    pub secret_key: Option<SecretKey>,
+}
+
+/// The text of a validated key-encryption key; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey(String);
+
+impl SecretKey {
+    /// The key as configured, for [`crate::seal::Kek::parse`].
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey([redacted])")
+    }
 }
 
 impl Config {
@@ -404,6 +426,7 @@ impl Config {
             limit_client_auth_failures,
             limit_token,
             limit_login,
+            secret_key: secret_key(&get)?,
             shutdown_timeout: duration(
                 "GATEHOUSE_SHUTDOWN_TIMEOUT",
                 Duration::from_secs(30),
@@ -540,9 +563,51 @@ fn read_file(path: &std::path::Path) -> Result<std::collections::BTreeMap<String
     Ok(out)
 }
 
-/// A setting's value with any password replaced, for printing.
+/// `GATEHOUSE_SECRET_KEY`, or the content of `GATEHOUSE_SECRET_KEY_FILE` (a file only its owner
+/// can read), validated as a key-encryption key.
+fn secret_key(get: &impl Fn(&str) -> Option<String>) -> Result<Option<SecretKey>, ConfigError> {
+    let (setting, raw) = match (get("GATEHOUSE_SECRET_KEY"), get("GATEHOUSE_SECRET_KEY_FILE")) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(ConfigError {
+                setting: "GATEHOUSE_SECRET_KEY_FILE",
+                message: "set GATEHOUSE_SECRET_KEY or GATEHOUSE_SECRET_KEY_FILE, not both".into(),
+            });
+        }
+        (Some(v), None) => ("GATEHOUSE_SECRET_KEY", v),
+        (None, Some(path)) => {
+            let fail = |message: String| ConfigError {
+                setting: "GATEHOUSE_SECRET_KEY_FILE",
+                message,
+            };
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&path)
+                    .map_err(|e| fail(format!("cannot read {path}: {e}")))?
+                    .permissions()
+                    .mode();
+                if mode & 0o077 != 0 {
+                    return Err(fail(format!(
+                        "{path} is readable by other users (mode {:o}); fix it with: chmod 600 {path}",
+                        mode & 0o777
+                    )));
+                }
+            }
+            let text = std::fs::read_to_string(&path).map_err(|e| fail(format!("cannot read {path}: {e}")))?;
+            ("GATEHOUSE_SECRET_KEY_FILE", text)
+        }
+    };
+    crate::seal::Kek::parse(&raw).map_err(|message| ConfigError { setting, message })?;
+    Ok(Some(SecretKey(raw.trim().to_owned())))
+}
+
+/// A setting's value with any password or key replaced, for printing.
 #[must_use]
 pub fn redact(setting: &str, value: &str) -> String {
+    if setting == "GATEHOUSE_SECRET_KEY" {
+        return "********".into();
+    }
     if setting == "DATABASE_URL" {
         if let Ok(mut u) = url::Url::parse(value) {
             if u.password().is_some() {

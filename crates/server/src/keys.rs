@@ -30,13 +30,15 @@ pub struct SigningKey {
 
 impl SigningKey {
     fn from_record(rec: &SigningKeyRecord) -> Result<Self, String> {
+        // Encrypted at rest when a key-encryption key is configured (`crate::seal`).
+        let der = crate::seal::open(&crate::seal::signing_key_aad(&rec.kid), &rec.private_der)?;
         let pair = match rec.alg {
-            SigningAlg::Rs256 => Pair::Rsa(RsaKeyPair::from_pkcs8(&rec.private_der).map_err(|e| e.to_string())?),
+            SigningAlg::Rs256 => Pair::Rsa(RsaKeyPair::from_pkcs8(&der).map_err(|e| e.to_string())?),
             SigningAlg::Es256 => Pair::Ec(
-                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rec.private_der)
+                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &der)
                     .map_err(|e| e.to_string())?,
             ),
-            SigningAlg::EdDsa => Pair::Ed(Ed25519KeyPair::from_pkcs8(&rec.private_der).map_err(|e| e.to_string())?),
+            SigningAlg::EdDsa => Pair::Ed(Ed25519KeyPair::from_pkcs8(&der).map_err(|e| e.to_string())?),
         };
         let mut jwk = public_jwk(&pair);
         jwk["kid"] = json!(rec.kid);
@@ -79,8 +81,10 @@ impl SigningKey {
             retires_at: None,
         };
         let parsed = Self::from_record(&rec)?;
+        let kid = thumbprint(&parsed.jwk);
         Ok(SigningKeyRecord {
-            kid: thumbprint(&parsed.jwk),
+            private_der: crate::seal::seal(&crate::seal::signing_key_aad(&kid), &rec.private_der)?,
+            kid,
             ..rec
         })
     }

@@ -11,5 +11,6 @@ pub mod keys;
 pub mod metrics;
 pub mod passwords;
 pub mod protect;
+pub mod seal;
 pub mod state;
 pub mod store;

@@ -66,6 +66,7 @@ macro_rules! all_contracts {
             revoking_a_user_ends_their_sessions_and_tokens,
             a_revoked_grant_covers_tokens_written_after_the_revocation,
             key_rotation_schedules_retirement_once,
+            a_key_can_be_retired_at_once,
         );
     };
 }
@@ -1046,6 +1047,28 @@ fn key(kid: &str, alg: SigningAlg, created_at: UnixTime) -> SigningKeyRecord {
         activates_at: created_at,
         retires_at: None,
     }
+}
+
+pub async fn a_key_can_be_retired_at_once(store: Arc<dyn Store>) {
+    store.put_key(&key("bad", SigningAlg::Es256, NOW)).await.unwrap();
+    store.put_key(&key("good", SigningAlg::Es256, NOW)).await.unwrap();
+    assert!(store.retire_key("bad", NOW.plus(5)).await.unwrap());
+    assert!(!store.retire_key("nope", NOW.plus(5)).await.unwrap());
+    // A later retirement never postpones an earlier one.
+    assert!(store.retire_key("bad", NOW.plus(50)).await.unwrap());
+    let keys = store.list_keys().await.unwrap();
+    let find = |kid: &str| keys.iter().find(|k| k.kid == kid).unwrap().clone();
+    assert_eq!(find("bad").retires_at, Some(NOW.plus(5)));
+    assert_eq!(find("good").retires_at, None, "only the named key");
+    // Re-encryption at rest replaces the stored private half and server secrets in place.
+    assert!(store.replace_key_material("good", b"sealed").await.unwrap());
+    assert!(!store.replace_key_material("nope", b"sealed").await.unwrap());
+    let keys = store.list_keys().await.unwrap();
+    assert_eq!(keys.iter().find(|k| k.kid == "good").unwrap().private_der, b"sealed");
+    store.server_secret("s", b"plain", NOW).await.unwrap();
+    assert!(store.replace_server_secret("s", b"sealed").await.unwrap());
+    assert!(!store.replace_server_secret("nope", b"x").await.unwrap());
+    assert_eq!(store.server_secret("s", b"other", NOW).await.unwrap(), b"sealed");
 }
 
 pub async fn key_rotation_schedules_retirement_once(store: Arc<dyn Store>) {

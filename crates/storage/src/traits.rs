@@ -162,6 +162,13 @@ pub trait Keys: Send + Sync {
         expected_newest: Option<&str>,
         retire_previous_at: UnixTime,
     ) -> StoreResult<bool>;
+    /// Withdraws a key at `at` (earlier than any retirement already scheduled): from then on it is
+    /// neither published nor used. `false` if no such key exists.
+    async fn retire_key(&self, kid: &str, at: UnixTime) -> StoreResult<bool>;
+    /// Replaces the stored private half of a key (re-encryption at rest). `false` if absent.
+    async fn replace_key_material(&self, kid: &str, private_der: &[u8]) -> StoreResult<bool>;
+    /// Replaces the stored value of a server secret (re-encryption at rest). `false` if absent.
+    async fn replace_server_secret(&self, name: &str, value: &[u8]) -> StoreResult<bool>;
     /// The server secret called `name`, stored as `candidate` by the first instance that asks.
     async fn server_secret(&self, name: &str, candidate: &[u8], now: UnixTime) -> StoreResult<Vec<u8>>;
 }

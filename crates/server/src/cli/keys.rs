@@ -1,4 +1,4 @@
-//! `gatehouse keys list|rotate`.
+//! `gatehouse keys list|rotate|retire`.
 
 use super::{audit, print};
 use crate::config::Config;
@@ -24,6 +24,31 @@ pub(super) enum KeysCommand {
         /// RS256, ES256 or EdDSA [default: all three].
         #[arg(long)]
         alg: Option<SigningAlg>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-encrypt every private signing key and server secret at rest for the current
+    /// GATEHOUSE_SECRET_KEY (or decrypt them, when it is unset): rotates the key-encryption key.
+    /// Restart the servers with the new key afterwards. Safe to repeat after an interruption.
+    Rewrap {
+        /// A file (mode 600) holding the previous key-encryption key; omit when the store is
+        /// still unencrypted.
+        #[arg(long, value_name = "FILE")]
+        old_secret_key_file: Option<std::path::PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw a key at once (it leaked): it leaves the JWKS and stops signing, and a new key of
+    /// its algorithm signs from now on. Tokens it signed stop verifying. Running servers pick the
+    /// change up within GATEHOUSE_KEY_POLL_INTERVAL.
+    Retire {
+        /// The key id (see gatehouse keys list).
+        kid: String,
+        /// Required: retirement takes effect immediately, with no overlap.
+        #[arg(long, required = true)]
+        now: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -81,6 +106,58 @@ pub(super) async fn run(cmd: KeysCommand, store: Arc<dyn Store>, config: &Config
                 json,
                 &json!({ "created": created, "signs_after_seconds": delay }),
                 || format!("created {} key(s); published now, signing in {delay}s", created.len()),
+            );
+            Ok(())
+        }
+        KeysCommand::Rewrap {
+            old_secret_key_file,
+            json,
+        } => {
+            let old = old_secret_key_file
+                .map(|path| -> anyhow::Result<crate::seal::Kek> {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("--old-secret-key-file: cannot read {}: {e}", path.display()))?;
+                    crate::seal::Kek::parse(&text).map_err(|e| anyhow::anyhow!("--old-secret-key-file: {e}"))
+                })
+                .transpose()?;
+            let n = crate::seal::reseal(store.as_ref(), old.as_ref()).await?;
+            let key_id = crate::seal::kek().map(crate::seal::Kek::id_hex);
+            audit(
+                "keys.rewrapped",
+                &format!("values={n} key_id={}", key_id.as_deref().unwrap_or("none")),
+            );
+            print(
+                json,
+                &json!({ "rewritten": n, "encrypted": key_id.is_some(), "key_id": key_id }),
+                || match &key_id {
+                    Some(id) => format!("{n} value(s) re-encrypted for key {id}; restart the servers with it"),
+                    None => format!("{n} value(s) decrypted: keys are stored unencrypted now"),
+                },
+            );
+            Ok(())
+        }
+        KeysCommand::Retire { kid, now: _, json } => {
+            let now = crate::state::now();
+            let Some(record) = store.list_keys().await?.into_iter().find(|k| k.kid == kid) else {
+                anyhow::bail!("no key with kid {kid}; see gatehouse keys list");
+            };
+            // The replacement signs at once (no publish delay: the old key must stop now); the
+            // algorithm's other keys retire on the usual schedule.
+            let replacement = crate::app::rotate_now(store.as_ref(), config, record.alg).await?;
+            store.retire_key(&kid, now).await?;
+            audit(
+                "key.retired",
+                &format!("kid={kid} alg={} replacement={replacement}", record.alg),
+            );
+            print(
+                json,
+                &json!({ "retired": kid, "alg": record.alg, "replacement": replacement }),
+                || {
+                    format!(
+                        "retired {kid} now; {replacement} signs {} tokens from now on",
+                        record.alg
+                    )
+                },
             );
             Ok(())
         }

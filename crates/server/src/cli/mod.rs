@@ -104,6 +104,15 @@ pub fn run() -> ExitCode {
 async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let (config, sources) = Config::load(config_file)?;
     init_logging();
+    // Validated by the config loader; installed once for every command of this process.
+    crate::seal::install(
+        config
+            .secret_key
+            .as_ref()
+            .map(|k| crate::seal::Kek::parse(k.expose()))
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+    );
     match command {
         Command::Config(ConfigCommand::Check { json }) => {
             let rows: Vec<serde_json::Value> = SETTINGS
@@ -117,8 +126,26 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
                     serde_json::json!({ "setting": name, "value": value, "source": source })
                 })
                 .collect();
-            print(json, &serde_json::json!({ "valid": true, "settings": rows }), || {
+            let warnings: Vec<String> = crate::seal::kek()
+                .is_none()
+                .then(|| "private signing keys and server secrets are stored unencrypted; set GATEHOUSE_SECRET_KEY (openssl rand -base64 32) to encrypt them at rest".to_owned())
+                .into_iter()
+                .collect();
+            let encryption = serde_json::json!({
+                "encrypted": crate::seal::kek().is_some(),
+                "key_id": crate::seal::kek().map(crate::seal::Kek::id_hex),
+            });
+            let report = serde_json::json!({
+                "valid": true,
+                "settings": rows,
+                "encryption_at_rest": encryption,
+                "warnings": warnings,
+            });
+            print(json, &report, || {
                 let mut out = String::from("configuration is valid\n");
+                for w in &warnings {
+                    out.push_str(&format!("warning: {w}\n"));
+                }
                 for r in &rows {
                     out.push_str(&format!(
                         "{:<42} {:<40} ({})\n",

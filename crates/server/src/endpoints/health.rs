@@ -138,6 +138,12 @@ pub async fn detailed(
     if !check.pending.is_empty() {
         problems.push(format!("migrations pending: {}", check.pending.join(", ")));
     }
+    // Said, but not a degradation: it is the default, and the server works either way.
+    let notices: Vec<&str> = crate::seal::kek()
+        .is_none()
+        .then_some("private signing keys and server secrets are stored unencrypted; set GATEHOUSE_SECRET_KEY to encrypt them at rest")
+        .into_iter()
+        .collect();
     if check.latency > Duration::from_millis(500) {
         warnings.push(format!("store round trip took {} ms", check.latency.as_millis()));
     }
@@ -172,6 +178,7 @@ pub async fn detailed(
         "status": status,
         "problems": problems,
         "warnings": warnings,
+        "notices": notices,
         "version": env!("CARGO_PKG_VERSION"),
         "git_commit": env!("GATEHOUSE_GIT_COMMIT"),
         "uptime_seconds": state.started.elapsed().as_secs(),
@@ -181,6 +188,10 @@ pub async fn detailed(
             "latency_ms": (check.latency.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
             "pool": pool,
             "migrations": { "applied": check.applied, "pending": check.pending },
+        },
+        "encryption_at_rest": {
+            "encrypted": crate::seal::kek().is_some(),
+            "key_id": crate::seal::kek().map(crate::seal::Kek::id_hex),
         },
         "signing_keys": {
             "active": ring.active_kids(),

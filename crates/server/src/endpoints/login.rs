@@ -219,7 +219,7 @@ enum Refusal {
 
 /// Most password verifications one account, or one address, may have running at once (per instance).
 const IN_FLIGHT_PER_ACCOUNT: u32 = 2;
-const IN_FLIGHT_PER_ADDRESS: u32 = 8;
+const IN_FLIGHT_PER_ADDRESS: u32 = 64;
 
 /// Checks a username and password against every defence, in an order that cannot be raced: the
 /// attempt is counted (per address and, atomically in the store, per account) *before* Argon2

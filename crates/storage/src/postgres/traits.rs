@@ -779,6 +779,35 @@ impl Keys for PgStore {
         .collect()
     }
 
+    async fn replace_key_material(&self, kid: &str, private_der: &[u8]) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                "UPDATE signing_keys SET private_der = $2 WHERE kid = $1",
+                &[&kid, &private_der],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn replace_server_secret(&self, name: &str, value: &[u8]) -> StoreResult<bool> {
+        let n = self
+            .exec("UPDATE server_secrets SET value = $2 WHERE name = $1", &[&name, &value])
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn retire_key(&self, kid: &str, at: UnixTime) -> StoreResult<bool> {
+        self.exec(
+            "UPDATE signing_keys SET retires_at = $2 WHERE kid = $1 AND (retires_at IS NULL OR retires_at > $2)",
+            &[&kid, &at.0],
+        )
+        .await?;
+        Ok(self
+            .opt("SELECT 1 FROM signing_keys WHERE kid = $1", &[&kid])
+            .await?
+            .is_some())
+    }
+
     async fn server_secret(&self, name: &str, candidate: &[u8], now: UnixTime) -> StoreResult<Vec<u8>> {
         self.exec(
             "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",

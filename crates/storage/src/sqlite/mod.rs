@@ -1187,6 +1187,53 @@ impl Keys for SqliteStore {
         .await
     }
 
+    async fn replace_key_material(&self, kid: &str, private_der: &[u8]) -> StoreResult<bool> {
+        let (kid, der) = (kid.to_owned(), private_der.to_vec());
+        self.run(move |conn| {
+            let n = conn
+                .prepare_cached("UPDATE signing_keys SET private_der = ?2 WHERE kid = ?1")
+                .map_err(map_err)?
+                .execute(params![kid, der])
+                .map_err(map_err)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn replace_server_secret(&self, name: &str, value: &[u8]) -> StoreResult<bool> {
+        let (name, value) = (name.to_owned(), value.to_vec());
+        self.run(move |conn| {
+            let n = conn
+                .prepare_cached("UPDATE server_secrets SET value = ?2 WHERE name = ?1")
+                .map_err(map_err)?
+                .execute(params![name, value])
+                .map_err(map_err)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn retire_key(&self, kid: &str, at: UnixTime) -> StoreResult<bool> {
+        let kid = kid.to_owned();
+        self.run(move |conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE signing_keys SET retires_at = ?2 WHERE kid = ?1 AND (retires_at IS NULL OR retires_at > ?2)",
+                )
+                .map_err(map_err)?
+                .execute(params![kid, at.0])
+                .map_err(map_err)?;
+            let exists: Option<i64> = conn
+                .prepare_cached("SELECT 1 FROM signing_keys WHERE kid = ?1")
+                .map_err(map_err)?
+                .query_row([&kid], |r| r.get(0))
+                .optional()
+                .map_err(map_err)?;
+            Ok(n > 0 || exists.is_some())
+        })
+        .await
+    }
+
     async fn server_secret(&self, name: &str, candidate: &[u8], now: UnixTime) -> StoreResult<Vec<u8>> {
         let (name, candidate) = (name.to_owned(), candidate.to_vec());
         self.run(move |conn| {
