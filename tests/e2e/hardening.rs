@@ -1224,12 +1224,5 @@ async fn keys_and_secrets_are_encrypted_at_rest_with_the_operators_key() {
     );
     let g = Gatehouse::start_with(&store, &with_k2);
     let after = user_tokens(&g, &client, "openid", &[]).await;
-    assert!(
-        kids.contains(
-            &jsonwebtoken::decode_header(s(&after["id_token"]))
-                .unwrap()
-                .kid
-                .unwrap()
-        )
-    );
+    assert!(kids.contains(&jsonwebtoken::decode_header(s(&after["id_token"])).unwrap().kid.unwrap()));
 }
