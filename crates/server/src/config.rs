@@ -36,6 +36,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("GATEHOUSE_TRUSTED_PROXIES", "(none)", "comma-separated addresses or CIDRs whose X-Forwarded-For is believed"),
     ("GATEHOUSE_CORS_ORIGINS", "(none)", "comma-separated origins allowed to call discovery, JWKS, token, userinfo, revoke, introspect"),
     ("GATEHOUSE_METRICS_BIND", "(unset: /metrics on GATEHOUSE_BIND)", "separate address:port for /metrics"),
+    ("GATEHOUSE_DB_CA_FILE", "unset", "PEM file of the certificate authorities that sign PostgreSQL's TLS certificate (instead of the public web PKI)"),
     ("GATEHOUSE_SECRET_KEY", "unset", "key-encryption key (32 bytes, base64 or hex) that encrypts private signing keys and server secrets at rest; create with: openssl rand -base64 32"),
     ("GATEHOUSE_SECRET_KEY_FILE", "unset", "file holding the key-encryption key instead (mode 600)"),
     ("GATEHOUSE_METRICS_ALLOW", "(loopback and private ranges)", "comma-separated addresses or CIDRs allowed to read /metrics and /health/detailed (0.0.0.0/0,::/0 for everyone)"),
@@ -253,6 +254,21 @@ impl Config {
                 pg.pool_max = pool_max;
                 pg.pool_timeout = pool_timeout;
                 pg.statement_timeout = statement_timeout;
+                if let Err(message) = gatehouse_storage::postgres::tls_params(&pg.url, false) {
+                    return Err(ConfigError {
+                        setting: "DATABASE_URL",
+                        message,
+                    });
+                }
+                if let Some(path) = get("GATEHOUSE_DB_CA_FILE") {
+                    if !std::path::Path::new(&path).is_file() {
+                        return Err(ConfigError {
+                            setting: "GATEHOUSE_DB_CA_FILE",
+                            message: format!("{path} is not a readable file of PEM certificates"),
+                        });
+                    }
+                    pg.ca_file = Some(path.into());
+                }
                 Some(pg)
             }
         };

@@ -184,3 +184,134 @@ async fn client_cache_turns_off_while_its_listener_is_down() {
     assert!(until(false).await, "the cache stayed on without its listener");
     assert!(until(true).await, "the listener did not reconnect");
 }
+
+/// TLS to PostgreSQL (review L12): a server whose certificate comes from a private CA is verified
+/// against `GATEHOUSE_DB_CA_FILE` (or `sslrootcert`), `verify-full` is understood, and a
+/// certificate that does not verify is refused with a message naming the fix.
+#[tokio::test]
+async fn tls_to_a_private_ca_is_verified() {
+    use std::process::Command;
+    let Some(url) = pg_url() else { return };
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let data_dir: String = client.query_one("SHOW data_directory", &[]).await.unwrap().get(0);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(w)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-days",
+        "2",
+        "-subj",
+        "/CN=gatehouse test db CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    openssl(&ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend(["-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"]);
+    openssl(&csr);
+    std::fs::write(
+        w.join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+        "-out",
+        "server.crt",
+    ]);
+    // The server reads its certificate from its data directory, owned by its user, key mode 600.
+    let tag = std::process::id();
+    let (cert, key) = (
+        format!("{data_dir}/gh-test-{tag}.crt"),
+        format!("{data_dir}/gh-test-{tag}.key"),
+    );
+    if std::fs::copy(w.join("server.crt"), &cert).is_err() {
+        eprintln!("skipped: the test database's data directory is not on this machine");
+        return;
+    }
+    std::fs::copy(w.join("server.key"), &key).unwrap();
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let owner = std::fs::metadata(&data_dir).unwrap();
+        for f in [&cert, &key] {
+            let _ = std::os::unix::fs::chown(f, Some(owner.uid()), Some(owner.gid()));
+        }
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    // ALTER SYSTEM refuses to run in a transaction: one statement at a time.
+    for sql in [
+        format!("ALTER SYSTEM SET ssl_cert_file = '{cert}'"),
+        format!("ALTER SYSTEM SET ssl_key_file = '{key}'"),
+        "ALTER SYSTEM SET ssl = on".to_owned(),
+        "SELECT pg_reload_conf()".to_owned(),
+    ] {
+        client.simple_query(&sql).await.unwrap();
+    }
+    for _ in 0..50 {
+        let on: String = client.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+        if on == "on" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let ca_file = w.join("ca.crt");
+    let ping = |url: String, ca: Option<std::path::PathBuf>| async move {
+        let mut settings = PgSettings::new(url);
+        settings.ca_file = ca;
+        settings.pool_timeout = std::time::Duration::from_secs(3);
+        PgStore::connect(&settings).unwrap().ping().await
+    };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let full = format!("{url}{sep}sslmode=verify-full");
+    let trusted = ping(full.clone(), Some(ca_file.clone())).await;
+    let untrusted = ping(full.clone(), None).await;
+    let by_url = ping(format!("{full}&sslrootcert={}", ca_file.display()), None).await;
+    let wrong_name = ping(full.replace("127.0.0.1", "localhost"), Some(ca_file.clone())).await;
+    for sql in [
+        "ALTER SYSTEM RESET ssl",
+        "ALTER SYSTEM RESET ssl_cert_file",
+        "ALTER SYSTEM RESET ssl_key_file",
+        "SELECT pg_reload_conf()",
+    ] {
+        client.simple_query(sql).await.unwrap();
+    }
+    let _ = std::fs::remove_file(&cert);
+    let _ = std::fs::remove_file(&key);
+    trusted.expect("verify-full with the private CA connects");
+    by_url.expect("sslrootcert in the URL works too");
+    let e = untrusted
+        .expect_err("a private CA is not trusted by default")
+        .to_string();
+    assert!(e.contains("GATEHOUSE_DB_CA_FILE"), "{e}");
+    assert!(wrong_name.is_err(), "the host name is verified");
+}

@@ -25,6 +25,64 @@ pub struct PgSettings {
     pub pool_timeout: Duration,
     /// Server-side limit on one statement (`GATEHOUSE_DB_STATEMENT_TIMEOUT_MS`).
     pub statement_timeout: Duration,
+    /// PEM file of the certificate authorities to trust for the server's certificate instead of the
+    /// public web PKI (`GATEHOUSE_DB_CA_FILE`, or `sslrootcert` in the URL): a database behind a
+    /// private CA is verified, never trusted blindly.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// How the connection to PostgreSQL is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsPolicy {
+    /// No TLS (`sslmode=disable`, or a loopback host without `sslmode`).
+    Off,
+    /// TLS when the server offers it, else plaintext (`sslmode=prefer`, only when asked for).
+    Prefer,
+    /// TLS required, the certificate chain and host name verified (`require`, `verify-ca`,
+    /// `verify-full`, and the default for every non-loopback host: no silent downgrade).
+    Verify,
+}
+
+/// The libpq TLS parameters of `url` that the driver does not know, taken out of it: returns the URL
+/// for the driver, the TLS policy, and an `sslrootcert` path if given.
+///
+/// # Errors
+/// An `sslmode` value that is not one of libpq's.
+pub fn tls_params(url: &str, loopback: bool) -> Result<(String, TlsPolicy, Option<String>), String> {
+    let (base, query, sep) = match url.split_once('?') {
+        Some((b, q)) => (b, q, '&'),
+        // key=value connection strings separate parameters with spaces
+        None if !url.contains("://") => ("", url, ' '),
+        None => (url, "", '&'),
+    };
+    let mut mode = None;
+    let mut root = None;
+    let mut kept = Vec::new();
+    for part in query.split(sep).filter(|p| !p.is_empty()) {
+        match part.split_once('=') {
+            Some(("sslmode", v)) => mode = Some(v.to_owned()),
+            Some(("sslrootcert", v)) => root = Some(v.to_owned()),
+            _ => kept.push(part),
+        }
+    }
+    let policy = match mode.as_deref() {
+        None if loopback => TlsPolicy::Off,
+        None | Some("require" | "verify-ca" | "verify-full") => TlsPolicy::Verify,
+        Some("disable") => TlsPolicy::Off,
+        Some("prefer" | "allow") => TlsPolicy::Prefer,
+        Some(other) => {
+            return Err(format!(
+                "sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full"
+            ));
+        }
+    };
+    let rest = kept.join(&sep.to_string());
+    let driver_url = match (base.is_empty(), rest.is_empty()) {
+        (true, _) => rest,
+        (false, true) => base.to_owned(),
+        (false, false) => format!("{base}?{rest}"),
+    };
+    Ok((driver_url, policy, root))
 }
 
 impl PgSettings {
@@ -36,6 +94,7 @@ impl PgSettings {
             pool_max: 16,
             pool_timeout: Duration::from_millis(2000),
             statement_timeout: Duration::from_millis(5000),
+            ca_file: None,
         }
     }
 }
@@ -66,8 +125,11 @@ impl PgStore {
     /// # Errors
     /// `Internal` when the URL cannot be parsed or the pool cannot be built.
     pub fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
-        let mut config = tokio_postgres::Config::from_str(&settings.url)
-            .map_err(|e| StoreError::Internal(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}")))?;
+        let invalid = |e: &dyn std::fmt::Display| {
+            StoreError::Internal(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))
+        };
+        let stripped = tls_params(&settings.url, true).map_err(|e| invalid(&e))?.0;
+        let mut config = tokio_postgres::Config::from_str(&stripped).map_err(|e| invalid(&e))?;
         let options = format!(
             "{} -c statement_timeout={}",
             config.get_options().unwrap_or(""),
@@ -76,21 +138,39 @@ impl PgStore {
         config.options(options.trim());
         config.connect_timeout(settings.pool_timeout);
         config.application_name("gatehouse");
-        let explicit_tls = settings.url.contains("sslmode=");
         let loopback = config.get_hosts().iter().all(|h| match h {
             Host::Tcp(name) => name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
             Host::Unix(_) => true,
         });
-        // TLS off for loopback unless the URL asks for it; otherwise as the URL's sslmode says.
-        let tls = !(config.get_ssl_mode() == SslMode::Disable || (loopback && !explicit_tls));
+        // TLS off for loopback unless the URL asks for it; everywhere else required and verified
+        // unless the URL says otherwise (the driver's own default, `prefer`, can be downgraded by
+        // anyone on the path answering "no TLS").
+        let (_, policy, root) = tls_params(&settings.url, loopback).map_err(|e| invalid(&e))?;
+        config.ssl_mode(match policy {
+            TlsPolicy::Off => SslMode::Disable,
+            TlsPolicy::Prefer => SslMode::Prefer,
+            TlsPolicy::Verify => SslMode::Require,
+        });
+        let tls = policy != TlsPolicy::Off;
+        let ca_file = settings.ca_file.clone().or_else(|| root.map(std::path::PathBuf::from));
         let mut fast_config = config.clone();
         fast_config.options(format!("{} -c synchronous_commit=off", config.get_options().unwrap_or("")).trim());
+        let connector = if tls {
+            Some(tls_connector(ca_file.as_deref())?)
+        } else {
+            None
+        };
         let listener = cache::Connector {
             config: config.clone(),
-            tls: if tls { Some(tls_connector()?) } else { None },
+            tls: connector.clone(),
         };
-        let pool = build_pool(config, tls, settings.pool_max, settings.pool_timeout)?;
-        let fast_pool = build_pool(fast_config, tls, settings.pool_max.div_ceil(4), settings.pool_timeout)?;
+        let pool = build_pool(config, connector.clone(), settings.pool_max, settings.pool_timeout)?;
+        let fast_pool = build_pool(
+            fast_config,
+            connector,
+            settings.pool_max.div_ceil(4),
+            settings.pool_timeout,
+        )?;
         Ok(Self {
             pool,
             fast_pool,
@@ -157,14 +237,18 @@ impl PgStore {
     }
 }
 
-fn build_pool(config: tokio_postgres::Config, tls: bool, max: usize, timeout: Duration) -> Result<Pool, StoreError> {
+fn build_pool(
+    config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    max: usize,
+    timeout: Duration,
+) -> Result<Pool, StoreError> {
     let manager_config = ManagerConfig {
         recycling_method: RecyclingMethod::Fast,
     };
-    let manager = if tls {
-        Manager::from_config(config, tls_connector()?, manager_config)
-    } else {
-        Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+    let manager = match tls {
+        Some(connector) => Manager::from_config(config, connector, manager_config),
+        None => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
     };
     Pool::builder(manager)
         .max_size(max)
@@ -176,10 +260,29 @@ fn build_pool(config: tokio_postgres::Config, tls: bool, max: usize, timeout: Du
         .map_err(|e| StoreError::Internal(format!("cannot build the connection pool: {e}")))
 }
 
-/// TLS with certificates checked against the public web PKI roots.
-fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+/// TLS with the certificate chain and host name checked against the public web PKI roots, or
+/// against the certificate authorities in `ca_file` only.
+fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let roots = match ca_file {
+        None => rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+        Some(path) => {
+            let bad = |e: String| StoreError::Internal(format!("GATEHOUSE_DB_CA_FILE {}: {e}", path.display()));
+            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+            let mut store = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                store
+                    .add(cert.map_err(|e| bad(format!("not PEM certificates ({e})")))?)
+                    .map_err(|e| bad(e.to_string()))?;
+            }
+            if store.is_empty() {
+                return Err(bad("holds no certificate".into()));
+            }
+            store
+        }
     };
     let config =
         rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
@@ -217,10 +320,64 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
         }
         return StoreError::Internal(text);
     }
+    let text = e.to_string();
+    let chain = std::iter::successors(std::error::Error::source(&e), |s| s.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    if chain.contains("certificate") {
+        return StoreError::Unavailable(format!(
+            "{text}: {chain}; the database's TLS certificate did not verify: trust its CA with GATEHOUSE_DB_CA_FILE (a PEM file), and connect with the host name the certificate names"
+        ));
+    }
     let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
     if e.is_closed() || io {
         StoreError::Unavailable(e.to_string())
     } else {
         StoreError::Internal(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TlsPolicy, tls_params};
+
+    #[test]
+    fn tls_is_required_and_verified_off_loopback_unless_the_url_says_otherwise() {
+        let remote = "postgres://u:p@db.example.com:5432/gh";
+        assert_eq!(
+            tls_params(remote, false).unwrap().1,
+            TlsPolicy::Verify,
+            "no silent downgrade"
+        );
+        assert_eq!(tls_params(remote, true).unwrap().1, TlsPolicy::Off);
+        for (mode, policy) in [
+            ("disable", TlsPolicy::Off),
+            ("prefer", TlsPolicy::Prefer),
+            ("require", TlsPolicy::Verify),
+            ("verify-ca", TlsPolicy::Verify),
+            ("verify-full", TlsPolicy::Verify),
+        ] {
+            let (url, got, _) = tls_params(&format!("{remote}?application_name=x&sslmode={mode}"), true).unwrap();
+            assert_eq!(got, policy, "{mode}");
+            assert_eq!(
+                url,
+                format!("{remote}?application_name=x"),
+                "the driver never sees sslmode"
+            );
+        }
+        let (url, _, root) =
+            tls_params(&format!("{remote}?sslmode=verify-full&sslrootcert=/etc/ca.pem"), false).unwrap();
+        assert_eq!((url.as_str(), root.as_deref()), (remote, Some("/etc/ca.pem")));
+        let (url, policy, _) = tls_params("host=db.example.com user=u sslmode=verify-full", true).unwrap();
+        assert_eq!(
+            (url.as_str(), policy),
+            ("host=db.example.com user=u", TlsPolicy::Verify)
+        );
+        assert!(
+            tls_params(&format!("{remote}?sslmode=bogus"), false)
+                .unwrap_err()
+                .contains("bogus")
+        );
     }
 }
