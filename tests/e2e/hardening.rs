@@ -1226,3 +1226,39 @@ async fn keys_and_secrets_are_encrypted_at_rest_with_the_operators_key() {
     let after = user_tokens(&g, &client, "openid", &[]).await;
     assert!(kids.contains(&jsonwebtoken::decode_header(s(&after["id_token"])).unwrap().kid.unwrap()));
 }
+
+// H1 with GATEHOUSE_RATE_LIMIT_TOKEN: a public client proves nothing by naming itself, so its
+// request budget is per address, and nobody can spend another address's budget.
+#[tokio::test]
+async fn a_public_clients_token_budget_cannot_be_spent_by_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gatehouse::start_with(
+        &StoreEnv::fresh(dir.path()),
+        &[
+            ("GATEHOUSE_RATE_LIMIT_TOKEN", "2/1m"),
+            ("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    );
+    let public = g.public_client("ES256");
+    let send = |from: &'static str| {
+        let req = http()
+            .post(format!("{}/oauth/token", g.issuer))
+            .header("x-forwarded-for", from)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", public.id.as_str()),
+                ("code", "made-up"),
+                ("code_verifier", &"v".repeat(43)),
+            ]);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    for _ in 0..3 {
+        send("203.0.113.9").await;
+    }
+    assert_eq!(send("203.0.113.9").await, 429, "the spender is limited");
+    assert_eq!(
+        send("198.51.100.7").await,
+        400,
+        "another address is not: invalid_grant, not 429"
+    );
+}

@@ -40,32 +40,50 @@ static QUEUED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Busy;
 
-/// Verifies a password against a PHC string on a blocking thread. A malformed hash never verifies.
+/// A place in the bounded verification queue, held from before an attempt is counted until the
+/// verification ends (dropping it leaves the queue).
+#[derive(Debug)]
+pub struct Slot(());
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        QUEUED.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Takes a place in the verification queue. Taken before anything else about a sign-in is
+/// recorded, so a full queue refuses the attempt without counting it against the account.
 ///
 /// # Errors
 /// [`Busy`] when the bounded verification queue is full.
-pub async fn verify(password: String, phc: String) -> Result<bool, Busy> {
+pub fn enter_queue() -> Result<Slot, Busy> {
     use std::sync::atomic::Ordering;
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     if QUEUED.fetch_add(1, Ordering::AcqRel) >= QUEUE_PER_CORE * cores {
         QUEUED.fetch_sub(1, Ordering::AcqRel);
         return Err(Busy);
     }
-    struct Leave;
-    impl Drop for Leave {
-        fn drop(&mut self) {
-            QUEUED.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-        }
-    }
-    let _leave = Leave;
+    Ok(Slot(()))
+}
+
+/// Verifies a password against a PHC string on a blocking thread, in the queue place `slot`. A
+/// malformed hash never verifies.
+pub async fn verify_in(slot: Slot, password: String, phc: String) -> bool {
+    let _slot = slot;
     let Ok(_permit) = HASHING.acquire().await else {
-        return Ok(false);
+        return false;
     };
-    Ok(
-        tokio::task::spawn_blocking(move || verify_now(password.as_bytes(), &phc))
-            .await
-            .unwrap_or(false),
-    )
+    tokio::task::spawn_blocking(move || verify_now(password.as_bytes(), &phc))
+        .await
+        .unwrap_or(false)
+}
+
+/// Verifies a password (taking a queue place first).
+///
+/// # Errors
+/// [`Busy`] when the bounded verification queue is full.
+pub async fn verify(password: String, phc: String) -> Result<bool, Busy> {
+    Ok(verify_in(enter_queue()?, password, phc).await)
 }
 
 /// The Argon2 verification of the `argon2` crate, computed in pooled memory; the hash comparison is

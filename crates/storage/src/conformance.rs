@@ -972,6 +972,19 @@ pub async fn revoking_a_user_ends_their_sessions_and_tokens(store: Arc<dyn Store
     );
     assert!(store.find_session(&TokenHash::of("c2"), NOW).await.unwrap().is_some());
     assert_eq!(store.revoke_user_sessions("u1", NOW).await.unwrap(), 0);
+    // A code not yet exchanged, and a token written after the revocation, are dead too.
+    let code = TokenHash::of("pending-code");
+    store
+        .put_code(&code, &code_grant("g9", "app", NOW.plus(60)))
+        .await
+        .unwrap();
+    assert_eq!(store.revoke_user_sessions("u1", NOW).await.unwrap(), 0);
+    assert_eq!(store.find_code(&code, NOW).await.unwrap(), None);
+    store.put_refresh_token(&refresh("rt-late", "g1")).await.unwrap();
+    assert_eq!(
+        store.find_refresh_token(&TokenHash::of("rt-late"), NOW).await.unwrap(),
+        None
+    );
 }
 
 pub async fn a_revoked_grant_covers_tokens_written_after_the_revocation(store: Arc<dyn Store>) {

@@ -44,9 +44,14 @@ impl Params {
             })?;
             // Control characters are never part of a valid value; refusing them here keeps them out
             // of every store (PostgreSQL refuses NUL in text with an error) and every log line.
-            // `claims` is JSON, where tab, CR and LF are legal whitespace.
-            let allowed_ws = |c: char| name == "claims" && matches!(c, '\t' | '\n' | '\r');
-            if let Some(c) = value.chars().find(|&c| c.is_control() && !allowed_ws(c)) {
+            // `claims` is JSON, where tab, CR and LF are legal whitespace; a password is never
+            // stored or logged (only its Argon2 hash is compared), and may hold what its owner chose.
+            let allowed = |c: char| match name.as_str() {
+                "claims" => matches!(c, '\t' | '\n' | '\r'),
+                "password" => true,
+                _ => false,
+            };
+            if let Some(c) = value.chars().find(|&c| c.is_control() && !allowed(c)) {
                 return Err(invalid_request(format!(
                     "parameter {name} contains the control character U+{:04X}; remove it",
                     u32::from(c)
@@ -228,6 +233,10 @@ mod tests {
         }
         assert!(Params::parse(b"claims=%7B%0A%09%22userinfo%22%3A%7B%7D%7D").is_ok());
         assert!(Params::parse(b"state=caf%C3%A9").is_ok(), "non-ASCII text is fine");
+        assert!(
+            Params::parse(b"password=tab%09inside").is_ok(),
+            "passwords are the owner's choice"
+        );
     }
 
     proptest! {

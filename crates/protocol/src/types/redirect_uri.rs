@@ -136,7 +136,7 @@ fn loopback_parts(uri: &str) -> Option<(&str, &str)> {
     };
     let (host, port) = authority.split_at(host_end);
     if let Some(digits) = port.strip_prefix(':') {
-        if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if !digits.bytes().all(|b| b.is_ascii_digit()) || digits.parse::<u16>().is_err() {
             return None;
         }
     } else if !port.is_empty() {
@@ -245,6 +245,8 @@ mod tests {
             "http://127.0.0.1:9/Callback",
             "http://127.0.0.1:/callback",
             "http://127.0.0.1:123456/callback",
+            "http://127.0.0.1:99999/callback",
+            "http://127.0.0.1:+80/callback",
             "http://127.0.0.1:9@evil.example/callback",
         ] {
             assert!(!r.matches(near), "{near:?}");

@@ -297,6 +297,12 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
             retires_at,
         } => {
             let der = b64url_decode(&private_der).context("private_der is not base64url")?;
+            // An unencrypted export imported where a key-encryption key is set is sealed on the way in.
+            let der = if crate::seal::is_sealed(&der) {
+                der
+            } else {
+                crate::seal::seal(&crate::seal::signing_key_aad(&kid), &der).map_err(anyhow::Error::msg)?
+            };
             store
                 .put_key(&SigningKeyRecord {
                     kid,

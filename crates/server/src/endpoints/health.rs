@@ -141,7 +141,9 @@ pub async fn detailed(
     // Said, but not a degradation: it is the default, and the server works either way.
     let notices: Vec<&str> = crate::seal::kek()
         .is_none()
-        .then_some("private signing keys and server secrets are stored unencrypted; set GATEHOUSE_SECRET_KEY to encrypt them at rest")
+        .then_some(
+            "signing keys and server secrets are stored unencrypted; set GATEHOUSE_SECRET_KEY to encrypt them at rest",
+        )
         .into_iter()
         .collect();
     if check.latency > Duration::from_millis(500) {

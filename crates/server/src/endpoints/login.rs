@@ -251,6 +251,13 @@ async fn check_password(
         return Err(Refusal::Page(too_many(1)));
     };
     let store_failed = |e| Refusal::Page(unavailable_page(store_error(e)));
+    // The queue place comes before the attempt is counted: an overloaded server refuses the
+    // sign-in (503) without spending one of the account's attempts.
+    let Ok(slot) = passwords::enter_queue() else {
+        limiters.login_failures_per_ip.release(&ip);
+        METRICS.logins.with_label_values(&["overloaded"]).inc();
+        return Err(Refusal::Page(busy()));
+    };
     if let Some(lockout) = state.config.lockout {
         let reserved = state
             .store
@@ -272,10 +279,7 @@ async fn check_password(
     let hash = user
         .as_ref()
         .map_or_else(|| state.dummy_password_hash.clone(), |u| u.password_hash.clone());
-    let Ok(verified) = passwords::verify(password, hash).await else {
-        METRICS.logins.with_label_values(&["overloaded"]).inc();
-        return Err(Refusal::Page(busy()));
-    };
+    let verified = passwords::verify_in(slot, password, hash).await;
     match user {
         Some(user) if verified => {
             limiters.login_failures_per_ip.release(&ip);

@@ -28,8 +28,15 @@ async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Http
     let auth = ClientAuth::parse(params::authorization(req), &params)?;
     let client = authenticate(state, req, &auth).await?;
     // The optional request budget is counted per authenticated client: an unauthenticated
-    // request naming a client_id must never spend that client's budget.
-    if let Some(retry_after) = state.limiters.token_requests.hit(client.id.as_str()) {
+    // request naming a client_id must never spend that client's budget. A public client proves
+    // nothing by naming itself, so its budget is per (client_id, address).
+    let budget_key = if client.auth_method.kind() == ClientKind::Public {
+        let ip = crate::protect::client_ip(req, &state.config.trusted_proxies);
+        format!("{}|{}", client.id.as_str(), crate::protect::address_key(ip))
+    } else {
+        client.id.as_str().to_owned()
+    };
+    if let Some(retry_after) = state.limiters.token_requests.hit(&budget_key) {
         return Err(limited(&state.limiters.token_requests, retry_after));
     }
     let request = TokenRequest::parse(&params)?;

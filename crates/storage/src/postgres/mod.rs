@@ -49,11 +49,13 @@ pub enum TlsPolicy {
 /// # Errors
 /// An `sslmode` value that is not one of libpq's.
 pub fn tls_params(url: &str, loopback: bool) -> Result<(String, TlsPolicy, Option<String>), String> {
+    let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
     let (base, query, sep) = match url.split_once('?') {
-        Some((b, q)) => (b, q, '&'),
-        // key=value connection strings separate parameters with spaces
-        None if !url.contains("://") => ("", url, ' '),
-        None => (url, "", '&'),
+        Some((b, q)) if is_url => (b, q, '&'),
+        _ if is_url => (url, "", '&'),
+        // key=value connection strings separate parameters with spaces (Gatehouse's own settings
+        // accept URLs only; this keeps the CLI's and tests' key=value strings working)
+        _ => ("", url, ' '),
     };
     let mut mode = None;
     let mut root = None;

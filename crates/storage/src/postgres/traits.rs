@@ -218,6 +218,18 @@ impl Users for PgStore {
     async fn revoke_user_sessions(&self, id: &str, now: UnixTime) -> StoreResult<u64> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
+        // Grants first: a refresh rotating at this moment must not leave a live successor.
+        for sql in [
+            "INSERT INTO revoked_grants (grant_id, revoked_at) SELECT DISTINCT family_id, $2::BIGINT FROM refresh_tokens
+             WHERE subject = $1 ON CONFLICT (grant_id) DO NOTHING",
+            "INSERT INTO revoked_grants (grant_id, revoked_at) SELECT DISTINCT grant_id, $2::BIGINT FROM access_tokens
+             WHERE subject = $1 AND grant_id IS NOT NULL ON CONFLICT (grant_id) DO NOTHING",
+            // Codes not yet exchanged and sign-ins waiting at the consent page end too.
+            "DELETE FROM codes WHERE consumed_at IS NULL AND (grant_data::json ->> 'subject') = $1 AND $2::BIGINT IS NOT NULL",
+            "DELETE FROM interactions WHERE (login::json ->> 'user_id') = $1 AND $2::BIGINT IS NOT NULL",
+        ] {
+            tx.execute(sql, &[&id, &now.0]).await.map_err(pg_err)?;
+        }
         let mut revoked = 0;
         for sql in [
             "UPDATE access_tokens SET revoked_at = $2 WHERE subject = $1 AND revoked_at IS NULL",
@@ -957,9 +969,16 @@ impl Lockouts for PgStore {
         let threshold = i32::try_from(threshold).unwrap_or(i32::MAX);
         let row = self
             .opt(
-                "UPDATE login_failures SET locked_until = CASE
-                   WHEN locked_until > $2::BIGINT THEN locked_until ELSE $2::BIGINT + $3::BIGINT END
-                 WHERE username = $1 AND failures >= $4::INT AND window_start + $3::BIGINT > $2::BIGINT
+                "INSERT INTO login_failures (username, failures, window_start, locked_until)
+                 VALUES ($1, 1, $2::BIGINT, CASE WHEN $4::INT <= 1 THEN $2::BIGINT + $3::BIGINT END)
+                 ON CONFLICT (username) DO UPDATE SET
+                   failures = CASE WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN 1 ELSE login_failures.failures END,
+                   window_start = CASE WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN $2::BIGINT ELSE login_failures.window_start END,
+                   locked_until = CASE
+                     WHEN login_failures.locked_until > $2::BIGINT THEN login_failures.locked_until
+                     WHEN login_failures.window_start + $3::BIGINT > $2::BIGINT AND login_failures.failures >= $4::INT THEN $2::BIGINT + $3::BIGINT
+                     WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT AND $4::INT <= 1 THEN $2::BIGINT + $3::BIGINT
+                     ELSE NULL END
                  RETURNING locked_until",
                 &[&username, &now.0, &window, &threshold],
             )

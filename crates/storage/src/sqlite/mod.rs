@@ -515,6 +515,21 @@ impl Users for SqliteStore {
         let id = id.to_owned();
         self.run(move |conn| {
             let tx = conn.transaction().map_err(map_err)?;
+            // Grants first: a refresh rotating at this moment must not leave a live successor.
+            for sql in [
+                "INSERT INTO revoked_grants (grant_id, revoked_at) SELECT DISTINCT family_id, ?2 FROM refresh_tokens
+                 WHERE subject = ?1 ON CONFLICT (grant_id) DO NOTHING",
+                "INSERT INTO revoked_grants (grant_id, revoked_at) SELECT DISTINCT grant_id, ?2 FROM access_tokens
+                 WHERE subject = ?1 AND grant_id IS NOT NULL ON CONFLICT (grant_id) DO NOTHING",
+                // Codes not yet exchanged and sign-ins waiting at the consent page end too.
+                "DELETE FROM codes WHERE consumed_at IS NULL AND json_extract(grant_data, '$.subject') = ?1 AND ?2 IS NOT NULL",
+                "DELETE FROM interactions WHERE json_extract(login, '$.user_id') = ?1 AND ?2 IS NOT NULL",
+            ] {
+                tx.prepare_cached(sql)
+                    .map_err(map_err)?
+                    .execute(params![id, now.0])
+                    .map_err(map_err)?;
+            }
             let mut revoked = 0;
             for sql in [
                 "UPDATE access_tokens SET revoked_at = ?2 WHERE subject = ?1 AND revoked_at IS NULL",
@@ -1323,15 +1338,22 @@ impl Lockouts for SqliteStore {
         let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
         self.run(move |conn| {
             conn.prepare_cached(
-                "UPDATE login_failures SET locked_until = CASE
-                   WHEN locked_until > ?2 THEN locked_until ELSE ?2 + ?3 END
-                 WHERE username = ?1 AND failures >= ?4 AND window_start + ?3 > ?2
+                "INSERT INTO login_failures (username, failures, window_start, locked_until)
+                 VALUES (?1, 1, ?2, CASE WHEN ?4 <= 1 THEN ?2 + ?3 END)
+                 ON CONFLICT (username) DO UPDATE SET
+                   failures = CASE WHEN login_failures.window_start + ?3 <= ?2 THEN 1 ELSE login_failures.failures END,
+                   window_start = CASE WHEN login_failures.window_start + ?3 <= ?2 THEN ?2 ELSE login_failures.window_start END,
+                   locked_until = CASE
+                     WHEN login_failures.locked_until > ?2 THEN login_failures.locked_until
+                     WHEN login_failures.window_start + ?3 > ?2 AND login_failures.failures >= ?4 THEN ?2 + ?3
+                     WHEN login_failures.window_start + ?3 <= ?2 AND ?4 <= 1 THEN ?2 + ?3
+                     ELSE NULL END
                  RETURNING locked_until",
             )
             .map_err(map_err)?
-            .query_row(params![u, now.0, window, threshold], |r| r.get::<_, i64>(0))
+            .query_row(params![u, now.0, window, threshold], |r| r.get::<_, Option<i64>>(0))
             .optional()
-            .map(|t| t.filter(|t| *t > now.0).map(UnixTime))
+            .map(|t| t.flatten().filter(|t| *t > now.0).map(UnixTime))
             .map_err(map_err)
         })
         .await
