@@ -13,7 +13,9 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home /var/lib/gatehouse --create-home gatehouse
+ && useradd --system --uid 10001 --home /var/lib/gatehouse --create-home gatehouse \
+ && chmod 700 /var/lib/gatehouse
+# The data directory holds signing keys: Gatehouse refuses one that other users can read.
 COPY --from=build /src/target/release/gatehouse /usr/local/bin/gatehouse
 USER gatehouse
 WORKDIR /var/lib/gatehouse

@@ -1262,3 +1262,86 @@ async fn a_public_clients_token_budget_cannot_be_spent_by_others() {
         "another address is not: invalid_grant, not 429"
     );
 }
+
+// M3: every /ready and /health/detailed opened new PostgreSQL connections (two new pools).
+#[tokio::test]
+async fn a_flood_of_health_checks_opens_no_database_connections() {
+    if std::env::var("GATEHOUSE_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return; // the embedded store has no connections to count; the PostgreSQL run checks this
+    }
+    // A database of its own, so that other tests' connections are not counted.
+    let cluster = std::env::var("GATEHOUSE_TEST_PG_URL").unwrap();
+    let (admin, conn) = tokio_postgres::connect(&cluster, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let name = format!("health_{}", std::process::id());
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let url = match cluster.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => unreachable!("a PostgreSQL URL has a path"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreEnv {
+        data_dir: dir.path().to_path_buf(),
+        database_url: Some(url.clone()),
+    };
+    let g = Gatehouse::start_with(&store, &[]);
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let sessions = || async {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await; // stats flush at exit
+        let row = client
+            .query_one(
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()",
+                &[],
+            )
+            .await
+            .unwrap();
+        row.get::<_, i64>(0)
+    };
+    // Warm up: the first check reads migration status once.
+    for path in ["/ready", "/health/detailed"] {
+        http().get(format!("{}{path}", g.issuer)).send().await.unwrap();
+    }
+    let before = sessions().await;
+    for round in 0..3 {
+        let mut flood = tokio::task::JoinSet::new();
+        for i in 0..60 {
+            let url = format!("{}{}", g.issuer, if i % 2 == 0 { "/ready" } else { "/health/detailed" });
+            flood.spawn(async move { http().get(url).send().await.unwrap().status().as_u16() });
+        }
+        assert!(flood.join_all().await.iter().all(|s| *s == 200), "round {round}");
+    }
+    let after = sessions().await;
+    // Checks share one round trip on the running pool: 180 checks may not open more than a couple.
+    assert!(
+        after - before <= 2,
+        "{} new database sessions for 180 health checks",
+        after - before
+    );
+}
+
+// L9 and I12: untrusted values cannot forge fields in text logs, and a log file gets no colour codes.
+#[tokio::test]
+async fn text_logs_quote_untrusted_values_and_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = Gatehouse::start_with(&StoreEnv::fresh(dir.path()), &[("GATEHOUSE_LOG_FORMAT", "text")]);
+    let forged = "x event=login.success sub=admin";
+    let res = http()
+        .post(format!("{}/oauth/token", g.issuer))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", forged),
+            ("client_secret", "s"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let log = g.log();
+    assert!(log.contains(&format!("client_id=\"{forged}\"")), "quoted: {log}");
+    assert!(!log.contains('\u{1b}'), "no ANSI escapes in a file: {log}");
+}

@@ -23,6 +23,8 @@ struct StoreCheck {
     error: Option<String>,
     pending: Vec<String>,
     applied: Vec<String>,
+    /// The database's clock, where it has one (read in the same shared check).
+    db_time: Option<f64>,
 }
 
 /// How long a migration status read stays good. Pending migrations change only when an operator
@@ -65,12 +67,18 @@ async fn check_store(state: &AppState) -> StoreCheck {
     } else {
         (Vec::new(), Vec::new())
     };
+    let db_time = if error.is_none() {
+        state.store.clock().await.ok().flatten()
+    } else {
+        None
+    };
     let check = StoreCheck {
         reachable: error.is_none(),
         latency,
         error,
         pending,
         applied,
+        db_time,
     };
     *last = Some((started, check.clone()));
     check
@@ -159,11 +167,7 @@ pub async fn detailed(
     let system = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let db_time = if check.reachable {
-        state.store.clock().await.ok().flatten()
-    } else {
-        None
-    };
+    let db_time = check.db_time;
     let skew_ms = db_time.map(|t| ((system - t) * 1000.0).round());
     if skew_ms.is_some_and(|s| s.abs() > 5000.0) {
         warnings.push("the clocks of this server and the database differ by more than 5 s; tokens may look expired or not yet valid".into());
