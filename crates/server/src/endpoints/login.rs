@@ -217,8 +217,11 @@ enum Refusal {
     Form(&'static str),
 }
 
-/// Most password verifications one account, or one address, may have running at once (per instance).
-const IN_FLIGHT_PER_ACCOUNT: u32 = 2;
+/// Most password verifications one account, or one address, may have running at once (per
+/// instance): a guard on the Argon2 queue, not on guessing (the store's attempt reservation bounds
+/// guesses, cluster-wide). Sized so a shared or load-test account signing in from several places
+/// at once, or an office behind one address, is never refused.
+const IN_FLIGHT_PER_ACCOUNT: u32 = 16;
 const IN_FLIGHT_PER_ADDRESS: u32 = 64;
 
 /// Checks a username and password against every defence, in an order that cannot be raced: the
