@@ -1345,3 +1345,46 @@ async fn text_logs_quote_untrusted_values_and_carry_no_colour_codes() {
     assert!(log.contains(&format!("client_id=\"{forged}\"")), "quoted: {log}");
     assert!(!log.contains('\u{1b}'), "no ANSI escapes in a file: {log}");
 }
+
+// The defences must not refuse legitimate sign-ins: one (shared or test) account signing in from
+// several places at once all get through.
+#[tokio::test]
+async fn concurrent_right_passwords_for_one_account_all_sign_in() {
+    let g = Gatehouse::start();
+    g.user("shared");
+    let client = g.confidential_client("ES256", "client_secret_basic");
+    let mut forms = Vec::new();
+    for _ in 0..8 {
+        let browser = Browser::new();
+        let (_, challenge) = pkce();
+        let login = browser
+            .follow(&auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))
+            .await;
+        let (_, html) = browser.page(&login).await;
+        forms.push((browser, hidden(&html, "interaction"), hidden(&html, "csrf_token")));
+    }
+    let url = format!("{}/login", g.issuer);
+    let mut burst = tokio::task::JoinSet::new();
+    for (browser, interaction, csrf) in forms {
+        let url = url.clone();
+        burst.spawn(async move {
+            let form = [
+                ("interaction", interaction.as_str()),
+                ("csrf_token", csrf.as_str()),
+                ("username", "shared"),
+                ("password", PASSWORD),
+            ];
+            browser
+                .http
+                .post(&url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let statuses = burst.join_all().await;
+    assert!(statuses.iter().all(|s| *s == 303), "{statuses:?}");
+}

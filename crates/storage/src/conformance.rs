@@ -844,19 +844,17 @@ pub async fn failed_logins_lock_the_account_until_cleared(store: Arc<dyn Store>)
     for i in 0..5 {
         assert_eq!(
             store.reserve_login_attempt("alice", NOW.plus(i), 900, 5).await.unwrap(),
-            LoginAttempt::Allowed(u32::try_from(i + 1).unwrap()),
+            LoginAttempt::Allowed,
             "attempt {i}"
         );
+        let locked = store.record_login_failure("alice", NOW.plus(i), 900, 5).await.unwrap();
         if i < 4 {
-            assert_eq!(
-                store.record_login_failure("alice", NOW.plus(i), 900, 5).await.unwrap(),
-                None
-            );
+            assert_eq!(locked, None, "failure {i}");
+            assert_eq!(store.login_lock("alice", NOW.plus(i)).await.unwrap(), None);
+        } else {
+            assert_eq!(locked, Some(NOW.plus(904)), "the fifth failure locks for one window");
         }
     }
-    assert_eq!(store.login_lock("alice", NOW.plus(4)).await.unwrap(), None);
-    let locked = store.record_login_failure("alice", NOW.plus(4), 900, 5).await.unwrap();
-    assert_eq!(locked, Some(NOW.plus(904)), "the fifth failure locks for one window");
     assert_eq!(
         store
             .reserve_login_attempt("alice", NOW.plus(100), 900, 5)
@@ -884,18 +882,23 @@ pub async fn failed_logins_lock_the_account_until_cleared(store: Arc<dyn Store>)
             .reserve_login_attempt("alice", NOW.plus(904), 900, 5)
             .await
             .unwrap(),
-        LoginAttempt::Allowed(1),
+        LoginAttempt::Allowed,
         "after the lock a new window starts"
     );
-    // Attempts outside the window start a new count.
+    // Failures outside the window start a new count.
     store.reserve_login_attempt("carol", NOW, 900, 2).await.unwrap();
     assert_eq!(store.record_login_failure("carol", NOW, 900, 2).await.unwrap(), None);
+    store
+        .reserve_login_attempt("carol", NOW.plus(900), 900, 2)
+        .await
+        .unwrap();
     assert_eq!(
         store
-            .reserve_login_attempt("carol", NOW.plus(900), 900, 2)
+            .record_login_failure("carol", NOW.plus(900), 900, 2)
             .await
             .unwrap(),
-        LoginAttempt::Allowed(1)
+        None,
+        "the first failure of a new window"
     );
     store.reserve_login_attempt("dave", NOW, 900, 1).await.unwrap();
     store.record_login_failure("dave", NOW, 900, 1).await.unwrap();
@@ -905,34 +908,61 @@ pub async fn failed_logins_lock_the_account_until_cleared(store: Arc<dyn Store>)
 }
 
 pub async fn login_attempts_are_reserved_before_verification(store: Arc<dyn Store>) {
-    // Concurrent attempts: exactly `threshold` are allowed, whatever their results turn out to be.
+    // Concurrent attempts: exactly `threshold` get a place before any password is verified.
     let attempts = (0..24).map(|_| {
         let store = Arc::clone(&store);
         tokio::spawn(async move { store.reserve_login_attempt("erin", NOW, 900, 5).await.unwrap() })
     });
     let mut allowed = 0;
     for a in attempts {
-        if matches!(a.await.unwrap(), LoginAttempt::Allowed(_)) {
-            allowed += 1;
+        match a.await.unwrap() {
+            LoginAttempt::Allowed => allowed += 1,
+            LoginAttempt::Busy => {}
+            LoginAttempt::Locked(_) => panic!("nothing failed yet: busy, not locked"),
         }
     }
     assert_eq!(allowed, 5, "attempts are counted before any password is verified");
-    assert_eq!(store.login_lock("erin", NOW).await.unwrap(), Some(NOW.plus(900)));
-    // A success that was reserved before the lock does not lift it.
+    // Four fail, one succeeds: the success gives its place back and does not lift anything...
+    for _ in 0..4 {
+        assert_eq!(store.record_login_failure("erin", NOW, 900, 5).await.unwrap(), None);
+    }
+    store.release_login_attempts("erin", NOW).await.unwrap();
+    assert_eq!(store.login_lock("erin", NOW).await.unwrap(), None);
+    // ...and forgets the failures, so the owner gets the full budget again.
+    for _ in 0..5 {
+        assert_eq!(
+            store.reserve_login_attempt("erin", NOW, 900, 5).await.unwrap(),
+            LoginAttempt::Allowed
+        );
+    }
+    // With the fifth failure the account locks; a success that was in flight never lifts it.
+    for _ in 0..4 {
+        store.record_login_failure("erin", NOW, 900, 5).await.unwrap();
+    }
+    assert!(store.record_login_failure("erin", NOW, 900, 5).await.unwrap().is_some());
     store.release_login_attempts("erin", NOW.plus(1)).await.unwrap();
     assert_eq!(
         store.login_lock("erin", NOW.plus(1)).await.unwrap(),
         Some(NOW.plus(900))
     );
-    // Without a lock, a success forgets the attempts.
-    for _ in 0..4 {
-        store.reserve_login_attempt("finn", NOW, 900, 5).await.unwrap();
+    // Many right passwords at once: places are given back, nobody is locked.
+    for round in 0..3 {
+        for _ in 0..5 {
+            assert_eq!(
+                store.reserve_login_attempt("finn", NOW, 900, 5).await.unwrap(),
+                LoginAttempt::Allowed,
+                "round {round}"
+            );
+        }
+        assert_eq!(
+            store.reserve_login_attempt("finn", NOW, 900, 5).await.unwrap(),
+            LoginAttempt::Busy
+        );
+        for _ in 0..5 {
+            store.release_login_attempts("finn", NOW).await.unwrap();
+        }
     }
-    store.release_login_attempts("finn", NOW).await.unwrap();
-    assert_eq!(
-        store.reserve_login_attempt("finn", NOW, 900, 5).await.unwrap(),
-        LoginAttempt::Allowed(1)
-    );
+    assert_eq!(store.login_lock("finn", NOW).await.unwrap(), None);
 }
 
 pub async fn revoking_a_user_ends_their_sessions_and_tokens(store: Arc<dyn Store>) {

@@ -268,8 +268,37 @@ impl std::fmt::Debug for SigningKeyRecord {
 /// The answer to a login attempt reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginAttempt {
-    /// The password may be verified; this is the `n`-th attempt of the window.
-    Allowed(u32),
+    /// The password may be verified.
+    Allowed,
+    /// As many attempts as the threshold allows are being verified right now; try again shortly
+    /// (the account is not locked: they may all succeed).
+    Busy,
     /// The account is locked until then; the password must not be verified.
     Locked(UnixTime),
+}
+
+/// A unique name for one login attempt (the reservation statement records it when it grants the
+/// place, which is how the caller learns it did).
+#[must_use]
+pub fn attempt_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Reads the reservation statement's answer.
+#[must_use]
+pub fn attempt_outcome(granted: bool, locked_until: Option<i64>, now: UnixTime) -> LoginAttempt {
+    match locked_until.filter(|t| *t > now.0) {
+        Some(t) => LoginAttempt::Locked(UnixTime(t)),
+        None if granted => LoginAttempt::Allowed,
+        None => LoginAttempt::Busy,
+    }
 }

@@ -181,10 +181,11 @@ pub trait Keys: Send + Sync {
 pub trait Lockouts: Send + Sync {
     /// When the account is locked until, if it is locked now.
     async fn login_lock(&self, username: &str, now: UnixTime) -> StoreResult<Option<UnixTime>>;
-    /// Reserves one login attempt, atomically: a lock in force refuses it; outside the window a new
-    /// window starts; within it the attempt is counted unless `threshold` attempts were counted
-    /// already, in which case the account locks for one window from `now` and the attempt is
-    /// refused. Only an allowed attempt may verify the password.
+    /// Reserves one login attempt before its password is verified, atomically (one statement): a
+    /// lock in force refuses it (`Locked`); outside the window a new window starts; within it the
+    /// attempt gets a place unless the failures so far plus the attempts being verified reach
+    /// `threshold` (`Busy`: retry shortly). Only an `Allowed` attempt may verify the password, and
+    /// it must end with [`Self::record_login_failure`] or [`Self::release_login_attempts`].
     async fn reserve_login_attempt(
         &self,
         username: &str,
@@ -192,8 +193,8 @@ pub trait Lockouts: Send + Sync {
         window_seconds: u64,
         threshold: u32,
     ) -> StoreResult<LoginAttempt>;
-    /// A reserved attempt failed: once `threshold` attempts are counted in the window, the account
-    /// locks for one window from `now`. Returns the lock's end if the account is locked now.
+    /// A reserved attempt failed: it counts as a failure, and the `threshold`-th failure of the
+    /// window locks the account for one window from `now`. Returns the lock's end if locked now.
     async fn record_login_failure(
         &self,
         username: &str,
@@ -201,8 +202,9 @@ pub trait Lockouts: Send + Sync {
         window_seconds: u64,
         threshold: u32,
     ) -> StoreResult<Option<UnixTime>>;
-    /// A reserved attempt succeeded: forgets the counted attempts, unless the account is locked
-    /// now (a success that started before a lock never lifts it).
+    /// A reserved attempt succeeded: its place is given back and the window's failures are
+    /// forgotten, unless the account is locked now (a success that started before a lock never
+    /// lifts it). Other attempts being verified keep their places.
     async fn release_login_attempts(&self, username: &str, now: UnixTime) -> StoreResult<()>;
     /// Forgets attempts and any lock (`gatehouse user unlock`).
     async fn clear_login_failures(&self, username: &str) -> StoreResult<()>;

@@ -223,6 +223,8 @@ enum Refusal {
 /// at once, or an office behind one address, is never refused.
 const IN_FLIGHT_PER_ACCOUNT: u32 = 16;
 const IN_FLIGHT_PER_ADDRESS: u32 = 64;
+/// How long a sign-in waits for one of its account's attempt places before it is refused (429).
+const RESERVATION_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Checks a username and password against every defence, in an order that cannot be raced: the
 /// attempt is counted (per address and, atomically in the store, per account) *before* Argon2
@@ -261,16 +263,37 @@ async fn check_password(
         METRICS.logins.with_label_values(&["overloaded"]).inc();
         return Err(Refusal::Page(busy()));
     };
+    let mut reservation = None;
     if let Some(lockout) = state.config.lockout {
-        let reserved = state
-            .store
-            .reserve_login_attempt(username, now(), lockout.window.as_secs(), lockout.count)
-            .await
-            .map_err(store_failed)?;
-        if let LoginAttempt::Locked(_) = reserved {
-            METRICS.logins.with_label_values(&["locked"]).inc();
-            tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = "temporarily_locked");
-            return Err(Refusal::Form(LOCKED));
+        // As many attempts as the lockout allows may be verified at once for one account; a
+        // further one waits for a place (they may all be right: a shared account signing in from
+        // several places), and only a lock refuses it.
+        let deadline = std::time::Instant::now() + RESERVATION_WAIT;
+        loop {
+            let reserved = state
+                .store
+                .reserve_login_attempt(username, now(), lockout.window.as_secs(), lockout.count)
+                .await
+                .map_err(store_failed)?;
+            match reserved {
+                LoginAttempt::Allowed => {
+                    reservation = Some(Reservation::new(state, username, lockout));
+                    break;
+                }
+                LoginAttempt::Locked(_) => {
+                    METRICS.logins.with_label_values(&["locked"]).inc();
+                    tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = "temporarily_locked");
+                    return Err(Refusal::Form(LOCKED));
+                }
+                LoginAttempt::Busy if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+                LoginAttempt::Busy => {
+                    limiters.login_failures_per_ip.release(&ip);
+                    METRICS.logins.with_label_values(&["rate_limited"]).inc();
+                    return Err(Refusal::Page(too_many(1)));
+                }
+            }
         }
     }
     let user = state
@@ -286,7 +309,8 @@ async fn check_password(
     match user {
         Some(user) if verified => {
             limiters.login_failures_per_ip.release(&ip);
-            if state.config.lockout.is_some() {
+            if let Some(r) = reservation.as_mut() {
+                r.done = true;
                 state
                     .store
                     .release_login_attempts(username, now())
@@ -306,9 +330,10 @@ async fn check_password(
         _ => {
             METRICS.logins.with_label_values(&["failure"]).inc();
             tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = "bad_credentials");
-            let Some(lockout) = state.config.lockout else {
+            let (Some(lockout), Some(r)) = (state.config.lockout, reservation.as_mut()) else {
                 return Err(Refusal::Form(WRONG));
             };
+            r.done = true;
             let locked = state
                 .store
                 .record_login_failure(username, now(), lockout.window.as_secs(), lockout.count)
@@ -320,6 +345,47 @@ async fn check_password(
                 return Err(Refusal::Form(LOCKED));
             }
             Err(Refusal::Form(WRONG))
+        }
+    }
+}
+
+/// A granted attempt place that must end as a failure or a success. If the sign-in is abandoned
+/// on the way (the browser gives up, a store call fails), dropping it records a failure, so places
+/// are never left taken (that would make the account busy for the rest of the window).
+struct Reservation {
+    store: std::sync::Arc<dyn gatehouse_storage::Store>,
+    username: String,
+    lockout: crate::protect::Limit,
+    done: bool,
+}
+
+impl Reservation {
+    fn new(state: &AppState, username: &str, lockout: crate::protect::Limit) -> Self {
+        Self {
+            store: std::sync::Arc::clone(&state.store),
+            username: username.to_owned(),
+            lockout,
+            done: false,
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let (store, username, lockout) = (
+            std::sync::Arc::clone(&self.store),
+            std::mem::take(&mut self.username),
+            self.lockout,
+        );
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = store
+                    .record_login_failure(&username, now(), lockout.window.as_secs(), lockout.count)
+                    .await;
+            });
         }
     }
 }

@@ -925,37 +925,46 @@ impl Lockouts for PgStore {
     ) -> StoreResult<LoginAttempt> {
         let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
         let threshold = i32::try_from(threshold).unwrap_or(i32::MAX);
+        let token = crate::model::attempt_token();
         // One statement (see the trait): the row lock of ON CONFLICT serialises concurrent attempts.
         let row = self
             .opt(
-                "INSERT INTO login_failures (username, failures, window_start, locked_until)
-                 VALUES ($1, 1, $2::BIGINT, NULL)
+                "INSERT INTO login_failures (username, failures, window_start, locked_until, pending, last_attempt)
+                 VALUES ($1, 0, $2::BIGINT, NULL, 1, $5)
                  ON CONFLICT (username) DO UPDATE SET
                    failures = CASE
                      WHEN login_failures.locked_until > $2::BIGINT THEN login_failures.failures
+                     WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN 0
+                     ELSE login_failures.failures END,
+                   pending = CASE
+                     WHEN login_failures.locked_until > $2::BIGINT THEN login_failures.pending
                      WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN 1
-                     WHEN login_failures.failures >= $4::INT THEN login_failures.failures
-                     ELSE login_failures.failures + 1 END,
+                     WHEN login_failures.failures + login_failures.pending >= $4::INT THEN login_failures.pending
+                     ELSE login_failures.pending + 1 END,
+                   last_attempt = CASE
+                     WHEN login_failures.locked_until > $2::BIGINT THEN login_failures.last_attempt
+                     WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN $5
+                     WHEN login_failures.failures + login_failures.pending >= $4::INT THEN login_failures.last_attempt
+                     ELSE $5 END,
                    window_start = CASE
                      WHEN login_failures.locked_until > $2::BIGINT THEN login_failures.window_start
                      WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN $2::BIGINT
                      ELSE login_failures.window_start END,
                    locked_until = CASE
                      WHEN login_failures.locked_until > $2::BIGINT THEN login_failures.locked_until
-                     WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN NULL
-                     WHEN login_failures.failures >= $4::INT THEN $2::BIGINT + $3::BIGINT
                      ELSE NULL END
-                 RETURNING failures, locked_until",
-                &[&username, &now.0, &window, &threshold],
+                 RETURNING last_attempt, locked_until",
+                &[&username, &now.0, &window, &threshold, &token],
             )
             .await?
             .ok_or_else(|| StoreError::Internal("login attempt reservation returned no row".into()))?;
-        let n: i32 = row.try_get(0).map_err(pg_err)?;
+        let granted: Option<String> = row.try_get(0).map_err(pg_err)?;
         let until: Option<i64> = row.try_get(1).map_err(pg_err)?;
-        Ok(match until.filter(|t| *t > now.0) {
-            Some(t) => LoginAttempt::Locked(UnixTime(t)),
-            None => LoginAttempt::Allowed(u32::try_from(n).unwrap_or(0)),
-        })
+        Ok(crate::model::attempt_outcome(
+            granted.as_deref() == Some(token.as_str()),
+            until,
+            now,
+        ))
     }
 
     async fn record_login_failure(
@@ -969,16 +978,15 @@ impl Lockouts for PgStore {
         let threshold = i32::try_from(threshold).unwrap_or(i32::MAX);
         let row = self
             .opt(
-                "INSERT INTO login_failures (username, failures, window_start, locked_until)
-                 VALUES ($1, 1, $2::BIGINT, CASE WHEN $4::INT <= 1 THEN $2::BIGINT + $3::BIGINT END)
+                "INSERT INTO login_failures (username, failures, window_start, locked_until, pending)
+                 VALUES ($1, 1, $2::BIGINT, CASE WHEN $4::INT <= 1 THEN $2::BIGINT + $3::BIGINT END, 0)
                  ON CONFLICT (username) DO UPDATE SET
-                   failures = CASE WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN 1 ELSE login_failures.failures END,
-                   window_start = CASE WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT THEN $2::BIGINT ELSE login_failures.window_start END,
+                   pending = CASE WHEN login_failures.pending > 0 THEN login_failures.pending - 1 ELSE 0 END,
+                   failures = login_failures.failures + 1,
                    locked_until = CASE
                      WHEN login_failures.locked_until > $2::BIGINT THEN login_failures.locked_until
-                     WHEN login_failures.window_start + $3::BIGINT > $2::BIGINT AND login_failures.failures >= $4::INT THEN $2::BIGINT + $3::BIGINT
-                     WHEN login_failures.window_start + $3::BIGINT <= $2::BIGINT AND $4::INT <= 1 THEN $2::BIGINT + $3::BIGINT
-                     ELSE NULL END
+                     WHEN login_failures.failures + 1 >= $4::INT THEN $2::BIGINT + $3::BIGINT
+                     ELSE login_failures.locked_until END
                  RETURNING locked_until",
                 &[&username, &now.0, &window, &threshold],
             )
@@ -992,7 +1000,10 @@ impl Lockouts for PgStore {
 
     async fn release_login_attempts(&self, username: &str, now: UnixTime) -> StoreResult<()> {
         self.exec(
-            "DELETE FROM login_failures WHERE username = $1 AND (locked_until IS NULL OR locked_until <= $2::BIGINT)",
+            "UPDATE login_failures SET
+                   pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END,
+                   failures = CASE WHEN locked_until > $2::BIGINT THEN failures ELSE 0 END
+                 WHERE username = $1",
             &[&username, &now.0],
         )
         .await?;

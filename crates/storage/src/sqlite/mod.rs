@@ -1291,38 +1291,43 @@ impl Lockouts for SqliteStore {
     ) -> StoreResult<LoginAttempt> {
         let u = username.to_owned();
         let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
+        let token = attempt_token();
         self.run(move |conn| {
             // One statement (see the trait): SQLite evaluates every SET expression on the old row.
-            let (n, until) = conn
+            let (granted, until) = conn
                 .prepare_cached(
-                    "INSERT INTO login_failures (username, failures, window_start, locked_until)
-                 VALUES (?1, 1, ?2, NULL)
+                    "INSERT INTO login_failures (username, failures, window_start, locked_until, pending, last_attempt)
+                 VALUES (?1, 0, ?2, NULL, 1, ?5)
                  ON CONFLICT (username) DO UPDATE SET
                    failures = CASE
                      WHEN login_failures.locked_until > ?2 THEN login_failures.failures
+                     WHEN login_failures.window_start + ?3 <= ?2 THEN 0
+                     ELSE login_failures.failures END,
+                   pending = CASE
+                     WHEN login_failures.locked_until > ?2 THEN login_failures.pending
                      WHEN login_failures.window_start + ?3 <= ?2 THEN 1
-                     WHEN login_failures.failures >= ?4 THEN login_failures.failures
-                     ELSE login_failures.failures + 1 END,
+                     WHEN login_failures.failures + login_failures.pending >= ?4 THEN login_failures.pending
+                     ELSE login_failures.pending + 1 END,
+                   last_attempt = CASE
+                     WHEN login_failures.locked_until > ?2 THEN login_failures.last_attempt
+                     WHEN login_failures.window_start + ?3 <= ?2 THEN ?5
+                     WHEN login_failures.failures + login_failures.pending >= ?4 THEN login_failures.last_attempt
+                     ELSE ?5 END,
                    window_start = CASE
                      WHEN login_failures.locked_until > ?2 THEN login_failures.window_start
                      WHEN login_failures.window_start + ?3 <= ?2 THEN ?2
                      ELSE login_failures.window_start END,
                    locked_until = CASE
                      WHEN login_failures.locked_until > ?2 THEN login_failures.locked_until
-                     WHEN login_failures.window_start + ?3 <= ?2 THEN NULL
-                     WHEN login_failures.failures >= ?4 THEN ?2 + ?3
                      ELSE NULL END
-                 RETURNING failures, locked_until",
+                 RETURNING last_attempt, locked_until",
                 )
                 .map_err(map_err)?
-                .query_row(params![u, now.0, window, threshold], |r| {
-                    Ok((r.get::<_, u32>(0)?, r.get::<_, Option<i64>>(1)?))
+                .query_row(params![u, now.0, window, threshold, token], |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<i64>>(1)?))
                 })
                 .map_err(map_err)?;
-            Ok(match until.filter(|t| *t > now.0) {
-                Some(t) => LoginAttempt::Locked(UnixTime(t)),
-                None => LoginAttempt::Allowed(n),
-            })
+            Ok(attempt_outcome(granted.as_deref() == Some(token.as_str()), until, now))
         })
         .await
     }
@@ -1338,16 +1343,15 @@ impl Lockouts for SqliteStore {
         let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
         self.run(move |conn| {
             conn.prepare_cached(
-                "INSERT INTO login_failures (username, failures, window_start, locked_until)
-                 VALUES (?1, 1, ?2, CASE WHEN ?4 <= 1 THEN ?2 + ?3 END)
+                "INSERT INTO login_failures (username, failures, window_start, locked_until, pending)
+                 VALUES (?1, 1, ?2, CASE WHEN ?4 <= 1 THEN ?2 + ?3 END, 0)
                  ON CONFLICT (username) DO UPDATE SET
-                   failures = CASE WHEN login_failures.window_start + ?3 <= ?2 THEN 1 ELSE login_failures.failures END,
-                   window_start = CASE WHEN login_failures.window_start + ?3 <= ?2 THEN ?2 ELSE login_failures.window_start END,
+                   pending = CASE WHEN login_failures.pending > 0 THEN login_failures.pending - 1 ELSE 0 END,
+                   failures = login_failures.failures + 1,
                    locked_until = CASE
                      WHEN login_failures.locked_until > ?2 THEN login_failures.locked_until
-                     WHEN login_failures.window_start + ?3 > ?2 AND login_failures.failures >= ?4 THEN ?2 + ?3
-                     WHEN login_failures.window_start + ?3 <= ?2 AND ?4 <= 1 THEN ?2 + ?3
-                     ELSE NULL END
+                     WHEN login_failures.failures + 1 >= ?4 THEN ?2 + ?3
+                     ELSE login_failures.locked_until END
                  RETURNING locked_until",
             )
             .map_err(map_err)?
@@ -1363,7 +1367,10 @@ impl Lockouts for SqliteStore {
         let u = username.to_owned();
         self.run(move |conn| {
             conn.prepare_cached(
-                "DELETE FROM login_failures WHERE username = ?1 AND (locked_until IS NULL OR locked_until <= ?2)",
+                "UPDATE login_failures SET
+                   pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END,
+                   failures = CASE WHEN locked_until > ?2 THEN failures ELSE 0 END
+                 WHERE username = ?1",
             )
             .map_err(map_err)?
             .execute(params![u, now.0])
