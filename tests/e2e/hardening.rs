@@ -1388,3 +1388,26 @@ async fn concurrent_right_passwords_for_one_account_all_sign_in() {
     let statuses = burst.join_all().await;
     assert!(statuses.iter().all(|s| *s == 303), "{statuses:?}");
 }
+
+// I8 / I13: import checks redirect URIs like client create, and writes nothing when a line is bad.
+#[tokio::test]
+async fn import_refuses_what_client_create_refuses_and_writes_nothing() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    g.confidential_client("ES256", "client_secret_basic");
+    let (ok, export, err) = cli_raw(&g.store, &["export"], None);
+    assert!(ok, "{err}");
+    let tampered = export.replace(REDIRECT, "javascript:alert(1)");
+    assert_ne!(tampered, export);
+    let dir = tempfile::tempdir().unwrap();
+    let target = StoreEnv::fresh(dir.path());
+    let (ok, _, err) = cli_raw(&target, &["import"], Some(&tampered));
+    assert!(!ok && err.contains("javascript"), "{err}");
+    let users = cli_json(&target, &["user", "list"]);
+    assert_eq!(users.as_array().map(Vec::len), Some(0), "nothing was written: {users}");
+    let (ok, _, err) = cli_raw(&target, &["import"], Some(&export));
+    assert!(
+        ok,
+        "the untampered file imports into the same (still empty) store: {err}"
+    );
+}

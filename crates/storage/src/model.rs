@@ -40,7 +40,7 @@ pub struct ClientRecord {
 }
 
 /// An end user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct UserRecord {
     /// The stable subject identifier (`sub`).
     pub id: String,
@@ -60,6 +60,23 @@ pub struct UserRecord {
     pub created_at: UnixTime,
     /// Last change of profile data (`updated_at` claim).
     pub updated_at: UnixTime,
+}
+
+/// The password hash is never printed (a debug log of a record must not carry it).
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("email_verified", &self.email_verified)
+            .field("name", &self.name)
+            .field("password_hash", &"[redacted]")
+            .field("locked", &self.locked)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
 }
 
 /// A registered scope.
@@ -300,5 +317,25 @@ pub fn attempt_outcome(granted: bool, locked_until: Option<i64>, now: UnixTime) 
         Some(t) => LoginAttempt::Locked(UnixTime(t)),
         None if granted => LoginAttempt::Allowed,
         None => LoginAttempt::Busy,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn user_debug_never_shows_the_password_hash() {
+        let u = super::UserRecord {
+            id: "u1".into(),
+            username: "alice".into(),
+            email: None,
+            email_verified: false,
+            name: None,
+            password_hash: "$argon2id$v=19$secret".into(),
+            locked: false,
+            created_at: gatehouse_protocol::types::UnixTime(0),
+            updated_at: gatehouse_protocol::types::UnixTime(0),
+        };
+        let shown = format!("{u:?}");
+        assert!(!shown.contains("argon2") && shown.contains("alice"), "{shown}");
     }
 }

@@ -186,8 +186,9 @@ pub(super) async fn import(store: Arc<dyn Store>) -> anyhow::Result<()> {
             "the target store is not empty ({clients} clients, {users} users, {keys} keys); import only into a new store, and do not start `serve` on it first"
         );
     }
+    // Everything is read and checked before anything is written: a bad line leaves the store empty.
     let stdin = std::io::stdin().lock();
-    let mut count = 0usize;
+    let mut lines = Vec::new();
     for (i, text) in stdin.lines().enumerate() {
         let text = text?;
         if text.trim().is_empty() {
@@ -198,6 +199,11 @@ pub(super) async fn import(store: Arc<dyn Store>) -> anyhow::Result<()> {
         if i == 0 && !matches!(&line, Line::Header { format, version } if format == FORMAT && *version == VERSION) {
             bail!("line 1: expected a {FORMAT} version {VERSION} header; is this the output of gatehouse export?");
         }
+        check(&line).with_context(|| format!("line {}", i + 1))?;
+        lines.push((i, line));
+    }
+    let mut count = 0usize;
+    for (i, line) in lines {
         apply(&store, line).await.with_context(|| format!("line {}", i + 1))?;
         count += 1;
     }
@@ -210,6 +216,23 @@ fn hash(text: &str) -> anyhow::Result<TokenHash> {
         .as_deref()
         .and_then(TokenHash::from_bytes)
         .context("a hash is not 32 base64url bytes")
+}
+
+/// An export file is input like any other: what `client create` refuses, import refuses too.
+fn check(line: &Line) -> anyhow::Result<()> {
+    if let Line::Client {
+        client_id,
+        redirect_uris,
+        ..
+    } = line
+    {
+        // No fragment, no plain http off loopback, no dangerous scheme (the type deserialises
+        // without checks, as the store's own values do).
+        for uri in redirect_uris {
+            RedirectUri::parse(uri.as_str()).map_err(|e| anyhow::anyhow!("client {client_id}: {}", e.description()))?;
+        }
+    }
+    Ok(())
 }
 
 async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
