@@ -1411,3 +1411,25 @@ async fn import_refuses_what_client_create_refuses_and_writes_nothing() {
         "the untampered file imports into the same (still empty) store: {err}"
     );
 }
+
+// I10: a scope removed from a client kept flowing through its old refresh families.
+#[tokio::test]
+async fn a_scope_removed_from_a_client_is_not_refreshed() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let client = g.confidential_client("ES256", "client_secret_basic");
+    let t = user_tokens(&g, &client, "openid email offline_access", &[]).await;
+    g.cli(&["client", "update", &client.id, "--scope", "openid offline_access"]);
+    let (status, body) = token(
+        &g,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &s(&t["refresh_token"])),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "offline_access openid", "{body}");
+    assert!(jwt_claims(&s(&body["id_token"])).get("email").is_none());
+}

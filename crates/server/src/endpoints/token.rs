@@ -212,7 +212,7 @@ async fn refresh_token_grant(
             "the refresh token was issued to another client".into(),
         ));
     }
-    let narrowed = refresh_token::narrow_scope(&current.scope, scope)?;
+    let narrowed = refresh_token::narrow_scope(&current.scope, scope, &client.scopes)?;
     let audience = resource::narrow(&current.audience, resources)?;
     let user = live_user(state, &current.subject).await?;
     let grant = refresh_grant(&current, &user, &audience);
@@ -271,7 +271,7 @@ async fn retry_or_reuse(
     let hash = TokenHash::of(presented.expose());
     match rotate_unknown(state, &hash, client, now).await? {
         Rotation::Retried(successor) if successor.client_id == client.id => {
-            let narrowed = refresh_token::narrow_scope(&successor.scope, scope)?;
+            let narrowed = refresh_token::narrow_scope(&successor.scope, scope, &client.scopes)?;
             let audience = resource::narrow(&successor.audience, resources)?;
             let user = live_user(state, &successor.subject).await?;
             let grant = refresh_grant(&successor, &user, &audience);
