@@ -14,36 +14,6 @@ fn count(log: &str, needle: &str) -> usize {
     log.matches(needle).count()
 }
 
-async fn userinfo_status(g: &Gatehouse, token: &str) -> u16 {
-    http()
-        .get(format!("{}/oauth/userinfo", g.issuer))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
-fn service_client(g: &Gatehouse, extra: &[&str]) -> TestClient {
-    let mut args = vec![
-        "client",
-        "create",
-        "--name",
-        "svc",
-        "--grant-type",
-        "client_credentials",
-        "--scope",
-        "openid",
-    ];
-    args.extend_from_slice(extra);
-    let v = g.cli(&args);
-    TestClient {
-        id: s(&v["client_id"]),
-        secret: Some(s(&v["client_secret"])),
-    }
-}
-
 // H1: failures counted per claimed client_id blocked the right secret too.
 #[tokio::test]
 async fn bogus_requests_naming_a_client_never_lock_that_client_out() {
@@ -99,43 +69,11 @@ async fn a_burst_of_concurrent_guesses_gets_no_more_than_the_lockout_allows() {
     g.user("carol");
     let client = g.confidential_client("ES256", "client_secret_basic");
     // Prepare the interactions first, so the burst is only the password posts.
-    let mut forms = Vec::new();
-    for _ in 0..24 {
-        let browser = Browser::new();
-        let (_, challenge) = pkce();
-        let login = browser
-            .follow(&auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))
-            .await;
-        let (_, html) = browser.page(&login).await;
-        forms.push((browser, hidden(&html, "interaction"), hidden(&html, "csrf_token")));
-    }
+    let forms = open_logins(&g, &client, 24).await;
     // Every guess wrong: the attacker does not know the password. (A right password inside the
     // burst is the account's owner signing in; a success forgets the window's failures, as the
     // lockout promises its owner, so that case is a different test: see the store contracts.)
-    let url = format!("{}/login", g.issuer);
-    let mut burst = tokio::task::JoinSet::new();
-    for (browser, interaction, csrf) in forms {
-        let password = "wrong-password";
-        let url = url.clone();
-        burst.spawn(async move {
-            let form = [
-                ("interaction", interaction.as_str()),
-                ("csrf_token", csrf.as_str()),
-                ("username", "carol"),
-                ("password", password),
-            ];
-            browser
-                .http
-                .post(&url)
-                .form(&form)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        });
-    }
-    let statuses = burst.join_all().await;
+    let statuses = post_logins_at_once(&g, forms, "carol", "wrong-password").await;
     assert!(
         statuses.iter().all(|s| [401, 303, 429, 503].contains(s)),
         "{statuses:?}"
@@ -187,10 +125,7 @@ async fn introspection_answers_only_the_token_client_or_a_permitted_audience() {
         "--resource",
         api,
     ]);
-    let app = TestClient {
-        id: s(&app["client_id"]),
-        secret: Some(s(&app["client_secret"])),
-    };
+    let app = TestClient::created(&app);
     let t = user_tokens(&g, &app, "openid email offline_access", &[("resource", api)]).await;
     let (at, rt) = (s(&t["access_token"]), s(&t["refresh_token"]));
     let stranger = service_client(&g, &[]);
@@ -256,27 +191,8 @@ async fn password_change_lock_and_revoke_sessions_end_every_token_and_session() 
             None,
         );
         let browser = Browser::new();
-        let (verifier, challenge) = pkce();
-        let back = browser
-            .authorize(
-                &g.issuer,
-                &auth_url(&g.issuer, &client.id, "openid email offline_access", &challenge, &[]),
-                "alice",
-                PASSWORD,
-            )
-            .await;
-        let code = query(&back, "code").unwrap();
-        let (status, t) = token(
-            &g,
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+        let (code, verifier) = authorized_code(&g, &browser, &client, "openid email offline_access", &[]).await;
+        let (status, t) = exchange_code(&g, &client, &code, &verifier).await;
         assert_eq!(status, 200, "{t}");
         let (at, rt) = (s(&t["access_token"]), s(&t["refresh_token"]));
         assert_eq!(userinfo_status(&g, &at).await, 200);
@@ -294,7 +210,7 @@ async fn password_change_lock_and_revoke_sessions_end_every_token_and_session() 
             assert!(ok, "{err}");
             assert_eq!(userinfo_status(&g, &at).await, 401, "unlock brings nothing back");
         }
-        let (status, body) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
+        let (status, body) = refresh(&g, &client, &rt).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (400, Some("invalid_grant")),
@@ -329,17 +245,7 @@ async fn redirect_uris_match_as_exact_strings_except_the_loopback_port() {
     let id = s(&v["client_id"]);
     let (_, challenge) = pkce();
     let try_uri = |uri: String| {
-        let url = {
-            let mut u = url::Url::parse(&format!("{}/oauth/authorize", g.issuer)).unwrap();
-            u.query_pairs_mut()
-                .append_pair("response_type", "code")
-                .append_pair("client_id", &id)
-                .append_pair("redirect_uri", &uri)
-                .append_pair("scope", "openid")
-                .append_pair("code_challenge", &challenge)
-                .append_pair("code_challenge_method", "S256");
-            u.to_string()
-        };
+        let url = auth_url_to(&g.issuer, &id, &uri, "openid", &challenge, &[]);
         async move {
             let res = http().get(&url).send().await.unwrap();
             (res.status().as_u16(), res.headers().get("location").is_some())
@@ -492,15 +398,7 @@ async fn debug_logging_never_writes_secrets() {
     g.user("alice");
     let client = g.confidential_client("ES256", "client_secret_basic");
     let t = user_tokens(&g, &client, "openid offline_access", &[]).await;
-    let (status, t2) = token(
-        &g,
-        &client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &s(&t["refresh_token"])),
-        ],
-    )
-    .await;
+    let (status, t2) = refresh(&g, &client, &s(&t["refresh_token"])).await;
     assert_eq!(status, 200);
     let log = g.log();
     for secret in [
@@ -514,21 +412,6 @@ async fn debug_logging_never_writes_secrets() {
     }
     assert!(!log.contains("with parameters"), "a driver logged bound parameters");
     assert!(!log.contains("$argon2"), "a password hash reached the log");
-}
-
-fn authorize_url(g: &Gatehouse, client_id: &str, challenge: &str, redirect: &str, extra: &[(&str, &str)]) -> String {
-    let mut u = url::Url::parse(&format!("{}/oauth/authorize", g.issuer)).unwrap();
-    u.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", redirect)
-        .append_pair("scope", "openid")
-        .append_pair("code_challenge", challenge)
-        .append_pair("code_challenge_method", "S256");
-    for (k, v) in extra {
-        u.query_pairs_mut().append_pair(k, v);
-    }
-    u.to_string()
 }
 
 // L5: the browser-binding cookie was set once and never renewed, so an interaction begun late in
@@ -566,41 +449,18 @@ async fn a_code_replayed_after_it_expired_still_revokes_its_tokens() {
     let g = Gatehouse::start_with(&StoreEnv::fresh(dir.path()), &[("GATEHOUSE_CODE_TTL", "2s")]);
     g.user("alice");
     let client = g.confidential_client("ES256", "client_secret_basic");
-    let (verifier, challenge) = pkce();
-    let back = Browser::new()
-        .authorize(
-            &g.issuer,
-            &auth_url(&g.issuer, &client.id, "openid offline_access", &challenge, &[]),
-            "alice",
-            PASSWORD,
-        )
-        .await;
-    let code = query(&back, "code").unwrap();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", verifier.as_str()),
-    ];
-    let (status, t) = token(&g, &client, &form).await;
+    let (code, verifier) = authorized_code(&g, &Browser::new(), &client, "openid offline_access", &[]).await;
+    let (status, t) = exchange_code(&g, &client, &code, &verifier).await;
     assert_eq!(status, 200, "{t}");
     tokio::time::sleep(std::time::Duration::from_millis(2600)).await;
-    let (status, body) = token(&g, &client, &form).await;
+    let (status, body) = exchange_code(&g, &client, &code, &verifier).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
     assert_eq!(
         userinfo_status(&g, &s(&t["access_token"])).await,
         401,
         "the replay revoked the tokens"
     );
-    let (status, _) = token(
-        &g,
-        &client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &s(&t["refresh_token"])),
-        ],
-    )
-    .await;
+    let (status, _) = refresh(&g, &client, &s(&t["refresh_token"])).await;
     assert_eq!(status, 400);
 }
 
@@ -623,31 +483,10 @@ async fn a_jwt_access_token_is_not_an_id_token_hint() {
         "--scope",
         "openid",
     ]);
-    let client = TestClient {
-        id: s(&v["client_id"]),
-        secret: Some(s(&v["client_secret"])),
-    };
+    let client = TestClient::created(&v);
     let browser = Browser::new();
-    let (verifier, challenge) = pkce();
-    let back = browser
-        .authorize(
-            &g.issuer,
-            &auth_url(&g.issuer, &client.id, "openid", &challenge, &[]),
-            "alice",
-            PASSWORD,
-        )
-        .await;
-    let (_, t) = token(
-        &g,
-        &client,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &query(&back, "code").unwrap()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let (code, verifier) = authorized_code(&g, &browser, &client, "openid", &[]).await;
+    let (_, t) = exchange_code(&g, &client, &code, &verifier).await;
     let at = s(&t["access_token"]);
     let (_, challenge) = pkce();
     for (hint, accepted) in [(s(&t["id_token"]), true), (at, false)] {
@@ -679,24 +518,23 @@ async fn a_public_native_client_is_confirmed_every_time() {
     let client = g.public_client("ES256");
     let browser = Browser::new();
     let (_, challenge) = pkce();
-    let first = browser
-        .authorize(
-            &g.issuer,
-            &auth_url(&g.issuer, &client.id, "openid", &challenge, &[]),
-            "alice",
-            PASSWORD,
-        )
-        .await;
-    assert!(query(&first, "code").is_some());
+    authorized_code(&g, &browser, &client, "openid", &[]).await;
     // Another local port, same browser session, consent remembered: still a page, never a code.
     let other = REDIRECT.replace(":9/", ":6666/");
     let next = browser
-        .follow(&authorize_url(&g, &client.id, &challenge, &other, &[]))
+        .follow(&auth_url_to(&g.issuer, &client.id, &other, "openid", &challenge, &[]))
         .await;
     assert!(next.starts_with(&format!("{}/consent", g.issuer)), "{next}");
     let res = browser
         .http
-        .get(authorize_url(&g, &client.id, &challenge, &other, &[("prompt", "none")]))
+        .get(auth_url_to(
+            &g.issuer,
+            &client.id,
+            &other,
+            "openid",
+            &challenge,
+            &[("prompt", "none")],
+        ))
         .send()
         .await
         .unwrap();
@@ -704,14 +542,7 @@ async fn a_public_native_client_is_confirmed_every_time() {
     assert_eq!(query(&to, "error").as_deref(), Some("consent_required"), "{to}");
     // A confidential client keeps single sign-on with remembered consent.
     let app = g.confidential_client("ES256", "client_secret_basic");
-    browser
-        .authorize(
-            &g.issuer,
-            &auth_url(&g.issuer, &app.id, "openid", &challenge, &[]),
-            "alice",
-            PASSWORD,
-        )
-        .await;
+    authorized_code(&g, &browser, &app, "openid", &[]).await;
     let again = browser
         .follow(&auth_url(&g.issuer, &app.id, "openid", &challenge, &[]))
         .await;
@@ -828,10 +659,7 @@ async fn claims_requested_individually_need_consent_and_the_clients_scopes() {
             "--scope",
             scope,
         ]);
-        TestClient {
-            id: s(&v["client_id"]),
-            secret: Some(s(&v["client_secret"])),
-        }
+        TestClient::created(&v)
     };
     let claims = r#"{"id_token":{"email":null,"name":null},"userinfo":{"email":null,"name":null}}"#;
     // A client allowed only openid gets none of them.
@@ -853,14 +681,7 @@ async fn claims_requested_individually_need_consent_and_the_clients_scopes() {
     let app = create("openid email");
     let browser = Browser::new();
     let (_, challenge) = pkce();
-    browser
-        .authorize(
-            &g.issuer,
-            &auth_url(&g.issuer, &app.id, "openid", &challenge, &[]),
-            "alice",
-            PASSWORD,
-        )
-        .await;
+    authorized_code(&g, &browser, &app, "openid", &[]).await;
     let next = browser
         .follow(&auth_url(
             &g.issuer,
@@ -906,18 +727,7 @@ async fn claims_requested_individually_need_consent_and_the_clients_scopes() {
         ))
         .await;
     assert!(login.starts_with(&format!("{}/login", g.issuer)), "{login}");
-    let (_, html) = browser.page(&login).await;
-    let res = browser
-        .post(
-            &format!("{}/login", g.issuer),
-            &[
-                ("interaction", &hidden(&html, "interaction")),
-                ("csrf_token", &hidden(&html, "csrf_token")),
-                ("username", "alice"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let res = browser.submit_login(&g.issuer, &login, "alice", PASSWORD).await;
     let to = url::Url::parse(&location(&res)).unwrap();
     assert!(query(&to, "code").is_none(), "{to}");
     assert_eq!(query(&to, "error").as_deref(), Some("access_denied"), "{to}");
@@ -930,26 +740,11 @@ async fn a_code_redeemed_twice_at_once_leaves_no_live_token() {
     g.user("alice");
     let client = g.confidential_client("ES256", "client_secret_basic");
     for trial in 0..6 {
-        let (verifier, challenge) = pkce();
-        let back = Browser::new()
-            .authorize(
-                &g.issuer,
-                &auth_url(&g.issuer, &client.id, "openid offline_access", &challenge, &[]),
-                "alice",
-                PASSWORD,
-            )
-            .await;
-        let code = query(&back, "code").unwrap();
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier.as_str()),
-        ];
+        let (code, verifier) = authorized_code(&g, &Browser::new(), &client, "openid offline_access", &[]).await;
         let (a, b, c) = tokio::join!(
-            token(&g, &client, &form),
-            token(&g, &client, &form),
-            token(&g, &client, &form)
+            exchange_code(&g, &client, &code, &verifier),
+            exchange_code(&g, &client, &code, &verifier),
+            exchange_code(&g, &client, &code, &verifier)
         );
         let winner = [a, b, c].into_iter().find(|(status, _)| *status == 200);
         let Some((_, t)) = winner else { continue };
@@ -958,15 +753,7 @@ async fn a_code_redeemed_twice_at_once_leaves_no_live_token() {
             401,
             "trial {trial}: access token"
         );
-        let (status, body) = token(
-            &g,
-            &client,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &s(&t["refresh_token"])),
-            ],
-        )
-        .await;
+        let (status, body) = refresh(&g, &client, &s(&t["refresh_token"])).await;
         assert_eq!(status, 400, "trial {trial}: refresh token: {body}");
     }
 }
@@ -1040,14 +827,7 @@ async fn keys_retire_now_withdraws_a_key_at_once() {
     let replacement = s(&v["replacement"]);
     let mut withdrawn = false;
     for _ in 0..40 {
-        let jwks: Value = http()
-            .get(format!("{}/.well-known/jwks.json", g.issuer))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: Value = get_json(&format!("{}/.well-known/jwks.json", g.issuer)).await;
         let kids: Vec<&str> = jwks["keys"]
             .as_array()
             .unwrap()
@@ -1132,14 +912,7 @@ async fn keys_and_secrets_are_encrypted_at_rest_with_the_operators_key() {
     plain.user("alice");
     let client = plain.confidential_client("ES256", "client_secret_basic");
     let before = user_tokens(&plain, &client, "openid offline_access", &[]).await;
-    let detail: Value = http()
-        .get(format!("{}/health/detailed", plain.issuer))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail: Value = get_json(&format!("{}/health/detailed", plain.issuer)).await;
     assert_eq!(detail["encryption_at_rest"]["encrypted"], false);
     assert_eq!(detail["status"], "healthy", "a notice, not a degradation: {detail}");
     let store = plain.stop();
@@ -1159,24 +932,9 @@ async fn keys_and_secrets_are_encrypted_at_rest_with_the_operators_key() {
         "export keeps them encrypted"
     );
     // The refresh secret survived encryption: the token issued before still refreshes.
-    let (status, refreshed) = token(
-        &g,
-        &client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &s(&before["refresh_token"])),
-        ],
-    )
-    .await;
+    let (status, refreshed) = refresh(&g, &client, &s(&before["refresh_token"])).await;
     assert_eq!(status, 200, "{refreshed}");
-    let detail: Value = http()
-        .get(format!("{}/health/detailed", g.issuer))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail: Value = get_json(&format!("{}/health/detailed", g.issuer)).await;
     assert_eq!(detail["encryption_at_rest"]["encrypted"], true, "{detail}");
     let store = g.stop();
 
@@ -1353,39 +1111,8 @@ async fn concurrent_right_passwords_for_one_account_all_sign_in() {
     let g = Gatehouse::start();
     g.user("shared");
     let client = g.confidential_client("ES256", "client_secret_basic");
-    let mut forms = Vec::new();
-    for _ in 0..8 {
-        let browser = Browser::new();
-        let (_, challenge) = pkce();
-        let login = browser
-            .follow(&auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))
-            .await;
-        let (_, html) = browser.page(&login).await;
-        forms.push((browser, hidden(&html, "interaction"), hidden(&html, "csrf_token")));
-    }
-    let url = format!("{}/login", g.issuer);
-    let mut burst = tokio::task::JoinSet::new();
-    for (browser, interaction, csrf) in forms {
-        let url = url.clone();
-        burst.spawn(async move {
-            let form = [
-                ("interaction", interaction.as_str()),
-                ("csrf_token", csrf.as_str()),
-                ("username", "shared"),
-                ("password", PASSWORD),
-            ];
-            browser
-                .http
-                .post(&url)
-                .form(&form)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        });
-    }
-    let statuses = burst.join_all().await;
+    let forms = open_logins(&g, &client, 8).await;
+    let statuses = post_logins_at_once(&g, forms, "shared", PASSWORD).await;
     assert!(statuses.iter().all(|s| *s == 303), "{statuses:?}");
 }
 
@@ -1420,15 +1147,7 @@ async fn a_scope_removed_from_a_client_is_not_refreshed() {
     let client = g.confidential_client("ES256", "client_secret_basic");
     let t = user_tokens(&g, &client, "openid email offline_access", &[]).await;
     g.cli(&["client", "update", &client.id, "--scope", "openid offline_access"]);
-    let (status, body) = token(
-        &g,
-        &client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &s(&t["refresh_token"])),
-        ],
-    )
-    .await;
+    let (status, body) = refresh(&g, &client, &s(&t["refresh_token"])).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "offline_access openid", "{body}");
     assert!(jwt_claims(&s(&body["id_token"])).get("email").is_none());

@@ -12,40 +12,13 @@ use serde_json::{Value, json};
 const API: &str = "https://api.example.com";
 
 fn resource_server(g: &Gatehouse) -> TestClient {
-    let v = g.cli(&[
-        "client",
-        "create",
-        "--name",
-        "Resource server",
-        "--grant-type",
-        "client_credentials",
-        "--scope",
-        "openid",
-        "--introspect",
-        "--resource",
-        API,
-    ]);
-    TestClient {
-        id: s(&v["client_id"]),
-        secret: Some(s(&v["client_secret"])),
-    }
+    service_client(g, &["--introspect", "--resource", API])
 }
 
 async fn introspect(g: &Gatehouse, rs: &TestClient, token: &str) -> Value {
     let (status, body) = post_authenticated(g, "/oauth/introspect", rs, &[("token", token)]).await;
     assert_eq!(status, 200, "{body}");
     body
-}
-
-async fn userinfo_status(g: &Gatehouse, token: &str) -> u16 {
-    http()
-        .get(format!("{}/oauth/userinfo", g.issuer))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 fn inactive() -> Value {

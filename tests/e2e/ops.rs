@@ -181,20 +181,7 @@ async fn failed_client_authentication_is_rate_limited_with_retry_after() {
         &StoreEnv::fresh(dir.path()),
         &[("GATEHOUSE_RATE_LIMIT_CLIENT_AUTH_FAILURES", "3/1m")],
     );
-    let v = g.cli(&[
-        "client",
-        "create",
-        "--name",
-        "svc",
-        "--grant-type",
-        "client_credentials",
-        "--scope",
-        "openid",
-    ]);
-    let good = TestClient {
-        id: s(&v["client_id"]),
-        secret: Some(s(&v["client_secret"])),
-    };
+    let good = service_client(&g, &[]);
     let bad = TestClient {
         id: good.id.clone(),
         secret: Some("wrong".into()),
@@ -223,20 +210,7 @@ async fn defaults_never_throttle_legitimate_traffic() {
     let g = Gatehouse::start();
     g.user("alice");
     let client = g.confidential_client("RS256", "client_secret_basic");
-    let v = g.cli(&[
-        "client",
-        "create",
-        "--name",
-        "svc",
-        "--grant-type",
-        "client_credentials",
-        "--scope",
-        "openid",
-    ]);
-    let svc = TestClient {
-        id: s(&v["client_id"]),
-        secret: Some(s(&v["client_secret"])),
-    };
+    let svc = service_client(&g, &[]);
     for _ in 0..300 {
         assert_eq!(token(&g, &svc, &[("grant_type", "client_credentials")]).await.0, 200);
     }
@@ -527,20 +501,7 @@ async fn metrics_can_move_to_their_own_listener_or_be_restricted() {
 async fn optional_token_request_limit_counts_every_request_per_client() {
     let dir = tempfile::tempdir().unwrap();
     let g = Gatehouse::start_with(&StoreEnv::fresh(dir.path()), &[("GATEHOUSE_RATE_LIMIT_TOKEN", "2/1m")]);
-    let v = g.cli(&[
-        "client",
-        "create",
-        "--name",
-        "svc",
-        "--grant-type",
-        "client_credentials",
-        "--scope",
-        "openid",
-    ]);
-    let svc = TestClient {
-        id: s(&v["client_id"]),
-        secret: Some(s(&v["client_secret"])),
-    };
+    let svc = service_client(&g, &[]);
     for _ in 0..2 {
         assert_eq!(token(&g, &svc, &[("grant_type", "client_credentials")]).await.0, 200);
     }

@@ -264,6 +264,16 @@ pub struct TestClient {
     pub secret: Option<String>,
 }
 
+impl TestClient {
+    /// The client `gatehouse client create --json` printed.
+    pub fn created(v: &Value) -> Self {
+        Self {
+            id: s(&v["client_id"]),
+            secret: v.get("client_secret").map(s),
+        }
+    }
+}
+
 pub fn s(v: &Value) -> String {
     v.as_str()
         .unwrap_or_else(|| panic!("expected a string, got {v}"))
@@ -353,24 +363,34 @@ impl Browser {
         self.http.post(url).form(form).send().await.unwrap()
     }
 
+    /// Opens the login page at `login_url` and posts its form with these credentials.
+    pub async fn submit_login(
+        &self,
+        issuer: &str,
+        login_url: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let (status, html) = self.page(login_url).await;
+        assert_eq!(status, 200, "{html}");
+        self.post(
+            &format!("{issuer}/login"),
+            &[
+                ("interaction", &hidden(&html, "interaction")),
+                ("csrf_token", &hidden(&html, "csrf_token")),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
     /// Runs a whole authorization from `auth_url` with the given password, answering the consent
     /// page with `allow` if it appears; returns the final redirect to the client.
     pub async fn authorize(&self, issuer: &str, auth_url: &str, username: &str, password: &str) -> url::Url {
         let mut next = self.follow(auth_url).await;
         if next.starts_with(&format!("{issuer}/login")) {
-            let (status, html) = self.page(&next).await;
-            assert_eq!(status, 200, "{html}");
-            let res = self
-                .post(
-                    &format!("{issuer}/login"),
-                    &[
-                        ("interaction", &hidden(&html, "interaction")),
-                        ("csrf_token", &hidden(&html, "csrf_token")),
-                        ("username", username),
-                        ("password", password),
-                    ],
-                )
-                .await;
+            let res = self.submit_login(issuer, &next, username, password).await;
             assert_eq!(res.status(), 303, "login failed: {}", res.text().await.unwrap());
             next = location(&res);
         }
@@ -440,11 +460,23 @@ pub fn base64_url(bytes: &[u8]) -> String {
 
 /// An authorization URL with PKCE for `client`.
 pub fn auth_url(issuer: &str, client_id: &str, scope: &str, challenge: &str, extra: &[(&str, &str)]) -> String {
+    auth_url_to(issuer, client_id, REDIRECT, scope, challenge, extra)
+}
+
+/// As [`auth_url`], with another `redirect_uri`.
+pub fn auth_url_to(
+    issuer: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    scope: &str,
+    challenge: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let mut u = url::Url::parse(&format!("{issuer}/oauth/authorize")).unwrap();
     u.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("redirect_uri", redirect_uri)
         .append_pair("scope", scope)
         .append_pair("state", "st4te")
         .append_pair("code_challenge", challenge)
@@ -458,8 +490,22 @@ pub fn auth_url(issuer: &str, client_id: &str, scope: &str, challenge: &str, ext
 /// Runs the authorization-code flow for `client` through a browser and the token endpoint with raw
 /// HTTP; returns the token response.
 pub async fn user_tokens(g: &Gatehouse, client: &TestClient, scope: &str, extra: &[(&str, &str)]) -> Value {
+    let (code, verifier) = authorized_code(g, &Browser::new(), client, scope, extra).await;
+    let res = exchange_code(g, client, &code, &verifier).await;
+    assert_eq!(res.0, 200, "{}", res.1);
+    res.1
+}
+
+/// Runs an authorization for `client` as alice in `browser`; returns (code, code_verifier).
+pub async fn authorized_code(
+    g: &Gatehouse,
+    browser: &Browser,
+    client: &TestClient,
+    scope: &str,
+    extra: &[(&str, &str)],
+) -> (String, String) {
     let (verifier, challenge) = pkce();
-    let back = Browser::new()
+    let back = browser
         .authorize(
             &g.issuer,
             &auth_url(&g.issuer, &client.id, scope, &challenge, extra),
@@ -468,19 +514,113 @@ pub async fn user_tokens(g: &Gatehouse, client: &TestClient, scope: &str, extra:
         )
         .await;
     let code = query(&back, "code").unwrap_or_else(|| panic!("no code: {back}"));
-    let res = token(
+    (code, verifier)
+}
+
+/// Exchanges a code at the token endpoint; returns (status, body).
+pub async fn exchange_code(g: &Gatehouse, client: &TestClient, code: &str, verifier: &str) -> (u16, Value) {
+    token(
         g,
         client,
         &[
             ("grant_type", "authorization_code"),
-            ("code", &code),
+            ("code", code),
             ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
+            ("code_verifier", verifier),
         ],
     )
-    .await;
-    assert_eq!(res.0, 200, "{}", res.1);
-    res.1
+    .await
+}
+
+/// The status userinfo answers for an access token.
+pub async fn userinfo_status(g: &Gatehouse, token: &str) -> u16 {
+    http()
+        .get(format!("{}/oauth/userinfo", g.issuer))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A confidential client for `client_credentials` with scope openid, plus `extra` arguments of
+/// `client create` (e.g. `--introspect`).
+pub fn service_client(g: &Gatehouse, extra: &[&str]) -> TestClient {
+    let mut args = vec![
+        "client",
+        "create",
+        "--name",
+        "svc",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "openid",
+    ];
+    args.extend_from_slice(extra);
+    TestClient::created(&g.cli(&args))
+}
+
+/// Refreshes with `refresh_token`; returns (status, body).
+pub async fn refresh(g: &Gatehouse, client: &TestClient, refresh_token: &str) -> (u16, Value) {
+    token(
+        g,
+        client,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+    )
+    .await
+}
+
+/// GETs `url` and parses the JSON body.
+pub async fn get_json(url: &str) -> Value {
+    http().get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// `n` login forms of `client`, each opened in a browser of its own: (browser, interaction, csrf).
+pub async fn open_logins(g: &Gatehouse, client: &TestClient, n: usize) -> Vec<(Browser, String, String)> {
+    let mut forms = Vec::new();
+    for _ in 0..n {
+        let browser = Browser::new();
+        let (_, challenge) = pkce();
+        let login = browser
+            .follow(&auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))
+            .await;
+        let (_, html) = browser.page(&login).await;
+        forms.push((browser, hidden(&html, "interaction"), hidden(&html, "csrf_token")));
+    }
+    forms
+}
+
+/// Posts every form of [`open_logins`] at once with these credentials; returns the statuses.
+pub async fn post_logins_at_once(
+    g: &Gatehouse,
+    forms: Vec<(Browser, String, String)>,
+    username: &str,
+    password: &str,
+) -> Vec<u16> {
+    let url = format!("{}/login", g.issuer);
+    let mut burst = tokio::task::JoinSet::new();
+    for (browser, interaction, csrf) in forms {
+        let (url, username, password) = (url.clone(), username.to_owned(), password.to_owned());
+        burst.spawn(async move {
+            let form = [
+                ("interaction", interaction.as_str()),
+                ("csrf_token", csrf.as_str()),
+                ("username", username.as_str()),
+                ("password", password.as_str()),
+            ];
+            browser
+                .http
+                .post(&url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    burst.join_all().await
 }
 
 /// POSTs to the token endpoint with the client's credentials; returns (status, body).
@@ -533,18 +673,7 @@ pub async fn login_attempt(
     let login = browser
         .follow(&auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))
         .await;
-    let (_, html) = browser.page(&login).await;
-    let res = browser
-        .post(
-            &format!("{}/login", g.issuer),
-            &[
-                ("interaction", &hidden(&html, "interaction")),
-                ("csrf_token", &hidden(&html, "csrf_token")),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await;
+    let res = browser.submit_login(&g.issuer, &login, username, password).await;
     let status = res.status().as_u16();
     let retry_after = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
     reqwest_response::Response {

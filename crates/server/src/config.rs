@@ -254,7 +254,7 @@ impl Config {
                 pg.pool_max = pool_max;
                 pg.pool_timeout = pool_timeout;
                 pg.statement_timeout = statement_timeout;
-                if let Err(message) = gatehouse_storage::postgres::tls_params(&pg.url, false) {
+                if let Err(message) = gatehouse_storage::postgres::tls_params(&pg.url) {
                     return Err(ConfigError {
                         setting: "DATABASE_URL",
                         message,
@@ -734,6 +734,45 @@ mod tests {
             let e = load(&[(k, v)]).unwrap_err();
             assert_eq!(e.setting, k, "{v}");
         }
+    }
+
+    #[test]
+    fn key_encryption_and_database_ca_settings_say_what_is_wrong() {
+        use std::os::unix::fs::PermissionsExt;
+        let key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+        assert!(load(&[("GATEHOUSE_SECRET_KEY", key)]).unwrap().secret_key.is_some());
+        let e = load(&[("GATEHOUSE_SECRET_KEY", "short")]).unwrap_err();
+        assert_eq!(e.setting, "GATEHOUSE_SECRET_KEY");
+        assert!(!e.message.contains("short"), "the value is never echoed: {}", e.message);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kek");
+        std::fs::write(&file, key).unwrap();
+        let path = file.to_str().unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load(&[("GATEHOUSE_SECRET_KEY_FILE", path)]).unwrap_err();
+        assert!(
+            e.setting == "GATEHOUSE_SECRET_KEY_FILE" && e.message.contains("chmod 600"),
+            "{}",
+            e.message
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(
+            load(&[("GATEHOUSE_SECRET_KEY_FILE", path)])
+                .unwrap()
+                .secret_key
+                .is_some()
+        );
+        let e = load(&[("GATEHOUSE_SECRET_KEY", key), ("GATEHOUSE_SECRET_KEY_FILE", path)]).unwrap_err();
+        assert!(e.message.contains("not both"), "{}", e.message);
+        let pg = "postgres://u@db.example.com/gh";
+        let e = load(&[("DATABASE_URL", pg), ("GATEHOUSE_DB_CA_FILE", "/nonexistent/ca.pem")]).unwrap_err();
+        assert_eq!(e.setting, "GATEHOUSE_DB_CA_FILE");
+        let e = load(&[("DATABASE_URL", &format!("{pg}?sslmode=maybe"))]).unwrap_err();
+        assert!(
+            e.setting == "DATABASE_URL" && e.message.contains("sslmode"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -102,16 +102,6 @@ impl Limiter {
         self.name
     }
 
-    /// Whether `key` is over the limit: `Some(seconds until the window ends)` if so.
-    #[must_use]
-    pub fn blocked(&self, key: &str) -> Option<u64> {
-        let limit = self.limit?;
-        let windows = self.windows.lock().ok()?;
-        let (start, count) = windows.get(key)?;
-        let left = limit.window.checked_sub(start.elapsed())?;
-        (*count >= limit.count).then(|| left.as_secs().max(1))
-    }
-
     /// Counts one event for `key`; returns `Some(retry_after)` if it is over the limit now.
     pub fn hit(&self, key: &str) -> Option<u64> {
         let limit = self.limit?;
@@ -140,13 +130,6 @@ impl Limiter {
             && let Some(entry) = w.get_mut(key)
         {
             entry.1 = entry.1.saturating_sub(1);
-        }
-    }
-
-    /// Forgets `key` (after a success).
-    pub fn clear(&self, key: &str) {
-        if let Ok(mut w) = self.windows.lock() {
-            w.remove(key);
         }
     }
 }
@@ -239,17 +222,14 @@ mod tests {
         assert!(Limit::parse("ten/5m").is_err());
         let l = Limiter::new("t", Limit::parse("2/1h").unwrap());
         assert_eq!(l.hit("a"), None);
-        assert_eq!(l.blocked("a"), None);
         assert_eq!(l.hit("a"), None);
-        assert!(l.blocked("a").is_some());
-        assert!(l.hit("a").is_some());
+        assert!(l.hit("a").is_some(), "the third event in the window is over");
         assert_eq!(l.hit("b"), None, "keys are independent");
-        l.clear("a");
-        assert_eq!(l.blocked("a"), None);
         l.hit("c");
         l.hit("c");
         l.release("c");
-        assert_eq!(l.blocked("c"), None, "a released event no longer counts");
+        assert_eq!(l.hit("c"), None, "a released event no longer counts");
+        assert!(l.hit("c").is_some());
         let off = Limiter::new("off", None);
         for _ in 0..100 {
             assert_eq!(off.hit("x"), None);

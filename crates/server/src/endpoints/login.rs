@@ -243,7 +243,7 @@ async fn check_password(
         if let Some(retry_after) = limiter.hit(&ip) {
             METRICS.rate_limited.with_label_values(&[limiter.name()]).inc();
             METRICS.logins.with_label_values(&["rate_limited"]).inc();
-            return Err(Refusal::Page(too_many(retry_after)));
+            return Err(Refusal::Page(too_many(retry_after, TOO_MANY_FAILED)));
         }
     }
     let in_flight = &limiters.logins_in_flight;
@@ -253,7 +253,7 @@ async fn check_password(
     ) else {
         limiters.login_failures_per_ip.release(&ip);
         METRICS.logins.with_label_values(&["rate_limited"]).inc();
-        return Err(Refusal::Page(too_many(1)));
+        return Err(Refusal::Page(too_many(1, IN_PROGRESS)));
     };
     let store_failed = |e| Refusal::Page(unavailable_page(store_error(e)));
     // The queue place comes before the attempt is counted: an overloaded server refuses the
@@ -291,7 +291,7 @@ async fn check_password(
                 LoginAttempt::Busy => {
                     limiters.login_failures_per_ip.release(&ip);
                     METRICS.logins.with_label_values(&["rate_limited"]).inc();
-                    return Err(Refusal::Page(too_many(1)));
+                    return Err(Refusal::Page(too_many(1, IN_PROGRESS)));
                 }
             }
         }
@@ -436,13 +436,12 @@ const WRONG: &str = "Wrong username or password.";
 
 const LOCKED: &str = "This account is temporarily locked after too many failed sign-ins. Try again later, or ask your administrator to unlock it.";
 
-fn too_many(retry_after: u64) -> HttpResponse {
-    let mut res = pages::error(
-        StatusCode::TOO_MANY_REQUESTS,
-        "Too many attempts",
-        "Too many failed sign-ins came from this address. Wait a few minutes and try again.",
-        None,
-    );
+const TOO_MANY_FAILED: &str = "Too many sign-ins came from this address. Wait a few minutes and try again.";
+
+const IN_PROGRESS: &str = "Too many sign-ins to this account, or from this address, are being checked right now. Wait a moment and try again.";
+
+fn too_many(retry_after: u64, message: &str) -> HttpResponse {
+    let mut res = pages::error(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message, None);
     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&retry_after.to_string()) {
         res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
     }

@@ -31,8 +31,7 @@ async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Http
     // request naming a client_id must never spend that client's budget. A public client proves
     // nothing by naming itself, so its budget is per (client_id, address).
     let budget_key = if client.auth_method.kind() == ClientKind::Public {
-        let ip = crate::protect::client_ip(req, &state.config.trusted_proxies);
-        format!("{}|{}", client.id.as_str(), crate::protect::address_key(ip))
+        per_address(state, req, client.id.as_str())
     } else {
         client.id.as_str().to_owned()
     };
@@ -109,13 +108,17 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest, auth: &ClientAuth
     tracing::info!(target: "gatehouse::audit", event = "client_auth.failure", client_id = ?auth.client_id().as_str(), reason = %failure.code());
     if guessable {
         let limiter = &state.limiters.client_auth_failures;
-        let ip = crate::protect::client_ip(req, &state.config.trusted_proxies);
-        let key = format!("{}|{}", auth.client_id().as_str(), crate::protect::address_key(ip));
-        if let Some(retry_after) = limiter.hit(&key) {
+        if let Some(retry_after) = limiter.hit(&per_address(state, req, auth.client_id().as_str())) {
             return Err(limited(limiter, retry_after));
         }
     }
     Err(failure)
+}
+
+/// A limiter key for `client_id` as named from this request's client address.
+fn per_address(state: &AppState, req: &HttpRequest, client_id: &str) -> String {
+    let ip = crate::protect::client_ip(req, &state.config.trusted_proxies);
+    format!("{client_id}|{}", crate::protect::address_key(ip))
 }
 
 fn require_grant(client: &ClientRecord, grant: GrantType) -> Result<(), Error> {

@@ -43,12 +43,32 @@ pub enum TlsPolicy {
     Verify,
 }
 
-/// The libpq TLS parameters of `url` that the driver does not know, taken out of it: returns the URL
-/// for the driver, the TLS policy, and an `sslrootcert` path if given.
+/// A connection string with its libpq TLS parameters (which the driver does not know) taken out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsParams {
+    /// The connection string for the driver.
+    pub driver_url: String,
+    /// The policy `sslmode` asks for, if it is given.
+    pub mode: Option<TlsPolicy>,
+    /// `sslrootcert`, if given.
+    pub root_cert: Option<String>,
+}
+
+impl TlsParams {
+    /// The policy for a connection to a loopback host or not: `sslmode` when given, else off on
+    /// loopback and verified TLS everywhere else.
+    #[must_use]
+    pub fn policy(&self, loopback: bool) -> TlsPolicy {
+        self.mode
+            .unwrap_or(if loopback { TlsPolicy::Off } else { TlsPolicy::Verify })
+    }
+}
+
+/// Takes the libpq TLS parameters out of `url`.
 ///
 /// # Errors
 /// An `sslmode` value that is not one of libpq's.
-pub fn tls_params(url: &str, loopback: bool) -> Result<(String, TlsPolicy, Option<String>), String> {
+pub fn tls_params(url: &str) -> Result<TlsParams, String> {
     let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
     let (base, query, sep) = match url.split_once('?') {
         Some((b, q)) if is_url => (b, q, '&'),
@@ -67,11 +87,11 @@ pub fn tls_params(url: &str, loopback: bool) -> Result<(String, TlsPolicy, Optio
             _ => kept.push(part),
         }
     }
-    let policy = match mode.as_deref() {
-        None if loopback => TlsPolicy::Off,
-        None | Some("require" | "verify-ca" | "verify-full") => TlsPolicy::Verify,
-        Some("disable") => TlsPolicy::Off,
-        Some("prefer" | "allow") => TlsPolicy::Prefer,
+    let mode = match mode.as_deref() {
+        None => None,
+        Some("require" | "verify-ca" | "verify-full") => Some(TlsPolicy::Verify),
+        Some("disable") => Some(TlsPolicy::Off),
+        Some("prefer" | "allow") => Some(TlsPolicy::Prefer),
         Some(other) => {
             return Err(format!(
                 "sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full"
@@ -84,7 +104,11 @@ pub fn tls_params(url: &str, loopback: bool) -> Result<(String, TlsPolicy, Optio
         (false, true) => base.to_owned(),
         (false, false) => format!("{base}?{rest}"),
     };
-    Ok((driver_url, policy, root))
+    Ok(TlsParams {
+        driver_url,
+        mode,
+        root_cert: root,
+    })
 }
 
 impl PgSettings {
@@ -130,8 +154,8 @@ impl PgStore {
         let invalid = |e: &dyn std::fmt::Display| {
             StoreError::Internal(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))
         };
-        let stripped = tls_params(&settings.url, true).map_err(|e| invalid(&e))?.0;
-        let mut config = tokio_postgres::Config::from_str(&stripped).map_err(|e| invalid(&e))?;
+        let tls_params = tls_params(&settings.url).map_err(|e| invalid(&e))?;
+        let mut config = tokio_postgres::Config::from_str(&tls_params.driver_url).map_err(|e| invalid(&e))?;
         let options = format!(
             "{} -c statement_timeout={}",
             config.get_options().unwrap_or(""),
@@ -147,14 +171,17 @@ impl PgStore {
         // TLS off for loopback unless the URL asks for it; everywhere else required and verified
         // unless the URL says otherwise (the driver's own default, `prefer`, can be downgraded by
         // anyone on the path answering "no TLS").
-        let (_, policy, root) = tls_params(&settings.url, loopback).map_err(|e| invalid(&e))?;
+        let policy = tls_params.policy(loopback);
         config.ssl_mode(match policy {
             TlsPolicy::Off => SslMode::Disable,
             TlsPolicy::Prefer => SslMode::Prefer,
             TlsPolicy::Verify => SslMode::Require,
         });
         let tls = policy != TlsPolicy::Off;
-        let ca_file = settings.ca_file.clone().or_else(|| root.map(std::path::PathBuf::from));
+        let ca_file = settings
+            .ca_file
+            .clone()
+            .or_else(|| tls_params.root_cert.map(std::path::PathBuf::from));
         let mut fast_config = config.clone();
         fast_config.options(format!("{} -c synchronous_commit=off", config.get_options().unwrap_or("")).trim());
         let connector = if tls {
@@ -347,12 +374,9 @@ mod tests {
     #[test]
     fn tls_is_required_and_verified_off_loopback_unless_the_url_says_otherwise() {
         let remote = "postgres://u:p@db.example.com:5432/gh";
-        assert_eq!(
-            tls_params(remote, false).unwrap().1,
-            TlsPolicy::Verify,
-            "no silent downgrade"
-        );
-        assert_eq!(tls_params(remote, true).unwrap().1, TlsPolicy::Off);
+        let plain = tls_params(remote).unwrap();
+        assert_eq!(plain.policy(false), TlsPolicy::Verify, "no silent downgrade");
+        assert_eq!(plain.policy(true), TlsPolicy::Off);
         for (mode, policy) in [
             ("disable", TlsPolicy::Off),
             ("prefer", TlsPolicy::Prefer),
@@ -360,24 +384,27 @@ mod tests {
             ("verify-ca", TlsPolicy::Verify),
             ("verify-full", TlsPolicy::Verify),
         ] {
-            let (url, got, _) = tls_params(&format!("{remote}?application_name=x&sslmode={mode}"), true).unwrap();
-            assert_eq!(got, policy, "{mode}");
+            let p = tls_params(&format!("{remote}?application_name=x&sslmode={mode}")).unwrap();
+            assert_eq!(p.policy(true), policy, "{mode}: an explicit mode wins, loopback or not");
+            assert_eq!(p.policy(false), policy, "{mode}");
             assert_eq!(
-                url,
+                p.driver_url,
                 format!("{remote}?application_name=x"),
                 "the driver never sees sslmode"
             );
         }
-        let (url, _, root) =
-            tls_params(&format!("{remote}?sslmode=verify-full&sslrootcert=/etc/ca.pem"), false).unwrap();
-        assert_eq!((url.as_str(), root.as_deref()), (remote, Some("/etc/ca.pem")));
-        let (url, policy, _) = tls_params("host=db.example.com user=u sslmode=verify-full", true).unwrap();
+        let p = tls_params(&format!("{remote}?sslmode=verify-full&sslrootcert=/etc/ca.pem")).unwrap();
         assert_eq!(
-            (url.as_str(), policy),
+            (p.driver_url.as_str(), p.root_cert.as_deref()),
+            (remote, Some("/etc/ca.pem"))
+        );
+        let p = tls_params("host=db.example.com user=u sslmode=verify-full").unwrap();
+        assert_eq!(
+            (p.driver_url.as_str(), p.policy(true)),
             ("host=db.example.com user=u", TlsPolicy::Verify)
         );
         assert!(
-            tls_params(&format!("{remote}?sslmode=bogus"), false)
+            tls_params(&format!("{remote}?sslmode=bogus"))
                 .unwrap_err()
                 .contains("bogus")
         );
