@@ -512,3 +512,44 @@ async fn optional_token_request_limit_counts_every_request_per_client() {
         "{body}"
     );
 }
+
+// A generated client_id or a key's RFC 7638 kid is base64url and could start with `-`; the CLI
+// read such an id as an unknown option (`client update -HtOA10A_zk7qB2v` failed one run in 64).
+#[test]
+fn ids_starting_with_a_dash_are_taken_as_ids_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreEnv::fresh(dir.path());
+    cli_json(
+        &store,
+        &[
+            "client",
+            "create",
+            "--name",
+            "dash",
+            "--grant-type",
+            "client_credentials",
+            "--client-id=-dash-1",
+        ],
+    );
+    let updated = cli_json(&store, &["client", "update", "-dash-1", "--scope", "openid"]);
+    assert_eq!(updated["scope"], "openid", "{updated}");
+    let (ok, out, err) = cli_raw(&store, &["client", "show", "--json", "-dash-1"], None);
+    assert!(ok, "{err}");
+    assert!(out.contains(r#""client_id":"-dash-1""#), "{out}");
+    let (ok, _, err) = cli_raw(&store, &["keys", "retire", "-no-such-kid", "--now"], None);
+    assert!(!ok && err.contains("no key with kid -no-such-kid"), "{err}");
+    for _ in 0..64 {
+        let v = cli_json(
+            &store,
+            &[
+                "client",
+                "create",
+                "--name",
+                "gen",
+                "--grant-type",
+                "client_credentials",
+            ],
+        );
+        assert!(!v["client_id"].as_str().unwrap().starts_with('-'), "{v}");
+    }
+}

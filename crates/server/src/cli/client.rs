@@ -24,6 +24,7 @@ pub(super) enum ClientCommand {
     /// Show one client.
     Show {
         /// The client_id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Print JSON.
         #[arg(long)]
@@ -34,6 +35,7 @@ pub(super) enum ClientCommand {
     /// Replace a confidential client's secret. Prints the new secret (once).
     RotateSecret {
         /// The client_id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Print JSON.
         #[arg(long)]
@@ -42,6 +44,7 @@ pub(super) enum ClientCommand {
     /// Delete a client with its codes, tokens and consents.
     Delete {
         /// The client_id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }
@@ -90,6 +93,7 @@ pub(super) struct CreateArgs {
 #[derive(Args)]
 pub(super) struct UpdateArgs {
     /// The client_id.
+    #[arg(allow_hyphen_values = true)]
     id: String,
     /// New name.
     #[arg(long)]
@@ -213,7 +217,7 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
     check_scopes_exist(&store, &scope).await?;
     let id = match a.client_id {
         Some(id) => client_id(&id)?,
-        None => ClientId::parse(&random_b64(12)).context("generated client_id")?,
+        None => generated_client_id()?,
     };
     if a.introspect && auth_method == TokenEndpointAuthMethod::None {
         bail!("--introspect needs a confidential client: a resource server authenticates with a secret");
@@ -334,4 +338,30 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
         "introspect": c.introspect,
         "created_at": c.created_at.0,
     })
+}
+
+/// A fresh client_id: 96 random bits, base64url, never starting with `-` (an id such as
+/// `-HtOA10A_zk7qB2v` would read as an option in `gatehouse client update <ID>` and in every
+/// shell script that passes it on).
+fn generated_client_id() -> anyhow::Result<ClientId> {
+    // Draw again rather than rewrite the first character, so every id stays uniform over the rest.
+    let id = std::iter::repeat_with(|| random_b64(12))
+        .find(|id| !id.starts_with('-'))
+        .expect("repeat_with never ends");
+    ClientId::parse(&id).context("generated client_id")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_client_ids_never_read_as_options() {
+        // One id in 64 started with `-` before the fix; 4096 draws make a miss vanishingly rare.
+        for _ in 0..4096 {
+            let id = generated_client_id().unwrap();
+            assert!(!id.as_str().starts_with('-'), "{}", id.as_str());
+            assert_eq!(id.as_str().len(), 16);
+        }
+    }
 }

@@ -44,7 +44,8 @@ pub(super) enum KeysCommand {
     /// its algorithm signs from now on. Tokens it signed stop verifying. Running servers pick the
     /// change up within GATEHOUSE_KEY_POLL_INTERVAL.
     Retire {
-        /// The key id (see gatehouse keys list).
+        /// The key id (see gatehouse keys list). A kid is an RFC 7638 thumbprint and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Required: retirement takes effect immediately, with no overlap.
         #[arg(long, required = true)]
