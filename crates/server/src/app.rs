@@ -1,5 +1,6 @@
 //! Building and running the HTTP server.
 
+use crate::clock::system_now;
 use crate::config::Config;
 use crate::endpoints::{authorize, discovery, health, login, revoke, token, userinfo};
 use crate::http::params::MAX_FORM_BYTES;
@@ -7,7 +8,8 @@ use crate::keys::KeyRing;
 use crate::metrics::METRICS;
 use crate::passwords;
 use crate::protect::{Limiter, Limiters};
-use crate::state::{AppState, now, random_token};
+use crate::random::random_token;
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::middleware::Condition;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -105,7 +107,7 @@ async fn not_found() -> HttpResponse {
 /// Store failures while loading keys or scopes.
 pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
     crate::seal::seal_stored(store.as_ref()).await?;
-    let keys = KeyRing::load_or_create(store.as_ref(), now()).await?;
+    let keys = KeyRing::load_or_create(store.as_ref(), system_now()).await?;
     let scopes = store.list_scopes().await?.into_iter().map(|s| s.name).collect();
     let discovery = web::Bytes::from(serde_json::to_vec(&ProviderMetadata::new(&issuer, scopes))?);
     let dummy_password_hash = tokio::task::spawn_blocking(|| passwords::hash(&random_token()))
@@ -115,7 +117,9 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
     aws_lc_rs::rand::fill(&mut candidate).map_err(|_| anyhow::anyhow!("the system random source failed"))?;
     let aad = crate::seal::server_secret_aad("refresh_rotation");
     let candidate = crate::seal::seal(&aad, &candidate).map_err(anyhow::Error::msg)?;
-    let stored = store.server_secret("refresh_rotation", &candidate, now()).await?;
+    let stored = store
+        .server_secret("refresh_rotation", &candidate, system_now())
+        .await?;
     let refresh_secret = crate::seal::open(&aad, &stored).map_err(anyhow::Error::msg)?;
     let refresh_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &refresh_secret);
     let limiters = Limiters {
@@ -132,6 +136,7 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         limiters,
         started: std::time::Instant::now(),
         health: crate::endpoints::health::HealthCache::default(),
+        clock: crate::clock::Clock::system(),
         refresh_key,
         secure_cookies: issuer.starts_with("https://"),
         config,
@@ -155,7 +160,7 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> anyhow::Result<()> 
     let state = web::Data::new(build_state(config, issuer.clone(), Arc::clone(&store)).await?);
     let first_start = store.list_clients().await?.is_empty() && store.list_users().await?.is_empty();
     let _ = gatehouse_storage::postgres::POOL_WAIT_OBSERVER.set(|d| METRICS.pool_wait.observe(d.as_secs_f64()));
-    METRICS.started.set(now().0);
+    METRICS.started.set(system_now().0);
     let shutdown = state.config.shutdown_timeout.as_secs();
     let config_data = web::Data::new(state.config.clone());
     let server = HttpServer::new({
@@ -233,7 +238,7 @@ async fn cleanup_loop(state: web::Data<AppState>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let now = now();
+        let now = state.clock.now();
         let revoked_before = gatehouse_protocol::types::UnixTime(
             now.0
                 .saturating_sub(i64::try_from(state.config.revoked_retention.as_secs()).unwrap_or(i64::MAX)),
@@ -277,7 +282,7 @@ async fn key_loop(state: web::Data<AppState>) {
                 continue;
             }
         };
-        let now = now();
+        let now = state.clock.now();
         if !state.keys().stale(&records, now) {
             continue;
         }
@@ -320,7 +325,7 @@ async fn rotate_due_keys(state: &AppState, every: std::time::Duration) {
     let Ok(records) = state.store.list_keys().await else {
         return;
     };
-    let now = now();
+    let now = state.clock.now();
     for alg in gatehouse_protocol::types::SigningAlg::ALL {
         let newest = records
             .iter()
@@ -348,7 +353,7 @@ pub async fn rotate_now(
     config: &Config,
     alg: gatehouse_protocol::types::SigningAlg,
 ) -> anyhow::Result<String> {
-    let now = now();
+    let now = system_now();
     let key = tokio::task::spawn_blocking(move || crate::keys::SigningKey::generate(alg, now))
         .await?
         .map_err(anyhow::Error::msg)?;
@@ -370,7 +375,7 @@ pub async fn rotate(
     alg: gatehouse_protocol::types::SigningAlg,
     expected_newest: Option<&str>,
 ) -> anyhow::Result<Option<String>> {
-    let now = now();
+    let now = system_now();
     let mut key = tokio::task::spawn_blocking(move || crate::keys::SigningKey::generate(alg, now))
         .await?
         .map_err(anyhow::Error::msg)?;

@@ -1,7 +1,8 @@
 //! Minting tokens: opaque access and refresh tokens (stored by hash) and signed ID tokens.
 
 use crate::http::error::store_error;
-use crate::state::{AppState, ordered_token, random_token};
+use crate::random::{ordered_token, random_token};
+use crate::state::AppState;
 use gatehouse_protocol::Error;
 use gatehouse_protocol::claims::{ClaimsRequest, at_hash, released_claims};
 use gatehouse_protocol::types::{AccessTokenFormat, ScopeSet, TokenHash, UnixTime, b64url};
@@ -112,7 +113,7 @@ pub fn successor_value(state: &AppState, presented: &str) -> String {
 
 fn successor(key: &aws_lc_rs::hmac::Key, grace_seconds: u64, presented: &str) -> String {
     if grace_seconds == 0 {
-        return crate::state::random_token();
+        return crate::random::random_token();
     }
     b64url(aws_lc_rs::hmac::sign(key, presented.as_bytes()).as_ref())
 }

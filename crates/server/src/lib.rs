@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod endpoints;
 pub mod http;
@@ -11,6 +12,7 @@ pub mod keys;
 pub mod metrics;
 pub mod passwords;
 pub mod protect;
+pub mod random;
 pub mod seal;
 pub mod state;
 pub mod store;

@@ -199,7 +199,7 @@ pub const SERVER_SECRETS: &[&str] = &["refresh_rotation"];
 /// # Errors
 /// A value sealed under a key that is neither the installed nor the previous one; store failures.
 pub async fn reseal(store: &dyn gatehouse_storage::Store, previous: Option<&Kek>) -> anyhow::Result<usize> {
-    let now = crate::state::now();
+    let now = crate::clock::system_now();
     let mut rewritten = 0;
     let rewrap = |aad: &str, stored: &[u8]| -> anyhow::Result<Option<Vec<u8>>> {
         let current = kek();

@@ -1,8 +1,7 @@
-//! Shared application state and the small helpers every endpoint uses (clock, randomness).
+//! State shared by every request.
 
 use crate::config::Config;
 use crate::keys::KeyRing;
-use gatehouse_protocol::types::{UnixTime, b64url};
 use gatehouse_storage::Store;
 use std::sync::Arc;
 
@@ -33,6 +32,8 @@ pub struct AppState {
     pub started: std::time::Instant,
     /// Shared and cached health-check results (`/ready`, `/health/detailed`).
     pub health: crate::endpoints::health::HealthCache,
+    /// The wall clock; read once per request.
+    pub clock: crate::clock::Clock,
 }
 
 impl AppState {
@@ -44,39 +45,4 @@ impl AppState {
             |k| std::sync::Arc::clone(&k),
         )
     }
-}
-
-/// The current time.
-#[must_use]
-pub fn now() -> UnixTime {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
-}
-
-/// A fresh 256-bit random value, base64url (43 characters): codes, tokens, secrets, cookies.
-#[must_use]
-pub fn random_token() -> String {
-    random_b64(32)
-}
-
-/// A fresh access-token value (or JWT `jti`) whose storage key sorts by issue time: 208 random
-/// bits plus the issue time in milliseconds, 44 characters (see `TokenHash::ordered`).
-#[must_use]
-pub fn ordered_token() -> String {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let mut random = [0u8; 26];
-    aws_lc_rs::rand::fill(&mut random).expect("the system random source failed");
-    gatehouse_protocol::types::ordered_value(millis, &random)
-}
-
-/// `len` random bytes, base64url.
-#[must_use]
-pub fn random_b64(len: usize) -> String {
-    let mut bytes = vec![0u8; len];
-    aws_lc_rs::rand::fill(&mut bytes).expect("the system random source failed");
-    b64url(&bytes)
 }

@@ -1,7 +1,7 @@
 //! `gatehouse client ...`.
 
 use super::{audit, now, print};
-use crate::state::{random_b64, random_token};
+use crate::random::{random_b64, random_token};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use gatehouse_protocol::types::{

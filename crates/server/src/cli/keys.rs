@@ -60,7 +60,7 @@ pub(super) async fn run(cmd: KeysCommand, store: Arc<dyn Store>, config: &Config
     match cmd {
         KeysCommand::List { json } => {
             let records = store.list_keys().await?;
-            let now = crate::state::now();
+            let now = crate::clock::system_now();
             let ring = KeyRing::from_records(&records, now).map_err(anyhow::Error::msg)?;
             let rows: Vec<serde_json::Value> = records
                 .iter()
@@ -138,7 +138,7 @@ pub(super) async fn run(cmd: KeysCommand, store: Arc<dyn Store>, config: &Config
             Ok(())
         }
         KeysCommand::Retire { kid, now: _, json } => {
-            let now = crate::state::now();
+            let now = crate::clock::system_now();
             let Some(record) = store.list_keys().await?.into_iter().find(|k| k.kid == kid) else {
                 anyhow::bail!("no key with kid {kid}; see gatehouse keys list");
             };

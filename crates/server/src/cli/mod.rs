@@ -253,7 +253,7 @@ fn print(json: bool, value: &serde_json::Value, human: impl FnOnce() -> String) 
 }
 
 fn now() -> gatehouse_protocol::types::UnixTime {
-    crate::state::now()
+    crate::clock::system_now()
 }
 
 fn audit(event: &str, detail: &str) {

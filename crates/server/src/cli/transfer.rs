@@ -151,7 +151,7 @@ pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
             retires_at: k.retires_at,
         });
     }
-    for t in store.list_refresh_tokens(crate::state::now()).await? {
+    for t in store.list_refresh_tokens(crate::clock::system_now()).await? {
         lines.push(Line::RefreshToken {
             hash: b64url(t.hash.as_bytes()),
             family_id: t.family_id,

@@ -2,7 +2,7 @@
 
 use super::{audit, now, print};
 use crate::passwords;
-use crate::state::random_b64;
+use crate::random::random_b64;
 use anyhow::bail;
 use clap::{Args, Subcommand};
 use gatehouse_storage::{Store, UserRecord};

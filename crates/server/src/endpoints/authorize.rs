@@ -4,7 +4,8 @@
 
 use crate::http::error::store_error;
 use crate::http::{cookies, pages, params};
-use crate::state::{AppState, now, random_b64, random_token};
+use crate::random::{random_b64, random_token};
+use crate::state::AppState;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_protocol::Error;
@@ -102,7 +103,7 @@ async fn start(
         .as_deref()
         .map(|h| verify_id_token_hint(state, h, client))
         .transpose()?;
-    let now = now();
+    let now = state.clock.now();
     let login = match current_session(state, req).await? {
         Some((session, user)) if !needs_login(&request, &user.id, session.auth_time, hint_subject.as_deref(), now) => {
             Some(InteractionLogin {
@@ -166,7 +167,7 @@ pub async fn after_login(
         // Single use: a second tab finishing the same interaction gets nothing.
         if state
             .store
-            .take_interaction(id, now())
+            .take_interaction(id, state.clock.now())
             .await
             .map_err(store_error)?
             .is_none()
@@ -189,7 +190,7 @@ pub async fn issue_code(
     login: &InteractionLogin,
 ) -> Result<HttpResponse, Error> {
     let code = random_token();
-    let now = now();
+    let now = state.clock.now();
     let grant = CodeGrant {
         grant_id: random_b64(16),
         client_id: request.client_id.clone(),
@@ -233,7 +234,7 @@ async fn begin_interaction(
         browser_hash: TokenHash::of(&browser),
         request,
         login,
-        expires_at: now().plus(state.config.login_ttl.as_secs()),
+        expires_at: state.clock.now().plus(state.config.login_ttl.as_secs()),
     };
     state.store.put_interaction(&interaction).await.map_err(store_error)?;
     let mut res = see_other(&format!("{}/{page}?interaction={}", state.issuer, interaction.id));
@@ -318,7 +319,7 @@ pub async fn current_session(
     };
     let Some(session) = state
         .store
-        .find_session(&TokenHash::of(&cookie), now())
+        .find_session(&TokenHash::of(&cookie), state.clock.now())
         .await
         .map_err(store_error)?
     else {

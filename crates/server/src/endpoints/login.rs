@@ -8,7 +8,8 @@ use crate::http::pages::{ConsentPage, LoginPage, ScopeLine};
 use crate::http::{cookies, pages, params};
 use crate::metrics::METRICS;
 use crate::passwords;
-use crate::state::{AppState, now, random_b64, random_token};
+use crate::random::{random_b64, random_token};
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_protocol::Error;
@@ -46,7 +47,7 @@ pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: we
     METRICS.logins.with_label_values(&["success"]).inc();
     tracing::info!(target: "gatehouse::audit", event = "login.success", client_id = %client.id, sub = %user.id);
 
-    let now = now();
+    let now = state.clock.now();
     let cookie = random_token();
     let session = BrowserSession {
         token_hash: TokenHash::of(&cookie),
@@ -143,7 +144,7 @@ pub async fn consent_submit(state: web::Data<AppState>, req: HttpRequest, body: 
         return expired_page();
     };
     // Atomic: a double submit or a second tab cannot turn one consent into two codes.
-    match state.store.take_interaction(&interaction.id, now()).await {
+    match state.store.take_interaction(&interaction.id, state.clock.now()).await {
         Ok(Some(_)) => {}
         Ok(None) => return expired_page(),
         Err(e) => return unavailable_page(store_error(e)),
@@ -154,7 +155,7 @@ pub async fn consent_submit(state: web::Data<AppState>, req: HttpRequest, body: 
             let request = &interaction.request;
             match state
                 .store
-                .grant_consent(&login.user_id, &client.id, &request.consent_scope(), now())
+                .grant_consent(&login.user_id, &client.id, &request.consent_scope(), state.clock.now())
                 .await
             {
                 Ok(()) => {
@@ -182,7 +183,7 @@ async fn load(
 ) -> Result<(Interaction, ClientRecord), HttpResponse> {
     let params = params.as_ref().map_err(|_| bad_form())?;
     let id = params.get("interaction").ok().flatten().ok_or_else(expired_page)?;
-    let interaction = match state.store.find_interaction(id, now()).await {
+    let interaction = match state.store.find_interaction(id, state.clock.now()).await {
         Ok(Some(i)) => i,
         Ok(None) => return Err(expired_page()),
         Err(e) => return Err(unavailable_page(store_error(e))),
@@ -272,7 +273,7 @@ async fn check_password(
         loop {
             let reserved = state
                 .store
-                .reserve_login_attempt(username, now(), lockout.window.as_secs(), lockout.count)
+                .reserve_login_attempt(username, state.clock.now(), lockout.window.as_secs(), lockout.count)
                 .await
                 .map_err(store_failed)?;
             match reserved {
@@ -313,7 +314,7 @@ async fn check_password(
                 r.done = true;
                 state
                     .store
-                    .release_login_attempts(username, now())
+                    .release_login_attempts(username, state.clock.now())
                     .await
                     .map_err(store_failed)?;
             }
@@ -336,7 +337,7 @@ async fn check_password(
             r.done = true;
             let locked = state
                 .store
-                .record_login_failure(username, now(), lockout.window.as_secs(), lockout.count)
+                .record_login_failure(username, state.clock.now(), lockout.window.as_secs(), lockout.count)
                 .await
                 .map_err(store_failed)?;
             if locked.is_some() {
@@ -383,7 +384,12 @@ impl Drop for Reservation {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 let _ = store
-                    .record_login_failure(&username, now(), lockout.window.as_secs(), lockout.count)
+                    .record_login_failure(
+                        &username,
+                        crate::clock::system_now(),
+                        lockout.window.as_secs(),
+                        lockout.count,
+                    )
                     .await;
             });
         }

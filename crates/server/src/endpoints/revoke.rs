@@ -5,7 +5,7 @@ use super::token::authenticate;
 use crate::http::error::{ApiError, Challenge, store_error};
 use crate::http::params;
 use crate::issue::access_token_hash;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_protocol::Error;
@@ -39,7 +39,7 @@ pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
 async fn revoke_inner(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, Error> {
     let (client, request) = authenticated(state, req, body).await?;
     let token = request.token.expose();
-    let now = now();
+    let now = state.clock.now();
     let access = access_token_hash(state, token);
     let refresh = TokenHash::of(token);
     // The hint picks which kind is tried first; both are tried (RFC 7009 §2.1: not trusted).
@@ -94,7 +94,7 @@ pub async fn introspect(
         )));
     }
     let token = request.token.expose();
-    let now = now();
+    let now = state.clock.now();
     let by_refresh_first = request.hint == Some(TokenTypeHint::RefreshToken);
     let mut answer = None;
     for kind in if by_refresh_first { [1, 0] } else { [0, 1] } {

@@ -4,7 +4,7 @@ use crate::http::error::{ApiError, Challenge, store_error};
 use crate::http::params;
 use crate::issue::{self, TokenResponse, UserGrant};
 use crate::metrics::METRICS;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_protocol::Error;
@@ -144,7 +144,7 @@ async fn authorization_code_grant(
 ) -> Result<TokenResponse, Error> {
     require_grant(client, GrantType::AuthorizationCode)?;
     let hash = TokenHash::of(code.expose());
-    let now = now();
+    let now = state.clock.now();
     let unknown = || {
         Error::InvalidGrant(
             "the code is unknown or expired; codes are single-use and live 60 seconds by default".into(),
@@ -205,7 +205,7 @@ async fn refresh_token_grant(
 ) -> Result<TokenResponse, Error> {
     require_grant(client, GrantType::RefreshToken)?;
     let hash = TokenHash::of(presented.expose());
-    let now = now();
+    let now = state.clock.now();
     let current = match state.store.find_refresh_token(&hash, now).await.map_err(store_error)? {
         Some(current) => current,
         None => return retry_or_reuse(state, client, presented, scope, resources, now).await,
@@ -299,7 +299,7 @@ async fn rotate_unknown(
 ) -> Result<Rotation, Error> {
     // The successor is never stored: rotation only inserts it when the presented token is live.
     let placeholder = gatehouse_storage::RefreshTokenRecord {
-        hash: TokenHash::of(&crate::state::random_token()),
+        hash: TokenHash::of(&crate::random::random_token()),
         family_id: String::new(),
         client_id: client.id.clone(),
         subject: String::new(),
@@ -363,7 +363,7 @@ async fn client_credentials_grant(
             .collect(),
     };
     resource::verify_allowed(&resources, &client.resources)?;
-    let now = now();
+    let now = state.clock.now();
     let access_token = issue::access_token(state, client, &scope, &resources, None, now).await?;
     tracing::info!(target: "gatehouse::audit", event = "token.issued", grant_type = "client_credentials", client_id = %client.id);
     Ok(TokenResponse {

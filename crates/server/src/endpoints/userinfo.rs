@@ -3,7 +3,7 @@
 use crate::http::error::{ApiError, store_error};
 use crate::http::params;
 use crate::issue::released;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_protocol::Error;
@@ -67,7 +67,7 @@ async fn respond(state: &AppState, token: &str) -> Result<HttpResponse, Error> {
     let hash = crate::issue::access_token_hash(state, token).ok_or_else(inactive)?;
     let record = state
         .store
-        .find_access_token(&hash, now())
+        .find_access_token(&hash, state.clock.now())
         .await
         .map_err(store_error)?
         .ok_or_else(inactive)?;

@@ -3,7 +3,8 @@
 //! template, one access log line, and `Strict-Transport-Security` when the issuer is https.
 
 use crate::metrics::METRICS;
-use crate::state::{AppState, random_b64};
+use crate::random::random_b64;
+use crate::state::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
