@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The client's address: the peer, unless the peer is a trusted proxy, in which case the rightmost
 /// `X-Forwarded-For` entry that is not itself a trusted proxy. Headers from anyone else are ignored.
@@ -45,34 +45,7 @@ pub fn address_key(ip: Option<IpAddr>) -> String {
     }
 }
 
-/// `N` events per `window`, or off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    /// Events allowed per window.
-    pub count: u32,
-    /// The window.
-    pub window: Duration,
-}
-
-impl Limit {
-    /// Parses `N/DURATION` (e.g. `30/5m`) or `off`.
-    ///
-    /// # Errors
-    /// A message saying what is expected.
-    pub fn parse(raw: &str) -> Result<Option<Self>, String> {
-        let raw = raw.trim();
-        if raw == "off" || raw == "0" {
-            return Ok(None);
-        }
-        let bad = || format!("{raw:?} is not a limit; use N/DURATION such as 30/5m, or off");
-        let (n, w) = raw.split_once('/').ok_or_else(bad)?;
-        let count: u32 = n.trim().parse().ok().filter(|c| *c > 0).ok_or_else(bad)?;
-        let window = crate::config::parse_duration(w)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(bad)?;
-        Ok(Some(Self { count, window }))
-    }
-}
+pub use crate::config::Limit;
 
 /// Fixed-window counters per key. Memory is bounded: beyond `MAX_KEYS` expired windows are dropped,
 /// and if that is not enough the oldest half is.

@@ -7,7 +7,7 @@ mod scope;
 mod transfer;
 mod user;
 
-use crate::config::{Config, SETTINGS};
+use crate::config::{Config, LogFormat, SETTINGS};
 use crate::store;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -75,7 +75,8 @@ enum ConfigCommand {
 
 fn settings_help() -> String {
     let mut s = String::from("Settings (environment):\n");
-    for (name, default, what) in SETTINGS {
+    for setting in SETTINGS {
+        let (name, what, default) = (setting.name, setting.doc, setting.shown_default());
         s.push_str(&format!("  {name:<30} {what} [default: {default}]\n"));
     }
     s
@@ -103,7 +104,7 @@ pub fn run() -> ExitCode {
 
 async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let (config, sources) = Config::load(config_file)?;
-    init_logging();
+    init_logging(&config);
     // Validated by the config loader; installed once for every command of this process.
     crate::seal::install(
         config
@@ -117,10 +118,11 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
         Command::Config(ConfigCommand::Check { json }) => {
             let rows: Vec<serde_json::Value> = SETTINGS
                 .iter()
-                .filter(|(name, _, _)| *name != "GATEHOUSE_CONFIG")
-                .map(|(name, default, _)| {
+                .filter(|s| s.name != "GATEHOUSE_CONFIG")
+                .map(|s| {
+                    let name = s.name;
                     let (value, source) = sources.get(name).map_or_else(
-                        || ((*default).to_owned(), "default".to_owned()),
+                        || (s.shown_default().to_owned(), "default".to_owned()),
                         |(v, src)| (crate::config::redact(name, &v), src),
                     );
                     serde_json::json!({ "setting": name, "value": value, "source": source })
@@ -217,18 +219,18 @@ fn may_log(meta: &tracing::Metadata<'_>) -> bool {
     *meta.level() <= tracing::Level::INFO || meta.target().starts_with("gatehouse")
 }
 
-fn init_logging() {
+fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::filter::{FilterExt, filter_fn};
     use tracing_subscriber::prelude::*;
-    let filter = EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Validated by the config loader.
+    let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let filter = filter.and(filter_fn(may_log));
-    let format = std::env::var("GATEHOUSE_LOG_FORMAT").unwrap_or_else(|_| "auto".into());
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let json = match format.as_str() {
-        "json" => true,
-        "text" => false,
-        _ => !terminal,
+    let json = match config.log_format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !terminal,
     };
     // Colour escapes only for a terminal: a file or a pipe gets plain text.
     let layer = tracing_subscriber::fmt::layer()
