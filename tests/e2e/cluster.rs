@@ -375,20 +375,8 @@ async fn sigterm_of_one_instance_under_load_loses_no_request() {
     };
     let issuer = cluster.issuer();
     let store = cluster.store();
-    let v = cli_json(
-        &store,
-        &[
-            "client",
-            "create",
-            "--name",
-            "svc",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "openid",
-        ],
-    );
-    let (client_id, secret) = (s(&v["client_id"]), s(&v["client_secret"]));
+    let svc = service_client_in(&store, &[]);
+    let (client_id, secret) = (svc.id.clone(), svc.secret.clone().unwrap());
     let http = cluster.http(false);
     let victim: i64 = cluster.info["instances"][1]["pid"].as_i64().unwrap();
     let mut failures = Vec::new();

@@ -667,15 +667,7 @@ async fn claims_requested_individually_need_consent_and_the_clients_scopes() {
     let t = user_tokens(&g, &narrow, "openid", &[("claims", claims)]).await;
     let id = jwt_claims(&s(&t["id_token"]));
     assert!(id.get("email").is_none() && id.get("name").is_none(), "{id}");
-    let info: Value = http()
-        .get(format!("{}/oauth/userinfo", g.issuer))
-        .bearer_auth(s(&t["access_token"]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = userinfo(&g, &s(&t["access_token"])).await;
     assert!(info.get("email").is_none() && info.get("name").is_none(), "{info}");
     // A client allowed email: consent to openid alone is not consent to the email claim.
     let app = create("openid email");
@@ -1069,7 +1061,7 @@ async fn a_flood_of_health_checks_opens_no_database_connections() {
         let mut flood = tokio::task::JoinSet::new();
         for i in 0..60 {
             let url = format!("{}{}", g.issuer, if i % 2 == 0 { "/ready" } else { "/health/detailed" });
-            flood.spawn(async move { http().get(url).send().await.unwrap().status().as_u16() });
+            flood.spawn(async move { get_status(&url).await });
         }
         assert!(flood.join_all().await.iter().all(|s| *s == 200), "round {round}");
     }

@@ -122,14 +122,7 @@ async fn jwt_access_token_verifies_independently_and_is_revocable() {
     let header = jsonwebtoken::decode_header(&at).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
-    let jwks: jsonwebtoken::jwk::JwkSet = http()
-        .get(format!("{}/.well-known/jwks.json", g.issuer))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = get_json(&format!("{}/.well-known/jwks.json", g.issuer)).await;
     let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_audience(&[API]);

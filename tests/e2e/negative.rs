@@ -228,16 +228,7 @@ async fn reused_code_is_invalid_grant_and_revokes_the_first_tokens() {
     assert_eq!(headers["cache-control"], "no-store");
     let access = first["access_token"].as_str().unwrap().to_owned();
     let userinfo = format!("{}/oauth/userinfo", s.g.issuer);
-    assert_eq!(
-        http()
-            .get(&userinfo)
-            .bearer_auth(&access)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(userinfo_status(&s.g, &access).await, 200);
 
     let (status, body, _) = token_request(&s, &form, Some(secret(&s))).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");

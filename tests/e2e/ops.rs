@@ -342,14 +342,7 @@ async fn request_ids_hsts_and_oversized_bodies() {
         .unwrap();
     let generated = res.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(!generated.contains(' ') && !generated.is_empty());
-    let meta: Value = http()
-        .get(format!("{base}/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta: Value = get_json(&format!("{base}/.well-known/openid-configuration")).await;
     assert_eq!(
         meta["issuer"],
         format!("https://127.0.0.1:{port}"),
@@ -463,12 +456,7 @@ async fn metrics_can_move_to_their_own_listener_or_be_restricted() {
         &[("GATEHOUSE_METRICS_BIND", &format!("127.0.0.1:{port}"))],
     );
     assert_eq!(
-        http()
-            .get(format!("{}/metrics", g.issuer))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&format!("{}/metrics", g.issuer)).await,
         404,
         "not on the public listener"
     );
@@ -486,12 +474,7 @@ async fn metrics_can_move_to_their_own_listener_or_be_restricted() {
         &[("GATEHOUSE_METRICS_ALLOW", "10.0.0.0/8")],
     );
     assert_eq!(
-        http()
-            .get(format!("{}/metrics", g.issuer))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_status(&format!("{}/metrics", g.issuer)).await,
         403,
         "127.0.0.1 is not allowed"
     );

@@ -142,16 +142,7 @@ async fn outage_answers_503_promptly_and_the_same_server_recovers() {
             .starts_with("text/html")
     );
     assert!(page.headers().get("location").is_none());
-    assert_eq!(
-        http()
-            .get(format!("{}/health", g.issuer))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200,
-        "still alive"
-    );
+    assert_eq!(get_status(&format!("{}/health", g.issuer)).await, 200, "still alive");
     // The CLI fails cleanly too, and writes nothing.
     let (ok, _, err) = cli_raw(
         &store,
@@ -178,14 +169,7 @@ async fn outage_answers_503_promptly_and_the_same_server_recovers() {
     }
     assert!(recovered, "the running server recovers once PostgreSQL is back");
     assert_eq!(ready(&g).await.unwrap().status(), 200);
-    let detail: Value = http()
-        .get(format!("{}/health/detailed", g.issuer))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail: Value = get_json(&format!("{}/health/detailed", g.issuer)).await;
     assert_eq!(detail["store"]["kind"], "postgres");
     assert!(detail["store"]["pool"]["max"].is_number(), "{detail}");
     assert!(
@@ -205,14 +189,7 @@ async fn verify_with_jwks(issuer: &str, jwt: &str, client_id: &str) {
 }
 
 async fn verify_with_jwks_of(server: &str, issuer: &str, jwt: &str, client_id: &str) {
-    let jwks: jsonwebtoken::jwk::JwkSet = http()
-        .get(format!("{server}/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = get_json(&format!("{server}/.well-known/jwks.json")).await;
     let jwk = jwks.find(&kid_of(jwt)).expect("the kid is published");
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
@@ -330,13 +307,5 @@ async fn auto_migrate_false_refuses_pending_migrations_until_migrate_runs() {
         serde_json::json!([])
     );
     let g = Gatehouse::start_with(&store, &[("GATEHOUSE_AUTO_MIGRATE", "false")]);
-    assert_eq!(
-        http()
-            .get(format!("{}/health", g.issuer))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status(&format!("{}/health", g.issuer)).await, 200);
 }

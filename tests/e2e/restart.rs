@@ -4,14 +4,7 @@ use crate::support::*;
 use serde_json::Value;
 
 async fn kids(issuer: &str) -> Vec<String> {
-    let jwks: Value = http()
-        .get(format!("{issuer}/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(&format!("{issuer}/.well-known/jwks.json")).await;
     let mut kids: Vec<String> = jwks["keys"].as_array().unwrap().iter().map(|k| s(&k["kid"])).collect();
     kids.sort();
     kids

@@ -534,19 +534,31 @@ pub async fn exchange_code(g: &Gatehouse, client: &TestClient, code: &str, verif
 
 /// The status userinfo answers for an access token.
 pub async fn userinfo_status(g: &Gatehouse, token: &str) -> u16 {
+    userinfo_response(g, token).await.status().as_u16()
+}
+
+async fn userinfo_response(g: &Gatehouse, token: &str) -> reqwest::Response {
     http()
         .get(format!("{}/oauth/userinfo", g.issuer))
         .bearer_auth(token)
         .send()
         .await
         .unwrap()
-        .status()
-        .as_u16()
+}
+
+/// The status a GET of `url` answers.
+pub async fn get_status(url: &str) -> u16 {
+    http().get(url).send().await.unwrap().status().as_u16()
 }
 
 /// A confidential client for `client_credentials` with scope openid, plus `extra` arguments of
 /// `client create` (e.g. `--introspect`).
 pub fn service_client(g: &Gatehouse, extra: &[&str]) -> TestClient {
+    service_client_in(&g.store, extra)
+}
+
+/// As [`service_client`], in `store` (no server running).
+pub fn service_client_in(store: &StoreEnv, extra: &[&str]) -> TestClient {
     let mut args = vec![
         "client",
         "create",
@@ -558,7 +570,7 @@ pub fn service_client(g: &Gatehouse, extra: &[&str]) -> TestClient {
         "openid",
     ];
     args.extend_from_slice(extra);
-    TestClient::created(&g.cli(&args))
+    TestClient::created(&cli_json(store, &args))
 }
 
 /// Refreshes with `refresh_token`; returns (status, body).
@@ -572,8 +584,13 @@ pub async fn refresh(g: &Gatehouse, client: &TestClient, refresh_token: &str) ->
 }
 
 /// GETs `url` and parses the JSON body.
-pub async fn get_json(url: &str) -> Value {
+pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
     http().get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// The userinfo response for `token`.
+pub async fn userinfo(g: &Gatehouse, token: &str) -> Value {
+    userinfo_response(g, token).await.json().await.unwrap()
 }
 
 /// `n` login forms of `client`, each opened in a browser of its own: (browser, interaction, csrf).
