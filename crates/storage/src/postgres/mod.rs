@@ -1,14 +1,22 @@
 //! The PostgreSQL store: tokio-postgres through a deadpool pool, prepared statements cached per
 //! connection, every multi-row change in one transaction, single-use consumption in one statement.
+//!
+//! `store.rs` holds the store traits, `migrate.rs` the migrations, `cache.rs` the client cache.
+//! This file connects (pool, TLS) and runs statements from [`crate::sql`] (`exec`, `opt`,
+//! `read_opt`, `all`, and [`Pg`], the [`Db`] of [`crate::ops`]).
 
 mod cache;
 mod migrate;
-mod rows;
-mod traits;
+mod store;
 
+use crate::decode::{Cols, Decode};
 use crate::error::StoreError;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
-pub use migrate::{MIGRATIONS, MigrationStatus};
+pub use crate::model::MigrationStatus;
+use crate::ops::Db;
+use crate::sql::{Sql, Value};
+use crate::traits::{PoolStatus, StoreResult};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
+pub use migrate::MIGRATIONS;
 use std::str::FromStr;
 use std::time::Duration;
 use tokio_postgres::config::{Host, SslMode};
@@ -258,11 +266,91 @@ impl PgStore {
         result
     }
 
-    /// Pool size, connections in use and idle: `(size, in_use, idle, max)`.
+    /// Pool size, connections in use and idle, and the most it opens.
     #[must_use]
-    pub fn pool_status(&self) -> (usize, usize, usize, usize) {
+    pub fn pool_status(&self) -> PoolStatus {
         let s = self.pool.status();
-        (s.size, s.size.saturating_sub(s.available), s.available, s.max_size)
+        PoolStatus {
+            size: s.size,
+            in_use: s.size.saturating_sub(s.available),
+            idle: s.available,
+            max: s.max_size,
+        }
+    }
+
+    /// Runs a statement on a pooled connection; the rows it changed.
+    async fn exec(&self, sql: &'static Sql, params: &[Value<'_>]) -> StoreResult<u64> {
+        let c = self.client().await?;
+        Pg(&c).exec(sql, params).await
+    }
+
+    /// The first row of a query on a pooled connection, decoded.
+    async fn opt<T>(&self, sql: &'static Sql, params: &[Value<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
+        let c = self.client().await?;
+        Pg(&c).opt(sql, params, decode).await
+    }
+
+    /// A point read on the shared read connection: concurrent reads are pipelined on it (one
+    /// write of many queries, one backend answering them in a row) instead of each waking a
+    /// backend of its own. Only reads that cannot wait on a lock go here.
+    async fn read_opt<T>(&self, sql: &'static Sql, params: &[Value<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
+        let reader = self.shared_reader().await?;
+        Pg(&*reader).opt(sql, params, decode).await
+    }
+
+    /// Every row of a query on a pooled connection, decoded.
+    async fn all<T>(&self, sql: &'static Sql, params: &[Value<'_>], decode: Decode<T>) -> StoreResult<Vec<T>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(sql.postgres()).await.map_err(pg_err)?;
+        let rows = c.query(&stmt, &pg_params(params)).await.map_err(pg_err)?;
+        rows.iter().map(|r| decode(r)).collect()
+    }
+}
+
+/// A pooled connection or a transaction, as [`crate::ops`] uses it.
+pub(crate) struct Pg<'a, C>(pub(crate) &'a C);
+
+fn pg_params<'a>(params: &'a [Value<'_>]) -> Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)> {
+    params.iter().map(Value::pg).collect()
+}
+
+impl<C: GenericClient> Db for Pg<'_, C> {
+    async fn exec(&self, sql: &'static Sql, params: &[Value<'_>]) -> StoreResult<u64> {
+        let stmt = self.0.prepare_cached(sql.postgres()).await.map_err(pg_err)?;
+        self.0
+            .execute_raw(&stmt, params.iter().map(Value::pg))
+            .await
+            .map_err(pg_err)
+    }
+
+    async fn opt<T>(&self, sql: &'static Sql, params: &[Value<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
+        let stmt = self.0.prepare_cached(sql.postgres()).await.map_err(pg_err)?;
+        let row = self.0.query_opt(&stmt, &pg_params(params)).await.map_err(pg_err)?;
+        row.as_ref().map(|r| decode(r)).transpose()
+    }
+}
+
+impl Cols for tokio_postgres::Row {
+    fn int(&self, i: usize) -> StoreResult<i64> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn opt_int(&self, i: usize) -> StoreResult<Option<i64>> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn bool(&self, i: usize) -> StoreResult<bool> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn text(&self, i: usize) -> StoreResult<String> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn opt_text(&self, i: usize) -> StoreResult<Option<String>> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn bytes(&self, i: usize) -> StoreResult<Vec<u8>> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn opt_bytes(&self, i: usize) -> StoreResult<Option<Vec<u8>>> {
+        self.try_get(i).map_err(pg_err)
     }
 }
 
