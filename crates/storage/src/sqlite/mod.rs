@@ -3,13 +3,14 @@
 //! block, writers wait up to `busy_timeout`).
 //!
 //! `thread.rs` holds the store thread (with group commit for access tokens) and the checkpoint
-//! thread, `migrate.rs` the schema migrations, `store.rs` the store traits. This file opens the
+//! thread, `migrate.rs` the schema migrations, `store.rs` and `tokens.rs` the store traits. This file opens the
 //! store and runs statements: [`exec`], [`opt`] and [`all`] on a connection, with parameters and
 //! decoders from [`crate::sql`] and [`crate::decode`].
 
 mod migrate;
 mod store;
 mod thread;
+mod tokens;
 
 use crate::decode::{Cols, Decode};
 use crate::error::StoreError;
@@ -78,7 +79,8 @@ fn private_files(dir: &Path) -> Result<(), StoreError> {
                 .mode();
             if mode & 0o077 != 0 {
                 return Err(StoreError::Unavailable(format!(
-                    "{} is open to other users (mode {:o}) and holds signing keys and secrets; fix it with: chmod {fix} {}",
+                    "{} is open to other users (mode {:o}) and holds signing keys and secrets; \
+                     fix it with: chmod {fix} {}",
                     path.display(),
                     mode & 0o777,
                     path.display()
