@@ -4,6 +4,7 @@
 use crate::codec::{from_json, hash, parse_scope, parse_wire};
 use crate::model::*;
 use crate::traits::StoreResult;
+use gatehouse_protocol::grant::authorization_code::CodeGrant;
 use gatehouse_protocol::types::{ClientId, RedirectUri, ScopeSet, UnixTime};
 
 /// Typed access to the columns of a result row, by index.
@@ -146,6 +147,16 @@ pub(crate) fn key(r: &dyn Cols) -> StoreResult<SigningKeyRecord> {
         activates_at: r.time(4)?,
         retires_at: r.opt_time(5)?,
     })
+}
+
+/// A stored code and whether it was consumed.
+pub(crate) fn code(r: &dyn Cols) -> StoreResult<(CodeGrant, bool)> {
+    Ok((json(r, 0)?, r.bool(1)?))
+}
+
+/// Column 0 as a scope set.
+pub(crate) fn scope_set(r: &dyn Cols) -> StoreResult<ScopeSet> {
+    r.scope(0)
 }
 
 /// Column 0 as text, as bytes, as an optional time; any row at all.

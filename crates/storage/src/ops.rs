@@ -222,6 +222,50 @@ pub(crate) async fn server_secret(db: &impl Db, name: &str, candidate: &[u8], no
         .ok_or_else(|| StoreError::Internal("server secret vanished".into()))
 }
 
+/// When the account is locked until, if it is locked now.
+pub(crate) async fn login_lock(db: &impl Db, username: &str, now: UnixTime) -> StoreResult<Option<UnixTime>> {
+    let until = db
+        .opt(&sql::lockouts::LOCKED_UNTIL, &values![username], decode::opt_time)
+        .await?;
+    Ok(until.flatten().filter(|t| *t > now))
+}
+
+/// Reserves a login attempt ([`crate::Lockouts::reserve_login_attempt`]), in one statement.
+pub(crate) async fn reserve_login_attempt(
+    db: &impl Db,
+    username: &str,
+    now: UnixTime,
+    window_seconds: u64,
+    threshold: u32,
+) -> StoreResult<LoginAttempt> {
+    let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
+    let token = attempt_token();
+    let params = values![username, now, window, threshold, &token];
+    let (granted, until) = db
+        .opt(&sql::lockouts::RESERVE, &params, |r| {
+            Ok((r.opt_text(0)?, r.opt_int(1)?))
+        })
+        .await?
+        .ok_or_else(|| StoreError::Internal("login attempt reservation returned no row".into()))?;
+    Ok(attempt_outcome(granted.as_deref() == Some(token.as_str()), until, now))
+}
+
+/// Counts a failed attempt; the lock's end if the account is locked now.
+pub(crate) async fn record_login_failure(
+    db: &impl Db,
+    username: &str,
+    now: UnixTime,
+    window_seconds: u64,
+    threshold: u32,
+) -> StoreResult<Option<UnixTime>> {
+    let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
+    let params = values![username, now, window, threshold];
+    let until = db
+        .opt(&sql::lockouts::RECORD_FAILURE, &params, decode::opt_time)
+        .await?;
+    Ok(until.flatten().filter(|t| *t > now))
+}
+
 /// The cleanup loop ([`crate::Tokens::cleanup`]): each job's statement, one batch at a time, until
 /// a batch comes back short. `run` executes one batch (on SQLite, as a job of its own on the store
 /// thread, so other work interleaves).

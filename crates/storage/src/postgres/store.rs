@@ -1,7 +1,7 @@
 //! The store traits on PostgreSQL (codes, tokens and keys are in `tokens.rs`). Same contracts as
 //! the embedded store, checked by the same suite.
 
-use super::{PgStore, pg_err};
+use super::{Pg, PgStore, pg_err};
 use crate::decode;
 use crate::model::*;
 use crate::ops::{self, conflict};
@@ -112,8 +112,7 @@ impl Scopes for PgStore {
 impl Consents for PgStore {
     async fn find_consent(&self, user_id: &str, client_id: &ClientId) -> StoreResult<Option<ScopeSet>> {
         let params = values![user_id, client_id.as_str()];
-        let scope = self.opt(&sql::consents::FIND, &params, decode::text).await?;
-        scope.map(|s| crate::codec::parse_scope(&s)).transpose()
+        self.opt(&sql::consents::FIND, &params, decode::scope_set).await
     }
 
     async fn list_consents(&self) -> StoreResult<Vec<(String, ClientId, ScopeSet, UnixTime)>> {
@@ -181,10 +180,8 @@ impl Sessions for PgStore {
 #[async_trait]
 impl Lockouts for PgStore {
     async fn login_lock(&self, username: &str, now: UnixTime) -> StoreResult<Option<UnixTime>> {
-        let until = self
-            .opt(&sql::lockouts::LOCKED_UNTIL, &values![username], decode::opt_time)
-            .await?;
-        Ok(until.flatten().filter(|t| *t > now))
+        let c = self.client().await?;
+        ops::login_lock(&Pg(&c), username, now).await
     }
 
     async fn reserve_login_attempt(
@@ -194,16 +191,8 @@ impl Lockouts for PgStore {
         window_seconds: u64,
         threshold: u32,
     ) -> StoreResult<LoginAttempt> {
-        let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
-        let token = attempt_token();
-        let params = values![username, now, window, threshold, &token];
-        let (granted, until) = self
-            .opt(&sql::lockouts::RESERVE, &params, |r| {
-                Ok((r.opt_text(0)?, r.opt_int(1)?))
-            })
-            .await?
-            .ok_or_else(|| crate::StoreError::Internal("login attempt reservation returned no row".into()))?;
-        Ok(attempt_outcome(granted.as_deref() == Some(token.as_str()), until, now))
+        let c = self.client().await?;
+        ops::reserve_login_attempt(&Pg(&c), username, now, window_seconds, threshold).await
     }
 
     async fn record_login_failure(
@@ -213,12 +202,8 @@ impl Lockouts for PgStore {
         window_seconds: u64,
         threshold: u32,
     ) -> StoreResult<Option<UnixTime>> {
-        let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
-        let params = values![username, now, window, threshold];
-        let until = self
-            .opt(&sql::lockouts::RECORD_FAILURE, &params, decode::opt_time)
-            .await?;
-        Ok(until.flatten().filter(|t| *t > now))
+        let c = self.client().await?;
+        ops::record_login_failure(&Pg(&c), username, now, window_seconds, threshold).await
     }
 
     async fn release_login_attempts(&self, username: &str, now: UnixTime) -> StoreResult<()> {

@@ -19,11 +19,7 @@ impl Codes for PgStore {
     }
 
     async fn find_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<(CodeGrant, bool)>> {
-        let row = self
-            .opt(&sql::codes::FIND, &values![hash, now], |r| Ok((r.text(0)?, r.bool(1)?)))
-            .await?;
-        row.map(|(data, consumed)| Ok((crate::codec::from_json(&data)?, consumed)))
-            .transpose()
+        self.opt(&sql::codes::FIND, &values![hash, now], decode::code).await
     }
 
     async fn take_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Taken> {

@@ -117,8 +117,7 @@ impl Scopes for SqliteStore {
 impl Consents for SqliteStore {
     async fn find_consent(&self, user_id: &str, client_id: &ClientId) -> StoreResult<Option<ScopeSet>> {
         let params = values![user_id, client_id.as_str()];
-        let scope = self.read(|conn| opt(conn, &sql::consents::FIND, &params, decode::text))?;
-        scope.map(|s| crate::codec::parse_scope(&s)).transpose()
+        self.read(|conn| opt(conn, &sql::consents::FIND, &params, decode::scope_set))
     }
 
     async fn list_consents(&self) -> StoreResult<Vec<(String, ClientId, ScopeSet, UnixTime)>> {
@@ -218,8 +217,7 @@ impl Sessions for SqliteStore {
 #[async_trait]
 impl Lockouts for SqliteStore {
     async fn login_lock(&self, username: &str, now: UnixTime) -> StoreResult<Option<UnixTime>> {
-        let until = self.read(|conn| opt(conn, &sql::lockouts::LOCKED_UNTIL, &values![username], decode::opt_time))?;
-        Ok(until.flatten().filter(|t| *t > now))
+        self.read(|conn| ready(ops::login_lock(conn, username, now)))
     }
 
     async fn reserve_login_attempt(
@@ -230,18 +228,8 @@ impl Lockouts for SqliteStore {
         threshold: u32,
     ) -> StoreResult<LoginAttempt> {
         let u = username.to_owned();
-        let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
-        let token = attempt_token();
-        self.run(move |conn| {
-            let params = values![&u, now, window, threshold, &token];
-            let row = opt(conn, &sql::lockouts::RESERVE, &params, |r| {
-                Ok((r.opt_text(0)?, r.opt_int(1)?))
-            })?;
-            let (granted, until) =
-                row.ok_or_else(|| crate::StoreError::Internal("reservation returned no row".into()))?;
-            Ok(attempt_outcome(granted.as_deref() == Some(token.as_str()), until, now))
-        })
-        .await
+        self.run(move |conn| ready(ops::reserve_login_attempt(&*conn, &u, now, window_seconds, threshold)))
+            .await
     }
 
     async fn record_login_failure(
@@ -252,13 +240,8 @@ impl Lockouts for SqliteStore {
         threshold: u32,
     ) -> StoreResult<Option<UnixTime>> {
         let u = username.to_owned();
-        let window = i64::try_from(window_seconds).unwrap_or(i64::MAX);
-        self.run(move |conn| {
-            let params = values![&u, now, window, threshold];
-            let until = opt(conn, &sql::lockouts::RECORD_FAILURE, &params, decode::opt_time)?;
-            Ok(until.flatten().filter(|t| *t > now))
-        })
-        .await
+        self.run(move |conn| ready(ops::record_login_failure(&*conn, &u, now, window_seconds, threshold)))
+            .await
     }
 
     async fn release_login_attempts(&self, username: &str, now: UnixTime) -> StoreResult<()> {

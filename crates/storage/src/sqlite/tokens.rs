@@ -21,13 +21,7 @@ impl Codes for SqliteStore {
     }
 
     async fn find_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<(CodeGrant, bool)>> {
-        let row = self.read(|conn| {
-            opt(conn, &sql::codes::FIND, &values![hash, now], |r| {
-                Ok((r.text(0)?, r.bool(1)?))
-            })
-        })?;
-        row.map(|(data, consumed)| Ok((crate::codec::from_json(&data)?, consumed)))
-            .transpose()
+        self.read(|conn| opt(conn, &sql::codes::FIND, &values![hash, now], decode::code))
     }
 
     async fn take_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Taken> {
