@@ -72,7 +72,10 @@ pub async fn migration_status(config: &Config) -> anyhow::Result<(Vec<String>, V
                 .context("DATABASE_URL")?;
             Ok((s.applied, s.pending))
         }
-        None => Ok(sqlite::migration_status(&config.data_dir).context("GATEHOUSE_DATA_DIR")?),
+        None => {
+            let s = sqlite::migration_status(&config.data_dir).context("GATEHOUSE_DATA_DIR")?;
+            Ok((s.applied, s.pending))
+        }
     }
 }
 
@@ -84,7 +87,7 @@ pub async fn migrate(config: &Config) -> anyhow::Result<Vec<String>> {
     match &config.database {
         Some(settings) => Ok(PgStore::connect(settings)?.migrate().await.context("DATABASE_URL")?),
         None => {
-            let (_, pending) = sqlite::migration_status(&config.data_dir)?;
+            let pending = sqlite::migration_status(&config.data_dir)?.pending;
             SqliteStore::open(&config.data_dir).context("GATEHOUSE_DATA_DIR")?;
             Ok(pending)
         }

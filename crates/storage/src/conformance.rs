@@ -156,6 +156,14 @@ fn refresh(value: &str, family: &str) -> RefreshTokenRecord {
     }
 }
 
+/// The successor a rotation stores for `value`.
+fn successor_token(value: &str) -> Successor {
+    Successor {
+        hash: TokenHash::of(value),
+        expires_at: NOW.plus(3600),
+    }
+}
+
 async fn seeded(store: &Arc<dyn Store>) {
     store.create_client(&client("app")).await.unwrap();
     store.create_user(&user("u1", "alice")).await.unwrap();
@@ -470,10 +478,10 @@ pub async fn refresh_token_rotates_once(store: Arc<dyn Store>) {
     seeded(&store).await;
     let first = refresh("rt1", "g1");
     store.put_refresh_token(&first).await.unwrap();
-    let next = refresh("rt2", "ignored-family");
-    let r = store.rotate_refresh_token(&first.hash, &next, NOW, 0).await.unwrap();
+    let next = successor_token("rt2");
+    let r = store.rotate_refresh_token(&first.hash, next, NOW, 0).await.unwrap();
     assert_eq!(r, Rotation::Rotated(Box::new(first.clone())));
-    // The successor joins the presented token's family whatever the caller put in it.
+    // The successor joins the presented token's family.
     let stored = store.find_refresh_token(&next.hash, NOW).await.unwrap().unwrap();
     assert_eq!(stored.family_id, "g1");
     assert_eq!(store.find_refresh_token(&first.hash, NOW).await.unwrap(), None);
@@ -487,11 +495,11 @@ pub async fn rotated_refresh_token_reuse_is_reported(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt2", "g1"), NOW, 0)
+        .rotate_refresh_token(&TokenHash::of("rt1"), successor_token("rt2"), NOW, 0)
         .await
         .unwrap();
     let again = store
-        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt3", "g1"), NOW, 0)
+        .rotate_refresh_token(&TokenHash::of("rt1"), successor_token("rt3"), NOW, 0)
         .await
         .unwrap();
     assert_eq!(
@@ -512,7 +520,7 @@ pub async fn rotated_refresh_token_reuse_is_reported(store: Arc<dyn Store>) {
     );
     assert_eq!(store.find_access_token(&TokenHash::of("at1"), NOW).await.unwrap(), None);
     let unknown = store
-        .rotate_refresh_token(&TokenHash::of("nope"), &refresh("rt4", "g1"), NOW, 0)
+        .rotate_refresh_token(&TokenHash::of("nope"), successor_token("rt4"), NOW, 0)
         .await
         .unwrap();
     assert_eq!(unknown, Rotation::NotFound);
@@ -525,7 +533,7 @@ pub async fn concurrent_refreshes_give_exactly_one_successor(store: Arc<dyn Stor
         .map(|i| {
             let s = Arc::clone(&store);
             tokio::spawn(async move {
-                s.rotate_refresh_token(&TokenHash::of("rt1"), &refresh(&format!("next{i}"), "g1"), NOW, 0)
+                s.rotate_refresh_token(&TokenHash::of("rt1"), successor_token(&format!("next{i}")), NOW, 0)
                     .await
                     .unwrap()
             })
@@ -611,7 +619,7 @@ pub async fn export_lists_consents_and_live_refresh_tokens(store: Arc<dyn Store>
     store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
     store.put_refresh_token(&refresh("rt2", "g2")).await.unwrap();
     store
-        .rotate_refresh_token(&TokenHash::of("rt2"), &refresh("rt3", "g2"), NOW, 0)
+        .rotate_refresh_token(&TokenHash::of("rt2"), successor_token("rt3"), NOW, 0)
         .await
         .unwrap();
     let live: Vec<TokenHash> = store
@@ -632,7 +640,7 @@ pub async fn refresh_family_expires_absolutely(store: Arc<dyn Store>) {
     first.family_expires_at = NOW.plus(100);
     store.put_refresh_token(&first).await.unwrap();
     let r = store
-        .rotate_refresh_token(&first.hash, &refresh("rt2", "g1"), NOW, 0)
+        .rotate_refresh_token(&first.hash, successor_token("rt2"), NOW, 0)
         .await
         .unwrap();
     assert!(matches!(r, Rotation::Rotated(_)));
@@ -651,7 +659,7 @@ pub async fn refresh_family_expires_absolutely(store: Arc<dyn Store>) {
         None
     );
     let late = store
-        .rotate_refresh_token(&TokenHash::of("rt2"), &refresh("rt3", "g1"), NOW.plus(100), 0)
+        .rotate_refresh_token(&TokenHash::of("rt2"), successor_token("rt3"), NOW.plus(100), 0)
         .await
         .unwrap();
     assert_eq!(late, Rotation::NotFound);
@@ -661,11 +669,11 @@ pub async fn rotated_token_within_grace_returns_its_successor(store: Arc<dyn Sto
     seeded(&store).await;
     store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
     store
-        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt2", "g1"), NOW, 10)
+        .rotate_refresh_token(&TokenHash::of("rt1"), successor_token("rt2"), NOW, 10)
         .await
         .unwrap();
     let retry = store
-        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt3", "g1"), NOW.plus(5), 10)
+        .rotate_refresh_token(&TokenHash::of("rt1"), successor_token("rt3"), NOW.plus(5), 10)
         .await
         .unwrap();
     let Rotation::Retried(successor) = retry else {
@@ -690,7 +698,7 @@ pub async fn rotated_token_within_grace_returns_its_successor(store: Arc<dyn Sto
     );
     // After the grace period the same replay revokes the family.
     let late = store
-        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt4", "g1"), NOW.plus(10), 10)
+        .rotate_refresh_token(&TokenHash::of("rt1"), successor_token("rt4"), NOW.plus(10), 10)
         .await
         .unwrap();
     assert!(matches!(late, Rotation::Reused { .. }), "{late:?}");
@@ -739,7 +747,7 @@ pub async fn revoking_a_refresh_token_revokes_its_family(store: Arc<dyn Store>) 
         .await
         .unwrap();
     store
-        .rotate_refresh_token(&TokenHash::of("rt1"), &refresh("rt2", "g1"), NOW, 0)
+        .rotate_refresh_token(&TokenHash::of("rt1"), successor_token("rt2"), NOW, 0)
         .await
         .unwrap();
     let other = ClientId::parse("other").unwrap();
@@ -1035,11 +1043,11 @@ pub async fn a_revoked_grant_covers_tokens_written_after_the_revocation(store: A
         store.find_refresh_token(&TokenHash::of("late-rt"), NOW).await.unwrap(),
         None
     );
-    let next = refresh("next-rt", "g1");
+    let next = successor_token("next-rt");
     assert!(
         !matches!(
             store
-                .rotate_refresh_token(&TokenHash::of("late-rt"), &next, NOW, 0)
+                .rotate_refresh_token(&TokenHash::of("late-rt"), next, NOW, 0)
                 .await
                 .unwrap(),
             Rotation::Rotated(_)

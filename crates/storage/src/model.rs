@@ -204,6 +204,28 @@ pub struct RefreshTokenRecord {
     pub audience: Vec<String>,
 }
 
+/// What a rotation varies in the successor of a refresh token; the store copies the rest (family,
+/// client, subject, scope, claims, auth time, session, resources, family expiry) from the presented
+/// token, and the successor is issued at the rotation's `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Successor {
+    /// SHA-256 of the successor's value.
+    pub hash: TokenHash,
+    /// Idle expiry of the successor (the family's absolute expiry still applies).
+    pub expires_at: UnixTime,
+}
+
+impl Successor {
+    /// The part of a freshly built refresh token record that a rotation stores.
+    #[must_use]
+    pub fn of(record: &RefreshTokenRecord) -> Self {
+        Self {
+            hash: record.hash,
+            expires_at: record.expires_at,
+        }
+    }
+}
+
 /// Outcome of [`crate::Tokens::rotate_refresh_token`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
@@ -338,4 +360,13 @@ mod tests {
         let shown = format!("{u:?}");
         assert!(!shown.contains("argon2") && shown.contains("alice"), "{shown}");
     }
+}
+
+/// Applied and pending schema migrations of a store, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// Applied, in order.
+    pub applied: Vec<String>,
+    /// Not yet applied, in order.
+    pub pending: Vec<String>,
 }

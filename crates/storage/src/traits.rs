@@ -118,13 +118,15 @@ pub trait Tokens: Send + Sync {
     async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>>;
     /// Stores a refresh token.
     async fn put_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
-    /// Atomically rotates a live refresh token into `successor` (same family, same family expiry).
-    /// A token rotated before revokes its whole family and reports `Reused`, unless it was rotated
-    /// less than `grace_seconds` ago and its successor is live: then `Retried` with the successor.
+    /// Atomically rotates a live refresh token into a successor that continues it (see
+    /// [`Successor`]: same family, same family expiry, everything but the value and idle expiry
+    /// copied). A token rotated before revokes its whole family and reports `Reused`, unless it was
+    /// rotated less than `grace_seconds` ago and its successor is live: then `Retried` with the
+    /// successor.
     async fn rotate_refresh_token(
         &self,
         hash: &TokenHash,
-        successor: &RefreshTokenRecord,
+        successor: Successor,
         now: UnixTime,
         grace_seconds: u64,
     ) -> StoreResult<Rotation>;

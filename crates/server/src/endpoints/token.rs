@@ -13,7 +13,7 @@ use gatehouse_protocol::request::client_auth::ClientAuth;
 use gatehouse_protocol::request::resource;
 use gatehouse_protocol::request::token::TokenRequest;
 use gatehouse_protocol::types::{ClientKind, CodeVerifier, GrantType, ScopeSet, Secret, TokenHash};
-use gatehouse_storage::{ClientRecord, Rotation, Taken, UserRecord};
+use gatehouse_storage::{ClientRecord, Rotation, Successor, Taken, UserRecord};
 
 /// `POST /oauth/token`.
 pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
@@ -225,7 +225,7 @@ async fn refresh_token_grant(
     let grace = state.config.refresh_reuse_grace_seconds;
     match state
         .store
-        .rotate_refresh_token(&hash, &successor, now, grace)
+        .rotate_refresh_token(&hash, Successor::of(&successor), now, grace)
         .await
         .map_err(store_error)?
     {
@@ -272,7 +272,7 @@ async fn retry_or_reuse(
     now: gatehouse_protocol::types::UnixTime,
 ) -> Result<TokenResponse, Error> {
     let hash = TokenHash::of(presented.expose());
-    match rotate_unknown(state, &hash, client, now).await? {
+    match rotate_unknown(state, &hash, now).await? {
         Rotation::Retried(successor) if successor.client_id == client.id => {
             let narrowed = refresh_token::narrow_scope(&successor.scope, scope, &client.scopes)?;
             let audience = resource::narrow(&successor.audience, resources)?;
@@ -294,27 +294,16 @@ async fn retry_or_reuse(
 async fn rotate_unknown(
     state: &AppState,
     hash: &TokenHash,
-    client: &ClientRecord,
     now: gatehouse_protocol::types::UnixTime,
 ) -> Result<Rotation, Error> {
     // The successor is never stored: rotation only inserts it when the presented token is live.
-    let placeholder = gatehouse_storage::RefreshTokenRecord {
+    let placeholder = Successor {
         hash: TokenHash::of(&crate::random::random_token()),
-        family_id: String::new(),
-        client_id: client.id.clone(),
-        subject: String::new(),
-        scope: ScopeSet::default(),
-        claims: Default::default(),
-        auth_time: now,
-        session_id: None,
-        issued_at: now,
         expires_at: now,
-        family_expires_at: now,
-        audience: Vec::new(),
     };
     state
         .store
-        .rotate_refresh_token(hash, &placeholder, now, state.config.refresh_reuse_grace_seconds)
+        .rotate_refresh_token(hash, placeholder, now, state.config.refresh_reuse_grace_seconds)
         .await
         .map_err(store_error)
 }

@@ -1,8 +1,14 @@
 //! Numbered SQL migrations from `migrations/`, applied in one transaction under an advisory lock,
 //! so several instances starting at once apply each migration exactly once.
+//!
+//! This schema has five indexes the embedded one lacks (`consents_client`, `codes_client`,
+//! `access_tokens_client`, `refresh_tokens_client`, `browser_sessions_user`): deleting a client or
+//! a user's sessions should not scan a table shared by many instances. The embedded store leaves
+//! them out on purpose, see `sqlite/migrate.rs`.
 
 use super::{PgStore, pg_err};
 use crate::error::StoreError;
+use crate::model::MigrationStatus;
 
 /// Every migration, in order: (version, name, SQL).
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
@@ -36,15 +42,6 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
 
 /// An arbitrary constant that names Gatehouse's migration lock.
 const LOCK_KEY: i64 = 0x6761_7465_686f_7573;
-
-/// Applied and pending migrations by name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MigrationStatus {
-    /// Applied, in order.
-    pub applied: Vec<String>,
-    /// Not yet applied, in order.
-    pub pending: Vec<String>,
-}
 
 impl PgStore {
     /// Which migrations are applied and which are pending.

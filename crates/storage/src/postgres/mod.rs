@@ -1,16 +1,43 @@
 //! The PostgreSQL store: tokio-postgres through a deadpool pool, prepared statements cached per
 //! connection, every multi-row change in one transaction, single-use consumption in one statement.
+//!
+//! `store.rs` holds the store traits, `migrate.rs` the migrations, `cache.rs` the client cache.
+//! This file connects (pool, TLS) and runs statements from [`crate::sql`] (`exec`, `opt`,
+//! `read_opt`, `all`, and [`Pg`], the [`Db`] of [`crate::ops`]).
+
+/// Runs `$body` (an operation of [`crate::ops`] on `$db`) in a transaction on a pooled connection
+/// and commits it.
+macro_rules! in_tx {
+    ($store:expr, |$db:ident| $body:expr) => {{
+        let mut client = $store.client().await?;
+        let tx = client.transaction().await.map_err($crate::postgres::pg_err)?;
+        let result = {
+            let $db = &$crate::postgres::Pg(&tx);
+            $body.await?
+        };
+        tx.commit().await.map_err($crate::postgres::pg_err)?;
+        Ok(result)
+    }};
+}
 
 mod cache;
 mod migrate;
-mod rows;
-mod traits;
+mod store;
+mod tls;
+mod tokens;
 
+use crate::decode::{Cols, Decode};
 use crate::error::StoreError;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
-pub use migrate::{MIGRATIONS, MigrationStatus};
+pub use crate::model::MigrationStatus;
+use crate::ops::Db;
+use crate::sql::{Sql, Value};
+use crate::traits::{PoolStatus, StoreResult};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
+pub use migrate::MIGRATIONS;
 use std::str::FromStr;
 use std::time::Duration;
+use tls::tls_connector;
+pub use tls::{TlsParams, TlsPolicy, tls_params};
 use tokio_postgres::config::{Host, SslMode};
 
 /// How to reach PostgreSQL and how to pool connections.
@@ -29,86 +56,6 @@ pub struct PgSettings {
     /// public web PKI (`GATEHOUSE_DB_CA_FILE`, or `sslrootcert` in the URL): a database behind a
     /// private CA is verified, never trusted blindly.
     pub ca_file: Option<std::path::PathBuf>,
-}
-
-/// How the connection to PostgreSQL is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsPolicy {
-    /// No TLS (`sslmode=disable`, or a loopback host without `sslmode`).
-    Off,
-    /// TLS when the server offers it, else plaintext (`sslmode=prefer`, only when asked for).
-    Prefer,
-    /// TLS required, the certificate chain and host name verified (`require`, `verify-ca`,
-    /// `verify-full`, and the default for every non-loopback host: no silent downgrade).
-    Verify,
-}
-
-/// A connection string with its libpq TLS parameters (which the driver does not know) taken out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsParams {
-    /// The connection string for the driver.
-    pub driver_url: String,
-    /// The policy `sslmode` asks for, if it is given.
-    pub mode: Option<TlsPolicy>,
-    /// `sslrootcert`, if given.
-    pub root_cert: Option<String>,
-}
-
-impl TlsParams {
-    /// The policy for a connection to a loopback host or not: `sslmode` when given, else off on
-    /// loopback and verified TLS everywhere else.
-    #[must_use]
-    pub fn policy(&self, loopback: bool) -> TlsPolicy {
-        self.mode
-            .unwrap_or(if loopback { TlsPolicy::Off } else { TlsPolicy::Verify })
-    }
-}
-
-/// Takes the libpq TLS parameters out of `url`.
-///
-/// # Errors
-/// An `sslmode` value that is not one of libpq's.
-pub fn tls_params(url: &str) -> Result<TlsParams, String> {
-    let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
-    let (base, query, sep) = match url.split_once('?') {
-        Some((b, q)) if is_url => (b, q, '&'),
-        _ if is_url => (url, "", '&'),
-        // key=value connection strings separate parameters with spaces (Gatehouse's own settings
-        // accept URLs only; this keeps the CLI's and tests' key=value strings working)
-        _ => ("", url, ' '),
-    };
-    let mut mode = None;
-    let mut root = None;
-    let mut kept = Vec::new();
-    for part in query.split(sep).filter(|p| !p.is_empty()) {
-        match part.split_once('=') {
-            Some(("sslmode", v)) => mode = Some(v.to_owned()),
-            Some(("sslrootcert", v)) => root = Some(v.to_owned()),
-            _ => kept.push(part),
-        }
-    }
-    let mode = match mode.as_deref() {
-        None => None,
-        Some("require" | "verify-ca" | "verify-full") => Some(TlsPolicy::Verify),
-        Some("disable") => Some(TlsPolicy::Off),
-        Some("prefer" | "allow") => Some(TlsPolicy::Prefer),
-        Some(other) => {
-            return Err(format!(
-                "sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full"
-            ));
-        }
-    };
-    let rest = kept.join(&sep.to_string());
-    let driver_url = match (base.is_empty(), rest.is_empty()) {
-        (true, _) => rest,
-        (false, true) => base.to_owned(),
-        (false, false) => format!("{base}?{rest}"),
-    };
-    Ok(TlsParams {
-        driver_url,
-        mode,
-        root_cert: root,
-    })
 }
 
 impl PgSettings {
@@ -258,11 +205,91 @@ impl PgStore {
         result
     }
 
-    /// Pool size, connections in use and idle: `(size, in_use, idle, max)`.
+    /// Pool size, connections in use and idle, and the most it opens.
     #[must_use]
-    pub fn pool_status(&self) -> (usize, usize, usize, usize) {
+    pub fn pool_status(&self) -> PoolStatus {
         let s = self.pool.status();
-        (s.size, s.size.saturating_sub(s.available), s.available, s.max_size)
+        PoolStatus {
+            size: s.size,
+            in_use: s.size.saturating_sub(s.available),
+            idle: s.available,
+            max: s.max_size,
+        }
+    }
+
+    /// Runs a statement on a pooled connection; the rows it changed.
+    async fn exec(&self, sql: &'static Sql, params: &[Value<'_>]) -> StoreResult<u64> {
+        let c = self.client().await?;
+        Pg(&c).exec(sql, params).await
+    }
+
+    /// The first row of a query on a pooled connection, decoded.
+    async fn opt<T>(&self, sql: &'static Sql, params: &[Value<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
+        let c = self.client().await?;
+        Pg(&c).opt(sql, params, decode).await
+    }
+
+    /// A point read on the shared read connection: concurrent reads are pipelined on it (one
+    /// write of many queries, one backend answering them in a row) instead of each waking a
+    /// backend of its own. Only reads that cannot wait on a lock go here.
+    async fn read_opt<T>(&self, sql: &'static Sql, params: &[Value<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
+        let reader = self.shared_reader().await?;
+        Pg(&*reader).opt(sql, params, decode).await
+    }
+
+    /// Every row of a query on a pooled connection, decoded.
+    async fn all<T>(&self, sql: &'static Sql, params: &[Value<'_>], decode: Decode<T>) -> StoreResult<Vec<T>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(sql.postgres()).await.map_err(pg_err)?;
+        let rows = c.query(&stmt, &pg_params(params)).await.map_err(pg_err)?;
+        rows.iter().map(|r| decode(r)).collect()
+    }
+}
+
+/// A pooled connection or a transaction, as [`crate::ops`] uses it.
+pub(crate) struct Pg<'a, C>(pub(crate) &'a C);
+
+fn pg_params<'a>(params: &'a [Value<'_>]) -> Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)> {
+    params.iter().map(Value::pg).collect()
+}
+
+impl<C: GenericClient> Db for Pg<'_, C> {
+    async fn exec(&self, sql: &'static Sql, params: &[Value<'_>]) -> StoreResult<u64> {
+        let stmt = self.0.prepare_cached(sql.postgres()).await.map_err(pg_err)?;
+        self.0
+            .execute_raw(&stmt, params.iter().map(Value::pg))
+            .await
+            .map_err(pg_err)
+    }
+
+    async fn opt<T>(&self, sql: &'static Sql, params: &[Value<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
+        let stmt = self.0.prepare_cached(sql.postgres()).await.map_err(pg_err)?;
+        let row = self.0.query_opt(&stmt, &pg_params(params)).await.map_err(pg_err)?;
+        row.as_ref().map(|r| decode(r)).transpose()
+    }
+}
+
+impl Cols for tokio_postgres::Row {
+    fn int(&self, i: usize) -> StoreResult<i64> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn opt_int(&self, i: usize) -> StoreResult<Option<i64>> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn bool(&self, i: usize) -> StoreResult<bool> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn text(&self, i: usize) -> StoreResult<String> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn opt_text(&self, i: usize) -> StoreResult<Option<String>> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn bytes(&self, i: usize) -> StoreResult<Vec<u8>> {
+        self.try_get(i).map_err(pg_err)
+    }
+    fn opt_bytes(&self, i: usize) -> StoreResult<Option<Vec<u8>>> {
+        self.try_get(i).map_err(pg_err)
     }
 }
 
@@ -287,39 +314,6 @@ fn build_pool(
         .runtime(Runtime::Tokio1)
         .build()
         .map_err(|e| StoreError::Internal(format!("cannot build the connection pool: {e}")))
-}
-
-/// TLS with the certificate chain and host name checked against the public web PKI roots, or
-/// against the certificate authorities in `ca_file` only.
-fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let roots = match ca_file {
-        None => rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        },
-        Some(path) => {
-            let bad = |e: String| StoreError::Internal(format!("GATEHOUSE_DB_CA_FILE {}: {e}", path.display()));
-            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-            let mut store = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                store
-                    .add(cert.map_err(|e| bad(format!("not PEM certificates ({e})")))?)
-                    .map_err(|e| bad(e.to_string()))?;
-            }
-            if store.is_empty() {
-                return Err(bad("holds no certificate".into()));
-            }
-            store
-        }
-    };
-    let config =
-        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| StoreError::Internal(format!("TLS setup: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 fn poisoned() -> StoreError {
@@ -356,7 +350,8 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
         .join(": ");
     if chain.contains("certificate") {
         return StoreError::Unavailable(format!(
-            "{text}: {chain}; the database's TLS certificate did not verify: trust its CA with GATEHOUSE_DB_CA_FILE (a PEM file), and connect with the host name the certificate names"
+            "{text}: {chain}; the database's TLS certificate did not verify: trust its CA with \
+             GATEHOUSE_DB_CA_FILE (a PEM file), and connect with the host name the certificate names"
         ));
     }
     let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
@@ -364,49 +359,5 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
         StoreError::Unavailable(e.to_string())
     } else {
         StoreError::Internal(e.to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{TlsPolicy, tls_params};
-
-    #[test]
-    fn tls_is_required_and_verified_off_loopback_unless_the_url_says_otherwise() {
-        let remote = "postgres://u:p@db.example.com:5432/gh";
-        let plain = tls_params(remote).unwrap();
-        assert_eq!(plain.policy(false), TlsPolicy::Verify, "no silent downgrade");
-        assert_eq!(plain.policy(true), TlsPolicy::Off);
-        for (mode, policy) in [
-            ("disable", TlsPolicy::Off),
-            ("prefer", TlsPolicy::Prefer),
-            ("require", TlsPolicy::Verify),
-            ("verify-ca", TlsPolicy::Verify),
-            ("verify-full", TlsPolicy::Verify),
-        ] {
-            let p = tls_params(&format!("{remote}?application_name=x&sslmode={mode}")).unwrap();
-            assert_eq!(p.policy(true), policy, "{mode}: an explicit mode wins, loopback or not");
-            assert_eq!(p.policy(false), policy, "{mode}");
-            assert_eq!(
-                p.driver_url,
-                format!("{remote}?application_name=x"),
-                "the driver never sees sslmode"
-            );
-        }
-        let p = tls_params(&format!("{remote}?sslmode=verify-full&sslrootcert=/etc/ca.pem")).unwrap();
-        assert_eq!(
-            (p.driver_url.as_str(), p.root_cert.as_deref()),
-            (remote, Some("/etc/ca.pem"))
-        );
-        let p = tls_params("host=db.example.com user=u sslmode=verify-full").unwrap();
-        assert_eq!(
-            (p.driver_url.as_str(), p.policy(true)),
-            ("host=db.example.com user=u", TlsPolicy::Verify)
-        );
-        assert!(
-            tls_params(&format!("{remote}?sslmode=bogus"))
-                .unwrap_err()
-                .contains("bogus")
-        );
     }
 }

@@ -111,3 +111,6 @@ CREATE TABLE signing_keys (
     private_der BLOB NOT NULL,
     created_at  INTEGER NOT NULL
 );
+-- Unlike the PostgreSQL schema, no index on client_id (consents, codes, access and refresh tokens)
+-- nor on browser_sessions.user_id: each would cost every insert an index write on the single
+-- writer, for rare administrative deletes that a table scan serves well enough on one node.

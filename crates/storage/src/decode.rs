@@ -1,0 +1,174 @@
+//! Row → record decoders, written once over [`Cols`], which both drivers' rows implement (in
+//! `sqlite/mod.rs` and `postgres/mod.rs`). Column orders are the lists in [`crate::sql`].
+
+use crate::codec::{from_json, hash, parse_scope, parse_wire};
+use crate::model::*;
+use crate::traits::StoreResult;
+use gatehouse_protocol::grant::authorization_code::CodeGrant;
+use gatehouse_protocol::types::{ClientId, RedirectUri, ScopeSet, UnixTime};
+
+/// Typed access to the columns of a result row, by index.
+pub(crate) trait Cols {
+    fn int(&self, i: usize) -> StoreResult<i64>;
+    fn opt_int(&self, i: usize) -> StoreResult<Option<i64>>;
+    fn bool(&self, i: usize) -> StoreResult<bool>;
+    fn text(&self, i: usize) -> StoreResult<String>;
+    fn opt_text(&self, i: usize) -> StoreResult<Option<String>>;
+    fn bytes(&self, i: usize) -> StoreResult<Vec<u8>>;
+    fn opt_bytes(&self, i: usize) -> StoreResult<Option<Vec<u8>>>;
+
+    fn time(&self, i: usize) -> StoreResult<UnixTime> {
+        self.int(i).map(UnixTime)
+    }
+    fn opt_time(&self, i: usize) -> StoreResult<Option<UnixTime>> {
+        Ok(self.opt_int(i)?.map(UnixTime))
+    }
+    fn scope(&self, i: usize) -> StoreResult<ScopeSet> {
+        parse_scope(&self.text(i)?)
+    }
+}
+
+/// A decoder, as the row helpers of both backends take it.
+pub(crate) type Decode<T> = fn(&dyn Cols) -> StoreResult<T>;
+
+fn json<T: serde::de::DeserializeOwned>(r: &dyn Cols, i: usize) -> StoreResult<T> {
+    from_json(&r.text(i)?)
+}
+
+fn wire<T: std::str::FromStr<Err = String>>(r: &dyn Cols, i: usize) -> StoreResult<T> {
+    parse_wire(&r.text(i)?)
+}
+
+pub(crate) fn client(r: &dyn Cols) -> StoreResult<ClientRecord> {
+    let uris: Vec<String> = json(r, 4)?;
+    let grants: Vec<String> = json(r, 5)?;
+    Ok(ClientRecord {
+        id: ClientId::from_stored(r.text(0)?),
+        name: r.text(1)?,
+        secret_hash: r.opt_bytes(2)?.as_deref().map(hash).transpose()?,
+        auth_method: wire(r, 3)?,
+        redirect_uris: uris.into_iter().map(RedirectUri::from_stored).collect(),
+        grant_types: grants.iter().map(|g| parse_wire(g)).collect::<Result<_, _>>()?,
+        scopes: r.scope(6)?,
+        id_token_alg: wire(r, 7)?,
+        created_at: r.time(8)?,
+        access_token_format: wire(r, 9)?,
+        resources: json(r, 10)?,
+        introspect: r.bool(11)?,
+    })
+}
+
+pub(crate) fn user(r: &dyn Cols) -> StoreResult<UserRecord> {
+    Ok(UserRecord {
+        id: r.text(0)?,
+        username: r.text(1)?,
+        email: r.opt_text(2)?,
+        email_verified: r.bool(3)?,
+        name: r.opt_text(4)?,
+        password_hash: r.text(5)?,
+        locked: r.bool(6)?,
+        created_at: r.time(7)?,
+        updated_at: r.time(8)?,
+    })
+}
+
+pub(crate) fn scope(r: &dyn Cols) -> StoreResult<ScopeRecord> {
+    Ok(ScopeRecord {
+        name: r.text(0)?,
+        description: r.text(1)?,
+        builtin: r.bool(2)?,
+    })
+}
+
+pub(crate) fn consent(r: &dyn Cols) -> StoreResult<(String, ClientId, ScopeSet, UnixTime)> {
+    Ok((r.text(0)?, ClientId::from_stored(r.text(1)?), r.scope(2)?, r.time(3)?))
+}
+
+pub(crate) fn session(r: &dyn Cols) -> StoreResult<BrowserSession> {
+    Ok(BrowserSession {
+        token_hash: hash(&r.bytes(0)?)?,
+        sid: r.text(1)?,
+        user_id: r.text(2)?,
+        auth_time: r.time(3)?,
+        expires_at: r.time(4)?,
+    })
+}
+
+pub(crate) fn interaction(r: &dyn Cols) -> StoreResult<Interaction> {
+    Ok(Interaction {
+        id: r.text(0)?,
+        csrf_hash: hash(&r.bytes(1)?)?,
+        browser_hash: hash(&r.bytes(2)?)?,
+        request: json(r, 3)?,
+        login: r.opt_text(4)?.as_deref().map(from_json).transpose()?,
+        expires_at: r.time(5)?,
+    })
+}
+
+pub(crate) fn access_token(r: &dyn Cols) -> StoreResult<AccessTokenRecord> {
+    Ok(AccessTokenRecord {
+        hash: hash(&r.bytes(0)?)?,
+        client_id: ClientId::from_stored(r.text(1)?),
+        grant_id: r.opt_text(2)?,
+        subject: r.opt_text(3)?,
+        scope: r.scope(4)?,
+        claims: json(r, 5)?,
+        auth_time: r.opt_time(6)?,
+        issued_at: r.time(7)?,
+        expires_at: r.time(8)?,
+        audience: json(r, 9)?,
+        format: wire(r, 10)?,
+    })
+}
+
+pub(crate) fn refresh_token(r: &dyn Cols) -> StoreResult<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        hash: hash(&r.bytes(0)?)?,
+        family_id: r.text(1)?,
+        client_id: ClientId::from_stored(r.text(2)?),
+        subject: r.text(3)?,
+        scope: r.scope(4)?,
+        claims: json(r, 5)?,
+        auth_time: r.time(6)?,
+        session_id: r.opt_text(7)?,
+        issued_at: r.time(8)?,
+        expires_at: r.time(9)?,
+        audience: json(r, 10)?,
+        family_expires_at: r.time(11)?,
+    })
+}
+
+pub(crate) fn key(r: &dyn Cols) -> StoreResult<SigningKeyRecord> {
+    Ok(SigningKeyRecord {
+        kid: r.text(0)?,
+        alg: wire(r, 1)?,
+        private_der: r.bytes(2)?,
+        created_at: r.time(3)?,
+        activates_at: r.time(4)?,
+        retires_at: r.opt_time(5)?,
+    })
+}
+
+/// A stored code and whether it was consumed.
+pub(crate) fn code(r: &dyn Cols) -> StoreResult<(CodeGrant, bool)> {
+    Ok((json(r, 0)?, r.bool(1)?))
+}
+
+/// Column 0 as a scope set.
+pub(crate) fn scope_set(r: &dyn Cols) -> StoreResult<ScopeSet> {
+    r.scope(0)
+}
+
+/// Column 0 as text, as bytes, as an optional time; any row at all.
+pub(crate) fn text(r: &dyn Cols) -> StoreResult<String> {
+    r.text(0)
+}
+pub(crate) fn bytes(r: &dyn Cols) -> StoreResult<Vec<u8>> {
+    r.bytes(0)
+}
+pub(crate) fn opt_time(r: &dyn Cols) -> StoreResult<Option<UnixTime>> {
+    r.opt_time(0)
+}
+pub(crate) fn exists(_: &dyn Cols) -> StoreResult<()> {
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! Registered clients.
+
+use super::{Sql, Value, client_cols, values};
+use crate::codec::to_json;
+use crate::model::ClientRecord;
+use crate::traits::StoreResult;
+use gatehouse_protocol::types::RedirectUri;
+
+/// Parameters: [`params`].
+pub(crate) static INSERT: Sql = Sql::new(concat!(
+    "INSERT INTO clients (",
+    client_cols!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+));
+/// Parameters: [`params`].
+pub(crate) static UPDATE: Sql = Sql::new(
+    "UPDATE clients SET name = ?2, secret_hash = ?3, auth_method = ?4, redirect_uris = ?5,
+     grant_types = ?6, scopes = ?7, id_token_alg = ?8, created_at = ?9, access_token_format = ?10,
+     resources = ?11, introspect = ?12 WHERE id = ?1",
+);
+pub(crate) static FIND: Sql = Sql::new(concat!("SELECT ", client_cols!(), " FROM clients WHERE id = ?1"));
+pub(crate) static LIST: Sql = Sql::new(concat!("SELECT ", client_cols!(), " FROM clients ORDER BY id"));
+/// ON DELETE CASCADE removes its codes, tokens and consents in the same statement.
+pub(crate) static DELETE: Sql = Sql::new("DELETE FROM clients WHERE id = ?1");
+
+/// The columns of a client, in [`client_cols!`] order.
+pub(crate) fn params(c: &ClientRecord) -> StoreResult<[Value<'_>; 12]> {
+    let uris: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
+    let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+    Ok(values![
+        c.id.as_str(),
+        &c.name,
+        c.secret_hash.as_ref(),
+        c.auth_method.as_str(),
+        to_json(&uris)?,
+        to_json(&grants)?,
+        c.scopes.to_param(),
+        c.id_token_alg.as_str(),
+        c.created_at,
+        c.access_token_format.as_str(),
+        to_json(&c.resources)?,
+        c.introspect,
+    ])
+}

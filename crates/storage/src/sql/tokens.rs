@@ -1,0 +1,112 @@
+//! Access and refresh tokens, and revoked grants.
+//!
+//! Every token read checks `revoked_grants`, so tokens of a grant written concurrently with (or
+//! after) its revocation are dead too.
+
+use super::{Sql, Value, access_cols, refresh_cols, values};
+use crate::codec::to_json;
+use crate::model::{AccessTokenRecord, RefreshTokenRecord};
+use crate::traits::StoreResult;
+
+/// Parameters: [`access_params`].
+pub(crate) static INSERT_ACCESS: Sql = Sql::new(concat!(
+    "INSERT INTO access_tokens (",
+    access_cols!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+));
+/// `(hash, now)`.
+pub(crate) static FIND_ACCESS: Sql = Sql::new(concat!(
+    "SELECT ",
+    access_cols!(),
+    " FROM access_tokens WHERE hash = ?1 AND expires_at > ?2 AND revoked_at IS NULL
+     AND (grant_id IS NULL OR NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = access_tokens.grant_id))"
+));
+/// `(hash, client_id, now)`.
+pub(crate) static REVOKE_ACCESS: Sql =
+    Sql::new("UPDATE access_tokens SET revoked_at = ?3 WHERE hash = ?1 AND client_id = ?2 AND revoked_at IS NULL");
+
+/// Parameters: [`refresh_params`].
+pub(crate) static INSERT_REFRESH: Sql = Sql::new(concat!(
+    "INSERT INTO refresh_tokens (",
+    refresh_cols!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+));
+/// `(hash, now)`: the live refresh token.
+pub(crate) static FIND_REFRESH: Sql = Sql::new(concat!(
+    "SELECT ",
+    refresh_cols!(),
+    " FROM refresh_tokens WHERE hash = ?1 AND expires_at > ?2 AND family_expires_at > ?2
+     AND revoked_at IS NULL AND rotated_at IS NULL
+     AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = refresh_tokens.family_id)"
+));
+/// `(now)`: every live refresh token.
+pub(crate) static LIST_REFRESH: Sql = Sql::new(concat!(
+    "SELECT ",
+    refresh_cols!(),
+    " FROM refresh_tokens WHERE expires_at > ?1 AND family_expires_at > ?1
+     AND revoked_at IS NULL AND rotated_at IS NULL
+     AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = refresh_tokens.family_id)
+     ORDER BY issued_at"
+));
+/// `(hash, now, successor_hash)`: marks a live token rotated and returns it. On PostgreSQL the row
+/// lock serialises concurrent rotations: a loser re-checks the WHERE clause after the winner
+/// commits and finds the token rotated.
+pub(crate) static ROTATE: Sql = Sql::new(concat!(
+    "UPDATE refresh_tokens SET rotated_at = ?2, rotated_to = ?3
+     WHERE hash = ?1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?2
+       AND family_expires_at > ?2
+       AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = refresh_tokens.family_id)
+     RETURNING ",
+    refresh_cols!()
+));
+/// `(hash)`: a token rotated before: `family_id, client_id, rotated_at, rotated_to`.
+pub(crate) static ROTATED: Sql = Sql::new(
+    "SELECT family_id, client_id, rotated_at, rotated_to FROM refresh_tokens
+     WHERE hash = ?1 AND rotated_at IS NOT NULL",
+);
+/// `(hash, client_id)`: the family of a refresh token of this client, rotated or not.
+pub(crate) static FAMILY: Sql = Sql::new("SELECT family_id FROM refresh_tokens WHERE hash = ?1 AND client_id = ?2");
+
+/// Revoking a grant, `(grant_id, now)`: the record every token read checks, then its access and
+/// refresh tokens (counted).
+pub(crate) static REVOKE_GRANT: Sql =
+    Sql::new("INSERT INTO revoked_grants (grant_id, revoked_at) VALUES (?1, ?2) ON CONFLICT (grant_id) DO NOTHING");
+pub(crate) static REVOKE_GRANT_TOKENS: [Sql; 2] = [
+    Sql::new("UPDATE access_tokens SET revoked_at = ?2 WHERE grant_id = ?1 AND revoked_at IS NULL"),
+    Sql::new("UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL"),
+];
+
+/// The columns of an access token, in [`access_cols!`] order.
+pub(crate) fn access_params(t: &AccessTokenRecord) -> StoreResult<[Value<'_>; 11]> {
+    Ok(values![
+        &t.hash,
+        t.client_id.as_str(),
+        &t.grant_id,
+        &t.subject,
+        t.scope.to_param(),
+        to_json(&t.claims)?,
+        t.auth_time,
+        t.issued_at,
+        t.expires_at,
+        to_json(&t.audience)?,
+        t.format.as_str(),
+    ])
+}
+
+/// The columns of a refresh token, in [`refresh_cols!`] order.
+pub(crate) fn refresh_params(t: &RefreshTokenRecord) -> StoreResult<[Value<'_>; 12]> {
+    Ok(values![
+        &t.hash,
+        &t.family_id,
+        t.client_id.as_str(),
+        &t.subject,
+        t.scope.to_param(),
+        to_json(&t.claims)?,
+        t.auth_time,
+        &t.session_id,
+        t.issued_at,
+        t.expires_at,
+        to_json(&t.audience)?,
+        t.family_expires_at,
+    ])
+}

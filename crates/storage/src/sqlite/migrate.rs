@@ -1,0 +1,75 @@
+//! Numbered schema migrations of the embedded store; `PRAGMA user_version` records how many are
+//! applied. They are applied in one IMMEDIATE transaction, which takes the write lock first, so a
+//! CLI and a server starting together migrate once.
+//!
+//! The embedded schema has no index on `client_id` (PostgreSQL has `consents_client`,
+//! `codes_client`, `access_tokens_client`, `refresh_tokens_client`) nor on
+//! `browser_sessions.user_id` (`browser_sessions_user`): each would cost every insert an index
+//! write on the single writer, while they serve only deleting a client or a user's sessions, rare
+//! administrative operations a table scan answers well enough on one node.
+
+use super::DB_FILE;
+use crate::error::StoreError;
+use crate::model::MigrationStatus;
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+/// Every migration, in order: (name, SQL).
+pub(super) const MIGRATIONS: &[(&str, &str)] = &[
+    ("001_init", include_str!("migrations/001_init.sql")),
+    (
+        "002_token_lifecycle",
+        include_str!("migrations/002_token_lifecycle.sql"),
+    ),
+    ("003_lockout", include_str!("migrations/003_lockout.sql")),
+    ("004_key_rotation", include_str!("migrations/004_key_rotation.sql")),
+    ("005_token_indexes", include_str!("migrations/005_token_indexes.sql")),
+    ("006_hardening", include_str!("migrations/006_hardening.sql")),
+];
+
+/// Applied and pending migrations of the store in `dir`, without changing it.
+///
+/// # Errors
+/// When the file cannot be opened or read.
+pub fn migration_status(dir: &Path) -> Result<MigrationStatus, StoreError> {
+    let path = dir.join(DB_FILE);
+    let applied: i64 = if path.exists() {
+        let conn = Connection::open(&path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))?
+    } else {
+        0
+    };
+    let applied = usize::try_from(applied).unwrap_or(0).min(MIGRATIONS.len());
+    let names = |m: &[(&str, &str)]| m.iter().map(|(n, _)| (*n).to_owned()).collect();
+    Ok(MigrationStatus {
+        applied: names(&MIGRATIONS[..applied]),
+        pending: names(&MIGRATIONS[applied..]),
+    })
+}
+
+/// Applies pending migrations; with `apply` false, refuses a store with pending migrations.
+pub(super) fn migrate(conn: &mut Connection, apply: bool) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let applied: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Internal(format!(
+            "the database schema is version {applied} but this gatehouse knows only {}; upgrade gatehouse",
+            MIGRATIONS.len()
+        )));
+    }
+    if !apply && applied < MIGRATIONS.len() {
+        let pending: Vec<&str> = MIGRATIONS[applied..].iter().map(|(n, _)| *n).collect();
+        return Err(StoreError::Internal(format!(
+            "GATEHOUSE_AUTO_MIGRATE=false and migrations are pending: {}; run gatehouse migrate",
+            pending.join(", ")
+        )));
+    }
+    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Internal(format!("migration {name} failed: {e}")))?;
+        tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
+    }
+    Ok(tx.commit()?)
+}
