@@ -91,6 +91,8 @@ pub(crate) async fn rotate_refresh_token(
     now: UnixTime,
     grace_seconds: u64,
 ) -> StoreResult<Rotation> {
+    db.opt(&sql::tokens::LOCK_REFRESH, &values![hash], decode::exists)
+        .await?;
     let current = db
         .opt(
             &sql::tokens::ROTATE,

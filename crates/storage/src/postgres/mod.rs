@@ -6,17 +6,32 @@
 //! `read_opt`, `all`, and [`Pg`], the [`Db`] of [`crate::ops`]).
 
 /// Runs `$body` (an operation of [`crate::ops`] on `$db`) in a transaction on a pooled connection
-/// and commits it.
+/// and commits it. A transaction PostgreSQL aborts to break a deadlock or a serialization conflict
+/// changed nothing and runs again (at most [`RACE_ATTEMPTS`] times): such conflicts are races
+/// between requests for one grant (concurrent replays of a refresh token lock the rotated row and
+/// the grant's revocation record in opposite orders), not failures to report.
 macro_rules! in_tx {
     ($store:expr, |$db:ident| $body:expr) => {{
-        let mut client = $store.client().await?;
-        let tx = client.transaction().await.map_err($crate::postgres::pg_err)?;
-        let result = {
-            let $db = &$crate::postgres::Pg(&tx);
-            $body.await?
-        };
-        tx.commit().await.map_err($crate::postgres::pg_err)?;
-        Ok(result)
+        let mut attempt = 1;
+        loop {
+            let outcome: $crate::traits::StoreResult<_> = async {
+                let mut client = $store.client().await?;
+                let tx = client.transaction().await.map_err($crate::postgres::pg_err)?;
+                let result = {
+                    let $db = &$crate::postgres::Pg(&tx);
+                    $body.await?
+                };
+                tx.commit().await.map_err($crate::postgres::pg_err)?;
+                Ok(result)
+            }
+            .await;
+            match outcome {
+                Err(e) if attempt < $crate::postgres::RACE_ATTEMPTS && $crate::postgres::lost_a_race(&e) => {
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        }
     }};
 }
 
@@ -325,6 +340,15 @@ pub(crate) fn pool_err(e: PoolError) -> StoreError {
         PoolError::Backend(e) => pg_err(e),
         other => StoreError::Unavailable(format!("database connection pool: {other}")),
     }
+}
+
+/// How often a transaction runs when PostgreSQL keeps aborting it to resolve a race.
+pub(crate) const RACE_ATTEMPTS: u32 = 4;
+
+/// Whether PostgreSQL aborted the transaction to break a deadlock (40P01) or a serialization
+/// conflict (40001): running it again is safe, since an aborted transaction changed nothing.
+pub(crate) fn lost_a_race(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unavailable(text) if text.ends_with("(40P01)") || text.ends_with("(40001)"))
 }
 
 /// Maps a driver error: lost connections and server shutdowns are `Unavailable` (retryable),

@@ -51,6 +51,16 @@ pub(crate) static LIST_REFRESH: Sql = Sql::new(concat!(
 /// `(hash, now, successor_hash)`: marks a live token rotated and returns it. On PostgreSQL the row
 /// lock serialises concurrent rotations: a loser re-checks the WHERE clause after the winner
 /// commits and finds the token rotated.
+/// `(hash)`: takes the row lock of the presented refresh token before anything else, so every
+/// rotation or replay of one token queues on that one lock. Without it a replay's UPDATE that
+/// matches nothing still leaves the row locked (PostgreSQL locks the newest version before it
+/// rechecks the condition), and two replays then wait for each other: one holds that row and
+/// wants the grant's `revoked_grants` record, the other holds the record and wants the row.
+/// SQLite's transaction holds the database's write lock from the start.
+pub(crate) static LOCK_REFRESH: Sql = Sql::per_backend(
+    "SELECT 1 FROM refresh_tokens WHERE hash = ?1",
+    "SELECT 1 FROM refresh_tokens WHERE hash = ?1 FOR UPDATE",
+);
 pub(crate) static ROTATE: Sql = Sql::new(concat!(
     "UPDATE refresh_tokens SET rotated_at = ?2, rotated_to = ?3
      WHERE hash = ?1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?2
