@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod endpoints;
 pub mod http;
+pub mod interaction;
 pub mod issue;
 pub mod keys;
 pub mod metrics;

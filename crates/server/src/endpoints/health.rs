@@ -6,6 +6,7 @@ use crate::metrics::METRICS;
 use crate::state::AppState;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
+use gatehouse_storage::PoolStatus;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -138,53 +139,84 @@ pub async fn detailed(
         return refused;
     }
     let check = check_store(&state).await;
-    let mut problems: Vec<String> = Vec::new();
-    let mut warnings: Vec<String> = Vec::new();
-    if let Some(e) = &check.error {
-        problems.push(e.clone());
-    }
-    if !check.pending.is_empty() {
-        problems.push(format!("migrations pending: {}", check.pending.join(", ")));
-    }
-    // Said, but not a degradation: it is the default, and the server works either way.
-    let notices: Vec<&str> = crate::seal::kek()
-        .is_none()
-        .then_some(
-            "signing keys and server secrets are stored unencrypted; set GATEHOUSE_SECRET_KEY to encrypt them at rest",
-        )
-        .into_iter()
-        .collect();
-    if check.latency > Duration::from_millis(500) {
-        warnings.push(format!("store round trip took {} ms", check.latency.as_millis()));
-    }
-    let pool = state.store.pool_status().map(|p| {
-        if p.in_use >= p.max {
-            warnings
-                .push("every database connection is in use; raise GATEHOUSE_DB_POOL_MAX or find slow queries".into());
-        }
-        json!({ "size": p.size, "in_use": p.in_use, "idle": p.idle, "max": p.max })
-    });
     let system = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let db_time = check.db_time;
-    let skew_ms = db_time.map(|t| ((system - t) * 1000.0).round());
-    if skew_ms.is_some_and(|s| s.abs() > 5000.0) {
-        warnings.push("the clocks of this server and the database differ by more than 5 s; tokens may look expired or not yet valid".into());
-    }
-    let ring = state.keys();
-    let status = if !problems.is_empty() {
-        "unhealthy"
-    } else if !warnings.is_empty() {
-        "degraded"
+    let skew_ms = check.db_time.map(|t| ((system - t) * 1000.0).round());
+    let pool = state.store.pool_status();
+    let findings = Findings::of(&check, pool, skew_ms);
+    let status = findings.verdict();
+    let mut body = report(&state, &check, pool);
+    body["status"] = json!(status);
+    body["problems"] = json!(findings.problems);
+    body["warnings"] = json!(findings.warnings);
+    body["notices"] = json!(findings.notices);
+    body["clock"] = json!({ "system_time": system, "database_time": check.db_time, "skew_ms": skew_ms });
+    let code = if status == "unhealthy" {
+        StatusCode::SERVICE_UNAVAILABLE
     } else {
-        "healthy"
+        StatusCode::OK
     };
-    let body = json!({
-        "status": status,
-        "problems": problems,
-        "warnings": warnings,
-        "notices": notices,
+    HttpResponse::build(code)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}
+
+/// What `/health/detailed` found: problems make it unhealthy, warnings degraded; notices are said
+/// but change nothing.
+struct Findings {
+    problems: Vec<String>,
+    warnings: Vec<String>,
+    notices: Vec<&'static str>,
+}
+
+impl Findings {
+    fn of(check: &StoreCheck, pool: Option<PoolStatus>, skew_ms: Option<f64>) -> Self {
+        let mut problems: Vec<String> = check.error.iter().cloned().collect();
+        if !check.pending.is_empty() {
+            problems.push(format!("migrations pending: {}", check.pending.join(", ")));
+        }
+        let mut warnings: Vec<String> = Vec::new();
+        if check.latency > Duration::from_millis(500) {
+            warnings.push(format!("store round trip took {} ms", check.latency.as_millis()));
+        }
+        if pool.is_some_and(|p| p.in_use >= p.max) {
+            warnings
+                .push("every database connection is in use; raise GATEHOUSE_DB_POOL_MAX or find slow queries".into());
+        }
+        if skew_ms.is_some_and(|s| s.abs() > 5000.0) {
+            warnings.push("the clocks of this server and the database differ by more than 5 s; tokens may look expired or not yet valid".into());
+        }
+        // Said, but not a degradation: it is the default, and the server works either way.
+        let notices = crate::seal::kek()
+            .is_none()
+            .then_some(
+                "signing keys and server secrets are stored unencrypted; set GATEHOUSE_SECRET_KEY to encrypt them at rest",
+            )
+            .into_iter()
+            .collect();
+        Self {
+            problems,
+            warnings,
+            notices,
+        }
+    }
+
+    fn verdict(&self) -> &'static str {
+        if !self.problems.is_empty() {
+            "unhealthy"
+        } else if !self.warnings.is_empty() {
+            "degraded"
+        } else {
+            "healthy"
+        }
+    }
+}
+
+/// The figures of `/health/detailed` (the caller adds the verdict and the clock).
+fn report(state: &AppState, check: &StoreCheck, pool: Option<PoolStatus>) -> serde_json::Value {
+    let ring = state.keys();
+    json!({
         "version": env!("CARGO_PKG_VERSION"),
         "git_commit": env!("GATEHOUSE_GIT_COMMIT"),
         "uptime_seconds": state.started.elapsed().as_secs(),
@@ -192,7 +224,7 @@ pub async fn detailed(
             "kind": state.store.kind(),
             "reachable": check.reachable,
             "latency_ms": (check.latency.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
-            "pool": pool,
+            "pool": pool.map(|p| json!({ "size": p.size, "in_use": p.in_use, "idle": p.idle, "max": p.max })),
             "migrations": { "applied": check.applied, "pending": check.pending },
         },
         "encryption_at_rest": {
@@ -205,16 +237,7 @@ pub async fn detailed(
             "next_change": ring.next_change().map(|t| t.0),
             "automatic_rotation_seconds": state.config.key_rotation_interval.map(|d| d.as_secs()),
         },
-        "clock": { "system_time": system, "database_time": db_time, "skew_ms": skew_ms },
-    });
-    let code = if status == "unhealthy" {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    HttpResponse::build(code)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(body)
+    })
 }
 
 /// Marks the operator listener (`GATEHOUSE_METRICS_BIND`): everything on it is for the operator.
@@ -230,14 +253,7 @@ fn operator_only(req: &HttpRequest, config: &Config, on_operator_listener: bool,
     }
     let client = crate::protect::client_ip(req, &config.trusted_proxies);
     let allowed = client.is_some_and(|ip| config.metrics_allow.iter().any(|n| n.contains(&ip)));
-    (!allowed).then(|| {
-        HttpResponse::Forbidden()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(json!({
-                "error": "access_denied",
-                "error_description": format!("{what} is not available to this address; allow it with GATEHOUSE_METRICS_ALLOW or use the operator listener GATEHOUSE_METRICS_BIND"),
-            }))
-    })
+    (!allowed).then(|| crate::http::error::operator_only(what))
 }
 
 /// `GET /metrics`, on the operator listener or for the addresses in `GATEHOUSE_METRICS_ALLOW`.

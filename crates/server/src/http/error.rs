@@ -1,10 +1,28 @@
-//! Protocol errors to HTTP responses: the one place that decides status codes, headers and bodies.
+//! Every error response Gatehouse sends is built here, in one of three shapes:
+//!
+//! - [`ApiError`]: JSON (RFC 6749 §5.2, RFC 6750 §3.1), for the API endpoints; also the 404, the
+//!   405 and the operator-only refusal.
+//! - [`PageError`]: an HTML page, for the browser pages (`/oauth/authorize` before its redirect URI
+//!   is trusted, `/login`, `/consent`). Page handlers return `Result<HttpResponse, PageError>`.
+//! - [`redirect_error`]: the authorization error sent back to the client's redirect URI.
+//!
+//! Each shape goes through [`mark`], which logs a server error's private detail once (it is never
+//! sent) and tags the response with its RFC code. The request middleware counts every tagged
+//! response in `gatehouse_oauth_errors_total`, labelled with the endpoint of the route that
+//! answered ([`crate::http::routes::endpoint`]): an error is counted however it was built, and
+//! exactly once.
 
+use crate::http::pages::{self, ErrorPage};
+use crate::http::redirect::{see_other, with_query};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use gatehouse_protocol::Error;
+use gatehouse_protocol::error::invalid_request;
+use gatehouse_protocol::request::authorize::AuthorizationRequest;
+use gatehouse_protocol::types::RedirectUri;
 use gatehouse_storage::StoreError;
+use std::borrow::Cow;
 
 /// Which authentication challenge accompanies a 401.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +36,8 @@ pub enum Challenge {
     BearerBare,
 }
 
-/// An OAuth error answered as JSON.
+/// An OAuth error answered as JSON. However it is built, the response is counted once in
+/// `gatehouse_oauth_errors_total` under the endpoint of the route that answered.
 #[derive(Debug)]
 pub struct ApiError {
     /// The error.
@@ -28,10 +47,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error at `endpoint`, counted in `gatehouse_oauth_errors_total`.
+    /// An error at `endpoint`. The metric's endpoint label comes from the route that answers, which
+    /// names the same endpoint; `endpoint` is kept so call sites read as before.
     #[must_use]
     pub fn at(endpoint: &'static str, error: Error, challenge: Challenge) -> Self {
-        crate::metrics::oauth_error(endpoint, error.code());
+        let _ = endpoint;
         Self { error, challenge }
     }
 
@@ -68,41 +88,302 @@ impl From<Error> for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        status_of(&self.error)
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Error::Server(detail) = &self.error {
-            tracing::error!(detail = %detail, "server_error");
+        json(self.status_code(), &self.error, self.challenge)
+    }
+}
+
+/// The 404 for a path that serves nothing; the description names the path, so a typo is visible.
+#[must_use]
+pub fn not_found(path: &str) -> HttpResponse {
+    let error = invalid_request(format!(
+        "{path} is not an endpoint of this server; see /.well-known/openid-configuration for the endpoints"
+    ));
+    json(StatusCode::NOT_FOUND, &error, Challenge::Basic)
+}
+
+/// The 405 for a method a path does not serve; `Allow` lists the ones it does (RFC 9110 §15.5.6).
+#[must_use]
+pub fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let error = invalid_request(format!("method not allowed here; use {allow}"));
+    let mut res = json(StatusCode::METHOD_NOT_ALLOWED, &error, Challenge::Basic);
+    res.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    res
+}
+
+/// The 403 for an operator endpoint (`what`) asked from an address not allowed to see it.
+#[must_use]
+pub fn operator_only(what: &str) -> HttpResponse {
+    let error = Error::AccessDenied(
+        format!(
+            "{what} is not available to this address; allow it with GATEHOUSE_METRICS_ALLOW or use the operator listener GATEHOUSE_METRICS_BIND"
+        )
+        .into(),
+    );
+    json(StatusCode::FORBIDDEN, &error, Challenge::Basic)
+}
+
+fn status_of(error: &Error) -> StatusCode {
+    StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A JSON error: the RFC code and a description that says what to fix, never cached, with a
+/// challenge on a 401 and `Retry-After` where waiting helps.
+fn json(status: StatusCode, error: &Error, challenge: Challenge) -> HttpResponse {
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    let description = error.description();
+    if error.status() == 401 {
+        let value = match challenge {
+            Challenge::Basic => "Basic realm=\"gatehouse\"".to_owned(),
+            Challenge::BearerBare => "Bearer realm=\"gatehouse\"".to_owned(),
+            Challenge::Bearer => format!(
+                "Bearer realm=\"gatehouse\", error=\"{}\", error_description=\"{description}\"",
+                error.code()
+            ),
+        };
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.insert_header((header::WWW_AUTHENTICATE, v));
         }
-        let mut res = HttpResponse::build(self.status_code());
-        res.insert_header((header::CACHE_CONTROL, "no-store"));
-        let description = self.error.description();
-        if self.error.status() == 401 {
-            let value = match self.challenge {
-                Challenge::Basic => "Basic realm=\"gatehouse\"".to_owned(),
-                Challenge::BearerBare => "Bearer realm=\"gatehouse\"".to_owned(),
-                Challenge::Bearer => {
-                    format!(
-                        "Bearer realm=\"gatehouse\", error=\"{}\", error_description=\"{description}\"",
-                        self.error.code()
-                    )
-                }
-            };
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                res.insert_header((header::WWW_AUTHENTICATE, v));
-            }
+    }
+    match error {
+        Error::TemporarilyUnavailable(_) => {
+            res.insert_header((header::RETRY_AFTER, "5"));
         }
-        match &self.error {
-            Error::TemporarilyUnavailable(_) => {
-                res.insert_header((header::RETRY_AFTER, "5"));
-            }
-            Error::RateLimited { retry_after } => {
-                res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
-            }
-            _ => {}
+        Error::RateLimited { retry_after } => {
+            res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
-        res.json(serde_json::json!({ "error": self.error.code(), "error_description": description }))
+        _ => {}
+    }
+    let res = res.json(serde_json::json!({ "error": error.code(), "error_description": description }));
+    mark(res, error.code(), Some(error), None)
+}
+
+/// An error answered with an HTML page: a browser is on the other end, and nothing may go back
+/// to the client (the request is broken, or it is the user's own form that failed).
+#[derive(Debug)]
+pub enum PageError {
+    /// An authorization request that cannot be redirected, because its client or redirect URI did
+    /// not check out (RFC 6749 §4.1.2.1): shown, never sent back.
+    InvalidRequest(Error),
+    /// An authorization request from a client_id that is not registered.
+    UnknownClient,
+    /// A login or consent form (or its query) that could not be read.
+    BadForm,
+    /// The interaction is gone: expired, already used, or its client or user deleted.
+    Expired,
+    /// The form does not come from the page this browser was shown (browser binding or CSRF).
+    Forbidden,
+    /// A sign-in refused by a rate limit: 429 with `Retry-After`. `message` says which one.
+    TooMany {
+        /// Seconds until a retry may succeed.
+        retry_after: u64,
+        /// What was refused and what to do.
+        message: &'static str,
+    },
+    /// Every password verification place is taken (the Argon2 queue is full): 503.
+    Busy,
+    /// The store failed ([`store_error`]): 503 when it is unavailable, else 500.
+    Unavailable(Error),
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        Self::Unavailable(store_error(e))
+    }
+}
+
+/// What a [`PageError`] shows.
+struct Shown<'a> {
+    status: StatusCode,
+    title: &'static str,
+    message: Cow<'a, str>,
+    /// The code printed on the page, for the developer.
+    code: Option<&'static str>,
+    /// The nearest RFC code, for the metric (pages without a code of their own count too).
+    counted: &'static str,
+    retry_after: Option<u64>,
+}
+
+impl PageError {
+    fn shown(&self) -> Shown<'_> {
+        let page = |status, title, message: &'static str, code: Option<&'static str>, counted| Shown {
+            status,
+            title,
+            message: Cow::Borrowed(message),
+            code,
+            counted,
+            retry_after: None,
+        };
+        match self {
+            Self::InvalidRequest(e) => Shown {
+                message: format!("{} Nothing was sent back to the application.", e.description()).into(),
+                ..page(
+                    StatusCode::BAD_REQUEST,
+                    "This sign-in request is invalid",
+                    "",
+                    Some(e.code()),
+                    e.code(),
+                )
+            },
+            Self::UnknownClient => page(
+                StatusCode::BAD_REQUEST,
+                "Unknown application",
+                "The application that sent you here is not registered with this server (unknown client_id). Nothing was sent back to it.",
+                Some("invalid_request"),
+                "invalid_request",
+            ),
+            Self::BadForm => page(
+                StatusCode::BAD_REQUEST,
+                "Invalid form",
+                "The form could not be read. Go back to the application and sign in again.",
+                Some("invalid_request"),
+                "invalid_request",
+            ),
+            Self::Expired => page(
+                StatusCode::BAD_REQUEST,
+                "This sign-in has expired",
+                "This sign-in link has expired or was already used. Go back to the application and start again.",
+                None,
+                "invalid_request",
+            ),
+            Self::Forbidden => page(
+                StatusCode::FORBIDDEN,
+                "This form cannot be accepted",
+                "The form was not sent from the page this browser opened, or it has been replaced by a newer one (CSRF check failed). Go back to the application and sign in again.",
+                None,
+                "access_denied",
+            ),
+            Self::TooMany { retry_after, message } => Shown {
+                retry_after: Some(*retry_after),
+                ..page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many attempts",
+                    message,
+                    None,
+                    "temporarily_unavailable",
+                )
+            },
+            Self::Busy => Shown {
+                retry_after: Some(1),
+                ..page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too busy",
+                    "The server is checking many sign-ins right now. Wait a moment and try again.",
+                    None,
+                    "temporarily_unavailable",
+                )
+            },
+            Self::Unavailable(e) => page(
+                status_of(e),
+                "Something went wrong",
+                "The server cannot handle this request right now. Please try again in a moment.",
+                Some(e.code()),
+                e.code(),
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = self.shown();
+        write!(f, "{}: {}", shown.counted, shown.title)
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.shown().status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let shown = self.shown();
+        let page = ErrorPage {
+            title: shown.title,
+            message: &shown.message,
+            code: shown.code,
+        };
+        let mut res = pages::render(&page, shown.status, None);
+        if let Some(v) = shown
+            .retry_after
+            .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        let error = match self {
+            Self::InvalidRequest(e) | Self::Unavailable(e) => Some(e),
+            _ => None,
+        };
+        mark(res, shown.counted, error, None)
+    }
+}
+
+/// Where an authorization error goes once the client and its redirect URI have checked out.
+pub struct Back {
+    /// The validated redirect URI.
+    pub uri: RedirectUri,
+    /// The request's `state`, echoed with the error.
+    pub state: Option<String>,
+}
+
+impl Back {
+    /// The error destination of a parsed request.
+    #[must_use]
+    pub fn of(request: &AuthorizationRequest) -> Self {
+        Self {
+            uri: request.redirect.uri.clone(),
+            state: request.state.clone(),
+        }
+    }
+}
+
+/// Redirects an authorization error to the client (RFC 6749 §4.1.2.1) with `iss` (RFC 9207).
+/// Counted at `authorize` wherever the flow ends (the login or consent form included): it is the
+/// authorization endpoint's answer.
+#[must_use]
+pub fn redirect_error(issuer: &str, back: &Back, error: &Error) -> HttpResponse {
+    let description = error.description();
+    let mut pairs = vec![("error", error.code()), ("error_description", description.as_str())];
+    if let Some(s) = &back.state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", issuer));
+    let res = see_other(&with_query(back.uri.as_str(), &pairs));
+    mark(res, error.code(), Some(error), Some("authorize"))
+}
+
+/// The tag [`mark`] leaves on an error response, for [`count`].
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    /// Overrides the route's endpoint label.
+    endpoint: Option<&'static str>,
+    code: &'static str,
+}
+
+/// The one path every error response takes: a server error's detail is logged here, once, and
+/// never sent; the response is tagged for [`count`].
+fn mark(
+    mut res: HttpResponse,
+    code: &'static str,
+    error: Option<&Error>,
+    endpoint: Option<&'static str>,
+) -> HttpResponse {
+    if let Some(Error::Server(detail)) = error {
+        tracing::error!(detail = %detail, "server_error");
+    }
+    res.extensions_mut().insert(Counted { endpoint, code });
+    res
+}
+
+/// Counts the error a response carries, if any, in `gatehouse_oauth_errors_total`: called once per
+/// response by the request middleware, with the endpoint of the route that answered.
+pub fn count<B>(res: &HttpResponse<B>, endpoint: &'static str) {
+    if let Some(c) = res.extensions().get::<Counted>().copied() {
+        crate::metrics::oauth_error(c.endpoint.unwrap_or(endpoint), c.code);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The middleware every request passes: a request id (taken from a well-formed `X-Request-Id`,
 //! generated otherwise, echoed in the response and on every log line), metrics per route
-//! template, one access log line, and `Strict-Transport-Security` when the issuer is https.
+//! template, the count of every OAuth error answered ([`crate::http::error::count`]), one access
+//! log line, and `Strict-Transport-Security` when the issuer is https.
 
 use crate::metrics::METRICS;
 use crate::random::random_b64;
@@ -63,6 +64,7 @@ pub async fn observe(
     };
     let elapsed = started.elapsed();
     METRICS.http_requests.with_label_values(&[&route, method, class]).inc();
+    crate::http::error::count(res.response(), crate::http::routes::endpoint(&route));
     METRICS
         .http_duration
         .with_label_values(&[&route, method])

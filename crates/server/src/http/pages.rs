@@ -44,7 +44,8 @@ pub struct ConsentPage<'a> {
     pub csrf_token: &'a str,
 }
 
-/// A plain error page, for errors that must not be redirected.
+/// A plain error page, for errors that must not be redirected (rendered by
+/// [`PageError`](crate::http::error::PageError)).
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {
@@ -85,12 +86,6 @@ pub fn render(page: &impl Template, status: StatusCode, redirect_to: Option<&str
             HttpResponse::InternalServerError().body("internal error")
         }
     }
-}
-
-/// An error page.
-#[must_use]
-pub fn error(status: StatusCode, title: &str, message: &str, code: Option<&str>) -> HttpResponse {
-    render(&ErrorPage { title, message, code }, status, None)
 }
 
 /// The stylesheet, served at `/assets/gatehouse.css` (a file, so the CSP needs no inline style).
