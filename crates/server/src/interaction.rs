@@ -7,7 +7,7 @@
 //! rendered ([`load`]).
 
 use crate::http::cookies;
-use crate::http::error::{PageError, store_error};
+use crate::http::error::{PageError, redirect_error, store_error};
 use crate::http::redirect::{see_other, with_query};
 use crate::random::{random_b64, random_token};
 use crate::state::AppState;
@@ -19,6 +19,31 @@ use gatehouse_protocol::request::Params;
 use gatehouse_protocol::request::authorize::{AuthorizationRequest, needs_consent};
 use gatehouse_protocol::types::{ClientKind, RedirectUri, TokenHash, UnixTime};
 use gatehouse_storage::{BrowserSession, ClientRecord, Interaction, InteractionLogin, UserRecord};
+
+/// Where an authorization error goes once the client and its redirect URI have checked out.
+pub struct Back {
+    /// The validated redirect URI.
+    pub uri: RedirectUri,
+    /// The request's `state`, echoed with the error.
+    pub state: Option<String>,
+}
+
+impl Back {
+    /// The error destination of a parsed request.
+    #[must_use]
+    pub fn of(request: &AuthorizationRequest) -> Self {
+        Self {
+            uri: request.redirect.uri.clone(),
+            state: request.state.clone(),
+        }
+    }
+
+    /// `error`, redirected to the client ([`redirect_error`]).
+    #[must_use]
+    pub fn error(&self, issuer: &str, error: &Error) -> HttpResponse {
+        redirect_error(issuer, &self.uri, self.state.as_deref(), error)
+    }
+}
 
 /// Once the user is known: show the consent page if needed, else issue the code.
 /// `interaction` is the pending interaction when called from the login page.
@@ -51,11 +76,7 @@ pub async fn after_login(
         .map_err(store_error)?;
     if needs_consent(&request, consented.as_ref()) || must_confirm(client) {
         if request.prompt.none {
-            return Err(Error::ConsentRequired(if must_confirm(client) {
-                "prompt=none cannot be honoured: this public client redirects to a loopback address or a private-use scheme, so the user confirms every authorization (RFC 8252 section 8.6)".into()
-            } else {
-                "prompt=none was requested but the user has not consented to these scopes for this client".into()
-            }));
+            return Err(consent_required(client));
         }
         return match interaction {
             Some(id) => Ok(see_other(&format!("{}/consent?interaction={id}", state.issuer))),
@@ -153,6 +174,15 @@ pub async fn begin_interaction(
         state.secure_cookies,
     ));
     Ok(res)
+}
+
+/// Why `prompt=none` cannot be honoured when consent is needed.
+fn consent_required(client: &ClientRecord) -> Error {
+    Error::ConsentRequired(if must_confirm(client) {
+        "prompt=none cannot be honoured: this public client redirects to a loopback address or a private-use scheme, so the user confirms every authorization (RFC 8252 section 8.6)".into()
+    } else {
+        "prompt=none was requested but the user has not consented to these scopes for this client".into()
+    })
 }
 
 /// RFC 8252 §8.6: a public client whose redirect goes to a loopback address or a private-use scheme

@@ -2,9 +2,9 @@
 //! redirect URI are known good get an error page; every later error is redirected with `state`
 //! and `iss` (RFC 6749 §4.1.2.1, RFC 9207).
 
-use crate::http::error::{Back, PageError, redirect_error, store_error};
+use crate::http::error::{PageError, store_error};
 use crate::http::params;
-use crate::interaction::{after_login, begin_interaction, current_session};
+use crate::interaction::{Back, after_login, begin_interaction, current_session};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_protocol::Error;
@@ -51,7 +51,7 @@ async fn handle(state: &AppState, req: &HttpRequest, params: Result<Params, Erro
         Ok(request) => start(state, req, &client, request, now).await,
         Err(e) => Err(e),
     };
-    Ok(result.unwrap_or_else(|e| redirect_error(&state.issuer, &back, &e)))
+    Ok(result.unwrap_or_else(|e| back.error(&state.issuer, &e)))
 }
 
 async fn start(

@@ -2,11 +2,11 @@
 //! the client asks for, and the user's decision either issues the code or sends `access_denied`
 //! back to the client (OIDC Core §3.1.2.4).
 
-use crate::http::error::{Back, PageError, redirect_error, store_error};
+use crate::http::error::{PageError, store_error};
 use crate::http::pages::{self, ConsentPage, ScopeLine};
 use crate::http::params;
 use crate::http::redirect::see_other;
-use crate::interaction::{Check, fresh_csrf, issue_code, load};
+use crate::interaction::{Back, Check, fresh_csrf, issue_code, load};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -87,7 +87,7 @@ pub async fn consent_submit(
         tracing::info!(target: "gatehouse::audit", event = "consent.denied", client_id = %client.id, sub = %login.user_id);
         Err(Error::AccessDenied("the user denied the request".into()))
     };
-    Ok(result.unwrap_or_else(|e| redirect_error(&state.issuer, &back, &e)))
+    Ok(result.unwrap_or_else(|e| back.error(&state.issuer, &e)))
 }
 
 /// The user allowed: the consent is remembered and the code issued.

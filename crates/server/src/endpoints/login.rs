@@ -3,10 +3,10 @@
 //! is verified. A success starts a browser session and continues the flow.
 
 use crate::http::cookies;
-use crate::http::error::{Back, PageError, redirect_error};
+use crate::http::error::PageError;
 use crate::http::pages::{self, LoginPage};
 use crate::http::params;
-use crate::interaction::{Check, after_login, fresh_csrf, load};
+use crate::interaction::{Back, Check, after_login, fresh_csrf, load};
 use crate::metrics::METRICS;
 use crate::passwords;
 use crate::protect::Limit;
@@ -67,7 +67,7 @@ pub async fn login_submit(
         now,
     )
     .await
-    .unwrap_or_else(|e| redirect_error(&state.issuer, &back, &e));
+    .unwrap_or_else(|e| back.error(&state.issuer, &e));
     let ttl = i64::try_from(state.config.session_ttl.as_secs()).unwrap_or(i64::MAX);
     let _ = res.add_cookie(&cookies::build(
         cookies::Kind::Session,

@@ -4,7 +4,8 @@
 //!   405 and the operator-only refusal.
 //! - [`PageError`]: an HTML page, for the browser pages (`/oauth/authorize` before its redirect URI
 //!   is trusted, `/login`, `/consent`). Page handlers return `Result<HttpResponse, PageError>`.
-//! - [`redirect_error`]: the authorization error sent back to the client's redirect URI.
+//! - [`redirect_error`]: the authorization error sent back to the client's redirect URI (through
+//!   [`Back`](crate::interaction::Back)).
 //!
 //! Each shape goes through [`mark`], which logs a server error's private detail once (it is never
 //! sent) and tags the response with its RFC code. The request middleware counts every tagged
@@ -19,7 +20,6 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use gatehouse_protocol::Error;
 use gatehouse_protocol::error::invalid_request;
-use gatehouse_protocol::request::authorize::AuthorizationRequest;
 use gatehouse_protocol::types::RedirectUri;
 use gatehouse_storage::StoreError;
 use std::borrow::Cow;
@@ -322,37 +322,18 @@ impl ResponseError for PageError {
     }
 }
 
-/// Where an authorization error goes once the client and its redirect URI have checked out.
-pub struct Back {
-    /// The validated redirect URI.
-    pub uri: RedirectUri,
-    /// The request's `state`, echoed with the error.
-    pub state: Option<String>,
-}
-
-impl Back {
-    /// The error destination of a parsed request.
-    #[must_use]
-    pub fn of(request: &AuthorizationRequest) -> Self {
-        Self {
-            uri: request.redirect.uri.clone(),
-            state: request.state.clone(),
-        }
-    }
-}
-
-/// Redirects an authorization error to the client (RFC 6749 §4.1.2.1) with `iss` (RFC 9207).
-/// Counted at `authorize` wherever the flow ends (the login or consent form included): it is the
-/// authorization endpoint's answer.
+/// Redirects an authorization error to the client's validated `redirect_uri`, with the request's
+/// `state` (RFC 6749 §4.1.2.1) and `iss` (RFC 9207). Counted at `authorize` wherever the flow ends
+/// (the login or consent form included): it is the authorization endpoint's answer.
 #[must_use]
-pub fn redirect_error(issuer: &str, back: &Back, error: &Error) -> HttpResponse {
+pub fn redirect_error(issuer: &str, redirect_uri: &RedirectUri, state: Option<&str>, error: &Error) -> HttpResponse {
     let description = error.description();
     let mut pairs = vec![("error", error.code()), ("error_description", description.as_str())];
-    if let Some(s) = &back.state {
+    if let Some(s) = state {
         pairs.push(("state", s));
     }
     pairs.push(("iss", issuer));
-    let res = see_other(&with_query(back.uri.as_str(), &pairs));
+    let res = see_other(&with_query(redirect_uri.as_str(), &pairs));
     mark(res, error.code(), Some(error), Some("authorize"))
 }
 
@@ -403,5 +384,168 @@ pub fn store_error(e: StoreError) -> Error {
             Error::TemporarilyUnavailable("the data store is unavailable; retry shortly".into())
         }
         StoreError::Conflict(detail) | StoreError::Internal(detail) => Error::Server(detail),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::dev::ServiceResponse;
+    use actix_web::middleware::from_fn;
+    use actix_web::{App, test, web};
+
+    /// Counters are process-wide and tests run in parallel: each test counts its own
+    /// (endpoint, code) pair.
+    fn counted(endpoint: &str, code: &str) -> u64 {
+        crate::metrics::METRICS
+            .oauth_errors
+            .with_label_values(&[endpoint, code])
+            .get()
+    }
+
+    /// One request to `path`, answered by `handler` behind the real request middleware.
+    async fn answer<F, Fut, R>(path: &str, handler: F) -> ServiceResponse<impl actix_web::body::MessageBody>
+    where
+        F: Fn() -> Fut + Clone + 'static,
+        Fut: Future<Output = R> + 'static,
+        R: actix_web::Responder + 'static,
+    {
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(crate::http::middleware::observe))
+                .route(path, web::get().to(handler)),
+        )
+        .await;
+        test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await
+    }
+
+    #[actix_web::test]
+    async fn an_api_error_built_without_an_endpoint_is_counted_under_its_route() {
+        let before = counted("introspect", "invalid_client");
+        let res = answer("/oauth/introspect", || async {
+            Err::<HttpResponse, ApiError>(Error::InvalidClient("wrong client_secret".into()).into())
+        })
+        .await;
+        assert_eq!(res.status(), 401);
+        assert_eq!(
+            res.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "Basic realm=\"gatehouse\""
+        );
+        assert_eq!(counted("introspect", "invalid_client"), before + 1);
+    }
+
+    #[actix_web::test]
+    async fn an_api_error_at_an_endpoint_is_counted_once() {
+        let before = counted("token", "invalid_grant");
+        let res = answer("/oauth/token", || async {
+            Err::<HttpResponse, ApiError>(ApiError::at(
+                "token",
+                Error::InvalidGrant("the code has expired".into()),
+                Challenge::Basic,
+            ))
+        })
+        .await;
+        assert_eq!(res.status(), 400);
+        assert_eq!(counted("token", "invalid_grant"), before + 1);
+    }
+
+    #[actix_web::test]
+    async fn a_server_error_is_counted_and_its_detail_never_sent() {
+        let before = counted("userinfo", "server_error");
+        let res = answer("/oauth/userinfo", || async {
+            Err::<HttpResponse, ApiError>(ApiError::bearer(store_error(StoreError::Internal(
+                "disk I/O error at page 7".into(),
+            ))))
+        })
+        .await;
+        assert_eq!(res.status(), 500);
+        let body = test::read_body(res).await;
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("server_error") && !body.contains("page 7"), "{body}");
+        assert_eq!(counted("userinfo", "server_error"), before + 1);
+    }
+
+    #[actix_web::test]
+    async fn a_page_error_is_an_html_page_and_is_counted() {
+        let before = counted("login", "invalid_request");
+        let res = answer("/login", || async {
+            Err::<HttpResponse, PageError>(PageError::Expired)
+        })
+        .await;
+        assert_eq!(res.status(), 400);
+        assert!(
+            res.headers()
+                .get(header::CONTENT_TYPE)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert_eq!(res.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
+        let body = test::read_body(res).await;
+        assert!(String::from_utf8_lossy(&body).contains("This sign-in has expired"));
+        assert_eq!(counted("login", "invalid_request"), before + 1);
+    }
+
+    #[actix_web::test]
+    async fn a_refused_sign_in_page_says_when_to_retry_and_is_counted() {
+        let before = counted("consent", "temporarily_unavailable");
+        let res = answer("/consent", || async {
+            Err::<HttpResponse, PageError>(PageError::TooMany {
+                retry_after: 42,
+                message: "Too many sign-ins came from this address.",
+            })
+        })
+        .await;
+        assert_eq!(res.status(), 429);
+        assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "42");
+        assert_eq!(counted("consent", "temporarily_unavailable"), before + 1);
+    }
+
+    #[actix_web::test]
+    async fn a_store_failure_on_a_page_is_counted_and_its_detail_never_shown() {
+        let before = counted("authorize", "server_error");
+        let res = answer("/oauth/authorize", || async {
+            Err::<HttpResponse, PageError>(StoreError::Conflict("unique constraint interactions_pkey".into()).into())
+        })
+        .await;
+        assert_eq!(res.status(), 500);
+        let body = test::read_body(res).await;
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            body.contains("Something went wrong") && !body.contains("interactions_pkey"),
+            "{body}"
+        );
+        assert_eq!(counted("authorize", "server_error"), before + 1);
+    }
+
+    #[actix_web::test]
+    async fn a_redirected_error_is_counted_at_authorize_wherever_the_flow_ends() {
+        let before = counted("authorize", "access_denied");
+        let res = answer("/consent", || async {
+            let uri = RedirectUri::parse("https://app.example/cb?x=1").unwrap();
+            let error = Error::AccessDenied("the user denied the request".into());
+            redirect_error("https://id.example", &uri, Some("s1"), &error)
+        })
+        .await;
+        assert_eq!(res.status(), 303);
+        let location = res.headers().get(header::LOCATION).unwrap().to_str().unwrap();
+        assert!(
+            location.starts_with("https://app.example/cb?x=1&error=access_denied&"),
+            "{location}"
+        );
+        assert!(location.contains("state=s1") && location.contains("iss=https%3A%2F%2Fid.example"));
+        assert_eq!(counted("authorize", "access_denied"), before + 1);
+        assert_eq!(counted("consent", "access_denied"), 0);
+    }
+
+    #[actix_web::test]
+    async fn an_operator_refusal_is_json_and_counted() {
+        let before = counted("metrics", "access_denied");
+        let res = answer("/metrics", || async { operator_only("/metrics") }).await;
+        assert_eq!(res.status(), 403);
+        let body: serde_json::Value = test::read_body_json(res).await;
+        assert_eq!(body["error"], "access_denied");
+        assert_eq!(counted("metrics", "access_denied"), before + 1);
     }
 }

@@ -100,3 +100,67 @@ fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     error::not_found(req.path())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::App;
+    use actix_web::middleware::from_fn;
+    use actix_web::test;
+
+    fn counted(endpoint: &str, code: &str) -> u64 {
+        crate::metrics::METRICS
+            .oauth_errors
+            .with_label_values(&[endpoint, code])
+            .get()
+    }
+
+    #[actix_web::test]
+    async fn unknown_paths_and_methods_get_counted_rfc_errors() {
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(crate::http::middleware::observe))
+                .service(resource("/oauth/revoke", "POST").route(web::post().to(HttpResponse::Ok)))
+                .default_service(web::to(not_found)),
+        )
+        .await;
+
+        let before = counted("unmatched", "invalid_request");
+        let req = test::TestRequest::get().uri("/oauth/tokne").to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status(), 404);
+        assert_eq!(res.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
+        let body: serde_json::Value = test::read_body_json(res).await;
+        assert_eq!(body["error"], "invalid_request");
+        assert!(
+            body["error_description"].as_str().unwrap().contains("/oauth/tokne"),
+            "{body}"
+        );
+        assert_eq!(counted("unmatched", "invalid_request"), before + 1);
+
+        let before = counted("revoke", "invalid_request");
+        let req = test::TestRequest::get().uri("/oauth/revoke").to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status(), 405);
+        assert_eq!(res.headers().get(header::ALLOW).unwrap(), "POST");
+        let body: serde_json::Value = test::read_body_json(res).await;
+        assert_eq!(body["error"], "invalid_request");
+        assert_eq!(counted("revoke", "invalid_request"), before + 1);
+    }
+
+    #[::core::prelude::v1::test]
+    fn every_served_route_has_an_endpoint_label() {
+        for route in [
+            "/oauth/authorize",
+            "/oauth/token",
+            "/oauth/revoke",
+            "/oauth/introspect",
+            "/oauth/userinfo",
+            "/login",
+            "/consent",
+        ] {
+            assert_ne!(endpoint(route), "unmatched", "{route}");
+        }
+        assert_eq!(endpoint("unmatched"), "unmatched");
+    }
+}
