@@ -208,27 +208,33 @@ struct Shown<'a> {
     retry_after: Option<u64>,
 }
 
+fn page<'a>(
+    status: StatusCode,
+    title: &'static str,
+    message: impl Into<Cow<'a, str>>,
+    code: Option<&'static str>,
+    counted: &'static str,
+) -> Shown<'a> {
+    Shown {
+        status,
+        title,
+        message: message.into(),
+        code,
+        counted,
+        retry_after: None,
+    }
+}
+
 impl PageError {
     fn shown(&self) -> Shown<'_> {
-        let page = |status, title, message: &'static str, code: Option<&'static str>, counted| Shown {
-            status,
-            title,
-            message: Cow::Borrowed(message),
-            code,
-            counted,
-            retry_after: None,
-        };
         match self {
-            Self::InvalidRequest(e) => Shown {
-                message: format!("{} Nothing was sent back to the application.", e.description()).into(),
-                ..page(
-                    StatusCode::BAD_REQUEST,
-                    "This sign-in request is invalid",
-                    "",
-                    Some(e.code()),
-                    e.code(),
-                )
-            },
+            Self::InvalidRequest(e) => page(
+                StatusCode::BAD_REQUEST,
+                "This sign-in request is invalid",
+                format!("{} Nothing was sent back to the application.", e.description()),
+                Some(e.code()),
+                e.code(),
+            ),
             Self::UnknownClient => page(
                 StatusCode::BAD_REQUEST,
                 "Unknown application",
@@ -262,7 +268,7 @@ impl PageError {
                 ..page(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Too many attempts",
-                    message,
+                    *message,
                     None,
                     "temporarily_unavailable",
                 )
