@@ -57,7 +57,7 @@ pub async fn consent_page(state: web::Data<AppState>, req: HttpRequest) -> Resul
         &page,
         StatusCode::OK,
         Some(interaction.request.redirect.uri.as_str()),
-    ))
+    )?)
 }
 
 /// `POST /consent`.

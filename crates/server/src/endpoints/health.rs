@@ -2,9 +2,10 @@
 //! migration is pending), `/health/detailed` (per dependency, with figures), and `/metrics`.
 
 use crate::config::Config;
+use crate::http::error::{address_refused, unhealthy};
 use crate::metrics::METRICS;
 use crate::state::AppState;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_storage::PoolStatus;
 use serde_json::json;
@@ -122,9 +123,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         None => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(json!({ "status": "ready" })),
-        Some(reason) => HttpResponse::ServiceUnavailable()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(json!({ "status": "unavailable", "reason": reason })),
+        Some(reason) => unhealthy(&json!({ "status": "unavailable", "reason": reason })),
     }
 }
 
@@ -152,12 +151,10 @@ pub async fn detailed(
     body["warnings"] = json!(findings.warnings);
     body["notices"] = json!(findings.notices);
     body["clock"] = json!({ "system_time": system, "database_time": check.db_time, "skew_ms": skew_ms });
-    let code = if status == "unhealthy" {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    HttpResponse::build(code)
+    if status == "unhealthy" {
+        return unhealthy(&body);
+    }
+    HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body)
 }
@@ -253,7 +250,7 @@ fn operator_only(req: &HttpRequest, config: &Config, on_operator_listener: bool,
     }
     let client = crate::protect::client_ip(req, &config.trusted_proxies);
     let allowed = client.is_some_and(|ip| config.metrics_allow.iter().any(|n| n.contains(&ip)));
-    (!allowed).then(|| crate::http::error::operator_only(what))
+    (!allowed).then(|| address_refused(what))
 }
 
 /// `GET /metrics`, on the operator listener or for the addresses in `GATEHOUSE_METRICS_ALLOW`.

@@ -3,7 +3,7 @@
 //! is verified. A success starts a browser session and continues the flow.
 
 use crate::http::cookies;
-use crate::http::error::PageError;
+use crate::http::error::{PageError, login_refused};
 use crate::http::pages::{self, LoginPage};
 use crate::http::params;
 use crate::interaction::{Back, Check, after_login, fresh_csrf, load};
@@ -331,16 +331,11 @@ async fn render_login(
         username,
         error,
     };
-    let status = if error.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::OK
-    };
-    Ok(pages::render(
-        &page,
-        status,
-        Some(interaction.request.redirect.uri.as_str()),
-    ))
+    let redirect_to = interaction.request.redirect.uri.as_str();
+    if error.is_some() {
+        return login_refused(&page, redirect_to);
+    }
+    Ok(pages::render(&page, StatusCode::OK, Some(redirect_to))?)
 }
 
 /// Refused because too many sign-ins to this account or from this address are being checked: the

@@ -7,13 +7,17 @@
 //! - [`redirect_error`]: the authorization error sent back to the client's redirect URI (through
 //!   [`Back`](crate::interaction::Back)).
 //!
+//! Two answers that are not OAuth errors have their status decided here too, so every non-2xx
+//! answer is found in this file: the login form after a refused sign-in ([`login_refused`]) and a
+//! failing health check ([`unhealthy`]).
+//!
 //! Each shape goes through [`mark`], which logs a server error's private detail once (it is never
 //! sent) and tags the response with its RFC code. The request middleware counts every tagged
 //! response in `gatehouse_oauth_errors_total`, labelled with the endpoint of the route that
 //! answered ([`crate::http::routes::endpoint`]): an error is counted however it was built, and
 //! exactly once.
 
-use crate::http::pages::{self, ErrorPage};
+use crate::http::pages::{self, ErrorPage, LoginPage};
 use crate::http::redirect::{see_other, with_query};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -116,7 +120,7 @@ pub fn method_not_allowed(allow: &'static str) -> HttpResponse {
 
 /// The 403 for an operator endpoint (`what`) asked from an address not allowed to see it.
 #[must_use]
-pub fn operator_only(what: &str) -> HttpResponse {
+pub fn address_refused(what: &str) -> HttpResponse {
     let error = Error::AccessDenied(
         format!(
             "{what} is not available to this address; allow it with GATEHOUSE_METRICS_ALLOW or use the operator listener GATEHOUSE_METRICS_BIND"
@@ -193,6 +197,12 @@ pub enum PageError {
 impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
         Self::Unavailable(store_error(e))
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        Self::Unavailable(Error::Server(format!("page render failed: {e}")))
     }
 }
 
@@ -313,7 +323,13 @@ impl ResponseError for PageError {
             message: &shown.message,
             code: shown.code,
         };
-        let mut res = pages::render(&page, shown.status, None);
+        let mut res = match pages::render(&page, shown.status, None) {
+            Ok(res) => res,
+            Err(e) => {
+                tracing::error!(error = %e, "error page render failed");
+                HttpResponse::InternalServerError().body("internal error")
+            }
+        };
         if let Some(v) = shown
             .retry_after
             .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
@@ -326,6 +342,25 @@ impl ResponseError for PageError {
         };
         mark(res, shown.counted, error, None)
     }
+}
+
+/// The login form shown again after a refused sign-in (wrong password, locked account), with the
+/// form's message: 401, so a script posting the form sees the refusal. Counted in
+/// `gatehouse_logins_total` by the caller, not as an OAuth error.
+///
+/// # Errors
+/// The page failed to render.
+pub fn login_refused(form: &LoginPage<'_>, redirect_to: &str) -> Result<HttpResponse, PageError> {
+    Ok(pages::render(form, StatusCode::UNAUTHORIZED, Some(redirect_to))?)
+}
+
+/// A health check's 503 with its JSON report, so a load balancer takes this instance out. Not an
+/// OAuth error, so not counted.
+#[must_use]
+pub fn unhealthy(report: &serde_json::Value) -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(report)
 }
 
 /// Redirects an authorization error to the client's validated `redirect_uri`, with the request's
@@ -548,7 +583,7 @@ mod tests {
     #[actix_web::test]
     async fn an_operator_refusal_is_json_and_counted() {
         let before = counted("metrics", "access_denied");
-        let res = answer("/metrics", || async { operator_only("/metrics") }).await;
+        let res = answer("/metrics", || async { address_refused("/metrics") }).await;
         assert_eq!(res.status(), 403);
         let body: serde_json::Value = test::read_body_json(res).await;
         assert_eq!(body["error"], "access_denied");
