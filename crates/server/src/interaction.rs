@@ -6,9 +6,9 @@
 //! is live, the browser holds the cookie it was bound to, and the CSRF token matches the one last
 //! rendered ([`load`]).
 
-use crate::http::cookies;
 use crate::http::error::{PageError, redirect_error, store_error};
 use crate::http::redirect::{see_other, with_query};
+use crate::http::{cookies, params};
 use crate::random::{random_b64, random_token};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse};
@@ -216,9 +216,39 @@ pub async fn current_session(
     Ok(user.filter(|u| !u.locked).map(|u| (session, u)))
 }
 
+/// The interaction a page (`GET /login`, `GET /consent`) shows, and its client, once the browser
+/// binding checks out.
+///
+/// # Errors
+/// `BadForm` for an unreadable query, else as [`load`].
+pub async fn open(
+    state: &AppState,
+    req: &HttpRequest,
+    now: UnixTime,
+) -> Result<(Interaction, ClientRecord), PageError> {
+    let query = params::query(req).map_err(|_| PageError::BadForm)?;
+    load(state, req, &query, Check::Binding, now).await
+}
+
+/// A form posted to a page: its fields, its interaction and the client, once the browser binding
+/// and the CSRF token check out.
+///
+/// # Errors
+/// `BadForm` for an unreadable form, else as [`load`].
+pub async fn submitted(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+    now: UnixTime,
+) -> Result<(Params, Interaction, ClientRecord), PageError> {
+    let form = params::form(req, body).map_err(|_| PageError::BadForm)?;
+    let (interaction, client) = load(state, req, &form, Check::BindingAndCsrf, now).await?;
+    Ok((form, interaction, client))
+}
+
 /// What [`load`] checks besides the interaction and its browser binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
+enum Check {
     /// A page being shown: the binding only.
     Binding,
     /// A form post: the binding and the CSRF token of the form last rendered.
@@ -231,7 +261,7 @@ pub enum Check {
 /// # Errors
 /// `Expired` when the interaction or its client is gone, `Forbidden` when a check fails, store
 /// errors.
-pub async fn load(
+async fn load(
     state: &AppState,
     req: &HttpRequest,
     params: &Params,

@@ -4,9 +4,8 @@
 
 use crate::http::error::{PageError, store_error};
 use crate::http::pages::{self, ConsentPage, ScopeLine};
-use crate::http::params;
 use crate::http::redirect::see_other;
-use crate::interaction::{Back, Check, fresh_csrf, issue_code, load};
+use crate::interaction::{Back, fresh_csrf, issue_code, open, submitted};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -21,8 +20,7 @@ use gatehouse_storage::{ClientRecord, InteractionLogin};
 /// An error page when the interaction is gone or not this browser's, or the store fails.
 pub async fn consent_page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let query = params::query(&req).map_err(|_| PageError::BadForm)?;
-    let (interaction, client) = load(&state, &req, &query, Check::Binding, now).await?;
+    let (interaction, client) = open(&state, &req, now).await?;
     let Some(login) = &interaction.login else {
         return Ok(see_other(&format!(
             "{}/login?interaction={}",
@@ -71,8 +69,7 @@ pub async fn consent_submit(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let form = params::form(&req, &body).map_err(|_| PageError::BadForm)?;
-    let (interaction, client) = load(&state, &req, &form, Check::BindingAndCsrf, now).await?;
+    let (form, interaction, client) = submitted(&state, &req, &body, now).await?;
     let login = interaction.login.clone().ok_or(PageError::Expired)?;
     // Atomic: a double submit or a second tab cannot turn one consent into two codes.
     state

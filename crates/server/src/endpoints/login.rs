@@ -5,8 +5,7 @@
 use crate::http::cookies;
 use crate::http::error::{PageError, login_refused};
 use crate::http::pages::{self, LoginPage};
-use crate::http::params;
-use crate::interaction::{Back, Check, after_login, fresh_csrf, load};
+use crate::interaction::{Back, after_login, fresh_csrf, open, submitted};
 use crate::metrics::METRICS;
 use crate::passwords;
 use crate::protect::Limit;
@@ -25,8 +24,7 @@ use gatehouse_storage::{
 /// An error page when the interaction is gone or not this browser's, or the store fails.
 pub async fn login_page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let query = params::query(&req).map_err(|_| PageError::BadForm)?;
-    let (interaction, client) = load(&state, &req, &query, Check::Binding, now).await?;
+    let (interaction, client) = open(&state, &req, now).await?;
     let username = interaction.request.login_hint.clone().unwrap_or_default();
     render_login(&state, &interaction, &client, &username, None).await
 }
@@ -42,8 +40,7 @@ pub async fn login_submit(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let form = params::form(&req, &body).map_err(|_| PageError::BadForm)?;
-    let (interaction, client) = load(&state, &req, &form, Check::BindingAndCsrf, now).await?;
+    let (form, interaction, client) = submitted(&state, &req, &body, now).await?;
     let username = form.get("username").ok().flatten().unwrap_or("").trim().to_owned();
     let password = form.get("password").ok().flatten().unwrap_or("").to_owned();
     let user = match check_password(&state, &req, &client, &username, password).await {

@@ -206,132 +206,78 @@ impl From<askama::Error> for PageError {
     }
 }
 
-/// What a [`PageError`] shows.
-struct Shown<'a> {
-    status: StatusCode,
-    title: &'static str,
-    message: Cow<'a, str>,
-    /// The code printed on the page, for the developer.
-    code: Option<&'static str>,
-    /// The nearest RFC code, for the metric (pages without a code of their own count too).
-    counted: &'static str,
-    retry_after: Option<u64>,
-}
+/// What a [`PageError`] shows: status, title, message, the code printed for the developer (if any),
+/// and the nearest RFC code it is counted under (pages without a code of their own count too).
+type Shown<'a> = (
+    StatusCode,
+    &'static str,
+    Cow<'a, str>,
+    Option<&'static str>,
+    &'static str,
+);
 
-fn page<'a>(
-    status: StatusCode,
-    title: &'static str,
-    message: impl Into<Cow<'a, str>>,
-    code: Option<&'static str>,
-    counted: &'static str,
-) -> Shown<'a> {
-    Shown {
-        status,
-        title,
-        message: message.into(),
-        code,
-        counted,
-        retry_after: None,
-    }
-}
+const UNKNOWN_CLIENT: &str = "The application that sent you here is not registered with this server (unknown client_id). Nothing was sent back to it.";
+const BAD_FORM: &str = "The form could not be read. Go back to the application and sign in again.";
+const EXPIRED: &str = "This sign-in link has expired or was already used. Go back to the application and start again.";
+const FORBIDDEN: &str = "The form was not sent from the page this browser opened, or it has been replaced by a newer one (CSRF check failed). Go back to the application and sign in again.";
+const BUSY: &str = "The server is checking many sign-ins right now. Wait a moment and try again.";
+const UNAVAILABLE: &str = "The server cannot handle this request right now. Please try again in a moment.";
+const INVALID: &str = "invalid_request";
+const WAIT: &str = "temporarily_unavailable";
 
 impl PageError {
+    #[rustfmt::skip] // a table, one row per page
     fn shown(&self) -> Shown<'_> {
+        use StatusCode as S;
+        let fixed = |status, title, message: &'static str, code, counted| (status, title, message.into(), code, counted);
         match self {
-            Self::InvalidRequest(e) => page(
-                StatusCode::BAD_REQUEST,
-                "This sign-in request is invalid",
-                format!("{} Nothing was sent back to the application.", e.description()),
-                Some(e.code()),
-                e.code(),
-            ),
-            Self::UnknownClient => page(
-                StatusCode::BAD_REQUEST,
-                "Unknown application",
-                "The application that sent you here is not registered with this server (unknown client_id). Nothing was sent back to it.",
-                Some("invalid_request"),
-                "invalid_request",
-            ),
-            Self::BadForm => page(
-                StatusCode::BAD_REQUEST,
-                "Invalid form",
-                "The form could not be read. Go back to the application and sign in again.",
-                Some("invalid_request"),
-                "invalid_request",
-            ),
-            Self::Expired => page(
-                StatusCode::BAD_REQUEST,
-                "This sign-in has expired",
-                "This sign-in link has expired or was already used. Go back to the application and start again.",
-                None,
-                "invalid_request",
-            ),
-            Self::Forbidden => page(
-                StatusCode::FORBIDDEN,
-                "This form cannot be accepted",
-                "The form was not sent from the page this browser opened, or it has been replaced by a newer one (CSRF check failed). Go back to the application and sign in again.",
-                None,
-                "access_denied",
-            ),
-            Self::TooMany { retry_after, message } => Shown {
-                retry_after: Some(*retry_after),
-                ..page(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many attempts",
-                    *message,
-                    None,
-                    "temporarily_unavailable",
-                )
-            },
-            Self::Busy => Shown {
-                retry_after: Some(1),
-                ..page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Too busy",
-                    "The server is checking many sign-ins right now. Wait a moment and try again.",
-                    None,
-                    "temporarily_unavailable",
-                )
-            },
-            Self::Unavailable(e) => page(
-                status_of(e),
-                "Something went wrong",
-                "The server cannot handle this request right now. Please try again in a moment.",
-                Some(e.code()),
-                e.code(),
-            ),
+            Self::InvalidRequest(e) => (S::BAD_REQUEST, "This sign-in request is invalid",
+                format!("{} Nothing was sent back to the application.", e.description()).into(), Some(e.code()), e.code()),
+            Self::UnknownClient => fixed(S::BAD_REQUEST, "Unknown application", UNKNOWN_CLIENT, Some(INVALID), INVALID),
+            Self::BadForm => fixed(S::BAD_REQUEST, "Invalid form", BAD_FORM, Some(INVALID), INVALID),
+            Self::Expired => fixed(S::BAD_REQUEST, "This sign-in has expired", EXPIRED, None, INVALID),
+            Self::Forbidden => fixed(S::FORBIDDEN, "This form cannot be accepted", FORBIDDEN, None, "access_denied"),
+            Self::TooMany { message, .. } => fixed(S::TOO_MANY_REQUESTS, "Too many attempts", message, None, WAIT),
+            Self::Busy => fixed(S::SERVICE_UNAVAILABLE, "Too busy", BUSY, None, WAIT),
+            Self::Unavailable(e) => fixed(status_of(e), "Something went wrong", UNAVAILABLE, Some(e.code()), e.code()),
+        }
+    }
+
+    /// Seconds after which a retry may succeed, for `Retry-After`.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TooMany { retry_after, .. } => Some(*retry_after),
+            Self::Busy => Some(1),
+            _ => None,
         }
     }
 }
 
 impl std::fmt::Display for PageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = self.shown();
-        write!(f, "{}: {}", shown.counted, shown.title)
+        let (_, title, _, _, counted) = self.shown();
+        write!(f, "{counted}: {title}")
     }
 }
 
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
-        self.shown().status
+        self.shown().0
     }
 
     fn error_response(&self) -> HttpResponse {
-        let shown = self.shown();
+        let (status, title, message, code, counted) = self.shown();
         let page = ErrorPage {
-            title: shown.title,
-            message: &shown.message,
-            code: shown.code,
+            title,
+            message: &message,
+            code,
         };
-        let mut res = match pages::render(&page, shown.status, None) {
-            Ok(res) => res,
-            Err(e) => {
-                tracing::error!(error = %e, "error page render failed");
-                HttpResponse::InternalServerError().body("internal error")
-            }
-        };
-        if let Some(v) = shown
-            .retry_after
+        let mut res = pages::render(&page, status, None).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "error page render failed");
+            HttpResponse::InternalServerError().body("internal error")
+        });
+        if let Some(v) = self
+            .retry_after()
             .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
         {
             res.headers_mut().insert(header::RETRY_AFTER, v);
@@ -340,7 +286,7 @@ impl ResponseError for PageError {
             Self::InvalidRequest(e) | Self::Unavailable(e) => Some(e),
             _ => None,
         };
-        mark(res, shown.counted, error, None)
+        mark(res, counted, error, None)
     }
 }
 
@@ -429,7 +375,7 @@ pub fn store_error(e: StoreError) -> Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use actix_web::dev::ServiceResponse;
     use actix_web::middleware::from_fn;
@@ -437,7 +383,7 @@ mod tests {
 
     /// Counters are process-wide and tests run in parallel: each test counts its own
     /// (endpoint, code) pair.
-    fn counted(endpoint: &str, code: &str) -> u64 {
+    pub(crate) fn counted(endpoint: &str, code: &str) -> u64 {
         crate::metrics::METRICS
             .oauth_errors
             .with_label_values(&[endpoint, code])

@@ -104,16 +104,10 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::error::tests::counted;
     use actix_web::App;
     use actix_web::middleware::from_fn;
     use actix_web::test;
-
-    fn counted(endpoint: &str, code: &str) -> u64 {
-        crate::metrics::METRICS
-            .oauth_errors
-            .with_label_values(&[endpoint, code])
-            .get()
-    }
 
     #[actix_web::test]
     async fn unknown_paths_and_methods_get_counted_rfc_errors() {
