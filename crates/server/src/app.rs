@@ -50,7 +50,7 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
     Ok(AppState {
         limiters,
         started: std::time::Instant::now(),
-        health: crate::endpoints::health::HealthCache::default(),
+        health: crate::probe::HealthCache::default(),
         clock: crate::clock::Clock::system(),
         refresh_key,
         secure_cookies: issuer.starts_with("https://"),

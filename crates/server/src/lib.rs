@@ -12,6 +12,7 @@ pub mod issue;
 pub mod keys;
 pub mod metrics;
 pub mod passwords;
+pub mod probe;
 pub mod protect;
 pub mod random;
 pub mod seal;

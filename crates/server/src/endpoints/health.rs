@@ -4,12 +4,13 @@
 use crate::config::Config;
 use crate::http::error::{address_refused, unhealthy};
 use crate::metrics::METRICS;
+use crate::probe::StoreCheck;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_storage::PoolStatus;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `GET /health`: liveness. 200 while the process can serve.
 pub async fn health() -> HttpResponse {
@@ -18,99 +19,9 @@ pub async fn health() -> HttpResponse {
         .json(json!({ "status": "ok" }))
 }
 
-#[derive(Clone)]
-struct StoreCheck {
-    reachable: bool,
-    latency: Duration,
-    error: Option<String>,
-    pending: Vec<String>,
-    applied: Vec<String>,
-    /// The database's clock, where it has one (read in the same shared check).
-    db_time: Option<f64>,
-}
-
-/// How long a migration status read stays good. Pending migrations change only when an operator
-/// runs `gatehouse migrate` (with a newer binary), so once a minute is plenty.
-const MIGRATIONS_TTL: Duration = Duration::from_secs(60);
-
-/// `(applied, pending)` migration names.
-type Migrations = (Vec<String>, Vec<String>);
-
-/// Health checks are unauthenticated, so a flood of them must not turn into a flood of database
-/// work: concurrent checks share one ping (a request waits for the ping in flight and takes its
-/// result if that ping started after the request arrived, so an answer is never stale), the ping
-/// runs on the running pool, and migration status is read at most once per [`MIGRATIONS_TTL`].
-#[derive(Default)]
-pub struct HealthCache {
-    // A tokio mutex: held across the ping on purpose, which is what makes checks share it.
-    last: tokio::sync::Mutex<Option<(Instant, StoreCheck)>>,
-    // A std mutex: held to read or replace the value only.
-    migrations: std::sync::Mutex<Option<(Instant, Migrations)>>,
-}
-
-async fn check_store(state: &AppState) -> StoreCheck {
-    let arrived = Instant::now();
-    let mut last = state.health.last.lock().await;
-    if let Some((started, check)) = last.as_ref()
-        && *started >= arrived
-    {
-        return check.clone();
-    }
-    let started = Instant::now();
-    let ping = tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await;
-    let latency = started.elapsed();
-    let error = match ping {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(format!("store unreachable: {}", brief(&e.to_string()))),
-        Err(_) => Some("store did not answer within 3 s".to_owned()),
-    };
-    let (applied, pending) = if error.is_none() {
-        migrations(state).await
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    let db_time = if error.is_none() {
-        state.store.clock().await.ok().flatten()
-    } else {
-        None
-    };
-    let check = StoreCheck {
-        reachable: error.is_none(),
-        latency,
-        error,
-        pending,
-        applied,
-        db_time,
-    };
-    *last = Some((started, check.clone()));
-    check
-}
-
-async fn migrations(state: &AppState) -> Migrations {
-    let cached = state.health.migrations.lock().ok().and_then(|m| {
-        m.as_ref()
-            .filter(|(at, _)| at.elapsed() < MIGRATIONS_TTL)
-            .map(|(_, found)| found.clone())
-    });
-    if let Some(found) = cached {
-        return found;
-    }
-    let (applied, pending) = crate::store::migration_status(&state.config).await.unwrap_or_default();
-    if let Ok(mut m) = state.health.migrations.lock() {
-        *m = Some((Instant::now(), (applied.clone(), pending.clone())));
-    }
-    (applied, pending)
-}
-
-/// Error text without anything that could be a secret (URLs with credentials never reach here,
-/// but cut long driver messages to their first line anyway).
-fn brief(text: &str) -> String {
-    text.lines().next().unwrap_or("").chars().take(200).collect()
-}
-
 /// `GET /ready`: 200 only when the store answers and no migration is pending; else 503 and why.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let check = check_store(&state).await;
+    let check = state.health.check(state.store.as_ref(), &state.config).await;
     let reason = check.error.or_else(|| {
         (!check.pending.is_empty()).then(|| {
             format!(
@@ -137,7 +48,7 @@ pub async fn detailed(
     if let Some(refused) = operator_only(&req, &state.config, listener.is_some(), "/health/detailed") {
         return refused;
     }
-    let check = check_store(&state).await;
+    let check = state.health.check(state.store.as_ref(), &state.config).await;
     let system = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
