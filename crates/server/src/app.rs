@@ -2,9 +2,8 @@
 
 use crate::clock::system_now;
 use crate::config::Config;
-use crate::endpoints::health;
 use crate::http::params::MAX_FORM_BYTES;
-use crate::http::routes::{not_found, routes};
+use crate::http::routes::{not_found, operator_routes, routes};
 use crate::keys::KeyRing;
 use crate::metrics::METRICS;
 use crate::passwords;
@@ -107,9 +106,7 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> anyhow::Result<()> 
                     App::new()
                         .app_data(config_data.clone())
                         .app_data(state.clone())
-                        .app_data(web::Data::new(health::OperatorListener))
-                        .route("/metrics", web::get().to(health::metrics))
-                        .route("/health/detailed", web::get().to(health::detailed))
+                        .configure(operator_routes)
                 })
                 .workers(1)
                 .shutdown_timeout(shutdown)

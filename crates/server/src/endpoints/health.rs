@@ -1,9 +1,8 @@
 //! Health that tells the truth: `/health` (the process serves), `/ready` (the store answers and no
-//! migration is pending), `/health/detailed` (per dependency, with figures), and `/metrics`.
+//! migration is pending), and `/health/detailed` (per dependency, with figures).
 
-use crate::config::Config;
-use crate::http::error::{address_refused, unhealthy};
-use crate::metrics::METRICS;
+use crate::http::error::unhealthy;
+use crate::http::operator::{self, OperatorListener};
 use crate::probe::StoreCheck;
 use crate::state::AppState;
 use actix_web::http::header;
@@ -45,7 +44,7 @@ pub async fn detailed(
     state: web::Data<AppState>,
     listener: Option<web::Data<OperatorListener>>,
 ) -> HttpResponse {
-    if let Some(refused) = operator_only(&req, &state.config, listener.is_some(), "/health/detailed") {
+    if let Some(refused) = operator::refuse(&req, &state.config, listener.is_some(), "/health/detailed") {
         return refused;
     }
     let check = state.health.check(state.store.as_ref(), &state.config).await;
@@ -146,46 +145,4 @@ fn report(state: &AppState, check: &StoreCheck, pool: Option<PoolStatus>) -> ser
             "automatic_rotation_seconds": state.config.key_rotation_interval.map(|d| d.as_secs()),
         },
     })
-}
-
-/// Marks the operator listener (`GATEHOUSE_METRICS_BIND`): everything on it is for the operator.
-pub struct OperatorListener;
-
-/// Internals (versions, key ids, store figures, metrics) are answered on the operator listener, or
-/// on the main one to client addresses in `GATEHOUSE_METRICS_ALLOW` (loopback and private ranges
-/// by default). The address is the client's behind trusted proxies, so a public client that
-/// reaches the server through nginx is refused even though nginx itself is on loopback.
-fn operator_only(req: &HttpRequest, config: &Config, on_operator_listener: bool, what: &str) -> Option<HttpResponse> {
-    if on_operator_listener {
-        return None;
-    }
-    let client = crate::protect::client_ip(req, &config.trusted_proxies);
-    let allowed = client.is_some_and(|ip| config.metrics_allow.iter().any(|n| n.contains(&ip)));
-    (!allowed).then(|| address_refused(what))
-}
-
-/// `GET /metrics`, on the operator listener or for the addresses in `GATEHOUSE_METRICS_ALLOW`.
-pub async fn metrics(
-    req: HttpRequest,
-    config: web::Data<Config>,
-    state: Option<web::Data<AppState>>,
-    listener: Option<web::Data<OperatorListener>>,
-) -> HttpResponse {
-    if let Some(refused) = operator_only(&req, &config, listener.is_some(), "/metrics") {
-        return refused;
-    }
-    if let Some(p) = state.as_ref().and_then(|s| s.store.pool_status()) {
-        let g = &METRICS.pool_connections;
-        g.with_label_values(&["size"])
-            .set(i64::try_from(p.size).unwrap_or(i64::MAX));
-        g.with_label_values(&["in_use"])
-            .set(i64::try_from(p.in_use).unwrap_or(i64::MAX));
-        g.with_label_values(&["idle"])
-            .set(i64::try_from(p.idle).unwrap_or(i64::MAX));
-        g.with_label_values(&["max"])
-            .set(i64::try_from(p.max).unwrap_or(i64::MAX));
-    }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(METRICS.render())
 }

@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod health;
 pub mod jwks;
 pub mod login;
+pub mod metrics;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

@@ -1,9 +1,10 @@
 //! HTTP plumbing shared by the endpoints: the route table, parameter extraction, error rendering,
-//! redirects, cookies, pages, and the request middleware.
+//! redirects, cookies, pages, the operator endpoints' guard, and the request middleware.
 
 pub mod cookies;
 pub mod error;
 pub mod middleware;
+pub mod operator;
 pub mod pages;
 pub mod params;
 pub mod redirect;

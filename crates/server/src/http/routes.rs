@@ -2,8 +2,9 @@
 //! 404 for everything else, and the endpoint label each route's errors are counted under.
 
 use crate::config::Config;
-use crate::endpoints::{assets, authorize, consent, discovery, health, jwks, login, revoke, token, userinfo};
+use crate::endpoints::{assets, authorize, consent, discovery, health, jwks, login, metrics, revoke, token, userinfo};
 use crate::http::error;
+use crate::http::operator::OperatorListener;
 use actix_web::http::header;
 use actix_web::middleware::Condition;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -66,8 +67,16 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
     .service(resource("/ready", "GET").route(web::get().to(health::ready)))
     .service(resource("/health/detailed", "GET").route(web::get().to(health::detailed)));
     if config.metrics_bind.is_none() {
-        cfg.service(resource("/metrics", "GET").route(web::get().to(health::metrics)));
+        cfg.service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)));
     }
+}
+
+/// The routes of the operator listener (`GATEHOUSE_METRICS_BIND`), where every caller is the
+/// operator.
+pub fn operator_routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::Data::new(OperatorListener))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/health/detailed", web::get().to(health::detailed));
 }
 
 /// The label `gatehouse_oauth_errors_total` counts a route's errors under: the endpoint's name
