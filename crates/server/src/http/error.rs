@@ -1,7 +1,8 @@
 //! Every error response Gatehouse sends is built here, in one of three shapes:
 //!
-//! - [`ApiError`]: JSON (RFC 6749 §5.2, RFC 6750 §3.1), for the API endpoints; also the 404, the
-//!   405 and the operator-only refusal.
+//! - JSON (RFC 6749 §5.2, RFC 6750 §3.1): [`ApiError`] for the API endpoints, and the same body
+//!   for a path not served ([`not_found`]), a method not served ([`method_not_allowed`]) and an
+//!   operator endpoint refused to an address ([`address_refused`]).
 //! - [`PageError`]: an HTML page, for the browser pages (`/oauth/authorize` before its redirect URI
 //!   is trusted, `/login`, `/consent`). Page handlers return `Result<HttpResponse, PageError>`.
 //! - [`redirect_error`]: the authorization error sent back to the client's redirect URI (through
@@ -11,7 +12,7 @@
 //! answer is found in this file: the login form after a refused sign-in ([`login_refused`]) and a
 //! failing health check ([`unhealthy`]).
 //!
-//! Each shape goes through [`mark`], which logs a server error's private detail once (it is never
+//! Each shape goes through `mark`, which logs a server error's private detail once (it is never
 //! sent) and tags the response with its RFC code. The request middleware counts every tagged
 //! response in `gatehouse_oauth_errors_total`, labelled with the endpoint of the route that
 //! answered ([`crate::http::routes::endpoint`]): an error is counted however it was built, and
