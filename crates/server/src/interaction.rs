@@ -166,13 +166,13 @@ pub async fn begin_interaction(
     let mut res = see_other(&format!("{}/{page}?interaction={}", state.issuer, interaction.id));
     // Set (or renew) the binding for at least as long as this interaction lives: a cookie kept from
     // an earlier interaction would otherwise expire under this one.
-    let ttl = i64::try_from(state.config.login_ttl.as_secs()).unwrap_or(i64::MAX);
-    let _ = res.add_cookie(&cookies::build(
+    cookies::set(
+        &mut res,
         cookies::Kind::Browser,
         browser,
-        ttl,
+        state.config.login_ttl,
         state.secure_cookies,
-    ));
+    );
     Ok(res)
 }
 

@@ -65,13 +65,13 @@ pub async fn login_submit(
     )
     .await
     .unwrap_or_else(|e| back.error(&state.issuer, &e));
-    let ttl = i64::try_from(state.config.session_ttl.as_secs()).unwrap_or(i64::MAX);
-    let _ = res.add_cookie(&cookies::build(
+    cookies::set(
+        &mut res,
         cookies::Kind::Session,
         cookie,
-        ttl,
+        state.config.session_ttl,
         state.secure_cookies,
-    ));
+    );
     Ok(res)
 }
 

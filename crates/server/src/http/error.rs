@@ -378,162 +378,159 @@ pub fn store_error(e: StoreError) -> Error {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use actix_web::dev::ServiceResponse;
+    use actix_web::body::MessageBody;
+    use actix_web::dev::{Service, ServiceResponse};
     use actix_web::middleware::from_fn;
     use actix_web::{App, test, web};
 
-    /// Counters are process-wide and tests run in parallel: each test counts its own
-    /// (endpoint, code) pair.
-    pub(crate) fn counted(endpoint: &str, code: &str) -> u64 {
-        crate::metrics::METRICS
+    /// Answers `req` with `app` behind the real request middleware, and checks that the answer was
+    /// counted in `gatehouse_oauth_errors_total` exactly once, as `(endpoint, code)`. Counters are
+    /// process-wide and tests run in parallel, so each test counts its own pair.
+    pub(crate) async fn counted_once<S, B>(
+        app: App<S>,
+        req: test::TestRequest,
+        (endpoint, code): (&str, &str),
+    ) -> ServiceResponse<impl MessageBody>
+    where
+        S: actix_web::dev::ServiceFactory<
+                actix_web::dev::ServiceRequest,
+                Config = (),
+                Response = ServiceResponse<B>,
+                Error = actix_web::Error,
+                InitError = (),
+            > + 'static,
+        B: MessageBody + 'static,
+    {
+        let counter = crate::metrics::METRICS
             .oauth_errors
-            .with_label_values(&[endpoint, code])
-            .get()
+            .with_label_values(&[endpoint, code]);
+        let before = counter.get();
+        let app = test::init_service(app.wrap(from_fn(crate::http::middleware::observe))).await;
+        let res = app.call(req.to_request()).await.unwrap();
+        assert_eq!(counter.get(), before + 1, "{endpoint} {code}");
+        res
     }
 
-    /// One request to `path`, answered by `handler` behind the real request middleware.
-    async fn answer<F, Fut, R>(path: &str, handler: F) -> ServiceResponse<impl actix_web::body::MessageBody>
+    /// `GET path`, answered by `handler`; see [`counted_once`].
+    async fn answer<F, Fut, R>(path: &str, handler: F, counted: (&str, &str)) -> ServiceResponse<impl MessageBody>
     where
         F: Fn() -> Fut + Clone + 'static,
         Fut: Future<Output = R> + 'static,
         R: actix_web::Responder + 'static,
     {
-        let app = test::init_service(
-            App::new()
-                .wrap(from_fn(crate::http::middleware::observe))
-                .route(path, web::get().to(handler)),
-        )
-        .await;
-        test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await
+        let app = App::new().route(path, web::get().to(handler));
+        counted_once(app, test::TestRequest::get().uri(path), counted).await
+    }
+
+    fn header_of(res: &ServiceResponse<impl MessageBody>, name: header::HeaderName) -> &str {
+        res.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    async fn text(res: ServiceResponse<impl MessageBody>) -> String {
+        String::from_utf8_lossy(&test::read_body(res).await).into_owned()
     }
 
     #[actix_web::test]
     async fn an_api_error_built_without_an_endpoint_is_counted_under_its_route() {
-        let before = counted("introspect", "invalid_client");
-        let res = answer("/oauth/introspect", || async {
-            Err::<HttpResponse, ApiError>(Error::InvalidClient("wrong client_secret".into()).into())
-        })
-        .await;
+        let error =
+            || async { Err::<HttpResponse, ApiError>(Error::InvalidClient("wrong client_secret".into()).into()) };
+        let res = answer("/oauth/introspect", error, ("introspect", "invalid_client")).await;
         assert_eq!(res.status(), 401);
-        assert_eq!(
-            res.headers().get(header::WWW_AUTHENTICATE).unwrap(),
-            "Basic realm=\"gatehouse\""
-        );
-        assert_eq!(counted("introspect", "invalid_client"), before + 1);
+        assert_eq!(header_of(&res, header::WWW_AUTHENTICATE), "Basic realm=\"gatehouse\"");
     }
 
     #[actix_web::test]
     async fn an_api_error_at_an_endpoint_is_counted_once() {
-        let before = counted("token", "invalid_grant");
-        let res = answer("/oauth/token", || async {
-            Err::<HttpResponse, ApiError>(ApiError::at(
-                "token",
-                Error::InvalidGrant("the code has expired".into()),
-                Challenge::Basic,
-            ))
-        })
-        .await;
+        let error = || async {
+            let error = Error::InvalidGrant("the code has expired".into());
+            Err::<HttpResponse, ApiError>(ApiError::at("token", error, Challenge::Basic))
+        };
+        let res = answer("/oauth/token", error, ("token", "invalid_grant")).await;
         assert_eq!(res.status(), 400);
-        assert_eq!(counted("token", "invalid_grant"), before + 1);
     }
 
     #[actix_web::test]
     async fn a_server_error_is_counted_and_its_detail_never_sent() {
-        let before = counted("userinfo", "server_error");
-        let res = answer("/oauth/userinfo", || async {
-            Err::<HttpResponse, ApiError>(ApiError::bearer(store_error(StoreError::Internal(
-                "disk I/O error at page 7".into(),
-            ))))
-        })
-        .await;
+        let error = || async {
+            let error = store_error(StoreError::Internal("disk I/O error at page 7".into()));
+            Err::<HttpResponse, ApiError>(ApiError::bearer(error))
+        };
+        let res = answer("/oauth/userinfo", error, ("userinfo", "server_error")).await;
         assert_eq!(res.status(), 500);
-        let body = test::read_body(res).await;
-        let body = String::from_utf8_lossy(&body);
+        let body = text(res).await;
         assert!(body.contains("server_error") && !body.contains("page 7"), "{body}");
-        assert_eq!(counted("userinfo", "server_error"), before + 1);
     }
 
     #[actix_web::test]
     async fn a_page_error_is_an_html_page_and_is_counted() {
-        let before = counted("login", "invalid_request");
-        let res = answer("/login", || async {
-            Err::<HttpResponse, PageError>(PageError::Expired)
-        })
-        .await;
+        let error = || async { Err::<HttpResponse, PageError>(PageError::Expired) };
+        let res = answer("/login", error, ("login", "invalid_request")).await;
         assert_eq!(res.status(), 400);
-        assert!(
-            res.headers()
-                .get(header::CONTENT_TYPE)
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("text/html")
-        );
-        assert_eq!(res.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
-        let body = test::read_body(res).await;
-        assert!(String::from_utf8_lossy(&body).contains("This sign-in has expired"));
-        assert_eq!(counted("login", "invalid_request"), before + 1);
+        assert!(header_of(&res, header::CONTENT_TYPE).starts_with("text/html"));
+        assert_eq!(header_of(&res, header::CACHE_CONTROL), "no-store");
+        assert!(text(res).await.contains("This sign-in has expired"));
     }
 
     #[actix_web::test]
     async fn a_refused_sign_in_page_says_when_to_retry_and_is_counted() {
-        let before = counted("consent", "temporarily_unavailable");
-        let res = answer("/consent", || async {
+        let error = || async {
+            let message = "Too many sign-ins came from this address.";
             Err::<HttpResponse, PageError>(PageError::TooMany {
                 retry_after: 42,
-                message: "Too many sign-ins came from this address.",
+                message,
             })
-        })
-        .await;
+        };
+        let res = answer("/consent", error, ("consent", "temporarily_unavailable")).await;
         assert_eq!(res.status(), 429);
-        assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "42");
-        assert_eq!(counted("consent", "temporarily_unavailable"), before + 1);
+        assert_eq!(header_of(&res, header::RETRY_AFTER), "42");
     }
 
     #[actix_web::test]
     async fn a_store_failure_on_a_page_is_counted_and_its_detail_never_shown() {
-        let before = counted("authorize", "server_error");
-        let res = answer("/oauth/authorize", || async {
-            Err::<HttpResponse, PageError>(StoreError::Conflict("unique constraint interactions_pkey".into()).into())
-        })
-        .await;
+        let error = || async {
+            let failure = StoreError::Conflict("unique constraint interactions_pkey".into());
+            Err::<HttpResponse, PageError>(failure.into())
+        };
+        let res = answer("/oauth/authorize", error, ("authorize", "server_error")).await;
         assert_eq!(res.status(), 500);
-        let body = test::read_body(res).await;
-        let body = String::from_utf8_lossy(&body);
+        let body = text(res).await;
         assert!(
             body.contains("Something went wrong") && !body.contains("interactions_pkey"),
             "{body}"
         );
-        assert_eq!(counted("authorize", "server_error"), before + 1);
     }
 
     #[actix_web::test]
     async fn a_redirected_error_is_counted_at_authorize_wherever_the_flow_ends() {
-        let before = counted("authorize", "access_denied");
-        let res = answer("/consent", || async {
+        let denied = || async {
             let uri = RedirectUri::parse("https://app.example/cb?x=1").unwrap();
             let error = Error::AccessDenied("the user denied the request".into());
             redirect_error("https://id.example", &uri, Some("s1"), &error)
-        })
-        .await;
+        };
+        let res = answer("/consent", denied, ("authorize", "access_denied")).await;
         assert_eq!(res.status(), 303);
-        let location = res.headers().get(header::LOCATION).unwrap().to_str().unwrap();
+        let location = header_of(&res, header::LOCATION);
         assert!(
             location.starts_with("https://app.example/cb?x=1&error=access_denied&"),
             "{location}"
         );
         assert!(location.contains("state=s1") && location.contains("iss=https%3A%2F%2Fid.example"));
-        assert_eq!(counted("authorize", "access_denied"), before + 1);
-        assert_eq!(counted("consent", "access_denied"), 0);
+        let at_consent = crate::metrics::METRICS
+            .oauth_errors
+            .with_label_values(&["consent", "access_denied"]);
+        assert_eq!(at_consent.get(), 0);
     }
 
     #[actix_web::test]
     async fn an_operator_refusal_is_json_and_counted() {
-        let before = counted("metrics", "access_denied");
-        let res = answer("/metrics", || async { address_refused("/metrics") }).await;
+        let res = answer(
+            "/metrics",
+            || async { address_refused("/metrics") },
+            ("metrics", "access_denied"),
+        )
+        .await;
         assert_eq!(res.status(), 403);
         let body: serde_json::Value = test::read_body_json(res).await;
         assert_eq!(body["error"], "access_denied");
-        assert_eq!(counted("metrics", "access_denied"), before + 1);
     }
 }
