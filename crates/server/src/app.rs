@@ -2,104 +2,18 @@
 
 use crate::clock::system_now;
 use crate::config::Config;
-use crate::endpoints::{authorize, discovery, health, login, revoke, token, userinfo};
 use crate::http::params::MAX_FORM_BYTES;
+use crate::http::routes::{not_found, operator_routes, routes};
 use crate::keys::KeyRing;
 use crate::metrics::METRICS;
 use crate::passwords;
 use crate::protect::{Limiter, Limiters};
 use crate::random::random_token;
 use crate::state::AppState;
-use actix_web::http::header;
-use actix_web::middleware::Condition;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use gatehouse_protocol::discovery::ProviderMetadata;
 use gatehouse_storage::Store;
 use std::sync::Arc;
-
-/// Registers every route on an actix `App`. The endpoints browsers call from other origins get
-/// CORS from `GATEHOUSE_CORS_ORIGINS`; the HTML pages never do.
-pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
-    let cors = |r: actix_web::Resource| {
-        let enabled = !config.cors_origins.is_empty();
-        let mut c = actix_cors::Cors::default()
-            .allowed_methods(["GET", "POST"])
-            .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-            .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
-            .max_age(600);
-        for origin in &config.cors_origins {
-            c = c.allowed_origin(origin);
-        }
-        r.wrap(Condition::new(enabled, c))
-    };
-    cfg.service(cors(
-        resource("/.well-known/openid-configuration", "GET").route(web::get().to(discovery::metadata)),
-    ))
-    .service(cors(
-        resource("/.well-known/oauth-authorization-server", "GET").route(web::get().to(discovery::metadata)),
-    ))
-    .service(cors(
-        resource("/.well-known/jwks.json", "GET").route(web::get().to(discovery::jwks)),
-    ))
-    .service(
-        resource("/oauth/authorize", "GET, POST")
-            .route(web::get().to(authorize::get))
-            .route(web::post().to(authorize::post)),
-    )
-    .service(cors(
-        resource("/oauth/token", "POST").route(web::post().to(token::token)),
-    ))
-    .service(cors(
-        resource("/oauth/revoke", "POST").route(web::post().to(revoke::revoke)),
-    ))
-    .service(cors(
-        resource("/oauth/introspect", "POST").route(web::post().to(revoke::introspect)),
-    ))
-    .service(cors(
-        resource("/oauth/userinfo", "GET, POST")
-            .route(web::get().to(userinfo::get))
-            .route(web::post().to(userinfo::post)),
-    ))
-    .service(
-        resource("/login", "GET, POST")
-            .route(web::get().to(login::login_page))
-            .route(web::post().to(login::login_submit)),
-    )
-    .service(
-        resource("/consent", "GET, POST")
-            .route(web::get().to(login::consent_page))
-            .route(web::post().to(login::consent_submit)),
-    )
-    .service(resource("/assets/gatehouse.css", "GET").route(web::get().to(discovery::css)))
-    .service(resource("/health", "GET").route(web::get().to(health::health)))
-    .service(resource("/ready", "GET").route(web::get().to(health::ready)))
-    .service(resource("/health/detailed", "GET").route(web::get().to(health::detailed)));
-    if config.metrics_bind.is_none() {
-        cfg.service(resource("/metrics", "GET").route(web::get().to(health::metrics)));
-    }
-}
-
-/// A resource whose other methods get 405 with `Allow`.
-fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move || async move {
-        HttpResponse::MethodNotAllowed()
-            .insert_header(("Allow", allow))
-            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({
-                "error": "invalid_request",
-                "error_description": format!("method not allowed here; use {allow}"),
-            }))
-    }))
-}
-
-async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound()
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({
-            "error": "not_found",
-            "error_description": "no such endpoint; see /.well-known/openid-configuration for the endpoints",
-        }))
-}
 
 /// Builds the state for `issuer` (keys loaded or created, discovery serialised).
 ///
@@ -135,7 +49,7 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
     Ok(AppState {
         limiters,
         started: std::time::Instant::now(),
-        health: crate::endpoints::health::HealthCache::default(),
+        health: crate::probe::HealthCache::default(),
         clock: crate::clock::Clock::system(),
         refresh_key,
         secure_cookies: issuer.starts_with("https://"),
@@ -192,9 +106,7 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> anyhow::Result<()> 
                     App::new()
                         .app_data(config_data.clone())
                         .app_data(state.clone())
-                        .app_data(web::Data::new(health::OperatorListener))
-                        .route("/metrics", web::get().to(health::metrics))
-                        .route("/health/detailed", web::get().to(health::detailed))
+                        .configure(operator_routes)
                 })
                 .workers(1)
                 .shutdown_timeout(shutdown)

@@ -31,7 +31,7 @@ pub struct AppState {
     /// When this process started serving.
     pub started: std::time::Instant,
     /// Shared and cached health-check results (`/ready`, `/health/detailed`).
-    pub health: crate::endpoints::health::HealthCache,
+    pub health: crate::probe::HealthCache,
     /// The wall clock; read once per request.
     pub clock: crate::clock::Clock,
 }

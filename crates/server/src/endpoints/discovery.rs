@@ -1,7 +1,6 @@
-//! Discovery (OIDC Discovery §4, RFC 8414 §3), JWKS, and the stylesheet: documents built once
+//! Discovery (OIDC Discovery §4, RFC 8414 §3): the provider metadata, serialised once at start
 //! and served from memory.
 
-use crate::http::pages::CSS;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -12,35 +11,4 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         .content_type("application/json")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .body(state.discovery.clone())
-}
-
-/// `GET /.well-known/jwks.json`: cacheable for less than the key publish delay, so a new key is in
-/// every cache before it signs; with an `ETag`, so a revalidation costs a 304.
-pub async fn jwks(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
-    let ring = state.keys();
-    let cache = format!("public, max-age={}", state.config.jwks_max_age().as_secs());
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == ring.etag()));
-    let mut res = if matches {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
-    res.insert_header((header::CACHE_CONTROL, cache))
-        .insert_header((header::ETAG, ring.etag()));
-    if matches {
-        return res.finish();
-    }
-    res.content_type("application/jwk-set+json").body(ring.jwks())
-}
-
-/// `GET /assets/gatehouse.css`.
-pub async fn css() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
-        .body(CSS)
 }

@@ -1,13 +1,15 @@
 //! Health that tells the truth: `/health` (the process serves), `/ready` (the store answers and no
-//! migration is pending), `/health/detailed` (per dependency, with figures), and `/metrics`.
+//! migration is pending), and `/health/detailed` (per dependency, with figures).
 
-use crate::config::Config;
-use crate::metrics::METRICS;
+use crate::http::error::unhealthy;
+use crate::http::operator::{self, OperatorListener};
+use crate::probe::StoreCheck;
 use crate::state::AppState;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use gatehouse_storage::PoolStatus;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `GET /health`: liveness. 200 while the process can serve.
 pub async fn health() -> HttpResponse {
@@ -16,99 +18,9 @@ pub async fn health() -> HttpResponse {
         .json(json!({ "status": "ok" }))
 }
 
-#[derive(Clone)]
-struct StoreCheck {
-    reachable: bool,
-    latency: Duration,
-    error: Option<String>,
-    pending: Vec<String>,
-    applied: Vec<String>,
-    /// The database's clock, where it has one (read in the same shared check).
-    db_time: Option<f64>,
-}
-
-/// How long a migration status read stays good. Pending migrations change only when an operator
-/// runs `gatehouse migrate` (with a newer binary), so once a minute is plenty.
-const MIGRATIONS_TTL: Duration = Duration::from_secs(60);
-
-/// `(applied, pending)` migration names.
-type Migrations = (Vec<String>, Vec<String>);
-
-/// Health checks are unauthenticated, so a flood of them must not turn into a flood of database
-/// work: concurrent checks share one ping (a request waits for the ping in flight and takes its
-/// result if that ping started after the request arrived, so an answer is never stale), the ping
-/// runs on the running pool, and migration status is read at most once per [`MIGRATIONS_TTL`].
-#[derive(Default)]
-pub struct HealthCache {
-    // A tokio mutex: held across the ping on purpose, which is what makes checks share it.
-    last: tokio::sync::Mutex<Option<(Instant, StoreCheck)>>,
-    // A std mutex: held to read or replace the value only.
-    migrations: std::sync::Mutex<Option<(Instant, Migrations)>>,
-}
-
-async fn check_store(state: &AppState) -> StoreCheck {
-    let arrived = Instant::now();
-    let mut last = state.health.last.lock().await;
-    if let Some((started, check)) = last.as_ref()
-        && *started >= arrived
-    {
-        return check.clone();
-    }
-    let started = Instant::now();
-    let ping = tokio::time::timeout(Duration::from_secs(3), state.store.ping()).await;
-    let latency = started.elapsed();
-    let error = match ping {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(format!("store unreachable: {}", brief(&e.to_string()))),
-        Err(_) => Some("store did not answer within 3 s".to_owned()),
-    };
-    let (applied, pending) = if error.is_none() {
-        migrations(state).await
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    let db_time = if error.is_none() {
-        state.store.clock().await.ok().flatten()
-    } else {
-        None
-    };
-    let check = StoreCheck {
-        reachable: error.is_none(),
-        latency,
-        error,
-        pending,
-        applied,
-        db_time,
-    };
-    *last = Some((started, check.clone()));
-    check
-}
-
-async fn migrations(state: &AppState) -> Migrations {
-    let cached = state.health.migrations.lock().ok().and_then(|m| {
-        m.as_ref()
-            .filter(|(at, _)| at.elapsed() < MIGRATIONS_TTL)
-            .map(|(_, found)| found.clone())
-    });
-    if let Some(found) = cached {
-        return found;
-    }
-    let (applied, pending) = crate::store::migration_status(&state.config).await.unwrap_or_default();
-    if let Ok(mut m) = state.health.migrations.lock() {
-        *m = Some((Instant::now(), (applied.clone(), pending.clone())));
-    }
-    (applied, pending)
-}
-
-/// Error text without anything that could be a secret (URLs with credentials never reach here,
-/// but cut long driver messages to their first line anyway).
-fn brief(text: &str) -> String {
-    text.lines().next().unwrap_or("").chars().take(200).collect()
-}
-
 /// `GET /ready`: 200 only when the store answers and no migration is pending; else 503 and why.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let check = check_store(&state).await;
+    let check = state.health.check(state.store.as_ref(), &state.config).await;
     let reason = check.error.or_else(|| {
         (!check.pending.is_empty()).then(|| {
             format!(
@@ -121,9 +33,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         None => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(json!({ "status": "ready" })),
-        Some(reason) => HttpResponse::ServiceUnavailable()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(json!({ "status": "unavailable", "reason": reason })),
+        Some(reason) => unhealthy(&json!({ "status": "unavailable", "reason": reason })),
     }
 }
 
@@ -134,57 +44,86 @@ pub async fn detailed(
     state: web::Data<AppState>,
     listener: Option<web::Data<OperatorListener>>,
 ) -> HttpResponse {
-    if let Some(refused) = operator_only(&req, &state.config, listener.is_some(), "/health/detailed") {
+    if let Some(refused) = operator::refuse(&req, &state.config, listener.is_some(), "/health/detailed") {
         return refused;
     }
-    let check = check_store(&state).await;
-    let mut problems: Vec<String> = Vec::new();
-    let mut warnings: Vec<String> = Vec::new();
-    if let Some(e) = &check.error {
-        problems.push(e.clone());
-    }
-    if !check.pending.is_empty() {
-        problems.push(format!("migrations pending: {}", check.pending.join(", ")));
-    }
-    // Said, but not a degradation: it is the default, and the server works either way.
-    let notices: Vec<&str> = crate::seal::kek()
-        .is_none()
-        .then_some(
-            "signing keys and server secrets are stored unencrypted; set GATEHOUSE_SECRET_KEY to encrypt them at rest",
-        )
-        .into_iter()
-        .collect();
-    if check.latency > Duration::from_millis(500) {
-        warnings.push(format!("store round trip took {} ms", check.latency.as_millis()));
-    }
-    let pool = state.store.pool_status().map(|p| {
-        if p.in_use >= p.max {
-            warnings
-                .push("every database connection is in use; raise GATEHOUSE_DB_POOL_MAX or find slow queries".into());
-        }
-        json!({ "size": p.size, "in_use": p.in_use, "idle": p.idle, "max": p.max })
-    });
+    let check = state.health.check(state.store.as_ref(), &state.config).await;
     let system = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let db_time = check.db_time;
-    let skew_ms = db_time.map(|t| ((system - t) * 1000.0).round());
-    if skew_ms.is_some_and(|s| s.abs() > 5000.0) {
-        warnings.push("the clocks of this server and the database differ by more than 5 s; tokens may look expired or not yet valid".into());
+    let skew_ms = check.db_time.map(|t| ((system - t) * 1000.0).round());
+    let pool = state.store.pool_status();
+    let findings = Findings::of(&check, pool, skew_ms);
+    let status = findings.verdict();
+    let mut body = report(&state, &check, pool);
+    body["status"] = json!(status);
+    body["problems"] = json!(findings.problems);
+    body["warnings"] = json!(findings.warnings);
+    body["notices"] = json!(findings.notices);
+    body["clock"] = json!({ "system_time": system, "database_time": check.db_time, "skew_ms": skew_ms });
+    if status == "unhealthy" {
+        return unhealthy(&body);
     }
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}
+
+/// What `/health/detailed` found: problems make it unhealthy, warnings degraded; notices are said
+/// but change nothing.
+struct Findings {
+    problems: Vec<String>,
+    warnings: Vec<String>,
+    notices: Vec<&'static str>,
+}
+
+impl Findings {
+    fn of(check: &StoreCheck, pool: Option<PoolStatus>, skew_ms: Option<f64>) -> Self {
+        let mut problems: Vec<String> = check.error.iter().cloned().collect();
+        if !check.pending.is_empty() {
+            problems.push(format!("migrations pending: {}", check.pending.join(", ")));
+        }
+        let mut warnings: Vec<String> = Vec::new();
+        if check.latency > Duration::from_millis(500) {
+            warnings.push(format!("store round trip took {} ms", check.latency.as_millis()));
+        }
+        if pool.is_some_and(|p| p.in_use >= p.max) {
+            warnings
+                .push("every database connection is in use; raise GATEHOUSE_DB_POOL_MAX or find slow queries".into());
+        }
+        if skew_ms.is_some_and(|s| s.abs() > 5000.0) {
+            warnings.push("the clocks of this server and the database differ by more than 5 s; tokens may look expired or not yet valid".into());
+        }
+        // Said, but not a degradation: it is the default, and the server works either way.
+        let notices = crate::seal::kek()
+            .is_none()
+            .then_some(
+                "signing keys and server secrets are stored unencrypted; set GATEHOUSE_SECRET_KEY to encrypt them at rest",
+            )
+            .into_iter()
+            .collect();
+        Self {
+            problems,
+            warnings,
+            notices,
+        }
+    }
+
+    fn verdict(&self) -> &'static str {
+        if !self.problems.is_empty() {
+            "unhealthy"
+        } else if !self.warnings.is_empty() {
+            "degraded"
+        } else {
+            "healthy"
+        }
+    }
+}
+
+/// The figures of `/health/detailed` (the caller adds the verdict and the clock).
+fn report(state: &AppState, check: &StoreCheck, pool: Option<PoolStatus>) -> serde_json::Value {
     let ring = state.keys();
-    let status = if !problems.is_empty() {
-        "unhealthy"
-    } else if !warnings.is_empty() {
-        "degraded"
-    } else {
-        "healthy"
-    };
-    let body = json!({
-        "status": status,
-        "problems": problems,
-        "warnings": warnings,
-        "notices": notices,
+    json!({
         "version": env!("CARGO_PKG_VERSION"),
         "git_commit": env!("GATEHOUSE_GIT_COMMIT"),
         "uptime_seconds": state.started.elapsed().as_secs(),
@@ -192,7 +131,7 @@ pub async fn detailed(
             "kind": state.store.kind(),
             "reachable": check.reachable,
             "latency_ms": (check.latency.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
-            "pool": pool,
+            "pool": pool.map(|p| json!({ "size": p.size, "in_use": p.in_use, "idle": p.idle, "max": p.max })),
             "migrations": { "applied": check.applied, "pending": check.pending },
         },
         "encryption_at_rest": {
@@ -205,63 +144,5 @@ pub async fn detailed(
             "next_change": ring.next_change().map(|t| t.0),
             "automatic_rotation_seconds": state.config.key_rotation_interval.map(|d| d.as_secs()),
         },
-        "clock": { "system_time": system, "database_time": db_time, "skew_ms": skew_ms },
-    });
-    let code = if status == "unhealthy" {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    HttpResponse::build(code)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(body)
-}
-
-/// Marks the operator listener (`GATEHOUSE_METRICS_BIND`): everything on it is for the operator.
-pub struct OperatorListener;
-
-/// Internals (versions, key ids, store figures, metrics) are answered on the operator listener, or
-/// on the main one to client addresses in `GATEHOUSE_METRICS_ALLOW` (loopback and private ranges
-/// by default). The address is the client's behind trusted proxies, so a public client that
-/// reaches the server through nginx is refused even though nginx itself is on loopback.
-fn operator_only(req: &HttpRequest, config: &Config, on_operator_listener: bool, what: &str) -> Option<HttpResponse> {
-    if on_operator_listener {
-        return None;
-    }
-    let client = crate::protect::client_ip(req, &config.trusted_proxies);
-    let allowed = client.is_some_and(|ip| config.metrics_allow.iter().any(|n| n.contains(&ip)));
-    (!allowed).then(|| {
-        HttpResponse::Forbidden()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(json!({
-                "error": "access_denied",
-                "error_description": format!("{what} is not available to this address; allow it with GATEHOUSE_METRICS_ALLOW or use the operator listener GATEHOUSE_METRICS_BIND"),
-            }))
     })
-}
-
-/// `GET /metrics`, on the operator listener or for the addresses in `GATEHOUSE_METRICS_ALLOW`.
-pub async fn metrics(
-    req: HttpRequest,
-    config: web::Data<Config>,
-    state: Option<web::Data<AppState>>,
-    listener: Option<web::Data<OperatorListener>>,
-) -> HttpResponse {
-    if let Some(refused) = operator_only(&req, &config, listener.is_some(), "/metrics") {
-        return refused;
-    }
-    if let Some(p) = state.as_ref().and_then(|s| s.store.pool_status()) {
-        let g = &METRICS.pool_connections;
-        g.with_label_values(&["size"])
-            .set(i64::try_from(p.size).unwrap_or(i64::MAX));
-        g.with_label_values(&["in_use"])
-            .set(i64::try_from(p.in_use).unwrap_or(i64::MAX));
-        g.with_label_values(&["idle"])
-            .set(i64::try_from(p.idle).unwrap_or(i64::MAX));
-        g.with_label_values(&["max"])
-            .set(i64::try_from(p.max).unwrap_or(i64::MAX));
-    }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(METRICS.render())
 }

@@ -1,221 +1,123 @@
-//! The login (`/login`) and consent (`/consent`) pages of a pending interaction. Each form post is
-//! checked three ways before anything else happens: the interaction exists and is live, the
-//! browser holds the cookie it was bound to, and the CSRF token matches the one last rendered.
+//! The login page (`/login`) of a pending interaction: the form, and its submission checked
+//! against every defence (rate limits, the Argon2 queue, the account lockout) before the password
+//! is verified. A success starts a browser session and continues the flow.
 
-use super::authorize::{Back, after_login, issue_code, redirect_error, see_other, unavailable_page};
-use crate::http::error::store_error;
-use crate::http::pages::{ConsentPage, LoginPage, ScopeLine};
-use crate::http::{cookies, pages, params};
+use crate::http::cookies;
+use crate::http::error::{PageError, login_refused};
+use crate::http::pages::{self, LoginPage};
+use crate::interaction::{Back, after_login, fresh_csrf, open, submitted};
 use crate::metrics::METRICS;
 use crate::passwords;
+use crate::protect::Limit;
 use crate::random::{random_b64, random_token};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use gatehouse_protocol::Error;
-use gatehouse_protocol::request::Params;
-use gatehouse_protocol::types::TokenHash;
-use gatehouse_storage::{BrowserSession, ClientRecord, Interaction, InteractionLogin, LoginAttempt, UserRecord};
+use gatehouse_protocol::types::{TokenHash, UnixTime};
+use gatehouse_storage::{
+    BrowserSession, ClientRecord, Interaction, InteractionLogin, LoginAttempt, StoreError, UserRecord,
+};
 
 /// `GET /login?interaction=ID`.
-pub async fn login_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let (interaction, client) = match load(&state, &req, &params::query(&req), None).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
+///
+/// # Errors
+/// An error page when the interaction is gone or not this browser's, or the store fails.
+pub async fn login_page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let (interaction, client) = open(&state, &req, now).await?;
     let username = interaction.request.login_hint.clone().unwrap_or_default();
     render_login(&state, &interaction, &client, &username, None).await
 }
 
 /// `POST /login`.
-pub async fn login_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let form = params::form(&req, &body);
-    let (interaction, client) = match load(&state, &req, &form, Some(())).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let Ok(form) = form else { return bad_form() };
+///
+/// # Errors
+/// An error page when the form fails its checks, a limit refuses the sign-in, or the store fails;
+/// a wrong password gets the form again.
+pub async fn login_submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let now = state.clock.now();
+    let (form, interaction, client) = submitted(&state, &req, &body, now).await?;
     let username = form.get("username").ok().flatten().unwrap_or("").trim().to_owned();
     let password = form.get("password").ok().flatten().unwrap_or("").to_owned();
     let user = match check_password(&state, &req, &client, &username, password).await {
         Ok(user) => user,
-        Err(Refusal::Page(page)) => return page,
+        Err(Refusal::Page(e)) => return Err(e),
         Err(Refusal::Form(message)) => {
             return render_login(&state, &interaction, &client, &username, Some(message)).await;
         }
     };
     METRICS.logins.with_label_values(&["success"]).inc();
     tracing::info!(target: "gatehouse::audit", event = "login.success", client_id = %client.id, sub = %user.id);
+    let (login, cookie) = start_session(&state, &req, &interaction, user.id, now).await?;
+    let back = Back::of(&interaction.request);
+    let mut res = after_login(
+        &state,
+        &req,
+        &client,
+        interaction.request,
+        login,
+        Some(&interaction.id),
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| back.error(&state.issuer, &e));
+    cookies::set(
+        &mut res,
+        cookies::Kind::Session,
+        cookie,
+        state.config.session_ttl,
+        state.secure_cookies,
+    );
+    Ok(res)
+}
 
-    let now = state.clock.now();
+/// Replaces the browser's session (if any) with a new one for `user_id` and records the sign-in
+/// on the interaction. Returns the login and the new session cookie's value.
+async fn start_session(
+    state: &AppState,
+    req: &HttpRequest,
+    interaction: &Interaction,
+    user_id: String,
+    now: UnixTime,
+) -> Result<(InteractionLogin, String), PageError> {
     let cookie = random_token();
     let session = BrowserSession {
         token_hash: TokenHash::of(&cookie),
         sid: random_b64(16),
-        user_id: user.id.clone(),
+        user_id: user_id.clone(),
         auth_time: now,
         expires_at: now.plus(state.config.session_ttl.as_secs()),
     };
-    if let Some(old) = cookies::value(&req, cookies::Kind::Session, state.secure_cookies) {
+    if let Some(old) = cookies::value(req, cookies::Kind::Session, state.secure_cookies) {
         let _ = state.store.delete_session(&TokenHash::of(&old)).await;
     }
     let login = InteractionLogin {
-        user_id: user.id,
+        user_id,
         auth_time: now,
         sid: session.sid.clone(),
     };
-    let stored = async {
-        state.store.put_session(&session).await?;
-        state.store.set_interaction_login(&interaction.id, &login).await
-    };
-    match stored.await {
-        Ok(true) => {}
-        Ok(false) => return expired_page(),
-        Err(e) => return unavailable_page(store_error(e)),
+    state.store.put_session(&session).await?;
+    if !state.store.set_interaction_login(&interaction.id, &login).await? {
+        return Err(PageError::Expired);
     }
-    let back = Back::of(&interaction.request);
-    let mut res = after_login(&state, &req, &client, interaction.request, login, Some(&interaction.id))
-        .await
-        .unwrap_or_else(|e| redirect_error(&state, &back, &e));
-    let ttl = i64::try_from(state.config.session_ttl.as_secs()).unwrap_or(i64::MAX);
-    let _ = res.add_cookie(&cookies::build(
-        cookies::Kind::Session,
-        cookie,
-        ttl,
-        state.secure_cookies,
-    ));
-    res
+    Ok((login, cookie))
 }
 
-/// `GET /consent?interaction=ID`.
-pub async fn consent_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let (interaction, client) = match load(&state, &req, &params::query(&req), None).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let Some(login) = &interaction.login else {
-        return see_other(&format!("{}/login?interaction={}", state.issuer, interaction.id));
-    };
-    let user = match state.store.find_user(&login.user_id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return expired_page(),
-        Err(e) => return unavailable_page(store_error(e)),
-    };
-    let registry = match state.store.list_scopes().await {
-        Ok(r) => r,
-        Err(e) => return unavailable_page(store_error(e)),
-    };
-    // Scopes asked for, and the scopes covering claims asked for individually: the user decides
-    // on everything that will be released (OIDC Core §3.1.2.4).
-    let scopes = interaction
-        .request
-        .consent_scope()
-        .iter()
-        .map(|s| ScopeLine {
-            name: s.as_str().to_owned(),
-            description: registry
-                .iter()
-                .find(|r| r.name == s.as_str())
-                .map_or_else(|| s.as_str().to_owned(), |r| r.description.clone()),
-        })
-        .collect();
-    let Some(csrf) = fresh_csrf(&state, &interaction).await else {
-        return expired_page();
-    };
-    let page = ConsentPage {
-        client_name: &client.name,
-        username: &user.username,
-        scopes,
-        interaction: &interaction.id,
-        csrf_token: &csrf,
-    };
-    pages::render(&page, StatusCode::OK, Some(interaction.request.redirect.uri.as_str()))
-}
-
-/// `POST /consent`.
-pub async fn consent_submit(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let form = params::form(&req, &body);
-    let (interaction, client) = match load(&state, &req, &form, Some(())).await {
-        Ok(found) => found,
-        Err(page) => return page,
-    };
-    let Ok(form) = form else { return bad_form() };
-    let Some(login) = interaction.login.clone() else {
-        return expired_page();
-    };
-    // Atomic: a double submit or a second tab cannot turn one consent into two codes.
-    match state.store.take_interaction(&interaction.id, state.clock.now()).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return expired_page(),
-        Err(e) => return unavailable_page(store_error(e)),
-    }
-    let back = Back::of(&interaction.request);
-    let result = match form.get("decision").ok().flatten() {
-        Some("allow") => {
-            let request = &interaction.request;
-            match state
-                .store
-                .grant_consent(&login.user_id, &client.id, &request.consent_scope(), state.clock.now())
-                .await
-            {
-                Ok(()) => {
-                    tracing::info!(target: "gatehouse::audit", event = "consent.granted", client_id = %client.id, sub = %login.user_id, scope = %request.consent_scope().to_param());
-                    issue_code(&state, request, &login).await
-                }
-                Err(e) => Err(store_error(e)),
-            }
-        }
-        _ => {
-            tracing::info!(target: "gatehouse::audit", event = "consent.denied", client_id = %client.id, sub = %login.user_id);
-            Err(Error::AccessDenied("the user denied the request".into()))
-        }
-    };
-    result.unwrap_or_else(|e| redirect_error(&state, &back, &e))
-}
-
-/// Finds the interaction and its client and checks the browser binding; for a form post
-/// (`post = Some(())`) also the CSRF token. Any failure is a finished error page.
-async fn load(
-    state: &AppState,
-    req: &HttpRequest,
-    params: &Result<Params, Error>,
-    post: Option<()>,
-) -> Result<(Interaction, ClientRecord), HttpResponse> {
-    let params = params.as_ref().map_err(|_| bad_form())?;
-    let id = params.get("interaction").ok().flatten().ok_or_else(expired_page)?;
-    let interaction = match state.store.find_interaction(id, state.clock.now()).await {
-        Ok(Some(i)) => i,
-        Ok(None) => return Err(expired_page()),
-        Err(e) => return Err(unavailable_page(store_error(e))),
-    };
-    let bound = cookies::value(req, cookies::Kind::Browser, state.secure_cookies)
-        .is_some_and(|c| TokenHash::of(&c).ct_eq(&interaction.browser_hash));
-    if !bound {
-        return Err(forbidden_page());
-    }
-    if post.is_some() {
-        let csrf_ok = params
-            .get("csrf_token")
-            .ok()
-            .flatten()
-            .is_some_and(|t| TokenHash::of(t).ct_eq(&interaction.csrf_hash));
-        if !csrf_ok {
-            return Err(forbidden_page());
-        }
-    }
-    let client = match state.store.find_client(&interaction.request.client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Err(expired_page()),
-        Err(e) => return Err(unavailable_page(store_error(e))),
-    };
-    Ok((interaction, client))
-}
-
-/// Why a sign-in did not get through: a finished page (rate limit, overload, store failure), or the
+/// Why a sign-in did not get through: an error page (rate limit, overload, store failure), or the
 /// form again with a message.
 enum Refusal {
-    Page(HttpResponse),
+    Page(PageError),
     Form(&'static str),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        Self::Page(e.into())
+    }
 }
 
 /// Most password verifications one account, or one address, may have running at once (per
@@ -231,6 +133,10 @@ const RESERVATION_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// attempt is counted (per address and, atomically in the store, per account) *before* Argon2
 /// runs, so a burst of concurrent guesses gets no more verifications than the limits allow. A
 /// success takes its reservation back; a success that started before a lock never lifts it.
+///
+/// The attempt's store calls read the clock themselves rather than take the request's `now`: the
+/// reservation may wait for a place and the verification for the Argon2 queue, and the lockout
+/// window is measured from when each step really happens.
 async fn check_password(
     state: &AppState,
     req: &HttpRequest,
@@ -244,7 +150,7 @@ async fn check_password(
         if let Some(retry_after) = limiter.hit(&ip) {
             METRICS.rate_limited.with_label_values(&[limiter.name()]).inc();
             METRICS.logins.with_label_values(&["rate_limited"]).inc();
-            return Err(Refusal::Page(too_many(retry_after, TOO_MANY_FAILED)));
+            return Err(too_many(retry_after, TOO_MANY_FAILED));
         }
     }
     let in_flight = &limiters.logins_in_flight;
@@ -252,102 +158,112 @@ async fn check_password(
         in_flight.enter(&format!("user:{username}"), IN_FLIGHT_PER_ACCOUNT),
         in_flight.enter(&format!("ip:{ip}"), IN_FLIGHT_PER_ADDRESS),
     ) else {
-        limiters.login_failures_per_ip.release(&ip);
-        METRICS.logins.with_label_values(&["rate_limited"]).inc();
-        return Err(Refusal::Page(too_many(1, IN_PROGRESS)));
+        return Err(in_progress(state, &ip));
     };
-    let store_failed = |e| Refusal::Page(unavailable_page(store_error(e)));
     // The queue place comes before the attempt is counted: an overloaded server refuses the
     // sign-in (503) without spending one of the account's attempts.
     let Ok(slot) = passwords::enter_queue() else {
         limiters.login_failures_per_ip.release(&ip);
         METRICS.logins.with_label_values(&["overloaded"]).inc();
-        return Err(Refusal::Page(busy()));
+        return Err(Refusal::Page(PageError::Busy));
     };
-    let mut reservation = None;
-    if let Some(lockout) = state.config.lockout {
-        // As many attempts as the lockout allows may be verified at once for one account; a
-        // further one waits for a place (they may all be right: a shared account signing in from
-        // several places), and only a lock refuses it.
-        let deadline = std::time::Instant::now() + RESERVATION_WAIT;
-        loop {
-            let reserved = state
-                .store
-                .reserve_login_attempt(username, state.clock.now(), lockout.window.as_secs(), lockout.count)
-                .await
-                .map_err(store_failed)?;
-            match reserved {
-                LoginAttempt::Allowed => {
-                    reservation = Some(Reservation::new(state, username, lockout));
-                    break;
-                }
-                LoginAttempt::Locked(_) => {
-                    METRICS.logins.with_label_values(&["locked"]).inc();
-                    tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = "temporarily_locked");
-                    return Err(Refusal::Form(LOCKED));
-                }
-                LoginAttempt::Busy if std::time::Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-                }
-                LoginAttempt::Busy => {
-                    limiters.login_failures_per_ip.release(&ip);
-                    METRICS.logins.with_label_values(&["rate_limited"]).inc();
-                    return Err(Refusal::Page(too_many(1, IN_PROGRESS)));
-                }
-            }
-        }
-    }
-    let user = state
-        .store
-        .find_user_by_username(username)
-        .await
-        .map_err(store_failed)?;
+    let mut reservation = reserve(state, client, username, &ip).await?;
+    let user = state.store.find_user_by_username(username).await?;
     // Verify against a dummy hash for unknown users, so timing does not reveal which names exist.
     let hash = user
         .as_ref()
         .map_or_else(|| state.dummy_password_hash.clone(), |u| u.password_hash.clone());
     let verified = passwords::verify_in(slot, password, hash).await;
     match user {
-        Some(user) if verified => {
-            limiters.login_failures_per_ip.release(&ip);
-            if let Some(r) = reservation.as_mut() {
-                r.done = true;
-                state
-                    .store
-                    .release_login_attempts(username, state.clock.now())
-                    .await
-                    .map_err(store_failed)?;
-            }
-            if user.locked {
-                // Said only to someone who knows the password: it reveals nothing to a guesser.
-                METRICS.logins.with_label_values(&["failure"]).inc();
-                tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, sub = %user.id, reason = "disabled");
-                return Err(Refusal::Form(
-                    "This account is locked by an administrator. Contact your administrator.",
-                ));
-            }
-            Ok(user)
-        }
-        _ => {
-            METRICS.logins.with_label_values(&["failure"]).inc();
-            tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = "bad_credentials");
-            let (Some(lockout), Some(r)) = (state.config.lockout, reservation.as_mut()) else {
-                return Err(Refusal::Form(WRONG));
-            };
-            r.done = true;
-            let locked = state
-                .store
-                .record_login_failure(username, state.clock.now(), lockout.window.as_secs(), lockout.count)
-                .await
-                .map_err(store_failed)?;
-            if locked.is_some() {
-                METRICS.lockouts.inc();
-                tracing::warn!(target: "gatehouse::audit", event = "login.lockout", client_id = %client.id, window_seconds = lockout.window.as_secs());
+        Some(user) if verified => succeeded(state, client, username, &ip, reservation.as_mut(), user).await,
+        _ => failed(state, client, username, reservation.as_mut()).await,
+    }
+}
+
+/// With a lockout configured, reserves one of the account's attempt places in the store. As many
+/// attempts as the lockout allows may be verified at once for one account; a further one waits
+/// for a place (they may all be right: a shared account signing in from several places), and
+/// only a lock refuses it. The loop reads the clock on each try, as it may wait for seconds.
+async fn reserve(
+    state: &AppState,
+    client: &ClientRecord,
+    username: &str,
+    ip: &str,
+) -> Result<Option<Reservation>, Refusal> {
+    let Some(lockout) = state.config.lockout else {
+        return Ok(None);
+    };
+    let deadline = std::time::Instant::now() + RESERVATION_WAIT;
+    loop {
+        let reserved = state
+            .store
+            .reserve_login_attempt(username, state.clock.now(), lockout.window.as_secs(), lockout.count)
+            .await?;
+        match reserved {
+            LoginAttempt::Allowed => return Ok(Some(Reservation::new(state, username, lockout))),
+            LoginAttempt::Locked(_) => {
+                METRICS.logins.with_label_values(&["locked"]).inc();
+                tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = "temporarily_locked");
                 return Err(Refusal::Form(LOCKED));
             }
-            Err(Refusal::Form(WRONG))
+            LoginAttempt::Busy if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            LoginAttempt::Busy => return Err(in_progress(state, ip)),
         }
     }
+}
+
+/// The password was right: the address's failure is taken back, and so is the account's attempt
+/// place. An account an administrator locked is refused only now, to someone who knows the
+/// password, where it reveals nothing to a guesser.
+async fn succeeded(
+    state: &AppState,
+    client: &ClientRecord,
+    username: &str,
+    ip: &str,
+    reservation: Option<&mut Reservation>,
+    user: UserRecord,
+) -> Result<UserRecord, Refusal> {
+    state.limiters.login_failures_per_ip.release(ip);
+    if let Some(r) = reservation {
+        r.done = true;
+        state.store.release_login_attempts(username, state.clock.now()).await?;
+    }
+    if user.locked {
+        METRICS.logins.with_label_values(&["failure"]).inc();
+        tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, sub = %user.id, reason = "disabled");
+        return Err(Refusal::Form(
+            "This account is locked by an administrator. Contact your administrator.",
+        ));
+    }
+    Ok(user)
+}
+
+/// The username or password was wrong: with a lockout, the reserved attempt counts as a failure,
+/// which may lock the account.
+async fn failed(
+    state: &AppState,
+    client: &ClientRecord,
+    username: &str,
+    reservation: Option<&mut Reservation>,
+) -> Result<UserRecord, Refusal> {
+    METRICS.logins.with_label_values(&["failure"]).inc();
+    tracing::info!(target: "gatehouse::audit", event = "login.failure", client_id = %client.id, reason = "bad_credentials");
+    let (Some(lockout), Some(r)) = (state.config.lockout, reservation) else {
+        return Err(Refusal::Form(WRONG));
+    };
+    r.done = true;
+    let locked = state
+        .store
+        .record_login_failure(username, state.clock.now(), lockout.window.as_secs(), lockout.count)
+        .await?;
+    if locked.is_some() {
+        METRICS.lockouts.inc();
+        tracing::warn!(target: "gatehouse::audit", event = "login.lockout", client_id = %client.id, window_seconds = lockout.window.as_secs());
+        return Err(Refusal::Form(LOCKED));
+    }
+    Err(Refusal::Form(WRONG))
 }
 
 /// A granted attempt place that must end as a failure or a success. If the sign-in is abandoned
@@ -356,12 +272,12 @@ async fn check_password(
 struct Reservation {
     store: std::sync::Arc<dyn gatehouse_storage::Store>,
     username: String,
-    lockout: crate::protect::Limit,
+    lockout: Limit,
     done: bool,
 }
 
 impl Reservation {
-    fn new(state: &AppState, username: &str, lockout: crate::protect::Limit) -> Self {
+    fn new(state: &AppState, username: &str, lockout: Limit) -> Self {
         Self {
             store: std::sync::Arc::clone(&state.store),
             username: username.to_owned(),
@@ -381,6 +297,7 @@ impl Drop for Reservation {
             std::mem::take(&mut self.username),
             self.lockout,
         );
+        // The system clock: a drop has no request (and no state) to read one from.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 let _ = store
@@ -402,10 +319,8 @@ async fn render_login(
     client: &ClientRecord,
     username: &str,
     error: Option<&str>,
-) -> HttpResponse {
-    let Some(csrf) = fresh_csrf(state, interaction).await else {
-        return expired_page();
-    };
+) -> Result<HttpResponse, PageError> {
+    let csrf = fresh_csrf(state, interaction).await?;
     let page = LoginPage {
         client_name: &client.name,
         interaction: &interaction.id,
@@ -413,29 +328,23 @@ async fn render_login(
         username,
         error,
     };
-    let status = if error.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::OK
-    };
-    pages::render(&page, status, Some(interaction.request.redirect.uri.as_str()))
+    let redirect_to = interaction.request.redirect.uri.as_str();
+    if error.is_some() {
+        return login_refused(&page, redirect_to);
+    }
+    Ok(pages::render(&page, StatusCode::OK, Some(redirect_to))?)
 }
 
-/// A new CSRF token for a form about to be rendered; its hash replaces the previous one.
-async fn fresh_csrf(state: &AppState, interaction: &Interaction) -> Option<String> {
-    let token = random_token();
-    match state
-        .store
-        .set_interaction_csrf(&interaction.id, &TokenHash::of(&token))
-        .await
-    {
-        Ok(true) => Some(token),
-        Ok(false) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not store a CSRF token");
-            None
-        }
-    }
+/// Refused because too many sign-ins to this account or from this address are being checked: the
+/// address's failure is taken back, as nothing was verified.
+fn in_progress(state: &AppState, ip: &str) -> Refusal {
+    state.limiters.login_failures_per_ip.release(ip);
+    METRICS.logins.with_label_values(&["rate_limited"]).inc();
+    too_many(1, IN_PROGRESS)
+}
+
+fn too_many(retry_after: u64, message: &'static str) -> Refusal {
+    Refusal::Page(PageError::TooMany { retry_after, message })
 }
 
 const WRONG: &str = "Wrong username or password.";
@@ -445,52 +354,3 @@ const LOCKED: &str = "This account is temporarily locked after too many failed s
 const TOO_MANY_FAILED: &str = "Too many sign-ins came from this address. Wait a few minutes and try again.";
 
 const IN_PROGRESS: &str = "Too many sign-ins to this account, or from this address, are being checked right now. Wait a moment and try again.";
-
-fn too_many(retry_after: u64, message: &str) -> HttpResponse {
-    let mut res = pages::error(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message, None);
-    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&retry_after.to_string()) {
-        res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
-    }
-    res
-}
-
-fn busy() -> HttpResponse {
-    let mut res = pages::error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Too busy",
-        "The server is checking many sign-ins right now. Wait a moment and try again.",
-        None,
-    );
-    res.headers_mut().insert(
-        actix_web::http::header::RETRY_AFTER,
-        actix_web::http::header::HeaderValue::from_static("1"),
-    );
-    res
-}
-
-fn bad_form() -> HttpResponse {
-    pages::error(
-        StatusCode::BAD_REQUEST,
-        "Invalid form",
-        "The form could not be read. Go back to the application and sign in again.",
-        Some("invalid_request"),
-    )
-}
-
-fn expired_page() -> HttpResponse {
-    pages::error(
-        StatusCode::BAD_REQUEST,
-        "This sign-in has expired",
-        "This sign-in link has expired or was already used. Go back to the application and start again.",
-        None,
-    )
-}
-
-fn forbidden_page() -> HttpResponse {
-    pages::error(
-        StatusCode::FORBIDDEN,
-        "This form cannot be accepted",
-        "The form was not sent from the page this browser opened, or it has been replaced by a newer one (CSRF check failed). Go back to the application and sign in again.",
-        None,
-    )
-}

@@ -1,9 +1,15 @@
-//! One module per endpoint; each handler parses at the edge and stays thin.
+//! One module per endpoint; each handler parses at the edge and stays thin. The steps the browser
+//! endpoints share (authorize, login, consent) live in [`crate::interaction`], so no endpoint
+//! imports another.
 
+pub mod assets;
 pub mod authorize;
+pub mod consent;
 pub mod discovery;
 pub mod health;
+pub mod jwks;
 pub mod login;
+pub mod metrics;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

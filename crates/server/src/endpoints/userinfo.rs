@@ -1,6 +1,6 @@
 //! `GET|POST /oauth/userinfo` (OIDC Core §5.3): claims for the user of a bearer token.
 
-use crate::http::error::{ApiError, store_error};
+use crate::http::error::{ApiError, Challenge, store_error};
 use crate::http::params;
 use crate::issue::released;
 use crate::state::AppState;
@@ -8,26 +8,29 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_protocol::Error;
 use gatehouse_protocol::error::invalid_request;
+use gatehouse_protocol::types::UnixTime;
 
 /// `GET /oauth/userinfo`: the token in the `Authorization` header.
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
     let token = required(bearer(&req, None).map_err(err)?)?;
-    respond(&state, &token).await.map_err(err)
+    respond(&state, &token, now).await.map_err(err)
 }
 
 /// `POST /oauth/userinfo`: the token in the header or the form body (RFC 6750 §2.2), not both.
 pub async fn post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
     let form = if body.is_empty() {
         None
     } else {
         Some(params::form(&req, &body).map_err(err)?)
     };
     let token = required(bearer(&req, form.as_ref()).map_err(err)?)?;
-    respond(&state, &token).await.map_err(err)
+    respond(&state, &token, now).await.map_err(err)
 }
 
 fn err(e: Error) -> ApiError {
-    ApiError::at("userinfo", e, crate::http::error::Challenge::Bearer)
+    ApiError::bearer(e)
 }
 
 /// The access token of the request; `Ok(None)` when the request carries no credentials at all.
@@ -53,21 +56,18 @@ fn bearer(req: &HttpRequest, form: Option<&gatehouse_protocol::request::Params>)
 /// The token, or the answer to a request without one: RFC 6750 §3.1 says such a challenge carries
 /// no error code (the body still says what to send).
 fn required(token: Option<String>) -> Result<String, ApiError> {
-    token.ok_or_else(|| {
-        ApiError::at(
-            "userinfo",
-            Error::InvalidToken("an access token is required: send Authorization: Bearer <token>".into()),
-            crate::http::error::Challenge::BearerBare,
-        )
+    token.ok_or_else(|| ApiError {
+        error: Error::InvalidToken("an access token is required: send Authorization: Bearer <token>".into()),
+        challenge: Challenge::BearerBare,
     })
 }
 
-async fn respond(state: &AppState, token: &str) -> Result<HttpResponse, Error> {
+async fn respond(state: &AppState, token: &str, now: UnixTime) -> Result<HttpResponse, Error> {
     let inactive = || Error::InvalidToken("the access token is unknown, expired or revoked".into());
     let hash = crate::issue::access_token_hash(state, token).ok_or_else(inactive)?;
     let record = state
         .store
-        .find_access_token(&hash, state.clock.now())
+        .find_access_token(&hash, now)
         .await
         .map_err(store_error)?
         .ok_or_else(inactive)?;

@@ -3,8 +3,8 @@
 //! issuer they are `Secure` and carry the `__Host-` prefix, so a sibling subdomain cannot plant a
 //! cookie of the same name (cookie tossing: session swap, binding fixation).
 
-use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
+use actix_web::{HttpRequest, HttpResponse};
 
 /// Which cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,13 @@ pub fn build(kind: Kind, value: String, max_age_secs: i64, secure: bool) -> Cook
         .secure(secure)
         .max_age(Duration::seconds(max_age_secs))
         .finish()
+}
+
+/// Sets a cookie with Gatehouse's attributes on `res`, for `ttl`.
+pub fn set(res: &mut HttpResponse, kind: Kind, value: String, ttl: std::time::Duration, secure: bool) {
+    let max_age = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    // Fails only for a value with characters a header cannot carry; ours are base64url.
+    let _ = res.add_cookie(&build(kind, value, max_age, secure));
 }
 
 /// A cookie's value.

@@ -1,13 +1,14 @@
 //! The middleware every request passes: a request id (taken from a well-formed `X-Request-Id`,
 //! generated otherwise, echoed in the response and on every log line), metrics per route
-//! template, one access log line, and `Strict-Transport-Security` when the issuer is https.
+//! template, the count of every OAuth error answered ([`crate::http::error::count`]), one access
+//! log line, and `Strict-Transport-Security` when the issuer is https.
 
 use crate::metrics::METRICS;
 use crate::random::random_b64;
 use crate::state::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
 use std::time::Instant;
@@ -39,7 +40,31 @@ pub async fn observe(
         .filter(|v| well_formed(v))
         .map_or_else(|| random_b64(12), str::to_owned);
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-    let method: &'static str = match req.method().as_str() {
+    let method = method_label(req.method().as_str());
+    let app = req.app_data::<web::Data<AppState>>().cloned();
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    METRICS
+        .http_requests
+        .with_label_values(&[&route, method, status_class(status)])
+        .inc();
+    crate::http::error::count(res.response(), crate::http::routes::endpoint(&route));
+    METRICS
+        .http_duration
+        .with_label_values(&[&route, method])
+        .observe(elapsed.as_secs_f64());
+    stamp(res.headers_mut(), &id, app.as_ref().map(|s| s.get_ref()));
+    span.in_scope(|| {
+        tracing::info!(target: "gatehouse::access", method, route = %route, status, duration_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    });
+    Ok(res)
+}
+
+/// The method as a metric label: the common ones, and `other` for anything a caller invents.
+fn method_label(method: &str) -> &'static str {
+    match method {
         "GET" => "GET",
         "POST" => "POST",
         "HEAD" => "HEAD",
@@ -48,44 +73,35 @@ pub async fn observe(
         "DELETE" => "DELETE",
         "PATCH" => "PATCH",
         _ => "other",
-    };
-    let app = req.app_data::<web::Data<AppState>>().cloned();
-    let secure = app.as_ref().is_some_and(|s| s.secure_cookies);
-    let span = tracing::info_span!("request", request_id = %id);
-    let mut res = next.call(req).instrument(span.clone()).await?;
-    let status = res.status().as_u16();
-    let class = match status {
+    }
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
         100..=199 => "1xx",
         200..=299 => "2xx",
         300..=399 => "3xx",
         400..=499 => "4xx",
         _ => "5xx",
-    };
-    let elapsed = started.elapsed();
-    METRICS.http_requests.with_label_values(&[&route, method, class]).inc();
-    METRICS
-        .http_duration
-        .with_label_values(&[&route, method])
-        .observe(elapsed.as_secs_f64());
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(REQUEST_ID, v);
+    }
+}
+
+/// The headers every response carries: the request id, the instance name when set, and HSTS
+/// when the issuer is https.
+fn stamp(headers: &mut HeaderMap, id: &str, app: Option<&AppState>) {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        headers.insert(REQUEST_ID, v);
     }
     if let Some(v) = app
-        .as_ref()
         .and_then(|s| s.config.instance_name.as_deref())
         .and_then(|n| HeaderValue::from_str(n).ok())
     {
-        res.headers_mut()
-            .insert(HeaderName::from_static("x-gatehouse-instance"), v);
+        headers.insert(HeaderName::from_static("x-gatehouse-instance"), v);
     }
-    if secure {
-        res.headers_mut().insert(
+    if app.is_some_and(|s| s.secure_cookies) {
+        headers.insert(
             actix_web::http::header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         );
     }
-    span.in_scope(|| {
-        tracing::info!(target: "gatehouse::access", method, route = %route, status, duration_ms = elapsed.as_secs_f64() * 1000.0, "request");
-    });
-    Ok(res)
 }

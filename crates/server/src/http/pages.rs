@@ -44,7 +44,8 @@ pub struct ConsentPage<'a> {
     pub csrf_token: &'a str,
 }
 
-/// A plain error page, for errors that must not be redirected.
+/// A plain error page, for errors that must not be redirected (rendered by
+/// [`PageError`](crate::http::error::PageError)).
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {
@@ -59,8 +60,14 @@ pub struct ErrorPage<'a> {
 /// Renders a page with the headers every HTML page carries. `redirect_to` is where a form on the
 /// page may end up after the server's redirect: browsers apply `form-action` to that redirect too,
 /// so its origin is allowed next to `'self'`.
-#[must_use]
-pub fn render(page: &impl Template, status: StatusCode, redirect_to: Option<&str>) -> HttpResponse {
+///
+/// # Errors
+/// The template failed to render (a [`PageError`](crate::http::error::PageError) converts it).
+pub fn render(
+    page: &impl Template,
+    status: StatusCode,
+    redirect_to: Option<&str>,
+) -> Result<HttpResponse, askama::Error> {
     let target = redirect_to
         .and_then(|u| url::Url::parse(u).ok())
         .map(|u| match u.origin() {
@@ -71,26 +78,15 @@ pub fn render(page: &impl Template, status: StatusCode, redirect_to: Option<&str
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'{}; frame-ancestors 'none'; base-uri 'none'",
         target.map(|t| format!(" {t}")).unwrap_or_default()
     );
-    match page.render() {
-        Ok(html) => HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header(("Content-Security-Policy", csp))
-            .insert_header(("X-Frame-Options", "DENY"))
-            .insert_header(("Referrer-Policy", "no-referrer"))
-            .insert_header(("X-Content-Type-Options", "nosniff"))
-            .body(html),
-        Err(e) => {
-            tracing::error!(error = %e, "page render failed");
-            HttpResponse::InternalServerError().body("internal error")
-        }
-    }
-}
-
-/// An error page.
-#[must_use]
-pub fn error(status: StatusCode, title: &str, message: &str, code: Option<&str>) -> HttpResponse {
-    render(&ErrorPage { title, message, code }, status, None)
+    let html = page.render()?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("Content-Security-Policy", csp))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(html))
 }
 
 /// The stylesheet, served at `/assets/gatehouse.css` (a file, so the CSP needs no inline style).

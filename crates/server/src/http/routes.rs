@@ -1,0 +1,169 @@
+//! The route table: every path Gatehouse serves, its methods (others get 405 with `Allow`), the
+//! 404 for everything else, and the endpoint label each route's errors are counted under.
+
+use crate::config::Config;
+use crate::endpoints::{assets, authorize, consent, discovery, health, jwks, login, metrics, revoke, token, userinfo};
+use crate::http::error;
+use crate::http::operator::OperatorListener;
+use actix_web::http::header;
+use actix_web::middleware::Condition;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+/// Registers every route on an actix `App`. The endpoints browsers call from other origins get
+/// CORS from `GATEHOUSE_CORS_ORIGINS`; the HTML pages never do.
+pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
+    let cors = |r: actix_web::Resource| {
+        let enabled = !config.cors_origins.is_empty();
+        let mut c = actix_cors::Cors::default()
+            .allowed_methods(["GET", "POST"])
+            .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
+            .max_age(600);
+        for origin in &config.cors_origins {
+            c = c.allowed_origin(origin);
+        }
+        r.wrap(Condition::new(enabled, c))
+    };
+    cfg.service(cors(
+        resource("/.well-known/openid-configuration", "GET").route(web::get().to(discovery::metadata)),
+    ))
+    .service(cors(
+        resource("/.well-known/oauth-authorization-server", "GET").route(web::get().to(discovery::metadata)),
+    ))
+    .service(cors(
+        resource("/.well-known/jwks.json", "GET").route(web::get().to(jwks::jwks)),
+    ))
+    .service(
+        resource("/oauth/authorize", "GET, POST")
+            .route(web::get().to(authorize::get))
+            .route(web::post().to(authorize::post)),
+    )
+    .service(cors(
+        resource("/oauth/token", "POST").route(web::post().to(token::token)),
+    ))
+    .service(cors(
+        resource("/oauth/revoke", "POST").route(web::post().to(revoke::revoke)),
+    ))
+    .service(cors(
+        resource("/oauth/introspect", "POST").route(web::post().to(revoke::introspect)),
+    ))
+    .service(cors(
+        resource("/oauth/userinfo", "GET, POST")
+            .route(web::get().to(userinfo::get))
+            .route(web::post().to(userinfo::post)),
+    ))
+    .service(
+        resource("/login", "GET, POST")
+            .route(web::get().to(login::login_page))
+            .route(web::post().to(login::login_submit)),
+    )
+    .service(
+        resource("/consent", "GET, POST")
+            .route(web::get().to(consent::consent_page))
+            .route(web::post().to(consent::consent_submit)),
+    )
+    .service(resource("/assets/gatehouse.css", "GET").route(web::get().to(assets::css)))
+    .service(resource("/health", "GET").route(web::get().to(health::health)))
+    .service(resource("/ready", "GET").route(web::get().to(health::ready)))
+    .service(resource("/health/detailed", "GET").route(web::get().to(health::detailed)));
+    if config.metrics_bind.is_none() {
+        cfg.service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)));
+    }
+}
+
+/// The routes of the operator listener (`GATEHOUSE_METRICS_BIND`), where every caller is the
+/// operator.
+pub fn operator_routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::Data::new(OperatorListener))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/health/detailed", web::get().to(health::detailed));
+}
+
+/// The label `gatehouse_oauth_errors_total` counts a route's errors under: the endpoint's name
+/// (a small fixed set, whatever path was asked).
+#[must_use]
+pub fn endpoint(route: &str) -> &'static str {
+    match route {
+        "/oauth/authorize" => "authorize",
+        "/oauth/token" => "token",
+        "/oauth/revoke" => "revoke",
+        "/oauth/introspect" => "introspect",
+        "/oauth/userinfo" => "userinfo",
+        "/login" => "login",
+        "/consent" => "consent",
+        "/.well-known/openid-configuration" | "/.well-known/oauth-authorization-server" => "discovery",
+        "/.well-known/jwks.json" => "jwks",
+        "/health" | "/ready" | "/health/detailed" => "health",
+        "/metrics" => "metrics",
+        "/assets/gatehouse.css" => "assets",
+        _ => "unmatched",
+    }
+}
+
+/// A resource whose other methods get 405 with `Allow`.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move { error::method_not_allowed(allow) }))
+}
+
+/// The answer for a path no route serves (the app's default service).
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    error::not_found(req.path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::error::tests::counted_once;
+    use actix_web::{App, test};
+
+    fn app() -> App<
+        impl actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    > {
+        App::new()
+            .service(resource("/oauth/revoke", "POST").route(web::post().to(HttpResponse::Ok)))
+            .default_service(web::to(not_found))
+    }
+
+    #[actix_web::test]
+    async fn a_path_not_served_is_an_invalid_request_naming_it() {
+        let req = test::TestRequest::get().uri("/oauth/tokne");
+        let res = counted_once(app(), req, ("unmatched", "invalid_request")).await;
+        assert_eq!(res.status(), 404);
+        assert_eq!(res.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
+        let body: serde_json::Value = test::read_body_json(res).await;
+        assert_eq!(body["error"], "invalid_request");
+        assert!(
+            body["error_description"].as_str().unwrap().contains("/oauth/tokne"),
+            "{body}"
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_method_not_served_lists_the_allowed_ones() {
+        let req = test::TestRequest::get().uri("/oauth/revoke");
+        let res = counted_once(app(), req, ("revoke", "invalid_request")).await;
+        assert_eq!(res.status(), 405);
+        assert_eq!(res.headers().get(header::ALLOW).unwrap(), "POST");
+    }
+
+    #[::core::prelude::v1::test]
+    fn every_oauth_route_has_its_own_endpoint_label() {
+        for route in [
+            "/oauth/authorize",
+            "/oauth/token",
+            "/oauth/revoke",
+            "/oauth/introspect",
+            "/oauth/userinfo",
+            "/login",
+            "/consent",
+        ] {
+            assert_ne!(endpoint(route), "unmatched", "{route}");
+        }
+    }
+}
