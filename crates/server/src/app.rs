@@ -2,7 +2,7 @@
 
 use crate::clock::system_now;
 use crate::config::Config;
-use crate::endpoints::{authorize, discovery, health, login, revoke, token, userinfo};
+use crate::endpoints::{authorize, discovery, health, introspection, login, revocation, token, userinfo};
 use crate::http::params::MAX_FORM_BYTES;
 use crate::keys::KeyRing;
 use crate::metrics::METRICS;
@@ -50,10 +50,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         resource("/oauth/token", "POST").route(web::post().to(token::token)),
     ))
     .service(cors(
-        resource("/oauth/revoke", "POST").route(web::post().to(revoke::revoke)),
+        resource("/oauth/revoke", "POST").route(web::post().to(revocation::revoke)),
     ))
     .service(cors(
-        resource("/oauth/introspect", "POST").route(web::post().to(revoke::introspect)),
+        resource("/oauth/introspect", "POST").route(web::post().to(introspection::introspect)),
     ))
     .service(cors(
         resource("/oauth/userinfo", "GET, POST")
@@ -214,8 +214,8 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> anyhow::Result<()> 
              gatehouse user create --username alice --email alice@example.com --password-stdin"
         );
     }
-    tokio::spawn(cleanup_loop(state.clone()));
-    tokio::spawn(key_loop(state.clone()));
+    tokio::spawn(crate::background::cleanup_loop(state.clone()));
+    tokio::spawn(crate::background::key_loop(state.clone()));
     tracing::info!(%addr, %issuer, store = store.kind(), "gatehouse started");
     match metrics_server {
         Some(m) => {
@@ -229,158 +229,4 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> anyhow::Result<()> 
     // closes the database pool.
     tracing::info!("gatehouse stopped");
     Ok(())
-}
-
-/// Deletes expired codes, sessions and interactions and expired or long-revoked tokens, in small
-/// batches, every `GATEHOUSE_CLEANUP_INTERVAL`. Each instance runs it; the deletes are idempotent.
-async fn cleanup_loop(state: web::Data<AppState>) {
-    let mut tick = tokio::time::interval(state.config.cleanup_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let now = state.clock.now();
-        let revoked_before = gatehouse_protocol::types::UnixTime(
-            now.0
-                .saturating_sub(i64::try_from(state.config.revoked_retention.as_secs()).unwrap_or(i64::MAX)),
-        );
-        match state
-            .store
-            .cleanup(now, revoked_before, state.config.cleanup_batch)
-            .await
-        {
-            Ok(r) if r.total() > 0 => tracing::info!(
-                codes = r.codes,
-                access_tokens = r.access_tokens,
-                refresh_tokens = r.refresh_tokens,
-                sessions = r.sessions,
-                interactions = r.interactions,
-                login_failures = r.login_failures,
-                revoked_grants = r.revoked_grants,
-                "cleanup deleted expired rows"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cleanup failed; will retry"),
-        }
-    }
-}
-
-/// Reloads the keys every `GATEHOUSE_KEY_POLL_INTERVAL` when the store's keys changed (a rotation by
-/// the CLI or another instance) or a scheduled activation or retirement came; and, with
-/// `GATEHOUSE_KEY_ROTATION_INTERVAL`, rotates keys that have grown old.
-async fn key_loop(state: web::Data<AppState>) {
-    let mut tick = tokio::time::interval(state.config.key_poll_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Some(every) = state.config.key_rotation_interval {
-            rotate_due_keys(&state, every).await;
-        }
-        let records = match state.store.list_keys().await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read signing keys; keeping the current ones");
-                continue;
-            }
-        };
-        let now = state.clock.now();
-        if !state.keys().stale(&records, now) {
-            continue;
-        }
-        match KeyRing::from_records(&records, now) {
-            Ok(ring) => {
-                METRICS.signing_keys.reset();
-                for r in &records {
-                    let st = key_state(r, &ring, now);
-                    METRICS.signing_keys.with_label_values(&[r.alg.as_str(), st]).inc();
-                }
-                tracing::info!(active = ?ring.active_kids(), published = ring.kids().len(), "signing keys reloaded");
-                if let Ok(mut k) = state.keys.write() {
-                    *k = std::sync::Arc::new(ring);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot parse stored signing keys; keeping the current ones"),
-        }
-    }
-}
-
-/// `active`, `pending`, `published` (replaced, still verifying) or `retired`.
-#[must_use]
-pub fn key_state(
-    r: &gatehouse_storage::SigningKeyRecord,
-    ring: &KeyRing,
-    now: gatehouse_protocol::types::UnixTime,
-) -> &'static str {
-    if r.retires_at.is_some_and(|t| t <= now) {
-        "retired"
-    } else if ring.signer(r.alg).is_some_and(|k| k.kid() == r.kid) {
-        "active"
-    } else if r.activates_at > now {
-        "pending"
-    } else {
-        "published"
-    }
-}
-
-async fn rotate_due_keys(state: &AppState, every: std::time::Duration) {
-    let Ok(records) = state.store.list_keys().await else {
-        return;
-    };
-    let now = state.clock.now();
-    for alg in gatehouse_protocol::types::SigningAlg::ALL {
-        let newest = records
-            .iter()
-            .filter(|r| r.alg == *alg)
-            .max_by_key(|r| (r.created_at, r.kid.clone()));
-        if let Some(n) = newest.filter(|n| n.created_at.plus(every.as_secs()) <= now) {
-            match rotate(state.store.as_ref(), &state.config, *alg, Some(&n.kid)).await {
-                Ok(Some(kid)) => {
-                    tracing::info!(target: "gatehouse::audit", event = "key.rotated", alg = %alg, kid = %kid, actor = "schedule")
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "automatic key rotation failed"),
-            }
-        }
-    }
-}
-
-/// Creates a new key for `alg` that signs at once (an emergency replacement, `keys retire --now`);
-/// the current keys of `alg` retire on the usual schedule. Returns the new kid.
-///
-/// # Errors
-/// Key generation or store failures.
-pub async fn rotate_now(
-    store: &dyn Store,
-    config: &Config,
-    alg: gatehouse_protocol::types::SigningAlg,
-) -> anyhow::Result<String> {
-    let now = system_now();
-    let key = tokio::task::spawn_blocking(move || crate::keys::SigningKey::generate(alg, now))
-        .await?
-        .map_err(anyhow::Error::msg)?;
-    let retire = now.plus(config.longest_signed_token().as_secs());
-    let kid = key.kid.clone();
-    store.rotate_key(&key, None, retire).await?;
-    Ok(kid)
-}
-
-/// Creates a new key for `alg`, published now and signing after `GATEHOUSE_KEY_PUBLISH_DELAY`; the
-/// current keys of `alg` retire once every token they may still sign has expired. Returns the new
-/// kid, or `None` when `expected_newest` was no longer the newest key (another instance rotated).
-///
-/// # Errors
-/// Key generation or store failures.
-pub async fn rotate(
-    store: &dyn Store,
-    config: &Config,
-    alg: gatehouse_protocol::types::SigningAlg,
-    expected_newest: Option<&str>,
-) -> anyhow::Result<Option<String>> {
-    let now = system_now();
-    let mut key = tokio::task::spawn_blocking(move || crate::keys::SigningKey::generate(alg, now))
-        .await?
-        .map_err(anyhow::Error::msg)?;
-    key.activates_at = now.plus(config.key_publish_delay.as_secs());
-    let retire = key.activates_at.plus(config.longest_signed_token().as_secs());
-    let kid = key.kid.clone();
-    Ok(store.rotate_key(&key, expected_newest, retire).await?.then_some(kid))
 }

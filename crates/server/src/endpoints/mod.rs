@@ -3,7 +3,8 @@
 pub mod authorize;
 pub mod discovery;
 pub mod health;
+pub mod introspection;
 pub mod login;
-pub mod revoke;
+pub mod revocation;
 pub mod token;
 pub mod userinfo;
