@@ -398,4 +398,47 @@ mod tests {
             super::derive_successor(&key, 30, "r1")
         );
     }
+
+    #[test]
+    fn access_token_claims_serialise_as_the_json_map_did() {
+        let resources = ["https://a.example".to_owned(), "https://b.example".to_owned()];
+        for (audience, auth_time, sub) in [
+            (&resources[..0], None, "svc"),
+            (&resources[..1], Some(7), "u1"),
+            (&resources[..], Some(7), "u1"),
+        ] {
+            let claims = super::AccessTokenClaims {
+                aud: super::Audience::of(audience, "svc"),
+                auth_time,
+                client_id: "svc",
+                exp: 160,
+                iat: 100,
+                iss: "https://issuer.example",
+                jti: "j1",
+                scope: "api openid".into(),
+                sub,
+            };
+            let mut map = serde_json::Map::new();
+            map.insert("iss".into(), serde_json::json!("https://issuer.example"));
+            map.insert("sub".into(), serde_json::json!(sub));
+            let aud = match audience {
+                [] => serde_json::json!("svc"),
+                [one] => serde_json::json!(one),
+                many => serde_json::json!(many),
+            };
+            map.insert("aud".into(), aud);
+            map.insert("client_id".into(), serde_json::json!("svc"));
+            map.insert("scope".into(), serde_json::json!("api openid"));
+            map.insert("jti".into(), serde_json::json!("j1"));
+            map.insert("iat".into(), serde_json::json!(100));
+            map.insert("exp".into(), serde_json::json!(160));
+            if let Some(t) = auth_time {
+                map.insert("auth_time".into(), serde_json::json!(t));
+            }
+            assert_eq!(
+                serde_json::to_string(&claims).unwrap(),
+                serde_json::to_string(&map).unwrap()
+            );
+        }
+    }
 }

@@ -175,3 +175,42 @@ async fn describe_refresh(
     .to_vec()
     .map(Some)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_active_description_serialises_as_the_json_map_did() {
+        let aud = ["https://api.example".to_owned()];
+        let active = Active {
+            active: true,
+            aud: Audience::of(&aud, "app"),
+            auth_time: Some(5),
+            client_id: "app",
+            exp: 160,
+            iat: 100,
+            iss: "https://issuer.example",
+            scope: "openid".into(),
+            sub: "u1",
+            token_type: "Bearer",
+            username: Some("alice".into()),
+        };
+        let mut map = serde_json::Map::new();
+        map.insert("active".into(), json!(true));
+        map.insert("client_id".into(), json!("app"));
+        map.insert("scope".into(), json!("openid"));
+        map.insert("sub".into(), json!("u1"));
+        map.insert("exp".into(), json!(160));
+        map.insert("iat".into(), json!(100));
+        map.insert("iss".into(), json!("https://issuer.example"));
+        map.insert("aud".into(), json!("https://api.example"));
+        map.insert("token_type".into(), json!("Bearer"));
+        map.insert("auth_time".into(), json!(5));
+        map.insert("username".into(), json!("alice"));
+        assert_eq!(active.to_vec().unwrap(), serde_json::to_vec(&map).unwrap());
+        let inactive = serde_json::to_vec(&json!({ "active": false })).unwrap();
+        assert_eq!(inactive, br#"{"active":false}"#);
+    }
+}

@@ -168,3 +168,42 @@ fn reused(family_id: &str) -> Error {
     tracing::warn!(target: "gatehouse::audit", event = "refresh.reuse_detected", family = %family_id);
     Error::InvalidGrant("the refresh token was already used; as a precaution every token of this grant is now revoked (RFC 9700 section 4.14.2)".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_tokens_successor_keeps_all_but_its_hash_and_lifetimes() {
+        let current = RefreshTokenRecord {
+            hash: TokenHash::of("r0"),
+            family_id: "g1".into(),
+            client_id: ClientId::parse("app").unwrap(),
+            subject: "u1".into(),
+            scope: ScopeSet::from_static(&["openid", "offline_access"]),
+            claims: ClaimsRequest::default(),
+            auth_time: UnixTime(10),
+            session_id: Some("s1".into()),
+            issued_at: UnixTime(20),
+            expires_at: UnixTime(30),
+            family_expires_at: UnixTime(1_000),
+            audience: vec!["https://api.example".into()],
+        };
+        let successor = Successor {
+            value: "r1".into(),
+            hash: TokenHash::of("r1"),
+            issued_at: UnixTime(25),
+            expires_at: UnixTime(125),
+        };
+        let next = successor_record(Some(&current), &successor);
+        assert_eq!(
+            next,
+            RefreshTokenRecord {
+                hash: TokenHash::of("r1"),
+                issued_at: UnixTime(25),
+                expires_at: UnixTime(125),
+                ..current
+            }
+        );
+    }
+}
