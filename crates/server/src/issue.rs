@@ -1,15 +1,30 @@
 //! Minting tokens: opaque access and refresh tokens (stored by hash) and signed ID tokens.
+//! Failures come back as [`IssueError`]; the endpoint maps them to protocol errors.
 
-use crate::http::error::store_error;
 use crate::random::{ordered_token, random_token};
 use crate::state::AppState;
-use gatehouse_protocol::Error;
 use gatehouse_protocol::claims::{ClaimsRequest, at_hash, released_claims};
-use gatehouse_protocol::types::{AccessTokenFormat, ScopeSet, TokenHash, UnixTime, b64url};
-use gatehouse_storage::{AccessTokenRecord, ClientRecord, RefreshTokenRecord, UserRecord};
+use gatehouse_protocol::grant::client_credentials::ClientCredentialsGrant;
+use gatehouse_protocol::types::{AccessTokenFormat, BuiltinScope, GrantType, ScopeSet, TokenHash, UnixTime, b64url};
+use gatehouse_storage::{AccessTokenRecord, ClientRecord, RefreshTokenRecord, StoreError, UserRecord};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
+
+/// Why a token could not be minted.
+#[derive(Debug)]
+pub enum IssueError {
+    /// Storing the token failed.
+    Store(StoreError),
+    /// No key signs with the algorithm, or signing failed; the detail is logged, never sent.
+    Sign(String),
+}
+
+impl From<StoreError> for IssueError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
 
 /// A successful token response (RFC 6749 §5.1, OIDC Core §3.1.3.3).
 #[derive(Debug, Serialize)]
@@ -28,6 +43,20 @@ pub struct TokenResponse {
     /// An ID token, when `openid` was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+}
+
+impl TokenResponse {
+    /// The one place a response is assembled: a bearer token living `GATEHOUSE_ACCESS_TOKEN_TTL`.
+    fn bearer(state: &AppState, access_token: String, scope: &ScopeSet) -> Self {
+        Self {
+            access_token,
+            token_type: "Bearer",
+            expires_in: state.config.access_token_ttl.as_secs(),
+            scope: scope.to_param(),
+            refresh_token: None,
+            id_token: None,
+        }
+    }
 }
 
 /// The user side of a grant: what ID tokens and user tokens need.
@@ -57,7 +86,7 @@ pub struct UserGrant<'a> {
 /// (rotation); otherwise a new one is minted when the scope and client allow it.
 ///
 /// # Errors
-/// Store or signing failures (`server_error`).
+/// Store or signing failures.
 pub async fn user_tokens(
     state: &AppState,
     client: &ClientRecord,
@@ -65,40 +94,48 @@ pub async fn user_tokens(
     grant: &UserGrant<'_>,
     refresh: Option<String>,
     now: UnixTime,
-) -> Result<TokenResponse, Error> {
+) -> Result<TokenResponse, IssueError> {
     let access_token = access_token(state, client, scope, grant.audience, Some(grant), now).await?;
     let refresh_token = match refresh {
         Some(r) => Some(r),
         None if wants_refresh(client, scope) => {
             let (value, record) = refresh_record(state, client, scope, grant, random_token(), now);
-            state.store.put_refresh_token(&record).await.map_err(store_error)?;
+            state.store.put_refresh_token(&record).await?;
             Some(value)
         }
         None => None,
     };
-    let id_token = if scope.contains("openid") {
+    let id_token = if scope.has(BuiltinScope::OpenId) {
         Some(id_token(state, client, grant, &access_token, now)?)
     } else {
         None
     };
     Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: state.config.access_token_ttl.as_secs(),
-        scope: scope.to_param(),
         refresh_token,
         id_token,
+        ..TokenResponse::bearer(state, access_token, scope)
     })
+}
+
+/// Issues the response for a client-credentials grant: an access token only (RFC 6749 §4.4.3).
+///
+/// # Errors
+/// Store or signing failures.
+pub async fn client_tokens(
+    state: &AppState,
+    client: &ClientRecord,
+    grant: &ClientCredentialsGrant,
+    now: UnixTime,
+) -> Result<TokenResponse, IssueError> {
+    let access_token = access_token(state, client, &grant.scope, &grant.audience, None, now).await?;
+    Ok(TokenResponse::bearer(state, access_token, &grant.scope))
 }
 
 /// Refresh tokens go only to clients allowed the grant, for grants with `offline_access`
 /// (OIDC Core §11).
 #[must_use]
 pub fn wants_refresh(client: &ClientRecord, scope: &ScopeSet) -> bool {
-    scope.contains("offline_access")
-        && client
-            .grant_types
-            .contains(&gatehouse_protocol::types::GrantType::RefreshToken)
+    scope.has(BuiltinScope::OfflineAccess) && client.grant_types.contains(&GrantType::RefreshToken)
 }
 
 /// The successor of a presented refresh token. With a reuse grace period it is derived from the
@@ -108,10 +145,35 @@ pub fn wants_refresh(client: &ClientRecord, scope: &ScopeSet) -> bool {
 /// live token, and determinism buys nothing there.
 #[must_use]
 pub fn successor_value(state: &AppState, presented: &str) -> String {
-    successor(&state.refresh_key, state.config.refresh_reuse_grace_seconds, presented)
+    derive_successor(&state.refresh_key, state.config.refresh_reuse_grace_seconds, presented)
 }
 
-fn successor(key: &aws_lc_rs::hmac::Key, grace_seconds: u64, presented: &str) -> String {
+/// A refresh token's successor, minted but not stored: rotation stores it in place of the
+/// presented token, which lends it everything but these.
+pub struct Successor {
+    /// The token value, sent to the client once.
+    pub value: String,
+    /// Its hash, the storage key.
+    pub hash: TokenHash,
+    /// Issue time.
+    pub issued_at: UnixTime,
+    /// Idle expiry (`GATEHOUSE_REFRESH_TOKEN_TTL` from now).
+    pub expires_at: UnixTime,
+}
+
+/// The successor of `presented` as of `now` ([`successor_value`]).
+#[must_use]
+pub fn successor(state: &AppState, presented: &str, now: UnixTime) -> Successor {
+    let value = successor_value(state, presented);
+    Successor {
+        hash: TokenHash::of(&value),
+        value,
+        issued_at: now,
+        expires_at: now.plus(state.config.refresh_token_ttl.as_secs()),
+    }
+}
+
+fn derive_successor(key: &aws_lc_rs::hmac::Key, grace_seconds: u64, presented: &str) -> String {
     if grace_seconds == 0 {
         return crate::random::random_token();
     }
@@ -157,22 +219,11 @@ pub async fn access_token(
     audience: &[String],
     grant: Option<&UserGrant<'_>>,
     now: UnixTime,
-) -> Result<String, Error> {
-    let expires_at = now.plus(state.config.access_token_ttl.as_secs());
-    let (value, hash) = match client.access_token_format {
-        AccessTokenFormat::Opaque => {
-            let v = ordered_token();
-            let h = TokenHash::ordered(&v);
-            (v, h)
-        }
-        AccessTokenFormat::Jwt => {
-            let jti = ordered_token();
-            let jwt = jwt_access_token(state, client, scope, audience, grant, &jti, now, expires_at)?;
-            (jwt, TokenHash::ordered(&jti))
-        }
-    };
+) -> Result<String, IssueError> {
+    // The opaque value, or the JWT's `jti`: either way the hash is the storage key.
+    let id = ordered_token();
     let record = AccessTokenRecord {
-        hash,
+        hash: TokenHash::ordered(&id),
         client_id: client.id.clone(),
         grant_id: grant.map(|g| g.grant_id.to_owned()),
         subject: grant.map(|g| g.user.id.clone()),
@@ -180,53 +231,77 @@ pub async fn access_token(
         claims: grant.map(|g| g.claims.clone()).unwrap_or_default(),
         auth_time: grant.map(|g| g.auth_time),
         issued_at: now,
-        expires_at,
+        expires_at: now.plus(state.config.access_token_ttl.as_secs()),
         audience: audience.to_vec(),
         format: client.access_token_format,
     };
-    state.store.put_access_token(&record).await.map_err(store_error)?;
+    let value = match client.access_token_format {
+        AccessTokenFormat::Opaque => id,
+        AccessTokenFormat::Jwt => jwt_access_token(state, &record, &id)?,
+    };
+    state.store.put_access_token(&record).await?;
     Ok(value)
+}
+
+/// The claims of an RFC 9068 access token. Fields are in name order, the order the claims had
+/// when they were built as a JSON map, so tokens are byte-for-byte what they were.
+#[derive(Serialize)]
+struct AccessTokenClaims<'a> {
+    aud: Audience<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    client_id: &'a str,
+    exp: i64,
+    iat: i64,
+    iss: &'a str,
+    jti: &'a str,
+    scope: String,
+    sub: &'a str,
+}
+
+/// An `aud` claim: a string for one audience, an array for several (RFC 7519 §4.1.3).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Audience<'a> {
+    /// One audience.
+    One(&'a str),
+    /// Several.
+    Many(&'a [String]),
+}
+
+impl<'a> Audience<'a> {
+    /// The resources a token is for, or `client_id` itself when none was named.
+    #[must_use]
+    pub fn of(resources: &'a [String], client_id: &'a str) -> Self {
+        match resources {
+            [] => Self::One(client_id),
+            [one] => Self::One(one),
+            many => Self::Many(many),
+        }
+    }
 }
 
 /// RFC 9068 §2: `typ: at+jwt`; `aud` is the resources, or the client itself when none was named;
 /// `sub` is the user, or the client for `client_credentials`.
-#[allow(clippy::too_many_arguments)]
-fn jwt_access_token(
-    state: &AppState,
-    client: &ClientRecord,
-    scope: &ScopeSet,
-    audience: &[String],
-    grant: Option<&UserGrant<'_>>,
-    jti: &str,
-    now: UnixTime,
-    expires_at: UnixTime,
-) -> Result<String, Error> {
+fn jwt_access_token(state: &AppState, token: &AccessTokenRecord, jti: &str) -> Result<String, IssueError> {
     let alg = state.config.jwt_access_token_alg;
     let ring = state.keys();
     let key = ring
         .signer(alg)
-        .ok_or_else(|| Error::Server(format!("no signing key for {alg}")))?;
-    let aud = match audience {
-        [] => json!(client.id.as_str()),
-        [one] => json!(one),
-        many => json!(many),
+        .ok_or_else(|| IssueError::Sign(format!("no signing key for {alg}")))?;
+    let client_id = token.client_id.as_str();
+    let claims = AccessTokenClaims {
+        aud: Audience::of(&token.audience, client_id),
+        auth_time: token.auth_time.map(|t| t.0),
+        client_id,
+        exp: token.expires_at.0,
+        iat: token.issued_at.0,
+        iss: &state.issuer,
+        jti,
+        scope: token.scope.to_param(),
+        sub: token.subject.as_deref().unwrap_or(client_id),
     };
-    let mut claims = Map::new();
-    claims.insert("iss".into(), json!(state.issuer));
-    claims.insert(
-        "sub".into(),
-        json!(grant.map_or(client.id.as_str(), |g| g.user.id.as_str())),
-    );
-    claims.insert("aud".into(), aud);
-    claims.insert("client_id".into(), json!(client.id.as_str()));
-    claims.insert("scope".into(), json!(scope.to_param()));
-    claims.insert("jti".into(), json!(jti));
-    claims.insert("iat".into(), json!(now.0));
-    claims.insert("exp".into(), json!(expires_at.0));
-    if let Some(g) = grant {
-        claims.insert("auth_time".into(), json!(g.auth_time.0));
-    }
-    key.sign(&claims, "at+jwt").map_err(Error::Server)
+    key.sign(&claims, "at+jwt").map_err(IssueError::Sign)
 }
 
 /// The storage key of a presented access token: the hash of an opaque value, or of the `jti` of a
@@ -246,18 +321,18 @@ pub fn access_token_hash(state: &AppState, token: &str) -> Option<TokenHash> {
 /// Signs an ID token with the client's algorithm (OIDC Core §2, §3.1.3.6).
 ///
 /// # Errors
-/// `server_error` when no key exists for the algorithm or signing fails.
+/// `IssueError::Sign` when no key exists for the algorithm or signing fails.
 pub fn id_token(
     state: &AppState,
     client: &ClientRecord,
     grant: &UserGrant<'_>,
     access_token: &str,
     now: UnixTime,
-) -> Result<String, Error> {
+) -> Result<String, IssueError> {
     let ring = state.keys();
     let key = ring
         .signer(client.id_token_alg)
-        .ok_or_else(|| Error::Server(format!("no signing key for {}", client.id_token_alg)))?;
+        .ok_or_else(|| IssueError::Sign(format!("no signing key for {}", client.id_token_alg)))?;
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(state.issuer));
     claims.insert("sub".into(), json!(grant.user.id));
@@ -275,7 +350,7 @@ pub fn id_token(
     // Scope claims go to userinfo (OIDC Core §5.4); only individually requested ones go here.
     let names: BTreeSet<&str> = grant.claims.id_token.iter().map(String::as_str).collect();
     claims.extend(user_claims(grant.user, &names));
-    key.sign(&claims, "JWT").map_err(Error::Server)
+    key.sign(&claims, "JWT").map_err(IssueError::Sign)
 }
 
 /// The user claims in `names` that the user has.
@@ -310,8 +385,60 @@ mod tests {
     #[test]
     fn successors_are_random_without_a_grace_and_derived_with_one() {
         let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, b"server secret");
-        assert_ne!(super::successor(&key, 0, "r0"), super::successor(&key, 0, "r0"));
-        assert_eq!(super::successor(&key, 30, "r0"), super::successor(&key, 30, "r0"));
-        assert_ne!(super::successor(&key, 30, "r0"), super::successor(&key, 30, "r1"));
+        assert_ne!(
+            super::derive_successor(&key, 0, "r0"),
+            super::derive_successor(&key, 0, "r0")
+        );
+        assert_eq!(
+            super::derive_successor(&key, 30, "r0"),
+            super::derive_successor(&key, 30, "r0")
+        );
+        assert_ne!(
+            super::derive_successor(&key, 30, "r0"),
+            super::derive_successor(&key, 30, "r1")
+        );
+    }
+
+    #[test]
+    fn access_token_claims_serialise_as_the_json_map_did() {
+        let resources = ["https://a.example".to_owned(), "https://b.example".to_owned()];
+        for (audience, auth_time, sub) in [
+            (&resources[..0], None, "svc"),
+            (&resources[..1], Some(7), "u1"),
+            (&resources[..], Some(7), "u1"),
+        ] {
+            let claims = super::AccessTokenClaims {
+                aud: super::Audience::of(audience, "svc"),
+                auth_time,
+                client_id: "svc",
+                exp: 160,
+                iat: 100,
+                iss: "https://issuer.example",
+                jti: "j1",
+                scope: "api openid".into(),
+                sub,
+            };
+            let mut map = serde_json::Map::new();
+            map.insert("iss".into(), serde_json::json!("https://issuer.example"));
+            map.insert("sub".into(), serde_json::json!(sub));
+            let aud = match audience {
+                [] => serde_json::json!("svc"),
+                [one] => serde_json::json!(one),
+                many => serde_json::json!(many),
+            };
+            map.insert("aud".into(), aud);
+            map.insert("client_id".into(), serde_json::json!("svc"));
+            map.insert("scope".into(), serde_json::json!("api openid"));
+            map.insert("jti".into(), serde_json::json!("j1"));
+            map.insert("iat".into(), serde_json::json!(100));
+            map.insert("exp".into(), serde_json::json!(160));
+            if let Some(t) = auth_time {
+                map.insert("auth_time".into(), serde_json::json!(t));
+            }
+            assert_eq!(
+                serde_json::to_string(&claims).unwrap(),
+                serde_json::to_string(&map).unwrap()
+            );
+        }
     }
 }

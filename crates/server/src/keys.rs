@@ -1,6 +1,11 @@
 //! Signing keys: generated on first start, kept in the store, parsed once and held in memory.
 //! JWS compact serialisation is done here directly on aws-lc-rs (RFC 7515 §7.1): it is a few
-//! lines, and keeping the parsed key avoids re-parsing it on every signature.
+//! lines, and keeping the parsed key avoids re-parsing it on every signature. The rotation policy
+//! is in [`rotation`].
+
+mod rotation;
+
+pub use rotation::{key_state, rotate, rotate_due_keys, rotate_now};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;

@@ -2,7 +2,9 @@
 //! the `gatehouse` command line.
 
 pub mod app;
+pub mod background;
 pub mod cli;
+pub mod client_auth;
 pub mod clock;
 pub mod config;
 pub mod endpoints;

@@ -482,9 +482,15 @@ pub async fn refresh_token_rotates_once(store: Arc<dyn Store>) {
     let next = successor_token("rt2");
     let r = store.rotate_refresh_token(&first.hash, next, NOW, 0).await.unwrap();
     assert_eq!(r, Rotation::Rotated(Box::new(first.clone())));
-    // The successor joins the presented token's family.
+    // The successor continues the grant: all of the presented token but its hash and lifetimes.
     let stored = store.find_refresh_token(&next.hash, NOW).await.unwrap().unwrap();
-    assert_eq!(stored.family_id, "g1");
+    let expected = RefreshTokenRecord {
+        hash: next.hash,
+        issued_at: NOW,
+        expires_at: next.expires_at,
+        ..first.clone()
+    };
+    assert_eq!(stored, expected);
     assert_eq!(store.find_refresh_token(&first.hash, NOW).await.unwrap(), None);
 }
 

@@ -4,7 +4,7 @@ pub mod authorize;
 pub mod client_auth;
 mod params;
 pub mod resource;
+pub mod revocation;
 pub mod token;
-pub mod token_management;
 
 pub use params::{MAX_PARAMS, MAX_VALUE_LEN, Params};

@@ -12,6 +12,6 @@ pub use client::{AccessTokenFormat, ClientId, ClientKind, GrantType, SigningAlg,
 pub use hash::{TokenHash, b64url, b64url_decode, ordered_value};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;
-pub use scope::{Scope, ScopeSet};
+pub use scope::{BuiltinScope, Scope, ScopeSet};
 pub use secret::Secret;
 pub use time::UnixTime;

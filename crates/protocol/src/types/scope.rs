@@ -38,6 +38,42 @@ impl Scope {
     }
 }
 
+/// The scopes Gatehouse defines itself (OIDC Core §5.4, §11). They are about a user, so a grant
+/// without one (`client_credentials`) never carries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BuiltinScope {
+    /// `openid`: an OpenID Connect request; an ID token is issued.
+    OpenId,
+    /// `profile`: the user's name claims.
+    Profile,
+    /// `email`: the user's email claims.
+    Email,
+    /// `offline_access`: a refresh token is issued.
+    OfflineAccess,
+}
+
+impl BuiltinScope {
+    /// Every built-in scope.
+    pub const ALL: [Self; 4] = [Self::OpenId, Self::Profile, Self::Email, Self::OfflineAccess];
+
+    /// The scope token.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenId => "openid",
+            Self::Profile => "profile",
+            Self::Email => "email",
+            Self::OfflineAccess => "offline_access",
+        }
+    }
+
+    /// Whether `scope` is one of the built-in scopes.
+    #[must_use]
+    pub fn is_builtin(scope: &Scope) -> bool {
+        Self::ALL.iter().any(|b| b.as_str() == scope.as_str())
+    }
+}
+
 /// A set of scopes, serialised as the canonical space-delimited string (sorted).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScopeSet(BTreeSet<Scope>);
@@ -78,6 +114,12 @@ impl ScopeSet {
     #[must_use]
     pub fn contains(&self, name: &str) -> bool {
         self.0.iter().any(|s| s.0 == name)
+    }
+
+    /// Whether the set holds the built-in scope `scope`.
+    #[must_use]
+    pub fn has(&self, scope: BuiltinScope) -> bool {
+        self.contains(scope.as_str())
     }
 
     /// Whether every scope here is also in `other`.
@@ -157,6 +199,15 @@ mod tests {
     fn too_many_scopes_is_rejected() {
         let many = (0..65).map(|i| format!("s{i}")).collect::<Vec<_>>().join(" ");
         assert!(ScopeSet::parse(&many).is_err());
+    }
+
+    #[test]
+    fn builtin_scopes_are_recognised_by_name() {
+        let s = ScopeSet::parse("openid api:read").unwrap();
+        assert!(s.has(BuiltinScope::OpenId));
+        assert!(!s.has(BuiltinScope::OfflineAccess));
+        let builtin: Vec<bool> = s.iter().map(BuiltinScope::is_builtin).collect();
+        assert_eq!(builtin, [false, true]);
     }
 
     proptest! {

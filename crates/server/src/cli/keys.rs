@@ -68,7 +68,7 @@ pub(super) async fn run(cmd: KeysCommand, store: Arc<dyn Store>, config: &Config
                     json!({
                         "kid": r.kid,
                         "alg": r.alg,
-                        "state": crate::app::key_state(r, &ring, now),
+                        "state": crate::keys::key_state(r, &ring, now),
                         "created_at": r.created_at.0,
                         "activates_at": r.activates_at.0,
                         "retires_at": r.retires_at.map(|t| t.0),
@@ -97,7 +97,7 @@ pub(super) async fn run(cmd: KeysCommand, store: Arc<dyn Store>, config: &Config
             let algs: Vec<SigningAlg> = alg.map_or_else(|| SigningAlg::ALL.to_vec(), |a| vec![a]);
             let mut created = Vec::new();
             for alg in algs {
-                if let Some(kid) = crate::app::rotate(store.as_ref(), config, alg, None).await? {
+                if let Some(kid) = crate::keys::rotate(store.as_ref(), config, alg, None).await? {
                     audit("key.rotated", &format!("alg={alg} kid={kid}"));
                     created.push(json!({ "alg": alg, "kid": kid }));
                 }
@@ -144,7 +144,7 @@ pub(super) async fn run(cmd: KeysCommand, store: Arc<dyn Store>, config: &Config
             };
             // The replacement signs at once (no publish delay: the old key must stop now); the
             // algorithm's other keys retire on the usual schedule.
-            let replacement = crate::app::rotate_now(store.as_ref(), config, record.alg).await?;
+            let replacement = crate::keys::rotate_now(store.as_ref(), config, record.alg).await?;
             store.retire_key(&kid, now).await?;
             audit(
                 "key.retired",

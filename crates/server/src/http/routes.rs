@@ -2,7 +2,9 @@
 //! 404 for everything else, and the endpoint label each route's errors are counted under.
 
 use crate::config::Config;
-use crate::endpoints::{assets, authorize, consent, discovery, health, jwks, login, metrics, revoke, token, userinfo};
+use crate::endpoints::{
+    assets, authorize, consent, discovery, health, introspection, jwks, login, metrics, revocation, token, userinfo,
+};
 use crate::http::error;
 use crate::http::operator::OperatorListener;
 use actix_web::http::header;
@@ -42,10 +44,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         resource("/oauth/token", "POST").route(web::post().to(token::token)),
     ))
     .service(cors(
-        resource("/oauth/revoke", "POST").route(web::post().to(revoke::revoke)),
+        resource("/oauth/revoke", "POST").route(web::post().to(revocation::revoke)),
     ))
     .service(cors(
-        resource("/oauth/introspect", "POST").route(web::post().to(revoke::introspect)),
+        resource("/oauth/introspect", "POST").route(web::post().to(introspection::introspect)),
     ))
     .service(cors(
         resource("/oauth/userinfo", "GET, POST")

@@ -1,0 +1,90 @@
+//! Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3,
+//! §3.2.1), with the failure limiter that guards client secrets against guessing.
+
+use crate::http::error::store_error;
+use crate::http::params;
+use crate::metrics::METRICS;
+use crate::protect::Limiter;
+use crate::state::AppState;
+use actix_web::HttpRequest;
+use gatehouse_protocol::Error;
+use gatehouse_protocol::grant::RegisteredClient;
+use gatehouse_protocol::request::Params;
+use gatehouse_protocol::request::client_auth::ClientAuth;
+use gatehouse_protocol::types::ClientKind;
+use gatehouse_storage::ClientRecord;
+
+/// Parses a form body (repeated parameters rejected, RFC 6749 §3.2) and authenticates the client
+/// it or the `Authorization` header names.
+///
+/// # Errors
+/// As [`authenticate`], and `invalid_request` for a malformed body.
+pub async fn authenticate_form(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(ClientRecord, Params), Error> {
+    let params = params::form(req, body)?;
+    params.reject_repeats()?;
+    let auth = ClientAuth::parse(params::authorization(req), &params)?;
+    let client = authenticate(state, req, &auth).await?;
+    Ok((client, params))
+}
+
+/// Finds the client and checks its credentials.
+///
+/// A request whose credentials verify is never refused by the failure limiter: failures are
+/// counted per (client_id, address), so naming a client_id from elsewhere cannot lock the client
+/// out, and nothing is counted for a public client, which has no secret to guess.
+///
+/// # Errors
+/// `invalid_client` for an unknown client or bad credentials; `temporarily_unavailable` (429)
+/// once this address has failed too often for this client_id.
+pub async fn authenticate(state: &AppState, req: &HttpRequest, auth: &ClientAuth) -> Result<ClientRecord, Error> {
+    let client = state.store.find_client(auth.client_id()).await.map_err(store_error)?;
+    let (failure, guessable) = match client {
+        Some(c) => match auth.verify(c.auth_method, c.secret_hash.as_ref()) {
+            Ok(()) => return Ok(c),
+            Err(e) => (e, c.auth_method.kind() != ClientKind::Public),
+        },
+        None => (
+            Error::InvalidClient("unknown client_id; register the client with gatehouse client create".into()),
+            true,
+        ),
+    };
+    // `?` quotes the untrusted value, so it cannot forge fields in text logs.
+    tracing::info!(target: "gatehouse::audit", event = "client_auth.failure", client_id = ?auth.client_id().as_str(), reason = %failure.code());
+    if guessable {
+        let limiter = &state.limiters.client_auth_failures;
+        if let Some(retry_after) = limiter.hit(&per_address(state, req, auth.client_id().as_str())) {
+            return Err(limited(limiter, retry_after));
+        }
+    }
+    Err(failure)
+}
+
+/// What the grant decisions need to know about an authenticated client.
+#[must_use]
+pub fn registered(client: &ClientRecord) -> RegisteredClient<'_> {
+    RegisteredClient {
+        id: &client.id,
+        kind: client.auth_method.kind(),
+        grant_types: &client.grant_types,
+        scopes: &client.scopes,
+        resources: &client.resources,
+    }
+}
+
+/// A limiter key for `client_id` as named from this request's client address.
+#[must_use]
+pub fn per_address(state: &AppState, req: &HttpRequest, client_id: &str) -> String {
+    let ip = crate::protect::client_ip(req, &state.config.trusted_proxies);
+    format!("{client_id}|{}", crate::protect::address_key(ip))
+}
+
+/// A 429 from `limiter`, counted.
+#[must_use]
+pub fn limited(limiter: &Limiter, retry_after: u64) -> Error {
+    METRICS.rate_limited.with_label_values(&[limiter.name()]).inc();
+    Error::RateLimited { retry_after }
+}

@@ -1,0 +1,135 @@
+//! `grant_type=refresh_token` (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2).
+//!
+//! A presented token is either live, and is rotated into a successor, or not live: then the
+//! rotation contract tells a retry within the grace period (answered again with the same,
+//! derived successor) from a replay (which revokes the family). Both continue through the same
+//! steps: narrow scope and audience, check the user, issue.
+
+use super::live_user;
+use crate::client_auth::registered;
+use crate::http::error::store_error;
+use crate::issue::{self, Successor, TokenResponse, UserGrant};
+use crate::metrics::METRICS;
+use crate::state::AppState;
+use gatehouse_protocol::Error;
+use gatehouse_protocol::grant::refresh_token;
+use gatehouse_protocol::request::token::RefreshTokenRequest;
+use gatehouse_protocol::types::{GrantType, TokenHash, UnixTime};
+use gatehouse_storage::{ClientRecord, RefreshTokenRecord, Rotation, UserRecord};
+
+/// How the presented token stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// Live: it is rotated once the request checks out.
+    Live,
+    /// Rotated within the grace period by an earlier request: the record is its successor.
+    Retried,
+}
+
+/// Refreshes: the successor refresh token and a new access token (and ID token with `openid`).
+///
+/// # Errors
+/// `unauthorized_client`, `invalid_grant` (unknown, expired, revoked or reused token, another
+/// client's token, locked or deleted user), `invalid_scope`, `invalid_target`, and store or
+/// signing failures.
+pub(super) async fn refresh(
+    state: &AppState,
+    client: &ClientRecord,
+    request: RefreshTokenRequest,
+    now: UnixTime,
+) -> Result<TokenResponse, Error> {
+    let registered = registered(client);
+    registered.verify_grant(GrantType::RefreshToken)?;
+    let presented = request.refresh_token.expose();
+    let hash = TokenHash::of(presented);
+    let successor = issue::successor(state, presented, now);
+    let (token, standing) = match state.store.find_refresh_token(&hash, now).await.map_err(store_error)? {
+        Some(current) => {
+            refresh_token::verify_owner(&current.client_id, &registered)?;
+            (current, Standing::Live)
+        }
+        None => (retried(state, client, &hash, &successor, now).await?, Standing::Retried),
+    };
+    let refresh = refresh_token::refresh(&token.scope, &token.audience, &registered, &request)?;
+    let user = live_user(state, &token.subject).await?;
+    let grant = user_grant(&token, &user, &refresh.audience);
+    match standing {
+        Standing::Live => expect_rotated(rotate(state, &hash, &successor, now).await?)?,
+        Standing::Retried => {
+            tracing::info!(target: "gatehouse::audit", event = "refresh.retried_in_grace", client_id = %client.id, family = %token.family_id);
+        }
+    }
+    let value = Some(successor.value);
+    let response = issue::user_tokens(state, client, &refresh.scope, &grant, value, now).await?;
+    if standing == Standing::Live {
+        tracing::info!(target: "gatehouse::audit", event = "token.issued", grant_type = "refresh_token", client_id = %client.id, sub = %user.id);
+    }
+    Ok(response)
+}
+
+/// A presented token that is not live, put to the rotation contract: a retry within the grace
+/// period by the same client (its successor comes back), a replay (which revokes the family), or
+/// simply unknown.
+async fn retried(
+    state: &AppState,
+    client: &ClientRecord,
+    hash: &TokenHash,
+    successor: &Successor,
+    now: UnixTime,
+) -> Result<RefreshTokenRecord, Error> {
+    match rotate(state, hash, successor, now).await? {
+        Rotation::Retried(s) if s.client_id == client.id => Ok(*s),
+        Rotation::Reused { family_id, .. } => Err(reused(&family_id)),
+        _ => Err(unknown()),
+    }
+}
+
+/// The outcome of rotating a live token.
+fn expect_rotated(rotation: Rotation) -> Result<(), Error> {
+    match rotation {
+        Rotation::Rotated(_) => Ok(()),
+        Rotation::Retried(_) => Ok(()), // a concurrent retry inside the grace period: same successor
+        Rotation::Reused { family_id, .. } => Err(reused(&family_id)),
+        Rotation::NotFound => Err(unknown()),
+    }
+}
+
+/// The one call to the rotation contract: the store gives the successor everything of the
+/// presented token but its hash and lifetimes. When the token was not live, the store never stores
+/// the successor: it only reports a retry or a replay.
+async fn rotate(state: &AppState, hash: &TokenHash, successor: &Successor, now: UnixTime) -> Result<Rotation, Error> {
+    let next = gatehouse_storage::Successor {
+        hash: successor.hash,
+        expires_at: successor.expires_at,
+    };
+    let grace = state.config.refresh_reuse_grace_seconds;
+    state
+        .store
+        .rotate_refresh_token(hash, next, now, grace)
+        .await
+        .map_err(store_error)
+}
+
+fn user_grant<'a>(token: &'a RefreshTokenRecord, user: &'a UserRecord, audience: &'a [String]) -> UserGrant<'a> {
+    UserGrant {
+        user,
+        grant_id: &token.family_id,
+        auth_time: token.auth_time,
+        session_id: token.session_id.as_deref(),
+        nonce: None,
+        claims: &token.claims,
+        audience,
+        authorized_resources: &token.audience,
+        family_expires_at: token.family_expires_at,
+    }
+}
+
+fn unknown() -> Error {
+    Error::InvalidGrant("the refresh token is unknown, expired or revoked".into())
+}
+
+fn reused(family_id: &str) -> Error {
+    METRICS.family_revocations.with_label_values(&["reuse"]).inc();
+    tracing::warn!(target: "gatehouse::audit", event = "refresh.reuse_detected", family = %family_id);
+    Error::InvalidGrant("the refresh token was already used; as a precaution every token of this grant is now revoked (RFC 9700 section 4.14.2)".into())
+}
