@@ -10,6 +10,8 @@ use std::str::FromStr;
 #[serde(transparent)]
 pub struct ClientId(String);
 
+stored_string!(ClientId, "The identifier.");
+
 impl ClientId {
     /// Validates a `client_id` from a request or the CLI.
     ///
@@ -20,18 +22,6 @@ impl ClientId {
             return Err(invalid_request("client_id must be 1 to 255 printable ASCII characters"));
         }
         Ok(Self(value.to_owned()))
-    }
-
-    /// Rebuilds an identifier read from storage.
-    #[must_use]
-    pub fn from_stored(value: String) -> Self {
-        Self(value)
-    }
-
-    /// The identifier.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 

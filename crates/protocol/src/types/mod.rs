@@ -1,5 +1,25 @@
 //! Protocol nouns as types that cannot hold invalid values. Constructors validate; nothing else does.
 
+/// `from_stored` and `as_str` for a validated string newtype: a value read back from storage was
+/// validated on its way in and is not parsed again.
+macro_rules! stored_string {
+    ($ty:ident, $as_str:literal) => {
+        impl $ty {
+            /// Rebuilds a value read from storage, where it was validated on the way in.
+            #[must_use]
+            pub fn from_stored(value: String) -> Self {
+                Self(value)
+            }
+
+            #[doc = $as_str]
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
 mod client;
 mod hash;
 mod pkce;

@@ -11,6 +11,8 @@ use subtle::ConstantTimeEq;
 #[serde(transparent)]
 pub struct CodeChallenge(String);
 
+stored_string!(CodeChallenge, "The challenge as sent.");
+
 impl CodeChallenge {
     /// Parses `code_challenge` and `code_challenge_method` from an authorization request.
     ///
@@ -43,18 +45,6 @@ impl CodeChallenge {
             ));
         }
         Ok(Self(value.to_owned()))
-    }
-
-    /// Rebuilds a challenge read from storage, where it was validated on the way in.
-    #[must_use]
-    pub fn from_stored(value: String) -> Self {
-        Self(value)
-    }
-
-    /// The challenge as sent.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 
     /// Checks a verifier against this challenge in constant time.

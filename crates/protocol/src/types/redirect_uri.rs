@@ -11,6 +11,8 @@ use url::{Host, Url};
 #[serde(transparent)]
 pub struct RedirectUri(String);
 
+stored_string!(RedirectUri, "The URI exactly as registered or requested.");
+
 impl RedirectUri {
     /// Validates a URI for registration.
     ///
@@ -51,18 +53,6 @@ impl RedirectUri {
             )));
         }
         Ok(Self(value.to_owned()))
-    }
-
-    /// Rebuilds a URI read from storage, where it was validated on the way in.
-    #[must_use]
-    pub fn from_stored(value: String) -> Self {
-        Self(value)
-    }
-
-    /// The URI exactly as registered or requested.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 
     /// Whether a requested `redirect_uri` matches this registered one: the same string (RFC 9700
