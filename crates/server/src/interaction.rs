@@ -4,7 +4,7 @@
 //!
 //! Each form post is checked three ways before anything else happens: the interaction exists and
 //! is live, the browser holds the cookie it was bound to, and the CSRF token matches the one last
-//! rendered ([`load`]).
+//! rendered (`load`).
 
 use crate::http::error::{PageError, redirect_error, store_error};
 use crate::http::redirect::{see_other, with_query};
@@ -220,7 +220,7 @@ pub async fn current_session(
 /// binding checks out.
 ///
 /// # Errors
-/// `BadForm` for an unreadable query, else as [`load`].
+/// `BadForm` for an unreadable query, else as `load`.
 pub async fn open(
     state: &AppState,
     req: &HttpRequest,
@@ -234,7 +234,7 @@ pub async fn open(
 /// and the CSRF token check out.
 ///
 /// # Errors
-/// `BadForm` for an unreadable form, else as [`load`].
+/// `BadForm` for an unreadable form, else as `load`.
 pub async fn submitted(
     state: &AppState,
     req: &HttpRequest,
