@@ -84,43 +84,88 @@ macro_rules! values {
 }
 pub(crate) use values;
 
-/// The column lists the record decoders in [`crate::decode`] read, in their order.
+/// The column lists the record decoders in [`crate::decode`] read, in their order, and (with
+/// `placeholders`) the placeholders of a statement that inserts them all.
 macro_rules! client_cols {
     () => {
         "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect"
+    };
+    (placeholders) => {
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12"
     };
 }
 macro_rules! user_cols {
     () => {
         "id, username, email, email_verified, name, password_hash, locked, created_at, updated_at"
     };
+    (placeholders) => {
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
+    };
 }
 macro_rules! session_cols {
     () => {
         "token_hash, sid, user_id, auth_time, expires_at"
+    };
+    (placeholders) => {
+        "?1, ?2, ?3, ?4, ?5"
     };
 }
 macro_rules! interaction_cols {
     () => {
         "id, csrf_hash, browser_hash, request, login, expires_at"
     };
+    (placeholders) => {
+        "?1, ?2, ?3, ?4, ?5, ?6"
+    };
 }
 macro_rules! access_cols {
     () => {
         "hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at, audience, format"
+    };
+    (placeholders) => {
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11"
     };
 }
 macro_rules! refresh_cols {
     () => {
         "hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at, audience, family_expires_at"
     };
+    (placeholders) => {
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12"
+    };
 }
 macro_rules! key_cols {
     () => {
         "kid, alg, private_der, created_at, activates_at, retires_at"
     };
+    (placeholders) => {
+        "?1, ?2, ?3, ?4, ?5, ?6"
+    };
 }
 pub(crate) use {access_cols, client_cols, interaction_cols, key_cols, refresh_cols, session_cols, user_cols};
+
+/// `select!(cols, " FROM …")`: a statement that selects a record's columns (`cols` is one of the
+/// macros above) in its decoder's order.
+macro_rules! select {
+    ($cols:ident, $rest:literal) => {
+        $crate::sql::Sql::new(concat!("SELECT ", $cols!(), $rest))
+    };
+}
+/// `insert!("table", cols)`: a statement that inserts every column of a record (`?1` to `?N`).
+macro_rules! insert {
+    ($table:literal, $cols:ident) => {
+        $crate::sql::Sql::new(concat!(
+            "INSERT INTO ",
+            $table,
+            " (",
+            $cols!(),
+            ") VALUES (",
+            $cols!(placeholders),
+            ")"
+        ))
+    };
+}
+pub(crate) use {insert, select};
 
 /// A cheap round trip.
 pub(crate) static PING: Sql = Sql::new("SELECT 1");
