@@ -179,20 +179,24 @@ pub(crate) struct CleanupJob {
     pub(crate) count: fn(&mut CleanupReport) -> &mut u64,
 }
 
-/// `DELETE FROM table WHERE key IN (SELECT key FROM table WHERE condition LIMIT ?3)`. `?2` appears
-/// in every statement so that all take the same three parameters (PostgreSQL must type each).
+/// `DELETE FROM table WHERE key IN (SELECT key FROM table WHERE condition LIMIT ?3)`, counted into
+/// the report field named like the table unless another is named last. `?2` appears in every
+/// statement so that all take the same three parameters (PostgreSQL must type each).
 macro_rules! cleanup {
-    ($table:literal, $key:literal, $condition:literal, $field:ident) => {
+    ($table:ident, $key:ident, $condition:literal) => {
+        cleanup!($table, $key, $condition, $table)
+    };
+    ($table:ident, $key:ident, $condition:literal, $field:ident) => {
         CleanupJob {
             sql: Sql::new(concat!(
                 "DELETE FROM ",
-                $table,
+                stringify!($table),
                 " WHERE ",
-                $key,
+                stringify!($key),
                 " IN (SELECT ",
-                $key,
+                stringify!($key),
                 " FROM ",
-                $table,
+                stringify!($table),
                 " WHERE CAST(?2 AS BIGINT) IS NOT NULL AND (",
                 $condition,
                 ") LIMIT ?3)"
@@ -204,30 +208,19 @@ macro_rules! cleanup {
 
 /// What cleanup deletes, in order. One short statement per batch, so it never holds locks long.
 pub(crate) static CLEANUP: [CleanupJob; 7] = [
-    cleanup!("codes", "hash", "(consumed_at IS NULL AND expires_at <= ?1) OR consumed_at <= ?2", codes),
-    cleanup!("access_tokens", "hash", "expires_at <= ?1 OR revoked_at <= ?2", access_tokens),
-    cleanup!(
-        "refresh_tokens",
-        "hash",
-        "expires_at <= ?1 OR family_expires_at <= ?1 OR revoked_at <= ?2",
-        refresh_tokens
-    ),
-    cleanup!("browser_sessions", "token_hash", "expires_at <= ?1", sessions),
-    cleanup!("interactions", "id", "expires_at <= ?1", interactions),
-    cleanup!(
-        "login_failures",
-        "username",
-        "window_start <= ?2 AND (locked_until IS NULL OR locked_until <= ?1)",
-        login_failures
-    ),
+    cleanup!(codes, hash, "(consumed_at IS NULL AND expires_at <= ?1) OR consumed_at <= ?2"),
+    cleanup!(access_tokens, hash, "expires_at <= ?1 OR revoked_at <= ?2"),
+    cleanup!(refresh_tokens, hash, "expires_at <= ?1 OR family_expires_at <= ?1 OR revoked_at <= ?2"),
+    cleanup!(browser_sessions, token_hash, "expires_at <= ?1", sessions),
+    cleanup!(interactions, id, "expires_at <= ?1"),
+    cleanup!(login_failures, username, "window_start <= ?2 AND (locked_until IS NULL OR locked_until <= ?1)"),
     // Kept while any token of the grant could still be read as live.
     cleanup!(
-        "revoked_grants",
-        "grant_id",
+        revoked_grants,
+        grant_id,
         "CAST(?1 AS BIGINT) IS NOT NULL AND revoked_at <= ?2
          AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = revoked_grants.grant_id AND a.revoked_at IS NULL)
-         AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = revoked_grants.grant_id AND r.revoked_at IS NULL)",
-        revoked_grants
+         AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = revoked_grants.grant_id AND r.revoked_at IS NULL)"
     ),
 ];
 
