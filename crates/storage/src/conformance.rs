@@ -165,6 +165,34 @@ fn successor_token(value: &str) -> Successor {
     }
 }
 
+/// The live access token stored for `value`, at `now`.
+async fn live_access(store: &Arc<dyn Store>, value: &str, now: UnixTime) -> Option<AccessTokenRecord> {
+    store.find_access_token(&TokenHash::of(value), now).await.unwrap()
+}
+
+/// The live refresh token stored for `value`, at `now`.
+async fn live_refresh(store: &Arc<dyn Store>, value: &str, now: UnixTime) -> Option<RefreshTokenRecord> {
+    store.find_refresh_token(&TokenHash::of(value), now).await.unwrap()
+}
+
+/// Stores an access token.
+async fn issue_access(store: &Arc<dyn Store>, token: AccessTokenRecord) {
+    store.put_access_token(&token).await.unwrap();
+}
+
+/// Stores a code.
+async fn issue_code(store: &Arc<dyn Store>, hash: &TokenHash, grant: CodeGrant) {
+    store.put_code(hash, &grant).await.unwrap();
+}
+
+/// Rotates the refresh token `value` into [`successor_token`]`(next)`.
+async fn rotate(store: &Arc<dyn Store>, value: &str, next: &str, now: UnixTime, grace_seconds: u64) -> Rotation {
+    store
+        .rotate_refresh_token(&TokenHash::of(value), successor_token(next), now, grace_seconds)
+        .await
+        .unwrap()
+}
+
 async fn seeded(store: &Arc<dyn Store>) {
     store.create_client(&client("app")).await.unwrap();
     store.create_user(&user("u1", "alice")).await.unwrap();
@@ -347,18 +375,12 @@ pub async fn code_can_be_taken_once(store: Arc<dyn Store>) {
 pub async fn expired_code_is_not_found(store: Arc<dyn Store>) {
     seeded(&store).await;
     let h = TokenHash::of("code");
-    store
-        .put_code(&h, &code_grant("g1", "app", NOW.plus(60)))
-        .await
-        .unwrap();
+    issue_code(&store, &h, code_grant("g1", "app", NOW.plus(60))).await;
     assert_eq!(store.find_code(&h, NOW.plus(60)).await.unwrap(), None);
     assert_eq!(store.take_code(&h, NOW.plus(60)).await.unwrap(), Taken::NotFound);
     // A consumed code is still found after its expiry, so a late replay is detected.
     let used = TokenHash::of("used");
-    store
-        .put_code(&used, &code_grant("g2", "app", NOW.plus(60)))
-        .await
-        .unwrap();
+    issue_code(&store, &used, code_grant("g2", "app", NOW.plus(60))).await;
     assert!(matches!(store.take_code(&used, NOW).await.unwrap(), Taken::Fresh(_)));
     let (_, consumed) = store.find_code(&used, NOW.plus(120)).await.unwrap().unwrap();
     assert!(consumed);
@@ -376,10 +398,7 @@ pub async fn expired_code_is_not_found(store: Arc<dyn Store>) {
 pub async fn concurrent_code_redemptions_give_exactly_one_success(store: Arc<dyn Store>) {
     seeded(&store).await;
     let h = TokenHash::of("code");
-    store
-        .put_code(&h, &code_grant("g1", "app", NOW.plus(60)))
-        .await
-        .unwrap();
+    issue_code(&store, &h, code_grant("g1", "app", NOW.plus(60))).await;
     let tasks: Vec<_> = (0..32)
         .map(|_| {
             let s = Arc::clone(&store);
@@ -399,28 +418,13 @@ pub async fn concurrent_code_redemptions_give_exactly_one_success(store: Arc<dyn
 
 pub async fn replayed_code_revoke_grant_revokes_its_tokens(store: Arc<dyn Store>) {
     seeded(&store).await;
-    store
-        .put_access_token(&access("at1", "app", Some("g1"), NOW.plus(60)))
-        .await
-        .unwrap();
-    store
-        .put_access_token(&access("at-other", "app", Some("g2"), NOW.plus(60)))
-        .await
-        .unwrap();
+    issue_access(&store, access("at1", "app", Some("g1"), NOW.plus(60))).await;
+    issue_access(&store, access("at-other", "app", Some("g2"), NOW.plus(60))).await;
     store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
     assert_eq!(store.revoke_grant("g1", NOW).await.unwrap(), 2);
-    assert_eq!(store.find_access_token(&TokenHash::of("at1"), NOW).await.unwrap(), None);
-    assert_eq!(
-        store.find_refresh_token(&TokenHash::of("rt1"), NOW).await.unwrap(),
-        None
-    );
-    assert!(
-        store
-            .find_access_token(&TokenHash::of("at-other"), NOW)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert_eq!(live_access(&store, "at1", NOW).await, None);
+    assert_eq!(live_refresh(&store, "rt1", NOW).await, None);
+    assert!(live_access(&store, "at-other", NOW).await.is_some());
 }
 
 pub async fn access_token_is_found_until_expired_or_revoked(store: Arc<dyn Store>) {
@@ -437,10 +441,7 @@ pub async fn access_token_is_found_until_expired_or_revoked(store: Arc<dyn Store
 /// inserted, a duplicate or one naming an unknown client, fails alone and the others land.
 pub async fn concurrent_access_token_inserts_fail_alone(store: Arc<dyn Store>) {
     seeded(&store).await;
-    store
-        .put_access_token(&access("dup", "app", None, NOW.plus(60)))
-        .await
-        .unwrap();
+    issue_access(&store, access("dup", "app", None, NOW.plus(60))).await;
     let tasks: Vec<_> = (0..64)
         .map(|i| {
             let s = Arc::clone(&store);
@@ -458,21 +459,12 @@ pub async fn concurrent_access_token_inserts_fail_alone(store: Arc<dyn Store>) {
             20 | 40 => assert!(result.is_err(), "insert {i} should fail"),
             _ => {
                 result.unwrap();
-                let found = store
-                    .find_access_token(&TokenHash::of(&format!("at{i}")), NOW)
-                    .await
-                    .unwrap();
+                let found = live_access(&store, &format!("at{i}"), NOW).await;
                 assert!(found.is_some(), "token {i} was lost");
             }
         }
     }
-    assert!(
-        store
-            .find_access_token(&TokenHash::of("orphan"), NOW)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(live_access(&store, "orphan", NOW).await.is_none());
 }
 
 pub async fn refresh_token_rotates_once(store: Arc<dyn Store>) {
@@ -497,18 +489,9 @@ pub async fn refresh_token_rotates_once(store: Arc<dyn Store>) {
 pub async fn rotated_refresh_token_reuse_is_reported(store: Arc<dyn Store>) {
     seeded(&store).await;
     store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
-    store
-        .put_access_token(&access("at1", "app", Some("g1"), NOW.plus(60)))
-        .await
-        .unwrap();
-    store
-        .rotate_refresh_token(&TokenHash::of("rt1"), successor_token("rt2"), NOW, 0)
-        .await
-        .unwrap();
-    let again = store
-        .rotate_refresh_token(&TokenHash::of("rt1"), successor_token("rt3"), NOW, 0)
-        .await
-        .unwrap();
+    issue_access(&store, access("at1", "app", Some("g1"), NOW.plus(60))).await;
+    rotate(&store, "rt1", "rt2", NOW, 0).await;
+    let again = rotate(&store, "rt1", "rt3", NOW, 0).await;
     assert_eq!(
         again,
         Rotation::Reused {
@@ -517,19 +500,10 @@ pub async fn rotated_refresh_token_reuse_is_reported(store: Arc<dyn Store>) {
         }
     );
     // The whole family is revoked: the newest refresh token and the access tokens.
-    assert_eq!(
-        store.find_refresh_token(&TokenHash::of("rt2"), NOW).await.unwrap(),
-        None
-    );
-    assert_eq!(
-        store.find_refresh_token(&TokenHash::of("rt3"), NOW).await.unwrap(),
-        None
-    );
-    assert_eq!(store.find_access_token(&TokenHash::of("at1"), NOW).await.unwrap(), None);
-    let unknown = store
-        .rotate_refresh_token(&TokenHash::of("nope"), successor_token("rt4"), NOW, 0)
-        .await
-        .unwrap();
+    assert_eq!(live_refresh(&store, "rt2", NOW).await, None);
+    assert_eq!(live_refresh(&store, "rt3", NOW).await, None);
+    assert_eq!(live_access(&store, "at1", NOW).await, None);
+    let unknown = rotate(&store, "nope", "rt4", NOW, 0).await;
     assert_eq!(unknown, Rotation::NotFound);
 }
 
@@ -539,11 +513,7 @@ pub async fn concurrent_refreshes_give_exactly_one_successor(store: Arc<dyn Stor
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let s = Arc::clone(&store);
-            tokio::spawn(async move {
-                s.rotate_refresh_token(&TokenHash::of("rt1"), successor_token(&format!("next{i}")), NOW, 0)
-                    .await
-                    .unwrap()
-            })
+            tokio::spawn(async move { rotate(&s, "rt1", &format!("next{i}"), NOW, 0).await })
         })
         .collect();
     let mut rotated = 0;
@@ -588,31 +558,19 @@ pub async fn contended_refresh_replays_never_fail(store: Arc<dyn Store>) {
 
 pub async fn deleting_a_user_removes_their_tokens(store: Arc<dyn Store>) {
     seeded(&store).await;
-    store
-        .put_access_token(&access("at1", "app", Some("g1"), NOW.plus(60)))
-        .await
-        .unwrap();
+    issue_access(&store, access("at1", "app", Some("g1"), NOW.plus(60))).await;
     store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
     assert!(store.delete_user("u1").await.unwrap());
-    assert_eq!(store.find_access_token(&TokenHash::of("at1"), NOW).await.unwrap(), None);
-    assert_eq!(
-        store.find_refresh_token(&TokenHash::of("rt1"), NOW).await.unwrap(),
-        None
-    );
+    assert_eq!(live_access(&store, "at1", NOW).await, None);
+    assert_eq!(live_refresh(&store, "rt1", NOW).await, None);
     assert!(!store.delete_user("u1").await.unwrap());
 }
 
 pub async fn deleting_a_client_removes_its_codes_and_tokens(store: Arc<dyn Store>) {
     seeded(&store).await;
     let h = TokenHash::of("code");
-    store
-        .put_code(&h, &code_grant("g1", "app", NOW.plus(60)))
-        .await
-        .unwrap();
-    store
-        .put_access_token(&access("at1", "app", Some("g1"), NOW.plus(60)))
-        .await
-        .unwrap();
+    issue_code(&store, &h, code_grant("g1", "app", NOW.plus(60))).await;
+    issue_access(&store, access("at1", "app", Some("g1"), NOW.plus(60))).await;
     store
         .grant_consent(
             "u1",
@@ -624,7 +582,7 @@ pub async fn deleting_a_client_removes_its_codes_and_tokens(store: Arc<dyn Store
         .unwrap();
     assert!(store.delete_client(&ClientId::parse("app").unwrap()).await.unwrap());
     assert_eq!(store.find_code(&h, NOW).await.unwrap(), None);
-    assert_eq!(store.find_access_token(&TokenHash::of("at1"), NOW).await.unwrap(), None);
+    assert_eq!(live_access(&store, "at1", NOW).await, None);
     assert_eq!(
         store
             .find_consent("u1", &ClientId::parse("app").unwrap())
@@ -656,10 +614,7 @@ pub async fn export_lists_consents_and_live_refresh_tokens(store: Arc<dyn Store>
     );
     store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
     store.put_refresh_token(&refresh("rt2", "g2")).await.unwrap();
-    store
-        .rotate_refresh_token(&TokenHash::of("rt2"), successor_token("rt3"), NOW, 0)
-        .await
-        .unwrap();
+    rotate(&store, "rt2", "rt3", NOW, 0).await;
     let live: Vec<TokenHash> = store
         .list_refresh_tokens(NOW)
         .await
@@ -683,70 +638,28 @@ pub async fn refresh_family_expires_absolutely(store: Arc<dyn Store>) {
         .unwrap();
     assert!(matches!(r, Rotation::Rotated(_)));
     // The successor inherits the family's absolute expiry, whatever the caller put in it.
-    let next = store
-        .find_refresh_token(&TokenHash::of("rt2"), NOW)
-        .await
-        .unwrap()
-        .unwrap();
+    let next = live_refresh(&store, "rt2", NOW).await.unwrap();
     assert_eq!(next.family_expires_at, NOW.plus(100));
-    assert_eq!(
-        store
-            .find_refresh_token(&TokenHash::of("rt2"), NOW.plus(100))
-            .await
-            .unwrap(),
-        None
-    );
-    let late = store
-        .rotate_refresh_token(&TokenHash::of("rt2"), successor_token("rt3"), NOW.plus(100), 0)
-        .await
-        .unwrap();
+    assert_eq!(live_refresh(&store, "rt2", NOW.plus(100)).await, None);
+    let late = rotate(&store, "rt2", "rt3", NOW.plus(100), 0).await;
     assert_eq!(late, Rotation::NotFound);
 }
 
 pub async fn rotated_token_within_grace_returns_its_successor(store: Arc<dyn Store>) {
     seeded(&store).await;
     store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
-    store
-        .rotate_refresh_token(&TokenHash::of("rt1"), successor_token("rt2"), NOW, 10)
-        .await
-        .unwrap();
-    let retry = store
-        .rotate_refresh_token(&TokenHash::of("rt1"), successor_token("rt3"), NOW.plus(5), 10)
-        .await
-        .unwrap();
+    rotate(&store, "rt1", "rt2", NOW, 10).await;
+    let retry = rotate(&store, "rt1", "rt3", NOW.plus(5), 10).await;
     let Rotation::Retried(successor) = retry else {
         panic!("expected Retried, got {retry:?}")
     };
     assert_eq!(successor.hash, TokenHash::of("rt2"));
-    assert!(
-        store
-            .find_refresh_token(&TokenHash::of("rt2"), NOW.plus(5))
-            .await
-            .unwrap()
-            .is_some(),
-        "not revoked"
-    );
-    assert_eq!(
-        store
-            .find_refresh_token(&TokenHash::of("rt3"), NOW.plus(5))
-            .await
-            .unwrap(),
-        None,
-        "no new successor"
-    );
+    assert!(live_refresh(&store, "rt2", NOW.plus(5)).await.is_some(), "not revoked");
+    assert_eq!(live_refresh(&store, "rt3", NOW.plus(5)).await, None, "no new successor");
     // After the grace period the same replay revokes the family.
-    let late = store
-        .rotate_refresh_token(&TokenHash::of("rt1"), successor_token("rt4"), NOW.plus(10), 10)
-        .await
-        .unwrap();
+    let late = rotate(&store, "rt1", "rt4", NOW.plus(10), 10).await;
     assert!(matches!(late, Rotation::Reused { .. }), "{late:?}");
-    assert_eq!(
-        store
-            .find_refresh_token(&TokenHash::of("rt2"), NOW.plus(10))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(live_refresh(&store, "rt2", NOW.plus(10)).await, None);
 }
 
 pub async fn access_token_is_revoked_only_by_its_client(store: Arc<dyn Store>) {
@@ -780,14 +693,8 @@ pub async fn revoking_a_refresh_token_revokes_its_family(store: Arc<dyn Store>) 
     seeded(&store).await;
     store.create_client(&client("other")).await.unwrap();
     store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
-    store
-        .put_access_token(&access("at1", "app", Some("g1"), NOW.plus(60)))
-        .await
-        .unwrap();
-    store
-        .rotate_refresh_token(&TokenHash::of("rt1"), successor_token("rt2"), NOW, 0)
-        .await
-        .unwrap();
+    issue_access(&store, access("at1", "app", Some("g1"), NOW.plus(60))).await;
+    rotate(&store, "rt1", "rt2", NOW, 0).await;
     let other = ClientId::parse("other").unwrap();
     assert!(
         !store
@@ -795,13 +702,7 @@ pub async fn revoking_a_refresh_token_revokes_its_family(store: Arc<dyn Store>) 
             .await
             .unwrap()
     );
-    assert!(
-        store
-            .find_refresh_token(&TokenHash::of("rt2"), NOW)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(live_refresh(&store, "rt2", NOW).await.is_some());
     // Revoking an older (rotated) member still revokes the family.
     assert!(
         store
@@ -809,11 +710,8 @@ pub async fn revoking_a_refresh_token_revokes_its_family(store: Arc<dyn Store>) 
             .await
             .unwrap()
     );
-    assert_eq!(
-        store.find_refresh_token(&TokenHash::of("rt2"), NOW).await.unwrap(),
-        None
-    );
-    assert_eq!(store.find_access_token(&TokenHash::of("at1"), NOW).await.unwrap(), None);
+    assert_eq!(live_refresh(&store, "rt2", NOW).await, None);
+    assert_eq!(live_access(&store, "at1", NOW).await, None);
     assert!(
         !store
             .revoke_refresh_token(&TokenHash::of("nope"), &ClientId::parse("app").unwrap(), NOW)
@@ -825,27 +723,17 @@ pub async fn revoking_a_refresh_token_revokes_its_family(store: Arc<dyn Store>) 
 pub async fn cleanup_deletes_expired_and_long_revoked_rows(store: Arc<dyn Store>) {
     seeded(&store).await;
     for i in 0..7 {
-        store
-            .put_code(&TokenHash::of(&format!("old{i}")), &code_grant("g", "app", NOW.plus(1)))
-            .await
-            .unwrap();
-        store
-            .put_access_token(&access(&format!("at-old{i}"), "app", Some("g9"), NOW.plus(1)))
-            .await
-            .unwrap();
+        issue_code(
+            &store,
+            &TokenHash::of(&format!("old{i}")),
+            code_grant("g", "app", NOW.plus(1)),
+        )
+        .await;
+        issue_access(&store, access(&format!("at-old{i}"), "app", Some("g9"), NOW.plus(1))).await;
     }
-    store
-        .put_code(&TokenHash::of("fresh"), &code_grant("g", "app", NOW.plus(600)))
-        .await
-        .unwrap();
-    store
-        .put_access_token(&access("at-live", "app", Some("g1"), NOW.plus(600)))
-        .await
-        .unwrap();
-    store
-        .put_access_token(&access("at-revoked", "app", Some("g2"), NOW.plus(600)))
-        .await
-        .unwrap();
+    issue_code(&store, &TokenHash::of("fresh"), code_grant("g", "app", NOW.plus(600))).await;
+    issue_access(&store, access("at-live", "app", Some("g1"), NOW.plus(600))).await;
+    issue_access(&store, access("at-revoked", "app", Some("g2"), NOW.plus(600))).await;
     store.revoke_grant("g2", NOW).await.unwrap();
     store.put_refresh_token(&refresh("rt-live", "g1")).await.unwrap();
     let report = store.cleanup(NOW.plus(10), NOW.plus(5), 3).await.unwrap();
@@ -862,20 +750,8 @@ pub async fn cleanup_deletes_expired_and_long_revoked_rows(store: Arc<dyn Store>
             .unwrap()
             .is_some()
     );
-    assert!(
-        store
-            .find_access_token(&TokenHash::of("at-live"), NOW.plus(10))
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        store
-            .find_refresh_token(&TokenHash::of("rt-live"), NOW.plus(10))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(live_access(&store, "at-live", NOW.plus(10)).await.is_some());
+    assert!(live_refresh(&store, "rt-live", NOW.plus(10)).await.is_some());
     assert_eq!(store.cleanup(NOW.plus(10), NOW.plus(5), 3).await.unwrap().total(), 0);
 }
 
@@ -1014,10 +890,7 @@ pub async fn login_attempts_are_reserved_before_verification(store: Arc<dyn Stor
 pub async fn revoking_a_user_ends_their_sessions_and_tokens(store: Arc<dyn Store>) {
     seeded(&store).await;
     store.create_user(&user("u2", "bob")).await.unwrap();
-    store
-        .put_access_token(&access("at1", "app", Some("g1"), NOW.plus(60)))
-        .await
-        .unwrap();
+    issue_access(&store, access("at1", "app", Some("g1"), NOW.plus(60))).await;
     store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
     let mut other = access("at2", "app", Some("g2"), NOW.plus(60));
     other.subject = Some("u2".into());
@@ -1032,35 +905,22 @@ pub async fn revoking_a_user_ends_their_sessions_and_tokens(store: Arc<dyn Store
     store.put_session(&session("u1", "c1")).await.unwrap();
     store.put_session(&session("u2", "c2")).await.unwrap();
     assert_eq!(store.revoke_user_sessions("u1", NOW).await.unwrap(), 2);
-    assert_eq!(store.find_access_token(&TokenHash::of("at1"), NOW).await.unwrap(), None);
-    assert_eq!(
-        store.find_refresh_token(&TokenHash::of("rt1"), NOW).await.unwrap(),
-        None
-    );
+    assert_eq!(live_access(&store, "at1", NOW).await, None);
+    assert_eq!(live_refresh(&store, "rt1", NOW).await, None);
     assert_eq!(store.find_session(&TokenHash::of("c1"), NOW).await.unwrap(), None);
     assert!(
-        store
-            .find_access_token(&TokenHash::of("at2"), NOW)
-            .await
-            .unwrap()
-            .is_some(),
+        live_access(&store, "at2", NOW).await.is_some(),
         "other users keep theirs"
     );
     assert!(store.find_session(&TokenHash::of("c2"), NOW).await.unwrap().is_some());
     assert_eq!(store.revoke_user_sessions("u1", NOW).await.unwrap(), 0);
     // A code not yet exchanged, and a token written after the revocation, are dead too.
     let code = TokenHash::of("pending-code");
-    store
-        .put_code(&code, &code_grant("g9", "app", NOW.plus(60)))
-        .await
-        .unwrap();
+    issue_code(&store, &code, code_grant("g9", "app", NOW.plus(60))).await;
     assert_eq!(store.revoke_user_sessions("u1", NOW).await.unwrap(), 0);
     assert_eq!(store.find_code(&code, NOW).await.unwrap(), None);
     store.put_refresh_token(&refresh("rt-late", "g1")).await.unwrap();
-    assert_eq!(
-        store.find_refresh_token(&TokenHash::of("rt-late"), NOW).await.unwrap(),
-        None
-    );
+    assert_eq!(live_refresh(&store, "rt-late", NOW).await, None);
 }
 
 pub async fn a_revoked_grant_covers_tokens_written_after_the_revocation(store: Arc<dyn Store>) {
@@ -1068,19 +928,10 @@ pub async fn a_revoked_grant_covers_tokens_written_after_the_revocation(store: A
     // writing its tokens: those arrive after the revocation and must be dead on arrival.
     seeded(&store).await;
     store.revoke_grant("g1", NOW).await.unwrap();
-    store
-        .put_access_token(&access("late-at", "app", Some("g1"), NOW.plus(60)))
-        .await
-        .unwrap();
+    issue_access(&store, access("late-at", "app", Some("g1"), NOW.plus(60))).await;
     store.put_refresh_token(&refresh("late-rt", "g1")).await.unwrap();
-    assert_eq!(
-        store.find_access_token(&TokenHash::of("late-at"), NOW).await.unwrap(),
-        None
-    );
-    assert_eq!(
-        store.find_refresh_token(&TokenHash::of("late-rt"), NOW).await.unwrap(),
-        None
-    );
+    assert_eq!(live_access(&store, "late-at", NOW).await, None);
+    assert_eq!(live_refresh(&store, "late-rt", NOW).await, None);
     let next = successor_token("next-rt");
     assert!(
         !matches!(
@@ -1094,37 +945,13 @@ pub async fn a_revoked_grant_covers_tokens_written_after_the_revocation(store: A
     );
     assert!(store.list_refresh_tokens(NOW).await.unwrap().is_empty());
     // Other grants and client-credentials tokens are untouched.
-    store
-        .put_access_token(&access("other", "app", Some("g2"), NOW.plus(60)))
-        .await
-        .unwrap();
-    store
-        .put_access_token(&access("cc", "app", None, NOW.plus(60)))
-        .await
-        .unwrap();
-    assert!(
-        store
-            .find_access_token(&TokenHash::of("other"), NOW)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        store
-            .find_access_token(&TokenHash::of("cc"), NOW)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    issue_access(&store, access("other", "app", Some("g2"), NOW.plus(60))).await;
+    issue_access(&store, access("cc", "app", None, NOW.plus(60))).await;
+    assert!(live_access(&store, "other", NOW).await.is_some());
+    assert!(live_access(&store, "cc", NOW).await.is_some());
     // The record outlives its retention while a token of the grant could still read as live.
     store.cleanup(NOW.plus(1), NOW.plus(1), 100).await.unwrap();
-    assert_eq!(
-        store
-            .find_refresh_token(&TokenHash::of("late-rt"), NOW.plus(1))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(live_refresh(&store, "late-rt", NOW.plus(1)).await, None);
 }
 
 fn key(kid: &str, alg: SigningAlg, created_at: UnixTime) -> SigningKeyRecord {

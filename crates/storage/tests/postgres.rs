@@ -31,10 +31,15 @@ async fn fresh_schema(url: &str) -> String {
     format!("{url}{sep}options=-c%20search_path%3D{schema}")
 }
 
-async fn fresh() -> Option<Arc<dyn Store>> {
-    let url = fresh_schema(&pg_url()?).await;
+/// A store on `url`, its schema migrated.
+async fn migrated(url: &str) -> PgStore {
     let store = PgStore::connect(&PgSettings::new(url)).unwrap();
     store.migrate().await.unwrap();
+    store
+}
+
+async fn fresh() -> Option<Arc<dyn Store>> {
+    let store = migrated(&fresh_schema(&pg_url()?).await).await;
     // Every contract runs with the client cache on, as the server does.
     store.start_client_cache();
     Some(Arc::new(store))
@@ -84,8 +89,7 @@ async fn client_changes_by_another_process_reach_the_cache() {
     use gatehouse_storage::Clients;
     let Some(url) = pg_url() else { return };
     let url = fresh_schema(&url).await;
-    let cli = PgStore::connect(&PgSettings::new(url.clone())).unwrap();
-    cli.migrate().await.unwrap();
+    let cli = migrated(&url).await;
     let server = PgStore::connect(&PgSettings::new(url)).unwrap();
     server.start_client_cache();
     let id = ClientId::parse("cached").unwrap();
@@ -153,8 +157,7 @@ async fn client_changes_by_another_process_reach_the_cache() {
 async fn client_cache_turns_off_while_its_listener_is_down() {
     let Some(url) = pg_url() else { return };
     let url = fresh_schema(&url).await;
-    let server = PgStore::connect(&PgSettings::new(url.clone())).unwrap();
-    server.migrate().await.unwrap();
+    let server = migrated(&url).await;
     server.start_client_cache();
     let until = |want: bool| {
         let s = server.clone();

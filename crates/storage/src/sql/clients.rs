@@ -1,25 +1,21 @@
 //! Registered clients.
 
-use super::{Sql, Value, client_cols, values};
+use super::{Sql, Value, client_cols, insert, select, values};
 use crate::codec::to_json;
 use crate::model::ClientRecord;
 use crate::traits::StoreResult;
 use gatehouse_protocol::types::RedirectUri;
 
 /// Parameters: [`params`].
-pub(crate) static INSERT: Sql = Sql::new(concat!(
-    "INSERT INTO clients (",
-    client_cols!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-));
+pub(crate) static INSERT: Sql = insert!("clients", client_cols);
 /// Parameters: [`params`].
 pub(crate) static UPDATE: Sql = Sql::new(
     "UPDATE clients SET name = ?2, secret_hash = ?3, auth_method = ?4, redirect_uris = ?5,
      grant_types = ?6, scopes = ?7, id_token_alg = ?8, created_at = ?9, access_token_format = ?10,
      resources = ?11, introspect = ?12 WHERE id = ?1",
 );
-pub(crate) static FIND: Sql = Sql::new(concat!("SELECT ", client_cols!(), " FROM clients WHERE id = ?1"));
-pub(crate) static LIST: Sql = Sql::new(concat!("SELECT ", client_cols!(), " FROM clients ORDER BY id"));
+pub(crate) static FIND: Sql = select!(client_cols, " FROM clients WHERE id = ?1");
+pub(crate) static LIST: Sql = select!(client_cols, " FROM clients ORDER BY id");
 /// ON DELETE CASCADE removes its codes, tokens and consents in the same statement.
 pub(crate) static DELETE: Sql = Sql::new("DELETE FROM clients WHERE id = ?1");
 

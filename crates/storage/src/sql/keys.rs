@@ -1,19 +1,11 @@
 //! Signing keys and server secrets.
 
-use super::{Sql, Value, key_cols, values};
+use super::{Sql, Value, insert, key_cols, select, values};
 use crate::model::SigningKeyRecord;
 
-pub(crate) static LIST: Sql = Sql::new(concat!(
-    "SELECT ",
-    key_cols!(),
-    " FROM signing_keys ORDER BY created_at, kid"
-));
+pub(crate) static LIST: Sql = select!(key_cols, " FROM signing_keys ORDER BY created_at, kid");
 /// Parameters: [`params`].
-pub(crate) static INSERT: Sql = Sql::new(concat!(
-    "INSERT INTO signing_keys (",
-    key_cols!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-));
+pub(crate) static INSERT: Sql = insert!("signing_keys", key_cols);
 /// `(alg)`: the kid of the newest key of an algorithm.
 pub(crate) static NEWEST: Sql =
     Sql::new("SELECT kid FROM signing_keys WHERE alg = ?1 ORDER BY created_at DESC, kid DESC LIMIT 1");

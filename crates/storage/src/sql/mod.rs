@@ -84,43 +84,88 @@ macro_rules! values {
 }
 pub(crate) use values;
 
-/// The column lists the record decoders in [`crate::decode`] read, in their order.
+/// The column lists the record decoders in [`crate::decode`] read, in their order, and (with
+/// `placeholders`) the placeholders of a statement that inserts them all.
 macro_rules! client_cols {
     () => {
         "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect"
+    };
+    (placeholders) => {
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12"
     };
 }
 macro_rules! user_cols {
     () => {
         "id, username, email, email_verified, name, password_hash, locked, created_at, updated_at"
     };
+    (placeholders) => {
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
+    };
 }
 macro_rules! session_cols {
     () => {
         "token_hash, sid, user_id, auth_time, expires_at"
+    };
+    (placeholders) => {
+        "?1, ?2, ?3, ?4, ?5"
     };
 }
 macro_rules! interaction_cols {
     () => {
         "id, csrf_hash, browser_hash, request, login, expires_at"
     };
+    (placeholders) => {
+        "?1, ?2, ?3, ?4, ?5, ?6"
+    };
 }
 macro_rules! access_cols {
     () => {
         "hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at, audience, format"
+    };
+    (placeholders) => {
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11"
     };
 }
 macro_rules! refresh_cols {
     () => {
         "hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at, audience, family_expires_at"
     };
+    (placeholders) => {
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12"
+    };
 }
 macro_rules! key_cols {
     () => {
         "kid, alg, private_der, created_at, activates_at, retires_at"
     };
+    (placeholders) => {
+        "?1, ?2, ?3, ?4, ?5, ?6"
+    };
 }
 pub(crate) use {access_cols, client_cols, interaction_cols, key_cols, refresh_cols, session_cols, user_cols};
+
+/// `select!(cols, " FROM …")`: a statement that selects a record's columns (`cols` is one of the
+/// macros above) in its decoder's order.
+macro_rules! select {
+    ($cols:ident, $rest:literal) => {
+        $crate::sql::Sql::new(concat!("SELECT ", $cols!(), $rest))
+    };
+}
+/// `insert!("table", cols)`: a statement that inserts every column of a record (`?1` to `?N`).
+macro_rules! insert {
+    ($table:literal, $cols:ident) => {
+        $crate::sql::Sql::new(concat!(
+            "INSERT INTO ",
+            $table,
+            " (",
+            $cols!(),
+            ") VALUES (",
+            $cols!(placeholders),
+            ")"
+        ))
+    };
+}
+pub(crate) use {insert, select};
 
 /// A cheap round trip.
 pub(crate) static PING: Sql = Sql::new("SELECT 1");
@@ -134,20 +179,24 @@ pub(crate) struct CleanupJob {
     pub(crate) count: fn(&mut CleanupReport) -> &mut u64,
 }
 
-/// `DELETE FROM table WHERE key IN (SELECT key FROM table WHERE condition LIMIT ?3)`. `?2` appears
-/// in every statement so that all take the same three parameters (PostgreSQL must type each).
+/// `DELETE FROM table WHERE key IN (SELECT key FROM table WHERE condition LIMIT ?3)`, counted into
+/// the report field named like the table unless another is named last. `?2` appears in every
+/// statement so that all take the same three parameters (PostgreSQL must type each).
 macro_rules! cleanup {
-    ($table:literal, $key:literal, $condition:literal, $field:ident) => {
+    ($table:ident, $key:ident, $condition:literal) => {
+        cleanup!($table, $key, $condition, $table)
+    };
+    ($table:ident, $key:ident, $condition:literal, $field:ident) => {
         CleanupJob {
             sql: Sql::new(concat!(
                 "DELETE FROM ",
-                $table,
+                stringify!($table),
                 " WHERE ",
-                $key,
+                stringify!($key),
                 " IN (SELECT ",
-                $key,
+                stringify!($key),
                 " FROM ",
-                $table,
+                stringify!($table),
                 " WHERE CAST(?2 AS BIGINT) IS NOT NULL AND (",
                 $condition,
                 ") LIMIT ?3)"
@@ -159,30 +208,19 @@ macro_rules! cleanup {
 
 /// What cleanup deletes, in order. One short statement per batch, so it never holds locks long.
 pub(crate) static CLEANUP: [CleanupJob; 7] = [
-    cleanup!("codes", "hash", "(consumed_at IS NULL AND expires_at <= ?1) OR consumed_at <= ?2", codes),
-    cleanup!("access_tokens", "hash", "expires_at <= ?1 OR revoked_at <= ?2", access_tokens),
-    cleanup!(
-        "refresh_tokens",
-        "hash",
-        "expires_at <= ?1 OR family_expires_at <= ?1 OR revoked_at <= ?2",
-        refresh_tokens
-    ),
-    cleanup!("browser_sessions", "token_hash", "expires_at <= ?1", sessions),
-    cleanup!("interactions", "id", "expires_at <= ?1", interactions),
-    cleanup!(
-        "login_failures",
-        "username",
-        "window_start <= ?2 AND (locked_until IS NULL OR locked_until <= ?1)",
-        login_failures
-    ),
+    cleanup!(codes, hash, "(consumed_at IS NULL AND expires_at <= ?1) OR consumed_at <= ?2"),
+    cleanup!(access_tokens, hash, "expires_at <= ?1 OR revoked_at <= ?2"),
+    cleanup!(refresh_tokens, hash, "expires_at <= ?1 OR family_expires_at <= ?1 OR revoked_at <= ?2"),
+    cleanup!(browser_sessions, token_hash, "expires_at <= ?1", sessions),
+    cleanup!(interactions, id, "expires_at <= ?1"),
+    cleanup!(login_failures, username, "window_start <= ?2 AND (locked_until IS NULL OR locked_until <= ?1)"),
     // Kept while any token of the grant could still be read as live.
     cleanup!(
-        "revoked_grants",
-        "grant_id",
+        revoked_grants,
+        grant_id,
         "CAST(?1 AS BIGINT) IS NOT NULL AND revoked_at <= ?2
          AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = revoked_grants.grant_id AND a.revoked_at IS NULL)
-         AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = revoked_grants.grant_id AND r.revoked_at IS NULL)",
-        revoked_grants
+         AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = revoked_grants.grant_id AND r.revoked_at IS NULL)"
     ),
 ];
 

@@ -1,34 +1,22 @@
 //! Browser sessions and pending interactions.
 
-use super::{Sql, Value, interaction_cols, session_cols, values};
+use super::{Sql, Value, insert, interaction_cols, select, session_cols, values};
 use crate::codec::to_json;
 use crate::model::{BrowserSession, Interaction};
 use crate::traits::StoreResult;
 
-pub(crate) static INSERT_SESSION: Sql = Sql::new(concat!(
-    "INSERT INTO browser_sessions (",
-    session_cols!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5)"
-));
+pub(crate) static INSERT_SESSION: Sql = insert!("browser_sessions", session_cols);
 /// `(token_hash, now)`.
-pub(crate) static FIND_SESSION: Sql = Sql::new(concat!(
-    "SELECT ",
-    session_cols!(),
+pub(crate) static FIND_SESSION: Sql = select!(
+    session_cols,
     " FROM browser_sessions WHERE token_hash = ?1 AND expires_at > ?2"
-));
+);
 pub(crate) static DELETE_SESSION: Sql = Sql::new("DELETE FROM browser_sessions WHERE token_hash = ?1");
 
-pub(crate) static INSERT_INTERACTION: Sql = Sql::new(concat!(
-    "INSERT INTO interactions (",
-    interaction_cols!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-));
+pub(crate) static INSERT_INTERACTION: Sql = insert!("interactions", interaction_cols);
 /// `(id, now)`.
-pub(crate) static FIND_INTERACTION: Sql = Sql::new(concat!(
-    "SELECT ",
-    interaction_cols!(),
-    " FROM interactions WHERE id = ?1 AND expires_at > ?2"
-));
+pub(crate) static FIND_INTERACTION: Sql =
+    select!(interaction_cols, " FROM interactions WHERE id = ?1 AND expires_at > ?2");
 /// `(id, now)`: one statement, so exactly one caller gets the interaction.
 pub(crate) static TAKE_INTERACTION: Sql = Sql::new(concat!(
     "DELETE FROM interactions WHERE id = ?1 AND expires_at > ?2 RETURNING ",

@@ -3,54 +3,40 @@
 //! Every token read checks `revoked_grants`, so tokens of a grant written concurrently with (or
 //! after) its revocation are dead too.
 
-use super::{Sql, Value, access_cols, refresh_cols, values};
+use super::{Sql, Value, access_cols, insert, refresh_cols, select, values};
 use crate::codec::to_json;
 use crate::model::{AccessTokenRecord, RefreshTokenRecord};
 use crate::traits::StoreResult;
 
 /// Parameters: [`access_params`].
-pub(crate) static INSERT_ACCESS: Sql = Sql::new(concat!(
-    "INSERT INTO access_tokens (",
-    access_cols!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-));
+pub(crate) static INSERT_ACCESS: Sql = insert!("access_tokens", access_cols);
 /// `(hash, now)`.
-pub(crate) static FIND_ACCESS: Sql = Sql::new(concat!(
-    "SELECT ",
-    access_cols!(),
+pub(crate) static FIND_ACCESS: Sql = select!(
+    access_cols,
     " FROM access_tokens WHERE hash = ?1 AND expires_at > ?2 AND revoked_at IS NULL
      AND (grant_id IS NULL OR NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = access_tokens.grant_id))"
-));
+);
 /// `(hash, client_id, now)`.
 pub(crate) static REVOKE_ACCESS: Sql =
     Sql::new("UPDATE access_tokens SET revoked_at = ?3 WHERE hash = ?1 AND client_id = ?2 AND revoked_at IS NULL");
 
 /// Parameters: [`refresh_params`].
-pub(crate) static INSERT_REFRESH: Sql = Sql::new(concat!(
-    "INSERT INTO refresh_tokens (",
-    refresh_cols!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-));
+pub(crate) static INSERT_REFRESH: Sql = insert!("refresh_tokens", refresh_cols);
 /// `(hash, now)`: the live refresh token.
-pub(crate) static FIND_REFRESH: Sql = Sql::new(concat!(
-    "SELECT ",
-    refresh_cols!(),
+pub(crate) static FIND_REFRESH: Sql = select!(
+    refresh_cols,
     " FROM refresh_tokens WHERE hash = ?1 AND expires_at > ?2 AND family_expires_at > ?2
      AND revoked_at IS NULL AND rotated_at IS NULL
      AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = refresh_tokens.family_id)"
-));
+);
 /// `(now)`: every live refresh token.
-pub(crate) static LIST_REFRESH: Sql = Sql::new(concat!(
-    "SELECT ",
-    refresh_cols!(),
+pub(crate) static LIST_REFRESH: Sql = select!(
+    refresh_cols,
     " FROM refresh_tokens WHERE expires_at > ?1 AND family_expires_at > ?1
      AND revoked_at IS NULL AND rotated_at IS NULL
      AND NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = refresh_tokens.family_id)
      ORDER BY issued_at"
-));
-/// `(hash, now, successor_hash)`: marks a live token rotated and returns it. On PostgreSQL the row
-/// lock serialises concurrent rotations: a loser re-checks the WHERE clause after the winner
-/// commits and finds the token rotated.
+);
 /// `(hash)`: takes the row lock of the presented refresh token before anything else, so every
 /// rotation or replay of one token queues on that one lock. Without it a replay's UPDATE that
 /// matches nothing still leaves the row locked (PostgreSQL locks the newest version before it
@@ -61,6 +47,9 @@ pub(crate) static LOCK_REFRESH: Sql = Sql::per_backend(
     "SELECT 1 FROM refresh_tokens WHERE hash = ?1",
     "SELECT 1 FROM refresh_tokens WHERE hash = ?1 FOR UPDATE",
 );
+/// `(hash, now, successor_hash)`: marks a live token rotated and returns it. On PostgreSQL the row
+/// lock serialises concurrent rotations: a loser re-checks the WHERE clause after the winner
+/// commits and finds the token rotated.
 pub(crate) static ROTATE: Sql = Sql::new(concat!(
     "UPDATE refresh_tokens SET rotated_at = ?2, rotated_to = ?3
      WHERE hash = ?1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?2

@@ -1,22 +1,18 @@
 //! End users, and everything deleted or revoked with them.
 
-use super::{Sql, Value, user_cols, values};
+use super::{Sql, Value, insert, select, user_cols, values};
 use crate::model::UserRecord;
 
 /// Parameters: [`params`].
-pub(crate) static INSERT: Sql = Sql::new(concat!(
-    "INSERT INTO users (",
-    user_cols!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-));
+pub(crate) static INSERT: Sql = insert!("users", user_cols);
 /// Parameters: [`params`].
 pub(crate) static UPDATE: Sql = Sql::new(
     "UPDATE users SET username = ?2, email = ?3, email_verified = ?4, name = ?5, password_hash = ?6,
      locked = ?7, created_at = ?8, updated_at = ?9 WHERE id = ?1",
 );
-pub(crate) static FIND: Sql = Sql::new(concat!("SELECT ", user_cols!(), " FROM users WHERE id = ?1"));
-pub(crate) static FIND_BY_USERNAME: Sql = Sql::new(concat!("SELECT ", user_cols!(), " FROM users WHERE username = ?1"));
-pub(crate) static LIST: Sql = Sql::new(concat!("SELECT ", user_cols!(), " FROM users ORDER BY username"));
+pub(crate) static FIND: Sql = select!(user_cols, " FROM users WHERE id = ?1");
+pub(crate) static FIND_BY_USERNAME: Sql = select!(user_cols, " FROM users WHERE username = ?1");
+pub(crate) static LIST: Sql = select!(user_cols, " FROM users ORDER BY username");
 
 /// Deleting a user, in one transaction: tokens first (they name the user without a foreign key).
 pub(crate) static DELETE: [Sql; 3] = [

@@ -168,6 +168,16 @@ impl SqliteStore {
         result
     }
 
+    /// The first row of a query on a pooled read-only connection, decoded.
+    fn read_opt<T>(&self, sql: &Sql, params: &[Value<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
+        self.read(|conn| opt(conn, sql, params, decode))
+    }
+
+    /// Every row of a query on a pooled read-only connection, decoded.
+    fn read_all<T>(&self, sql: &Sql, params: &[Value<'_>], decode: Decode<T>) -> StoreResult<Vec<T>> {
+        self.read(|conn| all(conn, sql, params, decode))
+    }
+
     /// Runs `f` on the store thread and awaits its result.
     async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where

@@ -2,7 +2,7 @@
 //! read-only connection in the calling task, writes as jobs on the store thread, multi-statement
 //! operations from [`crate::ops`] in one IMMEDIATE transaction there.
 
-use super::{SqliteStore, all, exec, opt, ready};
+use super::{SqliteStore, exec, opt, ready};
 use crate::decode;
 use crate::model::*;
 use crate::ops::{self, conflict};
@@ -24,11 +24,11 @@ impl Clients for SqliteStore {
     }
 
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<ClientRecord>> {
-        self.read(|conn| opt(conn, &sql::clients::FIND, &values![id.as_str()], decode::client))
+        self.read_opt(&sql::clients::FIND, &values![id.as_str()], decode::client)
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
-        self.read(|conn| all(conn, &sql::clients::LIST, &[], decode::client))
+        self.read_all(&sql::clients::LIST, &[], decode::client)
     }
 
     async fn update_client(&self, client: &ClientRecord) -> StoreResult<bool> {
@@ -57,15 +57,15 @@ impl Users for SqliteStore {
     }
 
     async fn find_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
-        self.read(|conn| opt(conn, &sql::users::FIND, &values![id], decode::user))
+        self.read_opt(&sql::users::FIND, &values![id], decode::user)
     }
 
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
-        self.read(|conn| opt(conn, &sql::users::FIND_BY_USERNAME, &values![username], decode::user))
+        self.read_opt(&sql::users::FIND_BY_USERNAME, &values![username], decode::user)
     }
 
     async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
-        self.read(|conn| all(conn, &sql::users::LIST, &[], decode::user))
+        self.read_all(&sql::users::LIST, &[], decode::user)
     }
 
     async fn update_user(&self, user: &UserRecord) -> StoreResult<bool> {
@@ -103,7 +103,7 @@ impl Scopes for SqliteStore {
     }
 
     async fn list_scopes(&self) -> StoreResult<Vec<ScopeRecord>> {
-        self.read(|conn| all(conn, &sql::scopes::LIST, &[], decode::scope))
+        self.read_all(&sql::scopes::LIST, &[], decode::scope)
     }
 
     async fn delete_scope(&self, name: &str) -> StoreResult<bool> {
@@ -117,11 +117,11 @@ impl Scopes for SqliteStore {
 impl Consents for SqliteStore {
     async fn find_consent(&self, user_id: &str, client_id: &ClientId) -> StoreResult<Option<ScopeSet>> {
         let params = values![user_id, client_id.as_str()];
-        self.read(|conn| opt(conn, &sql::consents::FIND, &params, decode::scope_set))
+        self.read_opt(&sql::consents::FIND, &params, decode::scope_set)
     }
 
     async fn list_consents(&self) -> StoreResult<Vec<(String, ClientId, ScopeSet, UnixTime)>> {
-        self.read(|conn| all(conn, &sql::consents::LIST, &[], decode::consent))
+        self.read_all(&sql::consents::LIST, &[], decode::consent)
     }
 
     async fn grant_consent(
@@ -147,14 +147,7 @@ impl Sessions for SqliteStore {
     }
 
     async fn find_session(&self, token_hash: &TokenHash, now: UnixTime) -> StoreResult<Option<BrowserSession>> {
-        self.read(|conn| {
-            opt(
-                conn,
-                &sql::sessions::FIND_SESSION,
-                &values![token_hash, now],
-                decode::session,
-            )
-        })
+        self.read_opt(&sql::sessions::FIND_SESSION, &values![token_hash, now], decode::session)
     }
 
     async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<()> {
@@ -178,14 +171,7 @@ impl Sessions for SqliteStore {
     }
 
     async fn find_interaction(&self, id: &str, now: UnixTime) -> StoreResult<Option<Interaction>> {
-        self.read(|conn| {
-            opt(
-                conn,
-                &sql::sessions::FIND_INTERACTION,
-                &values![id, now],
-                decode::interaction,
-            )
-        })
+        self.read_opt(&sql::sessions::FIND_INTERACTION, &values![id, now], decode::interaction)
     }
 
     async fn set_interaction_csrf(&self, id: &str, csrf_hash: &TokenHash) -> StoreResult<bool> {
@@ -267,6 +253,6 @@ impl Store for SqliteStore {
 
     async fn ping(&self) -> StoreResult<()> {
         // A read: health checks must never queue behind (or delay) writes.
-        self.read(|conn| opt(conn, &sql::PING, &[], decode::exists)).map(|_| ())
+        self.read_opt(&sql::PING, &[], decode::exists).map(|_| ())
     }
 }

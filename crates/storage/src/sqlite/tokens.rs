@@ -1,7 +1,7 @@
 //! Codes, tokens and keys on SQLite: what the server issues and signs with. Access-token inserts
 //! go to the store thread's group commit.
 
-use super::{SqliteStore, all, exec, opt, ready, thread::Job};
+use super::{SqliteStore, exec, ready, thread::Job};
 use crate::decode;
 use crate::model::*;
 use crate::ops;
@@ -21,7 +21,7 @@ impl Codes for SqliteStore {
     }
 
     async fn find_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<(CodeGrant, bool)>> {
-        self.read(|conn| opt(conn, &sql::codes::FIND, &values![hash, now], decode::code))
+        self.read_opt(&sql::codes::FIND, &values![hash, now], decode::code)
     }
 
     async fn take_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Taken> {
@@ -39,14 +39,7 @@ impl Tokens for SqliteStore {
     }
 
     async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>> {
-        self.read(|conn| {
-            opt(
-                conn,
-                &sql::tokens::FIND_ACCESS,
-                &values![hash, now],
-                decode::access_token,
-            )
-        })
+        self.read_opt(&sql::tokens::FIND_ACCESS, &values![hash, now], decode::access_token)
     }
 
     async fn put_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()> {
@@ -89,18 +82,11 @@ impl Tokens for SqliteStore {
     }
 
     async fn find_refresh_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<RefreshTokenRecord>> {
-        self.read(|conn| {
-            opt(
-                conn,
-                &sql::tokens::FIND_REFRESH,
-                &values![hash, now],
-                decode::refresh_token,
-            )
-        })
+        self.read_opt(&sql::tokens::FIND_REFRESH, &values![hash, now], decode::refresh_token)
     }
 
     async fn list_refresh_tokens(&self, now: UnixTime) -> StoreResult<Vec<RefreshTokenRecord>> {
-        self.read(|conn| all(conn, &sql::tokens::LIST_REFRESH, &values![now], decode::refresh_token))
+        self.read_all(&sql::tokens::LIST_REFRESH, &values![now], decode::refresh_token)
     }
 
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
@@ -112,7 +98,7 @@ impl Tokens for SqliteStore {
 #[async_trait]
 impl Keys for SqliteStore {
     async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        self.read(|conn| all(conn, &sql::keys::LIST, &[], decode::key))
+        self.read_all(&sql::keys::LIST, &[], decode::key)
     }
 
     async fn put_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
