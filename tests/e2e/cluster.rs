@@ -149,6 +149,16 @@ async fn published_kids(http: &reqwest::Client, issuer: &str) -> Vec<String> {
         .collect()
 }
 
+/// The hidden fields of the login or consent form in `html` (interaction, CSRF token) and `answers`.
+fn answered_form(html: &str, answers: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut form = vec![
+        ("interaction", hidden(html, "interaction")),
+        ("csrf_token", hidden(html, "csrf_token")),
+    ];
+    form.extend(answers.iter().map(|&(name, value)| (name, value.to_owned())));
+    form
+}
+
 /// A confidential client's (id, secret).
 fn credentials(client: &TestClient) -> (String, String) {
     (client.id.clone(), client.secret.clone().expect("a client secret"))
@@ -218,38 +228,26 @@ async fn flow_across_instances_behind_nginx_with_key_rotation_mid_flow() {
         .await
         .unwrap();
     seen.push(instance(&res));
-    let login = location(&res);
-    let res = browser.get(&login).send().await.unwrap();
-    seen.push(instance(&res));
-    let html = res.text().await.unwrap();
-    let res = browser
-        .post(format!("{issuer}/login"))
-        .form(&[
-            ("interaction", hidden(&html, "interaction")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-            ("username", "alice".into()),
-            ("password", PASSWORD.into()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    seen.push(instance(&res));
-    let res = browser.get(location(&res)).send().await.unwrap();
-    seen.push(instance(&res));
-    let html = res.text().await.unwrap();
-    let res = browser
-        .post(format!("{issuer}/consent"))
-        .form(&[
-            ("interaction", hidden(&html, "interaction")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-            ("decision", "allow".into()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    seen.push(instance(&res));
-    let back = url::Url::parse(&location(&res)).unwrap();
+    let mut next = location(&res);
+    // The login page, then the consent page: each GET and POST may land on another instance.
+    for (page, answers) in [
+        ("login", &[("username", "alice"), ("password", PASSWORD)][..]),
+        ("consent", &[("decision", "allow")][..]),
+    ] {
+        let res = browser.get(&next).send().await.unwrap();
+        seen.push(instance(&res));
+        let form = answered_form(&res.text().await.unwrap(), answers);
+        let res = browser
+            .post(format!("{issuer}/{page}"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "POST /{page}");
+        seen.push(instance(&res));
+        next = location(&res);
+    }
+    let back = url::Url::parse(&next).unwrap();
     let code = query(&back, "code").expect("a code");
     let res = token_request(&http, &issuer, &app, &code_grant(&code, &verifier))
         .send()
@@ -500,16 +498,11 @@ async fn soak_flow(
         };
         let res = t.send(page, browser.get(&next), 200).await?;
         let html = res.text().await.unwrap_or_default();
-        let mut form = vec![
-            ("interaction", hidden(&html, "interaction")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-        ];
-        if page == "login" {
-            form.push(("username", username.to_owned()));
-            form.push(("password", PASSWORD.to_owned()));
+        let form = if page == "login" {
+            answered_form(&html, &[("username", username), ("password", PASSWORD)])
         } else {
-            form.push(("decision", "allow".to_owned()));
-        }
+            answered_form(&html, &[("decision", "allow")])
+        };
         let res = t
             .send(
                 &format!("POST /{page}"),

@@ -26,6 +26,16 @@ async fn revoke(g: &Gatehouse, client: &TestClient, form: &[(&str, &str)]) -> u1
     post_authenticated(g, "/oauth/revoke", client, form).await.0
 }
 
+/// Refreshes with `refresh_token`, asking for `scope`; returns (status, body).
+async fn refresh_for(g: &Gatehouse, client: &TestClient, refresh_token: &str, scope: &str) -> (u16, Value) {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("scope", scope),
+    ];
+    token(g, client, &form).await
+}
+
 fn inactive() -> Value {
     json!({ "active": false })
 }
@@ -131,8 +141,7 @@ async fn jwt_access_token_verifies_independently_and_is_revocable() {
 #[tokio::test]
 async fn replayed_rotated_refresh_token_revokes_the_family() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let client = g.alice_and_client("RS256");
     let first = user_tokens(&g, &client, "openid email offline_access", &[]).await;
     let (rt1, at1) = (s(&first["refresh_token"]), s(&first["access_token"]));
     let (status, second) = refresh(&g, &client, &rt1).await;
@@ -162,64 +171,32 @@ async fn replayed_rotated_refresh_token_revokes_the_family() {
 #[tokio::test]
 async fn refresh_scope_rules_and_cross_client_use() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let client = g.alice_and_client("RS256");
     let other = g.confidential_client("RS256", "client_secret_basic");
     let t = user_tokens(&g, &client, "openid email offline_access", &[]).await;
     let rt = s(&t["refresh_token"]);
     let (status, body) = refresh(&g, &other, &rt).await;
     assert_error(status, &body, 400, "invalid_grant");
-    let (status, body) = token(
-        &g,
-        &client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &rt),
-            ("scope", "openid profile"),
-        ],
-    )
-    .await;
+    let (status, body) = refresh_for(&g, &client, &rt, "openid profile").await;
     assert_error(status, &body, 400, "invalid_scope");
     // Neither failure consumed the token; a narrowing refresh works.
-    let (status, body) = token(
-        &g,
-        &client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &rt),
-            ("scope", "openid"),
-        ],
-    )
-    .await;
+    let (status, body) = refresh_for(&g, &client, &rt, "openid").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "openid");
 }
 
 #[tokio::test]
 async fn expired_tokens_are_refused_inactive_and_cleaned_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_with(
-        &StoreEnv::fresh(dir.path()),
-        &[
-            ("GATEHOUSE_REFRESH_FAMILY_MAX_AGE", "1s"),
-            ("GATEHOUSE_ACCESS_TOKEN_TTL", "1s"),
-            ("GATEHOUSE_CLEANUP_INTERVAL", "1s"),
-            ("GATEHOUSE_REVOKED_RETENTION", "1s"),
-        ],
-    );
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let g = Gatehouse::start_env(&[
+        ("GATEHOUSE_REFRESH_FAMILY_MAX_AGE", "1s"),
+        ("GATEHOUSE_ACCESS_TOKEN_TTL", "1s"),
+        ("GATEHOUSE_CLEANUP_INTERVAL", "1s"),
+        ("GATEHOUSE_REVOKED_RETENTION", "1s"),
+    ]);
+    let client = g.alice_and_client("RS256");
     let t = user_tokens(&g, &client, "openid offline_access", &[]).await;
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    let (status, body) = token(
-        &g,
-        &client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &s(&t["refresh_token"])),
-        ],
-    )
-    .await;
+    let (status, body) = refresh(&g, &client, &s(&t["refresh_token"])).await;
     assert_error(status, &body, 400, "invalid_grant");
     let rs = resource_server(&g);
     assert_eq!(introspect(&g, &rs, &s(&t["access_token"])).await, inactive());
@@ -237,8 +214,7 @@ async fn expired_tokens_are_refused_inactive_and_cleaned_up() {
 #[tokio::test]
 async fn revocation_rules() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let client = g.alice_and_client("RS256");
     let other = g.confidential_client("RS256", "client_secret_basic");
     let t = user_tokens(&g, &client, "openid offline_access", &[]).await;
     let (at, rt) = (s(&t["access_token"]), s(&t["refresh_token"]));
@@ -327,27 +303,14 @@ async fn unknown_resource_is_invalid_target() {
 
 #[tokio::test]
 async fn reuse_grace_period_returns_the_same_successor() {
-    let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_with(
-        &StoreEnv::fresh(dir.path()),
-        &[("GATEHOUSE_REFRESH_REUSE_GRACE_SECONDS", "30")],
-    );
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let g = Gatehouse::start_env(&[("GATEHOUSE_REFRESH_REUSE_GRACE_SECONDS", "30")]);
+    let client = g.alice_and_client("RS256");
     let t = user_tokens(&g, &client, "openid offline_access", &[]).await;
     let rt1 = s(&t["refresh_token"]);
     let (_, a) = refresh(&g, &client, &rt1).await;
     let (status, b) = refresh(&g, &client, &rt1).await;
     assert_eq!(status, 200, "a retry within the grace period succeeds: {b}");
     assert_eq!(a["refresh_token"], b["refresh_token"], "and gets the same successor");
-    let (status, _) = token(
-        &g,
-        &client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &s(&b["refresh_token"])),
-        ],
-    )
-    .await;
+    let (status, _) = refresh(&g, &client, &s(&b["refresh_token"])).await;
     assert_eq!(status, 200, "the family was not revoked");
 }

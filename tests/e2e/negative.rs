@@ -11,8 +11,7 @@ struct Setup {
 
 fn setup() -> Setup {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let client = g.alice_and_client("RS256");
     Setup { g, client }
 }
 

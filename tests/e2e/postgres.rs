@@ -95,11 +95,7 @@ async fn outage_answers_503_promptly_and_the_same_server_recovers() {
     assert_eq!(res.status(), 503, "/ready tells the truth while PostgreSQL is down");
     let body: Value = res.json().await.unwrap();
     assert!(body["reason"].as_str().unwrap().contains("store"), "{body}");
-    let res = http()
-        .get(format!("{}/health/detailed", g.issuer))
-        .send()
-        .await
-        .unwrap();
+    let res = get(&format!("{}/health/detailed", g.issuer)).await;
     assert_eq!(res.status(), 503);
     let detail: Value = res.json().await.unwrap();
     assert_eq!(detail["status"], "unhealthy", "{detail}");
@@ -194,8 +190,7 @@ async fn move_from_sqlite_to_postgres_keeps_refresh_tokens_and_kids() {
         database_url: None,
     };
     let g = Gatehouse::start_with(&sqlite, &[]);
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let client = g.alice_and_client("RS256");
     let (code, verifier) = authorized_code(&g, &Browser::new(), &client, "openid offline_access", &[]).await;
     let (_, tokens) = exchange_code(&g, &client, &code, &verifier).await;
     let (old_id_token, refresh) = (s(&tokens["id_token"]), s(&tokens["refresh_token"]));

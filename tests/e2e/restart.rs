@@ -15,8 +15,7 @@ async fn restart_keeps_clients_users_sessions_and_keys() {
     let dir = tempfile::tempdir().unwrap();
     let store = StoreEnv::fresh(dir.path());
     let g = Gatehouse::start_with(&store, &[]);
-    g.user("alice");
-    let client = g.confidential_client("EdDSA", "client_secret_basic");
+    let client = g.alice_and_client("EdDSA");
     let before = kids(&g.issuer).await;
     assert_eq!(before.len(), 3);
     let browser = Browser::new();

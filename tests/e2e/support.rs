@@ -97,8 +97,13 @@ pub struct Gatehouse {
 impl Gatehouse {
     /// Starts a server on a fresh data directory.
     pub fn start() -> Self {
+        Self::start_env(&[])
+    }
+
+    /// Starts a server on a fresh data directory with extra environment.
+    pub fn start_env(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = Self::start_with(&StoreEnv::fresh(dir.path()), &[]);
+        let mut g = Self::start_with(&StoreEnv::fresh(dir.path()), env);
         g._dir = Some(dir);
         g
     }
@@ -222,6 +227,12 @@ impl Gatehouse {
             id: s(&v["client_id"]),
             secret: None,
         }
+    }
+
+    /// Creates user alice and a confidential client (`client_secret_basic`) whose ID tokens use `alg`.
+    pub fn alice_and_client(&self, alg: &str) -> TestClient {
+        self.user("alice");
+        self.confidential_client(alg, "client_secret_basic")
     }
 
     /// Creates user `username` with [`PASSWORD`], named Alice Example, email verified.
@@ -569,6 +580,11 @@ async fn userinfo_response(g: &Gatehouse, token: &str) -> reqwest::Response {
 /// GETs `url` (no redirects followed).
 pub async fn get(url: &str) -> reqwest::Response {
     http().get(url).send().await.unwrap()
+}
+
+/// GETs `url` with one extra request header.
+pub async fn get_with(url: &str, header: &str, value: &str) -> reqwest::Response {
+    http().get(url).header(header, value).send().await.unwrap()
 }
 
 /// POSTs `form` to `url` without client authentication.
