@@ -66,8 +66,7 @@ async fn bogus_requests_naming_a_client_never_lock_that_client_out() {
 #[tokio::test]
 async fn a_burst_of_concurrent_guesses_gets_no_more_than_the_lockout_allows() {
     let g = Gatehouse::start();
-    g.user("carol");
-    let client = g.confidential_client("ES256", "client_secret_basic");
+    let client = g.user_and_client("carol", "ES256");
     // Prepare the interactions first, so the burst is only the password posts.
     let forms = open_logins(&g, &client, 24).await;
     // Every guess wrong: the attacker does not know the password. (A right password inside the
@@ -1061,8 +1060,7 @@ async fn text_logs_quote_untrusted_values_and_carry_no_colour_codes() {
 #[tokio::test]
 async fn concurrent_right_passwords_for_one_account_all_sign_in() {
     let g = Gatehouse::start();
-    g.user("shared");
-    let client = g.confidential_client("ES256", "client_secret_basic");
+    let client = g.user_and_client("shared", "ES256");
     let forms = open_logins(&g, &client, 8).await;
     let statuses = post_logins_at_once(&g, forms, "shared", PASSWORD).await;
     assert!(statuses.iter().all(|s| *s == 303), "{statuses:?}");

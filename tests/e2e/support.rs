@@ -231,7 +231,12 @@ impl Gatehouse {
 
     /// Creates user alice and a confidential client (`client_secret_basic`) whose ID tokens use `alg`.
     pub fn alice_and_client(&self, alg: &str) -> TestClient {
-        self.user("alice");
+        self.user_and_client("alice", alg)
+    }
+
+    /// As [`Gatehouse::alice_and_client`], for user `username`.
+    pub fn user_and_client(&self, username: &str, alg: &str) -> TestClient {
+        self.user(username);
         self.confidential_client(alg, "client_secret_basic")
     }
 
