@@ -139,6 +139,43 @@ async fn jwks(http: &reqwest::Client, issuer: &str) -> jsonwebtoken::jwk::JwkSet
         .unwrap()
 }
 
+/// The key ids the cluster publishes.
+async fn published_kids(http: &reqwest::Client, issuer: &str) -> Vec<String> {
+    jwks(http, issuer)
+        .await
+        .keys
+        .iter()
+        .filter_map(|k| k.common.key_id.clone())
+        .collect()
+}
+
+/// The hidden fields of the login or consent form in `html` (interaction, CSRF token) and `answers`.
+fn answered_form(html: &str, answers: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut form = vec![
+        ("interaction", hidden(html, "interaction")),
+        ("csrf_token", hidden(html, "csrf_token")),
+    ];
+    form.extend(answers.iter().map(|&(name, value)| (name, value.to_owned())));
+    form
+}
+
+/// A confidential client's (id, secret).
+fn credentials(client: &TestClient) -> (String, String) {
+    (client.id.clone(), client.secret.clone().expect("a client secret"))
+}
+
+/// A token request to `issuer` over `http` with `client`'s (id, secret) as Basic credentials.
+fn token_request(
+    http: &reqwest::Client,
+    issuer: &str,
+    client: &(String, String),
+    form: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    http.post(format!("{issuer}/oauth/token"))
+        .basic_auth(&client.0, Some(&client.1))
+        .form(form)
+}
+
 async fn verify(http: &reqwest::Client, issuer: &str, jwt: &str, aud: &str) -> String {
     let kid = jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap();
     let set = jwks(http, issuer).await;
@@ -161,33 +198,9 @@ async fn flow_across_instances_behind_nginx_with_key_rotation_mid_flow() {
     let Some(cluster) = Cluster::up(3, &env) else { return };
     let issuer = cluster.issuer();
     let store = cluster.store();
-    cli_json_stdin_pub(
-        &store,
-        &[
-            "user",
-            "create",
-            "--username",
-            "alice",
-            "--email",
-            "alice@example.com",
-            "--password-stdin",
-        ],
-        PASSWORD,
-    );
-    let v = cli_json(
-        &store,
-        &[
-            "client",
-            "create",
-            "--name",
-            "App",
-            "--redirect-uri",
-            REDIRECT,
-            "--scope",
-            "openid email offline_access",
-        ],
-    );
-    let (client_id, secret) = (s(&v["client_id"]), s(&v["client_secret"]));
+    user_in(&store, "alice", &[]);
+    let app = credentials(&app_client_in(&store, "openid email offline_access", &[]));
+    let client_id = app.0.clone();
 
     // The relying party reads discovery over https with the cluster's CA.
     let http = cluster.http(false);
@@ -215,48 +228,28 @@ async fn flow_across_instances_behind_nginx_with_key_rotation_mid_flow() {
         .await
         .unwrap();
     seen.push(instance(&res));
-    let login = location(&res);
-    let res = browser.get(&login).send().await.unwrap();
-    seen.push(instance(&res));
-    let html = res.text().await.unwrap();
-    let res = browser
-        .post(format!("{issuer}/login"))
-        .form(&[
-            ("interaction", hidden(&html, "interaction")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-            ("username", "alice".into()),
-            ("password", PASSWORD.into()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    seen.push(instance(&res));
-    let res = browser.get(location(&res)).send().await.unwrap();
-    seen.push(instance(&res));
-    let html = res.text().await.unwrap();
-    let res = browser
-        .post(format!("{issuer}/consent"))
-        .form(&[
-            ("interaction", hidden(&html, "interaction")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-            ("decision", "allow".into()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    seen.push(instance(&res));
-    let back = url::Url::parse(&location(&res)).unwrap();
+    let mut next = location(&res);
+    // The login page, then the consent page: each GET and POST may land on another instance.
+    for (page, answers) in [
+        ("login", &[("username", "alice"), ("password", PASSWORD)][..]),
+        ("consent", &[("decision", "allow")][..]),
+    ] {
+        let res = browser.get(&next).send().await.unwrap();
+        seen.push(instance(&res));
+        let form = answered_form(&res.text().await.unwrap(), answers);
+        let res = browser
+            .post(format!("{issuer}/{page}"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "POST /{page}");
+        seen.push(instance(&res));
+        next = location(&res);
+    }
+    let back = url::Url::parse(&next).unwrap();
     let code = query(&back, "code").expect("a code");
-    let res = http
-        .post(format!("{issuer}/oauth/token"))
-        .basic_auth(&client_id, Some(&secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier.as_str()),
-        ])
+    let res = token_request(&http, &issuer, &app, &code_grant(&code, &verifier))
         .send()
         .await
         .unwrap();
@@ -313,12 +306,7 @@ async fn flow_across_instances_behind_nginx_with_key_rotation_mid_flow() {
     // Every instance publishes the new key within the poll interval, before it signs.
     let mut published = false;
     for _ in 0..40 {
-        let kids: Vec<String> = jwks(&http, &issuer)
-            .await
-            .keys
-            .iter()
-            .filter_map(|k| k.common.key_id.clone())
-            .collect();
+        let kids = published_kids(&http, &issuer).await;
         if kids.contains(&new_kid) && kids.contains(&old_kid) {
             published = true;
             break;
@@ -328,16 +316,9 @@ async fn flow_across_instances_behind_nginx_with_key_rotation_mid_flow() {
     assert!(published, "new and old key both published");
     tokio::time::sleep(Duration::from_millis(2500)).await;
     // The refresh token from before the rotation still works; the new ID token has the new kid.
-    let res = http
-        .post(format!("{issuer}/oauth/token"))
-        .basic_auth(&client_id, Some(&secret))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", s(&tokens["refresh_token"]).as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let rt = s(&tokens["refresh_token"]);
+    let form = [("grant_type", "refresh_token"), ("refresh_token", rt.as_str())];
+    let res = token_request(&http, &issuer, &app, &form).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let refreshed: Value = res.json().await.unwrap();
     let kid = verify(&http, &issuer, &s(&refreshed["id_token"]), &client_id).await;
@@ -345,12 +326,7 @@ async fn flow_across_instances_behind_nginx_with_key_rotation_mid_flow() {
     // The old key is retired once every token it signed has expired (4 s here).
     let mut retired = false;
     for _ in 0..60 {
-        let kids: Vec<String> = jwks(&http, &issuer)
-            .await
-            .keys
-            .iter()
-            .filter_map(|k| k.common.key_id.clone())
-            .collect();
+        let kids = published_kids(&http, &issuer).await;
         if !kids.contains(&old_kid) {
             retired = true;
             break;
@@ -375,8 +351,7 @@ async fn sigterm_of_one_instance_under_load_loses_no_request() {
     };
     let issuer = cluster.issuer();
     let store = cluster.store();
-    let svc = service_client_in(&store, &[]);
-    let (client_id, secret) = (svc.id.clone(), svc.secret.clone().unwrap());
+    let svc = credentials(&service_client_in(&store, &[]));
     let http = cluster.http(false);
     let victim: i64 = cluster.info["instances"][1]["pid"].as_i64().unwrap();
     let mut failures = Vec::new();
@@ -393,9 +368,7 @@ async fn sigterm_of_one_instance_under_load_loses_no_request() {
                 .send()
                 .await
         } else {
-            http.post(format!("{issuer}/oauth/token"))
-                .basic_auth(&client_id, Some(&secret))
-                .form(&[("grant_type", "client_credentials")])
+            token_request(&http, &issuer, &svc, &[("grant_type", "client_credentials")])
                 .send()
                 .await
         };
@@ -525,16 +498,11 @@ async fn soak_flow(
         };
         let res = t.send(page, browser.get(&next), 200).await?;
         let html = res.text().await.unwrap_or_default();
-        let mut form = vec![
-            ("interaction", hidden(&html, "interaction")),
-            ("csrf_token", hidden(&html, "csrf_token")),
-        ];
-        if page == "login" {
-            form.push(("username", username.to_owned()));
-            form.push(("password", PASSWORD.to_owned()));
+        let form = if page == "login" {
+            answered_form(&html, &[("username", username), ("password", PASSWORD)])
         } else {
-            form.push(("decision", "allow".to_owned()));
-        }
+            answered_form(&html, &[("decision", "allow")])
+        };
         let res = t
             .send(
                 &format!("POST /{page}"),
@@ -551,14 +519,7 @@ async fn soak_flow(
     let tokens = t
         .json(
             "token (authorization_code)",
-            api.post(format!("{issuer}/oauth/token"))
-                .basic_auth(&ctx.app.0, Some(&ctx.app.1))
-                .form(&[
-                    ("grant_type", "authorization_code"),
-                    ("code", code.as_str()),
-                    ("redirect_uri", REDIRECT),
-                    ("code_verifier", verifier.as_str()),
-                ]),
+            token_request(api, issuer, &ctx.app, &code_grant(&code, &verifier)),
         )
         .await?;
     t.flows += 1;
@@ -621,19 +582,14 @@ async fn soak_task(ctx: SoakCtx, username: String, deadline: std::time::Instant)
             }
             2 | 5 => {
                 if let Some(rt) = refresh.clone() {
-                    let req = api
-                        .post(format!("{issuer}/oauth/token"))
-                        .basic_auth(&ctx.app.0, Some(&ctx.app.1))
-                        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt.as_str())]);
+                    let form = [("grant_type", "refresh_token"), ("refresh_token", rt.as_str())];
+                    let req = token_request(&api, &issuer, &ctx.app, &form);
                     let tokens = t.json("token (refresh_token)", req).await;
                     keep_tokens(tokens, &mut refresh, &mut access);
                 }
             }
             3 => {
-                let req = api
-                    .post(format!("{issuer}/oauth/token"))
-                    .basic_auth(&ctx.svc.0, Some(&ctx.svc.1))
-                    .form(&[("grant_type", "client_credentials")]);
+                let req = token_request(&api, &issuer, &ctx.svc, &[("grant_type", "client_credentials")]);
                 if let Some(v) = t.json("token (client_credentials)", req).await {
                     soak_introspect(&mut t, &ctx, &api, &ctx.svc, &s(&v["access_token"])).await;
                 }
@@ -669,51 +625,13 @@ async fn soak_of_mixed_traffic_from_one_address_is_never_throttled() {
     // One account per task: Gatehouse caps concurrent sign-ins per account, as it should.
     let users: Vec<String> = (0..TASKS).map(|i| format!("soak{i}")).collect();
     for u in &users {
-        cli_json_stdin_pub(
-            &store,
-            &[
-                "user",
-                "create",
-                "--username",
-                u,
-                "--email",
-                &format!("{u}@example.com"),
-                "--password-stdin",
-            ],
-            PASSWORD,
-        );
+        user_in(&store, u, &[]);
     }
-    let app = cli_json(
-        &store,
-        &[
-            "client",
-            "create",
-            "--name",
-            "App",
-            "--redirect-uri",
-            REDIRECT,
-            "--scope",
-            "openid email offline_access",
-        ],
-    );
-    let svc = cli_json(
-        &store,
-        &[
-            "client",
-            "create",
-            "--name",
-            "svc",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "openid",
-        ],
-    );
     let ctx = SoakCtx {
         issuer,
         ca: cluster.ca(),
-        app: (s(&app["client_id"]), s(&app["client_secret"])),
-        svc: (s(&svc["client_id"]), s(&svc["client_secret"])),
+        app: credentials(&app_client_in(&store, "openid email offline_access", &[])),
+        svc: credentials(&service_client_in(&store, &[])),
     };
     let started = std::time::Instant::now();
     let deadline = started + Duration::from_secs(SECONDS);
@@ -794,6 +712,13 @@ fn nginx_html_error(res: &reqwest::Response, status: u16) {
     assert!(ct.starts_with("text/html"), "{what}: {ct}");
 }
 
+/// API paths a GET reaches: they answer JSON whether an instance or nginx answers.
+const API_GETS: [&str; 3] = [
+    "/.well-known/openid-configuration",
+    "/.well-known/jwks.json",
+    "/oauth/userinfo",
+];
+
 /// Errors nginx produces itself on the API paths (a body over 64 KiB, headers too large, every
 /// instance down) are RFC-shaped JSON with `Cache-Control: no-store`, not nginx's HTML; pages keep
 /// the HTML.
@@ -803,6 +728,13 @@ async fn errors_nginx_produces_on_api_paths_are_json_and_never_cached() {
     let issuer = cluster.issuer();
     let http = cluster.http(false);
     let token_url = format!("{issuer}/oauth/token");
+    let get = |path: &str, cookie: Option<&str>| {
+        let mut req = http.get(format!("{issuer}{path}"));
+        if let Some(cookie) = cookie {
+            req = req.header("cookie", cookie);
+        }
+        async move { req.send().await.unwrap() }
+    };
 
     // 413: nginx refuses a body over 64 KiB before any instance sees it.
     let body = format!("grant_type=client_credentials&pad={}", "a".repeat(70 * 1024));
@@ -826,36 +758,18 @@ async fn errors_nginx_produces_on_api_paths_are_json_and_never_cached() {
         .await
         .unwrap();
     nginx_json_error(res, 400, "invalid_request").await;
-    for path in [
-        "/.well-known/openid-configuration",
-        "/.well-known/jwks.json",
-        "/oauth/userinfo",
-    ] {
-        let res = http
-            .get(format!("{issuer}{path}"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap();
-        nginx_json_error(res, 400, "invalid_request").await;
+    for path in API_GETS {
+        nginx_json_error(get(path, Some(&cookie)).await, 400, "invalid_request").await;
     }
     // ...and nginx's page for a browser.
-    let res = http
-        .get(format!("{issuer}/login"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    nginx_html_error(&res, 400);
+    nginx_html_error(&get("/login", Some(&cookie)).await, 400);
 
     // Legitimately large headers still pass: a 20 KiB cookie reaches an instance.
-    let res = http
-        .get(format!("{issuer}/.well-known/openid-configuration"))
-        .header("cookie", format!("big={}", "b".repeat(20 * 1024)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let cookie = format!("big={}", "b".repeat(20 * 1024));
+    assert_eq!(
+        get("/.well-known/openid-configuration", Some(&cookie)).await.status(),
+        200
+    );
 
     // 502: every instance is gone.
     for pid in cluster.instance_pids() {
@@ -879,16 +793,10 @@ async fn errors_nginx_produces_on_api_paths_are_json_and_never_cached() {
         .await
         .unwrap();
     nginx_json_error(res, 502, "temporarily_unavailable").await;
-    for path in [
-        "/.well-known/openid-configuration",
-        "/.well-known/jwks.json",
-        "/oauth/userinfo",
-    ] {
-        let res = http.get(format!("{issuer}{path}")).send().await.unwrap();
-        nginx_json_error(res, 502, "temporarily_unavailable").await;
+    for path in API_GETS {
+        nginx_json_error(get(path, None).await, 502, "temporarily_unavailable").await;
     }
-    let res = http.get(format!("{issuer}/login")).send().await.unwrap();
-    nginx_html_error(&res, 502);
+    nginx_html_error(&get("/login", None).await, 502);
 }
 
 /// A long `prompt` made nginx answer 502: the error redirect's `Location` outgrew its proxy
@@ -899,36 +807,14 @@ async fn long_values_in_authorization_redirects_pass_through_nginx() {
     let Some(cluster) = Cluster::up(2, &[]) else { return };
     let issuer = cluster.issuer();
     let store = cluster.store();
-    let v = cli_json(
-        &store,
-        &[
-            "client",
-            "create",
-            "--name",
-            "App",
-            "--redirect-uri",
-            REDIRECT,
-            "--scope",
-            "openid email",
-        ],
-    );
-    let client_id = s(&v["client_id"]);
+    let client_id = app_client_in(&store, "openid email", &[]).id;
     let http = cluster.http(true);
     let (_, challenge) = pkce();
 
     // An unsupported prompt of 7000 characters: the error goes back to the client.
     let prompt = "x".repeat(7000);
-    let res = http
-        .get(auth_url(
-            &issuer,
-            &client_id,
-            "openid",
-            &challenge,
-            &[("prompt", &prompt)],
-        ))
-        .send()
-        .await
-        .unwrap();
+    let url = auth_url(&issuer, &client_id, "openid", &challenge, &[("prompt", &prompt)]);
+    let res = http.get(url).send().await.unwrap();
     let status = res.status().as_u16();
     assert!(status < 500, "a long prompt gave {status}");
     assert!(matches!(status, 302 | 303 | 400), "{status}");

@@ -158,8 +158,7 @@ async fn client_secret_post_client_completes_flow() {
 #[tokio::test]
 async fn refresh_token_rotates_and_keeps_identity() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("ES256", "client_secret_basic");
+    let client = g.alice_and_client("ES256");
     let (sub, refresh) = complete_flow(&g, &client, "ES256", AuthType::BasicAuth).await;
     let http = http();
     let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(g.issuer.clone()).unwrap(), &http)
@@ -206,77 +205,37 @@ async fn refresh_token_rotates_and_keeps_identity() {
 #[tokio::test]
 async fn second_authorization_uses_the_session_and_remembered_consent() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let client = g.alice_and_client("RS256");
     let browser = Browser::new();
     let (_, challenge) = pkce();
+    let url = |scope: &str, extra: &[(&str, &str)]| auth_url(&g.issuer, &client.id, scope, &challenge, extra);
     let first = browser
-        .authorize(
-            &g.issuer,
-            &auth_url(&g.issuer, &client.id, "openid email", &challenge, &[]),
-            "alice",
-            PASSWORD,
-        )
+        .authorize(&g.issuer, &url("openid email", &[]), "alice", PASSWORD)
         .await;
     assert!(query(&first, "code").is_some());
     // Same browser, same scopes: straight back to the client, no login form, no consent page.
-    let direct = browser
-        .follow(&auth_url(&g.issuer, &client.id, "openid email", &challenge, &[]))
-        .await;
+    let direct = browser.follow(&url("openid email", &[])).await;
     assert!(direct.starts_with(REDIRECT) && direct.contains("code="), "{direct}");
     // prompt=none works silently with a session.
-    let silent = browser
-        .follow(&auth_url(
-            &g.issuer,
-            &client.id,
-            "openid",
-            &challenge,
-            &[("prompt", "none")],
-        ))
-        .await;
+    let silent = browser.follow(&url("openid", &[("prompt", "none")])).await;
     assert!(silent.contains("code="), "{silent}");
     // prompt=login and max_age=0 demand the password again.
     for extra in [("prompt", "login"), ("max_age", "0")] {
-        let again = browser
-            .follow(&auth_url(&g.issuer, &client.id, "openid email", &challenge, &[extra]))
-            .await;
+        let again = browser.follow(&url("openid email", &[extra])).await;
         assert!(again.starts_with(&format!("{}/login", g.issuer)), "{extra:?}: {again}");
     }
     // A new scope asks for consent again, without a password.
-    let wider = browser
-        .follow(&auth_url(
-            &g.issuer,
-            &client.id,
-            "openid email profile",
-            &challenge,
-            &[],
-        ))
-        .await;
+    let wider = browser.follow(&url("openid email profile", &[])).await;
     assert!(wider.starts_with(&format!("{}/consent", g.issuer)), "{wider}");
 }
 
 #[tokio::test]
 async fn consent_denied_redirects_access_denied() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let client = g.alice_and_client("RS256");
     let browser = Browser::new();
-    let (_, challenge) = pkce();
-    let login = browser
-        .follow(&auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))
-        .await;
-    let (_, html) = browser.page(&login).await;
-    let res = browser
-        .post(
-            &format!("{}/login", g.issuer),
-            &[
-                ("interaction", &hidden(&html, "interaction")),
-                ("csrf_token", &hidden(&html, "csrf_token")),
-                ("username", "alice"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let login = browser.open_login(&g, &client).await;
+    let res = browser.submit_login(&g.issuer, &login, "alice", PASSWORD).await;
     let consent = location(&res);
     let back = url::Url::parse(&browser.consent(&g.issuer, &consent, "deny").await).unwrap();
     assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));
@@ -287,8 +246,7 @@ async fn consent_denied_redirects_access_denied() {
 #[tokio::test]
 async fn authorization_by_post_and_login_hint_work() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let client = g.alice_and_client("RS256");
     let browser = Browser::new();
     let (_, challenge) = pkce();
     let url = url::Url::parse(&auth_url(
@@ -316,8 +274,7 @@ async fn authorization_by_post_and_login_hint_work() {
 #[tokio::test]
 async fn pages_and_cookies_carry_protective_headers() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let client = g.alice_and_client("RS256");
     let (_, challenge) = pkce();
     let res = http()
         .get(auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))

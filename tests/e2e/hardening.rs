@@ -66,8 +66,7 @@ async fn bogus_requests_naming_a_client_never_lock_that_client_out() {
 #[tokio::test]
 async fn a_burst_of_concurrent_guesses_gets_no_more_than_the_lockout_allows() {
     let g = Gatehouse::start();
-    g.user("carol");
-    let client = g.confidential_client("ES256", "client_secret_basic");
+    let client = g.user_and_client("carol", "ES256");
     // Prepare the interactions first, so the burst is only the password posts.
     let forms = open_logins(&g, &client, 24).await;
     // Every guess wrong: the attacker does not know the password. (A right password inside the
@@ -94,8 +93,7 @@ async fn a_burst_of_concurrent_guesses_gets_no_more_than_the_lockout_allows() {
 #[tokio::test]
 async fn an_administrator_lock_is_only_revealed_to_the_right_password() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("ES256", "client_secret_basic");
+    let client = g.alice_and_client("ES256");
     let (ok, _, err) = cli_raw(&g.store, &["user", "lock", "alice"], None);
     assert!(ok, "{err}");
     let (status, body) = login_once(&g, &client, "alice", "wrong-password").await;
@@ -187,8 +185,7 @@ async fn introspection_answers_only_the_token_client_or_a_permitted_audience() {
 #[tokio::test]
 async fn password_change_lock_and_revoke_sessions_end_every_token_and_session() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("ES256", "client_secret_basic");
+    let client = g.alice_and_client("ES256");
     for command in [
         vec!["user", "set-password", "alice", "--password", "another-long-password"],
         vec!["user", "lock", "alice"],
@@ -293,8 +290,7 @@ async fn redirect_uris_match_as_exact_strings_except_the_loopback_port() {
 #[tokio::test]
 async fn control_characters_are_refused_at_the_edge() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("ES256", "client_secret_basic");
+    let client = g.alice_and_client("ES256");
     let (status, body) = login_once(&g, &client, "al\0ice", PASSWORD).await;
     assert!(status == 400 || status == 401, "{status} {body}");
     let (status, body) = token(
@@ -403,10 +399,8 @@ fn the_data_directory_and_its_files_are_private() {
 // M5: with GATEHOUSE_LOG=debug the PostgreSQL driver logged bound parameters (keys, secrets).
 #[tokio::test]
 async fn debug_logging_never_writes_secrets() {
-    let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_with(&StoreEnv::fresh(dir.path()), &[("GATEHOUSE_LOG", "debug")]);
-    g.user("alice");
-    let client = g.confidential_client("ES256", "client_secret_basic");
+    let g = Gatehouse::start_env(&[("GATEHOUSE_LOG", "debug")]);
+    let client = g.alice_and_client("ES256");
     let t = user_tokens(&g, &client, "openid offline_access", &[]).await;
     let (status, t2) = refresh(&g, &client, &s(&t["refresh_token"])).await;
     assert_eq!(status, 200);
@@ -455,10 +449,8 @@ async fn every_interaction_renews_the_browser_binding_cookie() {
 // L6: a code replayed after its expiry was taken for an unknown code, and nothing was revoked.
 #[tokio::test]
 async fn a_code_replayed_after_it_expired_still_revokes_its_tokens() {
-    let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_with(&StoreEnv::fresh(dir.path()), &[("GATEHOUSE_CODE_TTL", "2s")]);
-    g.user("alice");
-    let client = g.confidential_client("ES256", "client_secret_basic");
+    let g = Gatehouse::start_env(&[("GATEHOUSE_CODE_TTL", "2s")]);
+    let client = g.alice_and_client("ES256");
     let (code, verifier) = authorized_code(&g, &Browser::new(), &client, "openid offline_access", &[]).await;
     let (status, t) = exchange_code(&g, &client, &code, &verifier).await;
     assert_eq!(status, 200, "{t}");
@@ -683,16 +675,9 @@ async fn claims_requested_individually_need_consent_and_the_clients_scopes() {
     let app = create("openid email");
     let browser = Browser::new();
     let (_, challenge) = pkce();
+    let url = |extra: &[(&str, &str)]| auth_url(&g.issuer, &app.id, "openid", &challenge, extra);
     authorized_code(&g, &browser, &app, "openid", &[]).await;
-    let next = browser
-        .follow(&auth_url(
-            &g.issuer,
-            &app.id,
-            "openid",
-            &challenge,
-            &[("claims", claims)],
-        ))
-        .await;
+    let next = browser.follow(&url(&[("claims", claims)])).await;
     assert!(next.starts_with(&format!("{}/consent", g.issuer)), "{next}");
     let (_, page) = browser.page(&next).await;
     assert!(
@@ -707,27 +692,13 @@ async fn claims_requested_individually_need_consent_and_the_clients_scopes() {
     let other = r#"{"id_token":{"sub":{"value":"someone-else"}}}"#;
     let res = browser
         .http
-        .get(auth_url(
-            &g.issuer,
-            &app.id,
-            "openid",
-            &challenge,
-            &[("claims", other), ("prompt", "none")],
-        ))
+        .get(url(&[("claims", other), ("prompt", "none")]))
         .send()
         .await
         .unwrap();
     let to = url::Url::parse(&location(&res)).unwrap();
     assert_eq!(query(&to, "error").as_deref(), Some("login_required"), "{to}");
-    let login = browser
-        .follow(&auth_url(
-            &g.issuer,
-            &app.id,
-            "openid",
-            &challenge,
-            &[("claims", other)],
-        ))
-        .await;
+    let login = browser.follow(&url(&[("claims", other)])).await;
     assert!(login.starts_with(&format!("{}/login", g.issuer)), "{login}");
     let res = browser.submit_login(&g.issuer, &login, "alice", PASSWORD).await;
     let to = url::Url::parse(&location(&res)).unwrap();
@@ -739,8 +710,7 @@ async fn claims_requested_individually_need_consent_and_the_clients_scopes() {
 #[tokio::test]
 async fn a_code_redeemed_twice_at_once_leaves_no_live_token() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("ES256", "client_secret_basic");
+    let client = g.alice_and_client("ES256");
     for trial in 0..6 {
         let (code, verifier) = authorized_code(&g, &Browser::new(), &client, "openid offline_access", &[]).await;
         let (a, b, c) = tokio::join!(
@@ -763,11 +733,7 @@ async fn a_code_redeemed_twice_at_once_leaves_no_live_token() {
 // L14: /health/detailed and /metrics (versions, key ids, store internals) were public by default.
 #[tokio::test]
 async fn operational_internals_are_only_for_the_operators_network() {
-    let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_with(
-        &StoreEnv::fresh(dir.path()),
-        &[("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1")],
-    );
+    let g = Gatehouse::start_env(&[("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1")]);
     for path in ["/health/detailed", "/metrics"] {
         let get = |forwarded: Option<&str>| {
             let mut req = http().get(format!("{}{path}", g.issuer));
@@ -784,12 +750,12 @@ async fn operational_internals_are_only_for_the_operators_network() {
         assert_eq!(get(Some("10.1.2.3")).await, 200, "{path}: a private address");
         assert_eq!(get(None).await, 200, "{path}: loopback");
     }
-    let res = http()
-        .get(format!("{}/health/detailed", g.issuer))
-        .header("x-forwarded-for", "203.0.113.5")
-        .send()
-        .await
-        .unwrap();
+    let res = get_with(
+        &format!("{}/health/detailed", g.issuer),
+        "x-forwarded-for",
+        "203.0.113.5",
+    )
+    .await;
     let body: Value = res.json().await.unwrap();
     assert!(
         body["error_description"]
@@ -812,10 +778,8 @@ async fn operational_internals_are_only_for_the_operators_network() {
 // L13: a compromised key could not be withdrawn at once.
 #[tokio::test]
 async fn keys_retire_now_withdraws_a_key_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_with(&StoreEnv::fresh(dir.path()), &[("GATEHOUSE_KEY_POLL_INTERVAL", "1s")]);
-    g.user("alice");
-    let client = g.confidential_client("ES256", "client_secret_basic");
+    let g = Gatehouse::start_env(&[("GATEHOUSE_KEY_POLL_INTERVAL", "1s")]);
+    let client = g.alice_and_client("ES256");
     let kid_of = |jwt: &str| jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap();
     let before = user_tokens(&g, &client, "openid", &[]).await;
     let leaked = kid_of(&s(&before["id_token"]));
@@ -991,14 +955,10 @@ async fn keys_and_secrets_are_encrypted_at_rest_with_the_operators_key() {
 // request budget is per address, and nobody can spend another address's budget.
 #[tokio::test]
 async fn a_public_clients_token_budget_cannot_be_spent_by_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_with(
-        &StoreEnv::fresh(dir.path()),
-        &[
-            ("GATEHOUSE_RATE_LIMIT_TOKEN", "2/1m"),
-            ("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1"),
-        ],
-    );
+    let g = Gatehouse::start_env(&[
+        ("GATEHOUSE_RATE_LIMIT_TOKEN", "2/1m"),
+        ("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1"),
+    ]);
     let public = g.public_client("ES256");
     let send = |from: &'static str| {
         let req = http()
@@ -1087,8 +1047,7 @@ async fn a_flood_of_health_checks_opens_no_database_connections() {
 // L9 and I12: untrusted values cannot forge fields in text logs, and a log file gets no colour codes.
 #[tokio::test]
 async fn text_logs_quote_untrusted_values_and_carry_no_colour_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_with(&StoreEnv::fresh(dir.path()), &[("GATEHOUSE_LOG_FORMAT", "text")]);
+    let g = Gatehouse::start_env(&[("GATEHOUSE_LOG_FORMAT", "text")]);
     let forged = "x event=login.success sub=admin";
     let res = http()
         .post(format!("{}/oauth/token", g.issuer))
@@ -1111,8 +1070,7 @@ async fn text_logs_quote_untrusted_values_and_carry_no_colour_codes() {
 #[tokio::test]
 async fn concurrent_right_passwords_for_one_account_all_sign_in() {
     let g = Gatehouse::start();
-    g.user("shared");
-    let client = g.confidential_client("ES256", "client_secret_basic");
+    let client = g.user_and_client("shared", "ES256");
     let forms = open_logins(&g, &client, 8).await;
     let statuses = post_logins_at_once(&g, forms, "shared", PASSWORD).await;
     assert!(statuses.iter().all(|s| *s == 303), "{statuses:?}");
@@ -1145,8 +1103,7 @@ async fn import_refuses_what_client_create_refuses_and_writes_nothing() {
 #[tokio::test]
 async fn a_scope_removed_from_a_client_is_not_refreshed() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("ES256", "client_secret_basic");
+    let client = g.alice_and_client("ES256");
     let t = user_tokens(&g, &client, "openid email offline_access", &[]).await;
     g.cli(&["client", "update", &client.id, "--scope", "openid offline_access"]);
     let (status, body) = refresh(&g, &client, &s(&t["refresh_token"])).await;

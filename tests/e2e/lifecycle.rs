@@ -21,6 +21,21 @@ async fn introspect(g: &Gatehouse, rs: &TestClient, token: &str) -> Value {
     body
 }
 
+/// The status a revocation of `form` by `client` answers.
+async fn revoke(g: &Gatehouse, client: &TestClient, form: &[(&str, &str)]) -> u16 {
+    post_authenticated(g, "/oauth/revoke", client, form).await.0
+}
+
+/// Refreshes with `refresh_token`, asking for `scope`; returns (status, body).
+async fn refresh_for(g: &Gatehouse, client: &TestClient, refresh_token: &str, scope: &str) -> (u16, Value) {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("scope", scope),
+    ];
+    token(g, client, &form).await
+}
+
 fn inactive() -> Value {
     json!({ "active": false })
 }
@@ -29,18 +44,8 @@ fn inactive() -> Value {
 async fn client_credentials_introspection_and_revocation_with_a_real_client() {
     let g = Gatehouse::start();
     g.cli(&["scope", "create", "--name", "api:read", "--description", "Read the API"]);
-    let v = g.cli(&[
-        "client",
-        "create",
-        "--name",
-        "svc",
-        "--grant-type",
-        "client_credentials",
-        "--scope",
-        "api:read",
-    ]);
-    let (id, secret) = (s(&v["client_id"]), s(&v["client_secret"]));
-    let rp_secret = Some(secret.clone());
+    let svc = service_client_scoped(&g.store, "api:read", &[]);
+    let (id, secret) = (svc.id.clone(), svc.secret.clone().unwrap());
     let http = http();
     let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(g.issuer.clone()).unwrap(), &http)
         .await
@@ -74,23 +79,11 @@ async fn client_credentials_introspection_and_revocation_with_a_real_client() {
         rp.revoke_token(CoreRevocableToken::AccessToken(token.access_token().clone()))
             .is_err()
     );
-    let svc = TestClient {
-        id: id.clone(),
-        secret: rp_secret.clone(),
-    };
-    let (status, _) = post_authenticated(&g, "/oauth/revoke", &svc, &[("token", token.access_token().secret())]).await;
-    assert_eq!(status, 200);
+    assert_eq!(revoke(&g, &svc, &[("token", token.access_token().secret())]).await, 200);
     let info = rp.introspect(token.access_token()).request_async(&http).await.unwrap();
     assert!(!info.active());
     // The discovery document advertises both endpoints.
-    let meta: Value = http
-        .get(format!("{}/.well-known/openid-configuration", g.issuer))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta: Value = get_json(&format!("{}/.well-known/openid-configuration", g.issuer)).await;
     assert_eq!(meta["revocation_endpoint"], format!("{}/oauth/revoke", g.issuer));
     assert_eq!(meta["introspection_endpoint"], format!("{}/oauth/introspect", g.issuer));
 }
@@ -99,24 +92,11 @@ async fn client_credentials_introspection_and_revocation_with_a_real_client() {
 async fn jwt_access_token_verifies_independently_and_is_revocable() {
     let g = Gatehouse::start();
     g.user("alice");
-    let v = g.cli(&[
-        "client",
-        "create",
-        "--name",
-        "JWT app",
-        "--redirect-uri",
-        REDIRECT,
-        "--access-token-format",
-        "jwt",
-        "--resource",
-        API,
-        "--scope",
+    let client = app_client_in(
+        &g.store,
         "openid email offline_access",
-    ]);
-    let client = TestClient {
-        id: s(&v["client_id"]),
-        secret: Some(s(&v["client_secret"])),
-    };
+        &["--access-token-format", "jwt", "--resource", API],
+    );
     let tokens = user_tokens(&g, &client, "openid email", &[("resource", API)]).await;
     let at = s(&tokens["access_token"]);
     let header = jsonwebtoken::decode_header(&at).unwrap();
@@ -153,8 +133,7 @@ async fn jwt_access_token_verifies_independently_and_is_revocable() {
     let info = introspect(&g, &rs, &at).await;
     assert_eq!((info["active"].clone(), info["aud"].clone()), (json!(true), json!(API)));
     assert_eq!(info["username"], "alice");
-    let (status, _) = post_authenticated(&g, "/oauth/revoke", &client, &[("token", &at)]).await;
-    assert_eq!(status, 200);
+    assert_eq!(revoke(&g, &client, &[("token", &at)]).await, 200);
     assert_eq!(introspect(&g, &rs, &at).await, inactive());
     assert_eq!(userinfo_status(&g, &at).await, 401);
 }
@@ -162,11 +141,10 @@ async fn jwt_access_token_verifies_independently_and_is_revocable() {
 #[tokio::test]
 async fn replayed_rotated_refresh_token_revokes_the_family() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let client = g.alice_and_client("RS256");
     let first = user_tokens(&g, &client, "openid email offline_access", &[]).await;
     let (rt1, at1) = (s(&first["refresh_token"]), s(&first["access_token"]));
-    let (status, second) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
+    let (status, second) = refresh(&g, &client, &rt1).await;
     assert_eq!(status, 200, "{second}");
     let (rt2, at2) = (s(&second["refresh_token"]), s(&second["access_token"]));
     // iss, sub, aud and auth_time are unchanged in the refreshed ID token.
@@ -174,9 +152,9 @@ async fn replayed_rotated_refresh_token_revokes_the_family() {
     for c in ["iss", "sub", "aud", "auth_time"] {
         assert_eq!(a[c], b[c], "{c}");
     }
-    let (status, body) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
-    let (status, body) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
+    let (status, body) = refresh(&g, &client, &rt1).await;
+    assert_error(status, &body, 400, "invalid_grant");
+    let (status, body) = refresh(&g, &client, &rt2).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant")),
@@ -193,65 +171,33 @@ async fn replayed_rotated_refresh_token_revokes_the_family() {
 #[tokio::test]
 async fn refresh_scope_rules_and_cross_client_use() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let client = g.alice_and_client("RS256");
     let other = g.confidential_client("RS256", "client_secret_basic");
     let t = user_tokens(&g, &client, "openid email offline_access", &[]).await;
     let rt = s(&t["refresh_token"]);
-    let (status, body) = token(&g, &other, &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
-    let (status, body) = token(
-        &g,
-        &client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &rt),
-            ("scope", "openid profile"),
-        ],
-    )
-    .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "{body}");
+    let (status, body) = refresh(&g, &other, &rt).await;
+    assert_error(status, &body, 400, "invalid_grant");
+    let (status, body) = refresh_for(&g, &client, &rt, "openid profile").await;
+    assert_error(status, &body, 400, "invalid_scope");
     // Neither failure consumed the token; a narrowing refresh works.
-    let (status, body) = token(
-        &g,
-        &client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &rt),
-            ("scope", "openid"),
-        ],
-    )
-    .await;
+    let (status, body) = refresh_for(&g, &client, &rt, "openid").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "openid");
 }
 
 #[tokio::test]
 async fn expired_tokens_are_refused_inactive_and_cleaned_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_with(
-        &StoreEnv::fresh(dir.path()),
-        &[
-            ("GATEHOUSE_REFRESH_FAMILY_MAX_AGE", "1s"),
-            ("GATEHOUSE_ACCESS_TOKEN_TTL", "1s"),
-            ("GATEHOUSE_CLEANUP_INTERVAL", "1s"),
-            ("GATEHOUSE_REVOKED_RETENTION", "1s"),
-        ],
-    );
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let g = Gatehouse::start_env(&[
+        ("GATEHOUSE_REFRESH_FAMILY_MAX_AGE", "1s"),
+        ("GATEHOUSE_ACCESS_TOKEN_TTL", "1s"),
+        ("GATEHOUSE_CLEANUP_INTERVAL", "1s"),
+        ("GATEHOUSE_REVOKED_RETENTION", "1s"),
+    ]);
+    let client = g.alice_and_client("RS256");
     let t = user_tokens(&g, &client, "openid offline_access", &[]).await;
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    let (status, body) = token(
-        &g,
-        &client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &s(&t["refresh_token"])),
-        ],
-    )
-    .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let (status, body) = refresh(&g, &client, &s(&t["refresh_token"])).await;
+    assert_error(status, &body, 400, "invalid_grant");
     let rs = resource_server(&g);
     assert_eq!(introspect(&g, &rs, &s(&t["access_token"])).await, inactive());
     let mut cleaned = false;
@@ -268,72 +214,37 @@ async fn expired_tokens_are_refused_inactive_and_cleaned_up() {
 #[tokio::test]
 async fn revocation_rules() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let client = g.alice_and_client("RS256");
     let other = g.confidential_client("RS256", "client_secret_basic");
     let t = user_tokens(&g, &client, "openid offline_access", &[]).await;
     let (at, rt) = (s(&t["access_token"]), s(&t["refresh_token"]));
     // No client authentication: 401.
-    let res = http()
-        .post(format!("{}/oauth/revoke", g.issuer))
-        .form(&[("token", at.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = post_form(&format!("{}/oauth/revoke", g.issuer), &[("token", &at)]).await;
     assert_eq!(res.status(), 401);
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_client");
     // Unknown token: 200. Another client's token: 200, and it stays active.
-    assert_eq!(
-        post_authenticated(&g, "/oauth/revoke", &client, &[("token", "no-such-token")])
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        post_authenticated(&g, "/oauth/revoke", &other, &[("token", &at)])
-            .await
-            .0,
-        200
-    );
+    assert_eq!(revoke(&g, &client, &[("token", "no-such-token")]).await, 200);
+    assert_eq!(revoke(&g, &other, &[("token", &at)]).await, 200);
     assert_eq!(userinfo_status(&g, &at).await, 200);
     // Revoking the access token leaves the refresh token working.
     assert_eq!(
-        post_authenticated(
-            &g,
-            "/oauth/revoke",
-            &client,
-            &[("token", &at), ("token_type_hint", "access_token")]
-        )
-        .await
-        .0,
+        revoke(&g, &client, &[("token", &at), ("token_type_hint", "access_token")]).await,
         200
     );
     assert_eq!(userinfo_status(&g, &at).await, 401);
-    let (status, fresh) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
+    let (status, fresh) = refresh(&g, &client, &rt).await;
     assert_eq!(status, 200);
     // Revoking a refresh token (even with a wrong hint) revokes its family and its access tokens.
     let (rt2, at2) = (s(&fresh["refresh_token"]), s(&fresh["access_token"]));
     assert_eq!(
-        post_authenticated(
-            &g,
-            "/oauth/revoke",
-            &client,
-            &[("token", &rt2), ("token_type_hint", "access_token")]
-        )
-        .await
-        .0,
+        revoke(&g, &client, &[("token", &rt2), ("token_type_hint", "access_token")]).await,
         200
     );
     assert_eq!(userinfo_status(&g, &at2).await, 401);
-    let (status, _) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt2)]).await;
+    let (status, _) = refresh(&g, &client, &rt2).await;
     assert_eq!(status, 400);
     // Revoking again is still 200.
-    assert_eq!(
-        post_authenticated(&g, "/oauth/revoke", &client, &[("token", &rt2)])
-            .await
-            .0,
-        200
-    );
+    assert_eq!(revoke(&g, &client, &[("token", &rt2)]).await, 200);
 }
 
 #[tokio::test]
@@ -351,12 +262,7 @@ async fn introspection_says_only_inactive_for_bad_tokens_and_needs_a_confidentia
     let public = g.public_client("RS256");
     let (status, body) = post_authenticated(&g, "/oauth/introspect", &public, &[("token", "x")]).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
-    let res = http()
-        .post(format!("{}/oauth/introspect", g.issuer))
-        .form(&[("token", "x")])
-        .send()
-        .await
-        .unwrap();
+    let res = post_form(&format!("{}/oauth/introspect", g.issuer), &[("token", "x")]).await;
     assert_eq!(res.status(), 401);
 }
 
@@ -364,26 +270,17 @@ async fn introspection_says_only_inactive_for_bad_tokens_and_needs_a_confidentia
 async fn unknown_resource_is_invalid_target() {
     let g = Gatehouse::start();
     g.user("alice");
-    let v = g.cli(&[
-        "client",
-        "create",
-        "--name",
-        "svc",
-        "--grant-type",
-        "client_credentials",
-        "--grant-type",
-        "authorization_code",
-        "--redirect-uri",
-        REDIRECT,
-        "--resource",
-        API,
-        "--scope",
-        "openid",
-    ]);
-    let client = TestClient {
-        id: s(&v["client_id"]),
-        secret: Some(s(&v["client_secret"])),
-    };
+    let client = service_client(
+        &g,
+        &[
+            "--grant-type",
+            "authorization_code",
+            "--redirect-uri",
+            REDIRECT,
+            "--resource",
+            API,
+        ],
+    );
     let (status, body) = token(
         &g,
         &client,
@@ -393,25 +290,12 @@ async fn unknown_resource_is_invalid_target() {
         ],
     )
     .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_target")),
-        "{body}"
-    );
+    assert_error(status, &body, 400, "invalid_target");
     let (status, body) = token(&g, &client, &[("grant_type", "client_credentials"), ("resource", API)]).await;
     assert_eq!(status, 200, "{body}");
     let (_, challenge) = pkce();
-    let res = http()
-        .get(auth_url(
-            &g.issuer,
-            &client.id,
-            "openid",
-            &challenge,
-            &[("resource", "https://other.example.com")],
-        ))
-        .send()
-        .await
-        .unwrap();
+    let extra = [("resource", "https://other.example.com")];
+    let res = get(&auth_url(&g.issuer, &client.id, "openid", &challenge, &extra)).await;
     assert_eq!(res.status(), 303);
     let back = url::Url::parse(&location(&res)).unwrap();
     assert_eq!(query(&back, "error").as_deref(), Some("invalid_target"));
@@ -419,27 +303,14 @@ async fn unknown_resource_is_invalid_target() {
 
 #[tokio::test]
 async fn reuse_grace_period_returns_the_same_successor() {
-    let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_with(
-        &StoreEnv::fresh(dir.path()),
-        &[("GATEHOUSE_REFRESH_REUSE_GRACE_SECONDS", "30")],
-    );
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let g = Gatehouse::start_env(&[("GATEHOUSE_REFRESH_REUSE_GRACE_SECONDS", "30")]);
+    let client = g.alice_and_client("RS256");
     let t = user_tokens(&g, &client, "openid offline_access", &[]).await;
     let rt1 = s(&t["refresh_token"]);
-    let (_, a) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
-    let (status, b) = token(&g, &client, &[("grant_type", "refresh_token"), ("refresh_token", &rt1)]).await;
+    let (_, a) = refresh(&g, &client, &rt1).await;
+    let (status, b) = refresh(&g, &client, &rt1).await;
     assert_eq!(status, 200, "a retry within the grace period succeeds: {b}");
     assert_eq!(a["refresh_token"], b["refresh_token"], "and gets the same successor");
-    let (status, _) = token(
-        &g,
-        &client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &s(&b["refresh_token"])),
-        ],
-    )
-    .await;
+    let (status, _) = refresh(&g, &client, &s(&b["refresh_token"])).await;
     assert_eq!(status, 200, "the family was not revoked");
 }

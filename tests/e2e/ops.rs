@@ -32,8 +32,7 @@ async fn prometheus_scrapes_gatehouse_metrics_and_promtool_accepts_them() {
         return;
     }
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let client = g.alice_and_client("RS256");
     user_tokens(&g, &client, "openid", &[]).await;
 
     let exposition = http()
@@ -133,11 +132,7 @@ async fn ready_and_detailed_health_tell_the_truth() {
     let g = Gatehouse::start();
     let ready = http().get(format!("{}/ready", g.issuer)).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let res = http()
-        .get(format!("{}/health/detailed", g.issuer))
-        .send()
-        .await
-        .unwrap();
+    let res = get(&format!("{}/health/detailed", g.issuer)).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], "healthy", "{body}");
@@ -176,11 +171,7 @@ async fn lockout_is_shared_by_two_instances_and_unlock_ends_it() {
 
 #[tokio::test]
 async fn failed_client_authentication_is_rate_limited_with_retry_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_with(
-        &StoreEnv::fresh(dir.path()),
-        &[("GATEHOUSE_RATE_LIMIT_CLIENT_AUTH_FAILURES", "3/1m")],
-    );
+    let g = Gatehouse::start_env(&[("GATEHOUSE_RATE_LIMIT_CLIENT_AUTH_FAILURES", "3/1m")]);
     let good = service_client(&g, &[]);
     let bad = TestClient {
         id: good.id.clone(),
@@ -208,8 +199,7 @@ async fn failed_client_authentication_is_rate_limited_with_retry_after() {
 #[tokio::test]
 async fn defaults_never_throttle_legitimate_traffic() {
     let g = Gatehouse::start();
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
+    let client = g.alice_and_client("RS256");
     let svc = service_client(&g, &[]);
     for _ in 0..300 {
         assert_eq!(token(&g, &svc, &[("grant_type", "client_credentials")]).await.0, 200);
@@ -242,8 +232,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
             env.push(("GATEHOUSE_TRUSTED_PROXIES", t));
         }
         let g = Gatehouse::start_with(&StoreEnv::fresh(dir.path()), &env);
-        g.user("alice");
-        let client = g.confidential_client("RS256", "client_secret_basic");
+        let client = g.alice_and_client("RS256");
         let mut statuses = Vec::new();
         for forwarded in ["203.0.113.1", "203.0.113.2"] {
             let browser = Browser {
@@ -276,11 +265,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
 
 #[tokio::test]
 async fn cors_preflight_for_api_endpoints_only_from_configured_origins() {
-    let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_with(
-        &StoreEnv::fresh(dir.path()),
-        &[("GATEHOUSE_CORS_ORIGINS", "https://app.example.com")],
-    );
+    let g = Gatehouse::start_env(&[("GATEHOUSE_CORS_ORIGINS", "https://app.example.com")]);
     let preflight = |path: &str, origin: &str| {
         http()
             .request(openidconnect::reqwest::Method::OPTIONS, format!("{}{path}", g.issuer))
@@ -299,12 +284,12 @@ async fn cors_preflight_for_api_endpoints_only_from_configured_origins() {
         page.headers().get("access-control-allow-origin").is_none(),
         "no CORS on HTML pages"
     );
-    let jwks = http()
-        .get(format!("{}/.well-known/jwks.json", g.issuer))
-        .header("origin", "https://app.example.com")
-        .send()
-        .await
-        .unwrap();
+    let jwks = get_with(
+        &format!("{}/.well-known/jwks.json", g.issuer),
+        "origin",
+        "https://app.example.com",
+    )
+    .await;
     assert_eq!(jwks.headers()["access-control-allow-origin"], "https://app.example.com");
 }
 
@@ -321,12 +306,7 @@ async fn request_ids_hsts_and_oversized_bodies() {
         ],
     );
     let base = format!("http://127.0.0.1:{port}");
-    let res = http()
-        .get(format!("{base}/health"))
-        .header("x-request-id", "abc-123")
-        .send()
-        .await
-        .unwrap();
+    let res = get_with(&format!("{base}/health"), "x-request-id", "abc-123").await;
     assert_eq!(res.headers()["x-request-id"], "abc-123");
     assert!(
         res.headers()["strict-transport-security"]
@@ -334,12 +314,7 @@ async fn request_ids_hsts_and_oversized_bodies() {
             .unwrap()
             .contains("max-age=")
     );
-    let res = http()
-        .get(format!("{base}/health"))
-        .header("x-request-id", "bad id with spaces")
-        .send()
-        .await
-        .unwrap();
+    let res = get_with(&format!("{base}/health"), "x-request-id", "bad id with spaces").await;
     let generated = res.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(!generated.contains(' ') && !generated.is_empty());
     let meta: Value = get_json(&format!("{base}/.well-known/openid-configuration")).await;
@@ -468,11 +443,7 @@ async fn metrics_can_move_to_their_own_listener_or_be_restricted() {
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("gatehouse_build_info"));
 
-    let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_with(
-        &StoreEnv::fresh(dir.path()),
-        &[("GATEHOUSE_METRICS_ALLOW", "10.0.0.0/8")],
-    );
+    let g = Gatehouse::start_env(&[("GATEHOUSE_METRICS_ALLOW", "10.0.0.0/8")]);
     assert_eq!(
         get_status(&format!("{}/metrics", g.issuer)).await,
         403,
@@ -482,8 +453,7 @@ async fn metrics_can_move_to_their_own_listener_or_be_restricted() {
 
 #[tokio::test]
 async fn optional_token_request_limit_counts_every_request_per_client() {
-    let dir = tempfile::tempdir().unwrap();
-    let g = Gatehouse::start_with(&StoreEnv::fresh(dir.path()), &[("GATEHOUSE_RATE_LIMIT_TOKEN", "2/1m")]);
+    let g = Gatehouse::start_env(&[("GATEHOUSE_RATE_LIMIT_TOKEN", "2/1m")]);
     let svc = service_client(&g, &[]);
     for _ in 0..2 {
         assert_eq!(token(&g, &svc, &[("grant_type", "client_credentials")]).await.0, 200);

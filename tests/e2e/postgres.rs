@@ -84,21 +84,8 @@ async fn outage_answers_503_promptly_and_the_same_server_recovers() {
         database_url: Some(url),
     };
     let g = Gatehouse::start_with(&store, &[("GATEHOUSE_DB_POOL_TIMEOUT_MS", "1000")]);
-    let c = g.cli(&[
-        "client",
-        "create",
-        "--name",
-        "svc",
-        "--grant-type",
-        "client_credentials",
-        "--grant-type",
-        "authorization_code",
-        "--redirect-uri",
-        REDIRECT,
-        "--scope",
-        "openid",
-    ]);
-    let (id, secret) = (s(&c["client_id"]), s(&c["client_secret"]));
+    let c = service_client(&g, &["--grant-type", "authorization_code", "--redirect-uri", REDIRECT]);
+    let (id, secret) = (c.id.clone(), c.secret.clone().unwrap());
     assert_eq!(client_credentials(&g, &id, &secret).await.0, 200);
     let ready = |g: &Gatehouse| http().get(format!("{}/ready", g.issuer)).send();
     assert_eq!(ready(&g).await.unwrap().status(), 200);
@@ -108,11 +95,7 @@ async fn outage_answers_503_promptly_and_the_same_server_recovers() {
     assert_eq!(res.status(), 503, "/ready tells the truth while PostgreSQL is down");
     let body: Value = res.json().await.unwrap();
     assert!(body["reason"].as_str().unwrap().contains("store"), "{body}");
-    let res = http()
-        .get(format!("{}/health/detailed", g.issuer))
-        .send()
-        .await
-        .unwrap();
+    let res = get(&format!("{}/health/detailed", g.issuer)).await;
     assert_eq!(res.status(), 503);
     let detail: Value = res.json().await.unwrap();
     assert_eq!(detail["status"], "unhealthy", "{detail}");
@@ -207,33 +190,9 @@ async fn move_from_sqlite_to_postgres_keeps_refresh_tokens_and_kids() {
         database_url: None,
     };
     let g = Gatehouse::start_with(&sqlite, &[]);
-    g.user("alice");
-    let client = g.confidential_client("RS256", "client_secret_basic");
-    let (verifier, challenge) = pkce();
-    let back = Browser::new()
-        .authorize(
-            &g.issuer,
-            &auth_url(&g.issuer, &client.id, "openid offline_access", &challenge, &[]),
-            "alice",
-            PASSWORD,
-        )
-        .await;
-    let code = query(&back, "code").unwrap();
-    let tokens: Value = http()
-        .post(format!("{}/oauth/token", g.issuer))
-        .basic_auth(&client.id, client.secret.as_deref())
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let client = g.alice_and_client("RS256");
+    let (code, verifier) = authorized_code(&g, &Browser::new(), &client, "openid offline_access", &[]).await;
+    let (_, tokens) = exchange_code(&g, &client, &code, &verifier).await;
     let (old_id_token, refresh) = (s(&tokens["id_token"]), s(&tokens["refresh_token"]));
     let old_issuer = g.issuer.clone();
     g.stop();
@@ -252,19 +211,8 @@ async fn move_from_sqlite_to_postgres_keeps_refresh_tokens_and_kids() {
     assert!(!ok && err.contains("not empty"), "{err}");
 
     let g = Gatehouse::start_with(&pg, &[]);
-    let res = http()
-        .post(format!("{}/oauth/token", g.issuer))
-        .basic_auth(&client.id, client.secret.as_deref())
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        res.status(),
-        200,
-        "the refresh token issued on SQLite works on PostgreSQL"
-    );
-    let refreshed: Value = res.json().await.unwrap();
+    let (status, refreshed) = crate::support::refresh(&g, &client, &refresh).await;
+    assert_eq!(status, 200, "the refresh token issued on SQLite works on PostgreSQL");
     let new_id_token = s(&refreshed["id_token"]);
     assert_eq!(
         kid_of(&new_id_token),

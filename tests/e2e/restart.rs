@@ -15,22 +15,12 @@ async fn restart_keeps_clients_users_sessions_and_keys() {
     let dir = tempfile::tempdir().unwrap();
     let store = StoreEnv::fresh(dir.path());
     let g = Gatehouse::start_with(&store, &[]);
-    g.user("alice");
-    let client = g.confidential_client("EdDSA", "client_secret_basic");
+    let client = g.alice_and_client("EdDSA");
     let before = kids(&g.issuer).await;
     assert_eq!(before.len(), 3);
     let browser = Browser::new();
-    let (_, challenge) = pkce();
     let issuer_before = g.issuer.clone();
-    let first = browser
-        .authorize(
-            &g.issuer,
-            &auth_url(&g.issuer, &client.id, "openid", &challenge, &[]),
-            "alice",
-            PASSWORD,
-        )
-        .await;
-    assert!(query(&first, "code").is_some());
+    authorized_code(&g, &browser, &client, "openid", &[]).await;
     g.stop();
 
     let g = Gatehouse::start_with(&store, &[]);
@@ -44,19 +34,7 @@ async fn restart_keeps_clients_users_sessions_and_keys() {
         .await;
     let back = url::Url::parse(&direct).unwrap();
     let code = query(&back, "code").expect("single sign-on survives the restart");
-    let res = http()
-        .post(format!("{}/oauth/token", g.issuer))
-        .basic_auth(&client.id, client.secret.as_deref())
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
+    let (status, body) = exchange_code(&g, &client, &code, &verifier).await;
+    assert_eq!(status, 200);
     assert!(body["id_token"].is_string());
 }

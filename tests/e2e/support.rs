@@ -97,8 +97,13 @@ pub struct Gatehouse {
 impl Gatehouse {
     /// Starts a server on a fresh data directory.
     pub fn start() -> Self {
+        Self::start_env(&[])
+    }
+
+    /// Starts a server on a fresh data directory with extra environment.
+    pub fn start_env(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = Self::start_with(&StoreEnv::fresh(dir.path()), &[]);
+        let mut g = Self::start_with(&StoreEnv::fresh(dir.path()), env);
         g._dir = Some(dir);
         g
     }
@@ -224,24 +229,20 @@ impl Gatehouse {
         }
     }
 
-    /// Creates user `alice` with [`PASSWORD`].
+    /// Creates user alice and a confidential client (`client_secret_basic`) whose ID tokens use `alg`.
+    pub fn alice_and_client(&self, alg: &str) -> TestClient {
+        self.user_and_client("alice", alg)
+    }
+
+    /// As [`Gatehouse::alice_and_client`], for user `username`.
+    pub fn user_and_client(&self, username: &str, alg: &str) -> TestClient {
+        self.user(username);
+        self.confidential_client(alg, "client_secret_basic")
+    }
+
+    /// Creates user `username` with [`PASSWORD`], named Alice Example, email verified.
     pub fn user(&self, username: &str) -> Value {
-        cli_json_stdin(
-            &self.store,
-            &[
-                "user",
-                "create",
-                "--username",
-                username,
-                "--email",
-                &format!("{username}@example.com"),
-                "--name",
-                "Alice Example",
-                "--email-verified",
-                "--password-stdin",
-            ],
-            PASSWORD,
-        )
+        user_in(&self.store, username, &["--name", "Alice Example", "--email-verified"])
     }
 
     /// The server's log so far.
@@ -304,13 +305,28 @@ pub fn cli_raw(store: &StoreEnv, args: &[&str], stdin: Option<&str>) -> (bool, S
     )
 }
 
-pub fn cli_json(store: &StoreEnv, args: &[&str]) -> Value {
-    cli_json_stdin(store, args, "")
+/// Creates user `username` (email `username@example.com`) with [`PASSWORD`] in `store`, plus `extra`
+/// arguments of `user create`.
+pub fn user_in(store: &StoreEnv, username: &str, extra: &[&str]) -> Value {
+    let email = format!("{username}@example.com");
+    let args = [
+        &[
+            "user",
+            "create",
+            "--username",
+            username,
+            "--email",
+            &email,
+            "--password-stdin",
+        ],
+        extra,
+    ]
+    .concat();
+    cli_json_stdin(store, &args, PASSWORD)
 }
 
-/// As [`cli_json`], with `stdin` as standard input.
-pub fn cli_json_stdin_pub(store: &StoreEnv, args: &[&str], stdin: &str) -> Value {
-    cli_json_stdin(store, args, stdin)
+pub fn cli_json(store: &StoreEnv, args: &[&str]) -> Value {
+    cli_json_stdin(store, args, "")
 }
 
 fn cli_json_stdin(store: &StoreEnv, args: &[&str], stdin: &str) -> Value {
@@ -373,16 +389,36 @@ impl Browser {
     ) -> reqwest::Response {
         let (status, html) = self.page(login_url).await;
         assert_eq!(status, 200, "{html}");
-        self.post(
-            &format!("{issuer}/login"),
-            &[
-                ("interaction", &hidden(&html, "interaction")),
-                ("csrf_token", &hidden(&html, "csrf_token")),
-                ("username", username),
-                ("password", password),
-            ],
+        self.post_login(
+            issuer,
+            &hidden(&html, "interaction"),
+            Some(&hidden(&html, "csrf_token")),
+            username,
+            password,
         )
         .await
+    }
+
+    /// POSTs the login form of `interaction` with these fields (no `csrf_token` field for `None`).
+    pub async fn post_login(
+        &self,
+        issuer: &str,
+        interaction: &str,
+        csrf_token: Option<&str>,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let mut form = vec![("interaction", interaction)];
+        form.extend(csrf_token.map(|csrf| ("csrf_token", csrf)));
+        form.extend([("username", username), ("password", password)]);
+        self.post(&format!("{issuer}/login"), &form).await
+    }
+
+    /// Starts an authorization of `client` for `openid` and returns the login page it redirects to.
+    pub async fn open_login(&self, g: &Gatehouse, client: &TestClient) -> String {
+        let (_, challenge) = pkce();
+        self.follow(&auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))
+            .await
     }
 
     /// Runs a whole authorization from `auth_url` with the given password, answering the consent
@@ -519,17 +555,17 @@ pub async fn authorized_code(
 
 /// Exchanges a code at the token endpoint; returns (status, body).
 pub async fn exchange_code(g: &Gatehouse, client: &TestClient, code: &str, verifier: &str) -> (u16, Value) {
-    token(
-        g,
-        client,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier),
-        ],
-    )
-    .await
+    token(g, client, &code_grant(code, verifier)).await
+}
+
+/// The form of a token request that redeems `code` with `verifier` (redirect URI [`REDIRECT`]).
+pub fn code_grant<'a>(code: &'a str, verifier: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+    ]
 }
 
 /// The status userinfo answers for an access token.
@@ -546,9 +582,24 @@ async fn userinfo_response(g: &Gatehouse, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// GETs `url` (no redirects followed).
+pub async fn get(url: &str) -> reqwest::Response {
+    http().get(url).send().await.unwrap()
+}
+
+/// GETs `url` with one extra request header.
+pub async fn get_with(url: &str, header: &str, value: &str) -> reqwest::Response {
+    http().get(url).header(header, value).send().await.unwrap()
+}
+
+/// POSTs `form` to `url` without client authentication.
+pub async fn post_form(url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    http().post(url).form(form).send().await.unwrap()
+}
+
 /// The status a GET of `url` answers.
 pub async fn get_status(url: &str) -> u16 {
-    http().get(url).send().await.unwrap().status().as_u16()
+    get(url).await.status().as_u16()
 }
 
 /// A confidential client for `client_credentials` with scope openid, plus `extra` arguments of
@@ -559,17 +610,31 @@ pub fn service_client(g: &Gatehouse, extra: &[&str]) -> TestClient {
 
 /// As [`service_client`], in `store` (no server running).
 pub fn service_client_in(store: &StoreEnv, extra: &[&str]) -> TestClient {
-    let mut args = vec![
-        "client",
-        "create",
-        "--name",
-        "svc",
-        "--grant-type",
-        "client_credentials",
-        "--scope",
-        "openid",
-    ];
-    args.extend_from_slice(extra);
+    service_client_scoped(store, "openid", extra)
+}
+
+/// As [`service_client_in`], allowed `scope` instead of openid.
+pub fn service_client_scoped(store: &StoreEnv, scope: &str, extra: &[&str]) -> TestClient {
+    create_client(
+        store,
+        &["--name", "svc", "--grant-type", "client_credentials", "--scope", scope],
+        extra,
+    )
+}
+
+/// A confidential authorization-code client named App for [`REDIRECT`], allowed `scope`, plus
+/// `extra` arguments of `client create`.
+pub fn app_client_in(store: &StoreEnv, scope: &str, extra: &[&str]) -> TestClient {
+    create_client(
+        store,
+        &["--name", "App", "--redirect-uri", REDIRECT, "--scope", scope],
+        extra,
+    )
+}
+
+/// `gatehouse client create ARGS EXTRA` in `store`.
+fn create_client(store: &StoreEnv, args: &[&str], extra: &[&str]) -> TestClient {
+    let args = [&["client", "create"], args, extra].concat();
     TestClient::created(&cli_json(store, &args))
 }
 
@@ -585,7 +650,7 @@ pub async fn refresh(g: &Gatehouse, client: &TestClient, refresh_token: &str) ->
 
 /// GETs `url` and parses the JSON body.
 pub async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> T {
-    http().get(url).send().await.unwrap().json().await.unwrap()
+    get(url).await.json().await.unwrap()
 }
 
 /// The userinfo response for `token`.
@@ -598,10 +663,7 @@ pub async fn open_logins(g: &Gatehouse, client: &TestClient, n: usize) -> Vec<(B
     let mut forms = Vec::new();
     for _ in 0..n {
         let browser = Browser::new();
-        let (_, challenge) = pkce();
-        let login = browser
-            .follow(&auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))
-            .await;
+        let login = browser.open_login(g, client).await;
         let (_, html) = browser.page(&login).await;
         forms.push((browser, hidden(&html, "interaction"), hidden(&html, "csrf_token")));
     }
@@ -615,24 +677,13 @@ pub async fn post_logins_at_once(
     username: &str,
     password: &str,
 ) -> Vec<u16> {
-    let url = format!("{}/login", g.issuer);
     let mut burst = tokio::task::JoinSet::new();
     for (browser, interaction, csrf) in forms {
-        let (url, username, password) = (url.clone(), username.to_owned(), password.to_owned());
+        let (issuer, username, password) = (g.issuer.clone(), username.to_owned(), password.to_owned());
         burst.spawn(async move {
-            let form = [
-                ("interaction", interaction.as_str()),
-                ("csrf_token", csrf.as_str()),
-                ("username", username.as_str()),
-                ("password", password.as_str()),
-            ];
             browser
-                .http
-                .post(&url)
-                .form(&form)
-                .send()
+                .post_login(&issuer, &interaction, Some(&csrf), &username, &password)
                 .await
-                .unwrap()
                 .status()
                 .as_u16()
         });
@@ -666,6 +717,12 @@ pub async fn post_authenticated(g: &Gatehouse, path: &str, client: &TestClient, 
     )
 }
 
+/// Asserts that a token-endpoint style answer is `expected` with RFC 6749 `error`.
+#[track_caller]
+pub fn assert_error(status: u16, body: &Value, expected: u16, error: &str) {
+    assert_eq!((status, body["error"].as_str()), (expected, Some(error)), "{body}");
+}
+
 /// The JSON payload of a JWT, unverified (for comparing claims).
 pub fn jwt_claims(jwt: &str) -> Value {
     use base64::Engine;
@@ -686,10 +743,7 @@ pub async fn login_attempt(
     username: &str,
     password: &str,
 ) -> reqwest_response::Response {
-    let (_, challenge) = pkce();
-    let login = browser
-        .follow(&auth_url(&g.issuer, &client.id, "openid", &challenge, &[]))
-        .await;
+    let login = browser.open_login(g, client).await;
     let res = browser.submit_login(&g.issuer, &login, username, password).await;
     let status = res.status().as_u16();
     let retry_after = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
