@@ -208,12 +208,16 @@ async fn main() -> anyhow::Result<()> {
         Duration::from_secs_f64(args.duration),
     );
     let shared = Arc::new(Shared { args, http, keys });
+    // Virtual users sign in during the warm-up, at most 8 at once: the server lets one account have
+    // 16 password checks in flight (an abuse limit), so 32 at once would see half refused.
+    let sign_ins = Arc::new(tokio::sync::Semaphore::new(8));
     let start = Instant::now();
     let measure_from = start + warmup;
     let end = measure_from + duration;
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let s = Arc::clone(&shared);
+        let sign_ins = Arc::clone(&sign_ins);
         tasks.push(tokio::spawn(async move {
             let mut latencies: Vec<f64> = Vec::new();
             let mut errors = 0u64;
@@ -222,6 +226,7 @@ async fn main() -> anyhow::Result<()> {
             // Per virtual user state: a signed-in browser (SSO) or a refresh token (rotation).
             let mut refresh: Option<String> = None;
             if matches!(mode, Mode::Sso | Mode::Refresh) {
+                let _permit = sign_ins.acquire().await;
                 match authorize(&s, &b, false).await {
                     Ok(t) => refresh = t["refresh_token"].as_str().map(str::to_owned),
                     Err(e) => return (latencies, 1, format!("setup: {e:#}")),
