@@ -48,6 +48,8 @@ pub async fn detailed(
         return refused;
     }
     let check = state.health.check(state.store.as_ref(), &state.config).await;
+    // The host's real clock to the millisecond, not the injectable one: this measures the
+    // database's clock against this host's.
     let system = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
