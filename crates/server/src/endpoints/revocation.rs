@@ -2,7 +2,7 @@
 //! is that client's; the `token_type_hint` only decides which kind is looked up first.
 
 use crate::client_auth::authenticate_form;
-use crate::http::error::{ApiError, Challenge, store_error};
+use crate::http::error::{ApiError, store_error};
 use crate::issue::access_token_hash;
 use crate::state::AppState;
 use actix_web::http::header;
@@ -15,9 +15,7 @@ use gatehouse_protocol::types::TokenHash;
 /// from it; revoking an access token leaves the refresh token alone. Unknown tokens and tokens of
 /// other clients get 200 too, and nothing changes (RFC 7009 §2.1, §2.2).
 pub async fn revoke(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    handle(&state, &req, &body)
-        .await
-        .map_err(|e| ApiError::at("revoke", e, Challenge::Basic))
+    handle(&state, &req, &body).await.map_err(ApiError::client)
 }
 
 async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, Error> {

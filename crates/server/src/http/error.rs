@@ -52,14 +52,6 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error at `endpoint`. The metric's endpoint label comes from the route that answers, which
-    /// names the same endpoint; `endpoint` is kept so call sites read as before.
-    #[must_use]
-    pub fn at(endpoint: &'static str, error: Error, challenge: Challenge) -> Self {
-        let _ = endpoint;
-        Self { error, challenge }
-    }
-
     /// An error at an endpoint that authenticates clients.
     #[must_use]
     pub fn client(error: Error) -> Self {
@@ -440,10 +432,10 @@ pub(crate) mod tests {
     }
 
     #[actix_web::test]
-    async fn an_api_error_at_an_endpoint_is_counted_once() {
+    async fn an_api_error_at_the_token_endpoint_is_counted_once() {
         let error = || async {
             let error = Error::InvalidGrant("the code has expired".into());
-            Err::<HttpResponse, ApiError>(ApiError::at("token", error, Challenge::Basic))
+            Err::<HttpResponse, ApiError>(ApiError::client(error))
         };
         let res = answer("/oauth/token", error, ("token", "invalid_grant")).await;
         assert_eq!(res.status(), 400);

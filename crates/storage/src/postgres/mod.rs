@@ -385,3 +385,66 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
         StoreError::Internal(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::values;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static TOUCH: Sql = Sql::new("UPDATE race SET v = v + 1 WHERE id = ?1");
+
+    /// Two transactions that lock two rows in opposite orders: PostgreSQL aborts one to break the
+    /// deadlock, and `in_tx!` runs it again instead of reporting the abort, so both take effect
+    /// exactly once. Runs against `GATEHOUSE_TEST_PG_URL` (skipped without it).
+    #[tokio::test]
+    async fn a_transaction_aborted_to_break_a_deadlock_runs_again() {
+        let Some(url) = std::env::var("GATEHOUSE_TEST_PG_URL").ok().filter(|u| !u.is_empty()) else {
+            return;
+        };
+        let schema = format!("race_{}", std::process::id());
+        let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        admin
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+                 CREATE TABLE {schema}.race (id BIGINT PRIMARY KEY, v BIGINT NOT NULL);
+                 INSERT INTO {schema}.race VALUES (1, 0), (2, 0);"
+            ))
+            .await
+            .unwrap();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let store = PgStore::connect(&PgSettings::new(format!(
+            "{url}{sep}options=-c%20search_path%3D{schema}"
+        )))
+        .unwrap();
+        let runs = std::sync::Arc::new(AtomicU32::new(0));
+        let touch_both = |first: i64, second: i64| {
+            let (store, runs) = (store.clone(), std::sync::Arc::clone(&runs));
+            tokio::spawn(async move {
+                let result: StoreResult<()> = in_tx!(store, |db| async {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    db.exec(&TOUCH, &values![first]).await?;
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    db.exec(&TOUCH, &values![second]).await?;
+                    Ok::<(), StoreError>(())
+                });
+                result
+            })
+        };
+        let (a, b) = (touch_both(1, 2), touch_both(2, 1));
+        a.await.unwrap().unwrap();
+        b.await.unwrap().unwrap();
+        assert!(runs.load(Ordering::SeqCst) >= 3, "one of the two ran again");
+        let rows = admin
+            .query(&format!("SELECT v FROM {schema}.race ORDER BY id"), &[])
+            .await
+            .unwrap();
+        let values: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(values, [2, 2], "each transaction took effect exactly once");
+        admin
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
+    }
+}

@@ -7,7 +7,7 @@ mod client_credentials;
 mod refresh_token;
 
 use crate::client_auth::{authenticate_form, limited, per_address};
-use crate::http::error::{ApiError, Challenge, store_error};
+use crate::http::error::{ApiError, store_error};
 use crate::issue::IssueError;
 use crate::metrics::METRICS;
 use crate::state::AppState;
@@ -20,9 +20,7 @@ use gatehouse_storage::{ClientRecord, UserRecord};
 
 /// `POST /oauth/token`.
 pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    handle(&state, &req, &body)
-        .await
-        .map_err(|e| ApiError::at("token", e, Challenge::Basic))
+    handle(&state, &req, &body).await.map_err(ApiError::client)
 }
 
 async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, Error> {
