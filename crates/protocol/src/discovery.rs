@@ -14,6 +14,7 @@ pub struct ProviderMetadata {
     userinfo_endpoint: String,
     revocation_endpoint: String,
     introspection_endpoint: String,
+    end_session_endpoint: String,
     jwks_uri: String,
     scopes_supported: Vec<String>,
     response_types_supported: [&'static str; 1],
@@ -31,6 +32,8 @@ pub struct ProviderMetadata {
     code_challenge_methods_supported: [&'static str; 1],
     authorization_response_iss_parameter_supported: bool,
     prompt_values_supported: [&'static str; 4],
+    backchannel_logout_supported: bool,
+    backchannel_logout_session_supported: bool,
 }
 
 /// The protocol claims an ID token may carry, advertised with the user claims.
@@ -58,6 +61,9 @@ impl ProviderMetadata {
             userinfo_endpoint: url("/oauth/userinfo"),
             revocation_endpoint: url("/oauth/revoke"),
             introspection_endpoint: url("/oauth/introspect"),
+            // RP-Initiated Logout 1.0 §2.1; Back-Channel Logout 1.0 §2.1 (every logout token
+            // carries `sid`).
+            end_session_endpoint: url("/oauth/logout"),
             jwks_uri: url("/.well-known/jwks.json"),
             scopes_supported: scopes,
             response_types_supported: ["code"],
@@ -76,6 +82,8 @@ impl ProviderMetadata {
             code_challenge_methods_supported: ["S256"],
             authorization_response_iss_parameter_supported: true,
             prompt_values_supported: ["none", "login", "consent", "select_account"],
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod claims;
 pub mod discovery;
 pub mod error;
 pub mod grant;
+pub mod logout;
 pub mod request;
 pub mod types;
 

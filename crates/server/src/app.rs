@@ -27,15 +27,11 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
     let dummy_password_hash = tokio::task::spawn_blocking(|| passwords::hash(&random_token()))
         .await?
         .map_err(anyhow::Error::msg)?;
-    let mut candidate = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut candidate).map_err(|_| anyhow::anyhow!("the system random source failed"))?;
-    let aad = crate::seal::server_secret_aad("refresh_rotation");
-    let candidate = crate::seal::seal(&aad, &candidate).map_err(anyhow::Error::msg)?;
-    let stored = store
-        .server_secret("refresh_rotation", &candidate, system_now())
-        .await?;
-    let refresh_secret = crate::seal::open(&aad, &stored).map_err(anyhow::Error::msg)?;
-    let refresh_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &refresh_secret);
+    let refresh_key = hmac_secret(store.as_ref(), "refresh_rotation").await?;
+    let logout_key = hmac_secret(store.as_ref(), "logout_csrf").await?;
+    let backchannel = Arc::new(
+        crate::logout::Backchannel::new(&config, issuer.clone(), Arc::clone(&store)).map_err(anyhow::Error::msg)?,
+    );
     let limiters = Limiters {
         login_failures_per_ip: Limiter::new("login_failures_per_ip", config.limit_login_failures),
         client_auth_failures: Limiter::new("client_auth_failures", config.limit_client_auth_failures),
@@ -52,6 +48,8 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         health: crate::probe::HealthCache::default(),
         clock: crate::clock::Clock::system(),
         refresh_key,
+        logout_key,
+        backchannel,
         secure_cookies: issuer.starts_with("https://"),
         config,
         issuer,
@@ -60,6 +58,18 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         discovery,
         dummy_password_hash,
     })
+}
+
+/// An HMAC key from the server secret `name`, which the first instance to ask creates (sealed at
+/// rest when a key-encryption key is configured).
+async fn hmac_secret(store: &dyn Store, name: &str) -> anyhow::Result<aws_lc_rs::hmac::Key> {
+    let mut candidate = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut candidate).map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+    let aad = crate::seal::server_secret_aad(name);
+    let candidate = crate::seal::seal(&aad, &candidate).map_err(anyhow::Error::msg)?;
+    let stored = store.server_secret(name, &candidate, system_now()).await?;
+    let secret = crate::seal::open(&aad, &stored).map_err(anyhow::Error::msg)?;
+    Ok(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret))
 }
 
 /// Runs the server until it is stopped.
@@ -128,6 +138,7 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> anyhow::Result<()> 
     }
     tokio::spawn(crate::background::cleanup_loop(state.clone()));
     tokio::spawn(crate::background::key_loop(state.clone()));
+    tokio::spawn(crate::logout::drain_loop(state.clone()));
     tracing::info!(%addr, %issuer, store = store.kind(), "gatehouse started");
     match metrics_server {
         Some(m) => {

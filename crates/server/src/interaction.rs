@@ -127,7 +127,7 @@ pub async fn issue_code(
     };
     state
         .store
-        .put_code(&TokenHash::of(&code), &grant)
+        .put_code(&TokenHash::of(&code), &grant, now)
         .await
         .map_err(store_error)?;
     tracing::info!(target: "gatehouse::audit", event = "code.issued", client_id = %request.client_id, sub = %login.user_id);

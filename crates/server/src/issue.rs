@@ -98,7 +98,7 @@ pub async fn user_tokens(
     let access_token = access_token(state, client, scope, grant.audience, Some(grant), now).await?;
     let refresh_token = match refresh {
         Some(r) => Some(r),
-        None if wants_refresh(client, scope) => {
+        None if wants_refresh(client, scope, grant.session_id.is_some()) => {
             let (value, record) = refresh_record(state, client, scope, grant, random_token(), now);
             state.store.put_refresh_token(&record).await?;
             Some(value)
@@ -131,11 +131,25 @@ pub async fn client_tokens(
     Ok(TokenResponse::bearer(state, access_token, &grant.scope))
 }
 
-/// Refresh tokens go only to clients allowed the grant, for grants with `offline_access`
-/// (OIDC Core §11).
+/// Refresh tokens go only to clients allowed the grant: with `offline_access`, one that outlives
+/// the user's presence (OIDC Core §11); without it, for a grant made in a browser session, one
+/// bound to that session, which ends when the user signs out (OIDC Core §11 leaves other uses of
+/// refresh tokens to the server; this is how Keycloak's online sessions behave).
 #[must_use]
-pub fn wants_refresh(client: &ClientRecord, scope: &ScopeSet) -> bool {
-    scope.has(BuiltinScope::OfflineAccess) && client.grant_types.contains(&GrantType::RefreshToken)
+pub fn wants_refresh(client: &ClientRecord, scope: &ScopeSet, in_session: bool) -> bool {
+    client.grant_types.contains(&GrantType::RefreshToken) && (scope.has(BuiltinScope::OfflineAccess) || in_session)
+}
+
+/// When a new refresh family ends at the latest: `GATEHOUSE_REFRESH_FAMILY_MAX_AGE` from now, and
+/// without `offline_access` no later than the browser session it is bound to.
+#[must_use]
+pub fn family_expiry(state: &AppState, scope: &ScopeSet, auth_time: UnixTime, now: UnixTime) -> UnixTime {
+    let max = now.plus(state.config.refresh_family_max_age.as_secs());
+    if scope.has(BuiltinScope::OfflineAccess) {
+        max
+    } else {
+        max.min(auth_time.plus(state.config.session_ttl.as_secs()))
+    }
 }
 
 /// The successor of a presented refresh token. With a reuse grace period it is derived from the

@@ -35,6 +35,10 @@ pub struct Metrics {
     pub store_errors: IntCounterVec,
     /// `gatehouse_cleanup_deleted_total{kind}`.
     pub cleanup_deleted: IntCounterVec,
+    /// `gatehouse_logouts_total{initiator}`: browser sessions ended.
+    pub logouts: IntCounterVec,
+    /// `gatehouse_backchannel_logout_total{result}`: back-channel logout delivery attempts.
+    pub backchannel: IntCounterVec,
     /// `gatehouse_signing_keys{alg,state}`.
     pub signing_keys: IntGaugeVec,
     /// `gatehouse_build_info{version,git_commit}` = 1.
@@ -108,6 +112,18 @@ impl Metrics {
                 &["route", "method", "status_class"],
             ),
             http_duration,
+            logouts: counter(
+                &registry,
+                "gatehouse_logouts_total",
+                "browser sessions ended, by who ended them (rp, user, operator, user_locked, password_changed, sessions_revoked, signed_in_as_other, user_deleted)",
+                &["initiator"],
+            ),
+            backchannel: counter(
+                &registry,
+                "gatehouse_backchannel_logout_total",
+                "back-channel logout delivery attempts by result (delivered, failed: retried later, rejected: the client answered 4xx, refused: destination not allowed, gave_up: out of attempts)",
+                &["result"],
+            ),
             tokens_issued: counter(
                 &registry,
                 "gatehouse_tokens_issued_total",

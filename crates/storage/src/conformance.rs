@@ -68,6 +68,13 @@ macro_rules! all_contracts {
             a_revoked_grant_covers_tokens_written_after_the_revocation,
             key_rotation_schedules_retirement_once,
             a_key_can_be_retired_at_once,
+            a_client_round_trips_its_logout_settings,
+            ending_a_session_queues_notices_and_revokes_its_online_grants,
+            a_users_sessions_end_with_every_token_and_notify_their_clients,
+            the_outbox_is_claimed_once_retried_and_given_up,
+            concurrent_claims_never_share_a_notice,
+            a_renewed_session_keeps_its_sid_and_clients,
+            cleanup_forgets_clients_of_expired_sessions_and_old_given_up_notices,
         );
     };
 }
@@ -85,6 +92,9 @@ fn client(id: &str) -> ClientRecord {
         access_token_format: AccessTokenFormat::Opaque,
         resources: vec!["https://api.example.com".into()],
         introspect: false,
+        post_logout_redirect_uris: vec![RedirectUri::parse("https://app.example.com/bye").unwrap()],
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
         created_at: NOW,
     }
 }
@@ -182,7 +192,7 @@ async fn issue_access(store: &Arc<dyn Store>, token: AccessTokenRecord) {
 
 /// Stores a code.
 async fn issue_code(store: &Arc<dyn Store>, hash: &TokenHash, grant: CodeGrant) {
-    store.put_code(hash, &grant).await.unwrap();
+    store.put_code(hash, &grant, NOW).await.unwrap();
 }
 
 /// Rotates the refresh token `value` into [`successor_token`]`(next)`.
@@ -355,7 +365,7 @@ pub async fn code_can_be_taken_once(store: Arc<dyn Store>) {
     seeded(&store).await;
     let h = TokenHash::of("code");
     let g = code_grant("g1", "app", NOW.plus(60));
-    store.put_code(&h, &g).await.unwrap();
+    store.put_code(&h, &g, NOW).await.unwrap();
     assert_eq!(store.find_code(&h, NOW).await.unwrap(), Some((g.clone(), false)));
     assert_eq!(
         store.take_code(&h, NOW).await.unwrap(),
@@ -904,7 +914,9 @@ pub async fn revoking_a_user_ends_their_sessions_and_tokens(store: Arc<dyn Store
     };
     store.put_session(&session("u1", "c1")).await.unwrap();
     store.put_session(&session("u2", "c2")).await.unwrap();
-    assert_eq!(store.revoke_user_sessions("u1", NOW).await.unwrap(), 2);
+    let ended = end_user(&store, "u1").await;
+    assert_eq!(ended.tokens_revoked, 2);
+    assert_eq!(ended.sessions, vec![("sid-c1".to_owned(), "u1".to_owned())]);
     assert_eq!(live_access(&store, "at1", NOW).await, None);
     assert_eq!(live_refresh(&store, "rt1", NOW).await, None);
     assert_eq!(store.find_session(&TokenHash::of("c1"), NOW).await.unwrap(), None);
@@ -913,11 +925,11 @@ pub async fn revoking_a_user_ends_their_sessions_and_tokens(store: Arc<dyn Store
         "other users keep theirs"
     );
     assert!(store.find_session(&TokenHash::of("c2"), NOW).await.unwrap().is_some());
-    assert_eq!(store.revoke_user_sessions("u1", NOW).await.unwrap(), 0);
+    assert_eq!(end_user(&store, "u1").await.tokens_revoked, 0);
     // A code not yet exchanged, and a token written after the revocation, are dead too.
     let code = TokenHash::of("pending-code");
     issue_code(&store, &code, code_grant("g9", "app", NOW.plus(60))).await;
-    assert_eq!(store.revoke_user_sessions("u1", NOW).await.unwrap(), 0);
+    assert_eq!(end_user(&store, "u1").await.tokens_revoked, 0);
     assert_eq!(store.find_code(&code, NOW).await.unwrap(), None);
     store.put_refresh_token(&refresh("rt-late", "g1")).await.unwrap();
     assert_eq!(live_refresh(&store, "rt-late", NOW).await, None);
@@ -1011,4 +1023,341 @@ pub async fn key_rotation_schedules_retirement_once(store: Arc<dyn Store>) {
             .unwrap()
     );
     assert_eq!(store.list_keys().await.unwrap().len(), 3);
+}
+
+/// Ends every session of a user, as `user lock` does.
+async fn end_user(store: &Arc<dyn Store>, user: &str) -> EndedSessions {
+    store
+        .end_sessions(SessionEnd::User(user), "user_locked", NOW, NOW)
+        .await
+        .unwrap()
+}
+
+/// A client that hears of logouts.
+fn notified_client(id: &str) -> ClientRecord {
+    ClientRecord {
+        backchannel_logout_uri: Some(
+            gatehouse_protocol::logout::BackchannelUri::parse(&format!("http://{id}.internal/bc")).unwrap(),
+        ),
+        ..client(id)
+    }
+}
+
+/// A live session of `user` with `cookie` and `sid`.
+fn session_of(user: &str, cookie: &str, sid: &str) -> BrowserSession {
+    BrowserSession {
+        token_hash: TokenHash::of(cookie),
+        sid: sid.into(),
+        user_id: user.into(),
+        auth_time: NOW,
+        expires_at: NOW.plus(3600),
+    }
+}
+
+/// A code `value` for `client` issued in session `sid`.
+async fn code_in_session(store: &Arc<dyn Store>, value: &str, client: &str, sid: &str) {
+    let grant = CodeGrant {
+        session_id: Some(sid.into()),
+        ..code_grant(&format!("g-{value}"), client, NOW.plus(60))
+    };
+    issue_code(store, &TokenHash::of(value), grant).await;
+}
+
+/// A refresh token of family `family` issued in session `sid` with `scope`.
+fn refresh_in_session(value: &str, family: &str, sid: &str, scope: &[&'static str]) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        session_id: Some(sid.into()),
+        scope: ScopeSet::from_static(scope),
+        ..refresh(value, family)
+    }
+}
+
+pub async fn a_client_round_trips_its_logout_settings(store: Arc<dyn Store>) {
+    let mut c = notified_client("app");
+    c.backchannel_logout_session_required = true;
+    store.create_client(&c).await.unwrap();
+    assert_eq!(store.find_client(&c.id).await.unwrap().unwrap(), c);
+    c.post_logout_redirect_uris = vec![];
+    c.backchannel_logout_uri = None;
+    assert!(store.update_client(&c).await.unwrap());
+    assert_eq!(store.find_client(&c.id).await.unwrap().unwrap(), c);
+}
+
+pub async fn ending_a_session_queues_notices_and_revokes_its_online_grants(store: Arc<dyn Store>) {
+    store.create_client(&notified_client("app")).await.unwrap();
+    store.create_client(&client("web")).await.unwrap();
+    store.create_user(&user("u1", "alice")).await.unwrap();
+    store.put_session(&session_of("u1", "c1", "s1")).await.unwrap();
+    store.put_session(&session_of("u1", "c2", "s2")).await.unwrap();
+    code_in_session(&store, "code-app", "app", "s1").await;
+    code_in_session(&store, "code-app-again", "app", "s1").await;
+    code_in_session(&store, "code-web", "web", "s1").await;
+    code_in_session(&store, "code-other-session", "app", "s2").await;
+    for t in [
+        refresh_in_session("rt-online", "g-online", "s1", &["openid"]),
+        refresh_in_session("rt-offline", "g-offline", "s1", &["openid", "offline_access"]),
+        refresh_in_session("rt-s2", "g-s2", "s2", &["openid"]),
+    ] {
+        store.put_refresh_token(&t).await.unwrap();
+    }
+    issue_access(&store, access("at-online", "app", Some("g-online"), NOW.plus(60))).await;
+
+    let ended = store
+        .end_sessions(SessionEnd::Cookie(&TokenHash::of("c1")), "rp", NOW, NOW.plus(30))
+        .await
+        .unwrap();
+    assert_eq!(ended.sessions, vec![("s1".to_owned(), "u1".to_owned())]);
+    assert_eq!(ended.tokens_revoked, 2, "the online family's refresh and access token");
+    // One notice for the one client with a back-channel URI, however many codes it got.
+    assert_eq!(ended.notices.len(), 1, "{:?}", ended.notices);
+    let n = &ended.notices[0];
+    assert_eq!(
+        (n.sid.as_str(), n.client_id.as_str(), n.subject.as_str()),
+        ("s1", "app", "u1")
+    );
+    assert_eq!(
+        (n.initiator.as_str(), n.attempts, n.next_attempt_at),
+        ("rp", 0, NOW.plus(30))
+    );
+    assert_eq!(store.find_session(&TokenHash::of("c1"), NOW).await.unwrap(), None);
+    assert_eq!(live_refresh(&store, "rt-online", NOW).await, None);
+    assert_eq!(live_access(&store, "at-online", NOW).await, None);
+    assert!(
+        live_refresh(&store, "rt-offline", NOW).await.is_some(),
+        "offline_access outlives logout"
+    );
+    assert!(
+        live_refresh(&store, "rt-s2", NOW).await.is_some(),
+        "other sessions are untouched"
+    );
+    assert_eq!(
+        store.find_code(&TokenHash::of("code-app"), NOW).await.unwrap(),
+        None,
+        "a code of the ended session can no longer start a grant"
+    );
+    assert!(
+        store
+            .find_code(&TokenHash::of("code-other-session"), NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Ending it again, or by its sid, finds nothing: exactly one notice per session and client.
+    let again = store
+        .end_sessions(SessionEnd::Sid("s1"), "operator", NOW, NOW)
+        .await
+        .unwrap();
+    assert_eq!(again, EndedSessions::default());
+    let by_sid = store
+        .end_sessions(SessionEnd::Sid("s2"), "operator", NOW, NOW)
+        .await
+        .unwrap();
+    assert_eq!(by_sid.notices.len(), 1);
+    assert_eq!(store.list_notices().await.unwrap().len(), 2);
+}
+
+pub async fn a_users_sessions_end_with_every_token_and_notify_their_clients(store: Arc<dyn Store>) {
+    store.create_client(&notified_client("app")).await.unwrap();
+    store.create_user(&user("u1", "alice")).await.unwrap();
+    store.create_user(&user("u2", "bob")).await.unwrap();
+    store.put_session(&session_of("u1", "c1", "s1")).await.unwrap();
+    store.put_session(&session_of("u1", "c2", "s2")).await.unwrap();
+    store.put_session(&session_of("u2", "c3", "s3")).await.unwrap();
+    for sid in ["s1", "s2", "s3"] {
+        code_in_session(&store, &format!("code-{sid}"), "app", sid).await;
+    }
+    store
+        .put_refresh_token(&refresh_in_session(
+            "rt-offline",
+            "g-off",
+            "s1",
+            &["openid", "offline_access"],
+        ))
+        .await
+        .unwrap();
+    let ended = end_user(&store, "u1").await;
+    assert_eq!(ended.sessions.len(), 2);
+    let mut sids: Vec<&str> = ended.notices.iter().map(|n| n.sid.as_str()).collect();
+    sids.sort_unstable();
+    assert_eq!(sids, ["s1", "s2"]);
+    assert_eq!(
+        live_refresh(&store, "rt-offline", NOW).await,
+        None,
+        "a lock ends offline tokens too"
+    );
+    assert!(store.find_session(&TokenHash::of("c3"), NOW).await.unwrap().is_some());
+}
+
+pub async fn the_outbox_is_claimed_once_retried_and_given_up(store: Arc<dyn Store>) {
+    store.create_client(&notified_client("app")).await.unwrap();
+    store.create_client(&notified_client("api")).await.unwrap();
+    store.create_user(&user("u1", "alice")).await.unwrap();
+    store.put_session(&session_of("u1", "c1", "s1")).await.unwrap();
+    code_in_session(&store, "code-app", "app", "s1").await;
+    code_in_session(&store, "code-api", "api", "s1").await;
+    let ended = store
+        .end_sessions(SessionEnd::Sid("s1"), "rp", NOW, NOW.plus(30))
+        .await
+        .unwrap();
+    assert_eq!(ended.notices.len(), 2);
+    // Claimed by the instance that ended the session: nobody else sees them until the claim lapses.
+    assert!(
+        store
+            .claim_notices(NOW.plus(29), NOW.plus(60), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (first, second) = (&ended.notices[0], &ended.notices[1]);
+    store.settle_notice(&first.id, &NoticeOutcome::Delivered).await.unwrap();
+    let retry = NoticeOutcome::Retry {
+        attempts: 1,
+        at: NOW.plus(40),
+        error: "HTTP 500".into(),
+    };
+    store.settle_notice(&second.id, &retry).await.unwrap();
+    let listed = store.list_notices().await.unwrap();
+    assert_eq!(listed.len(), 1, "the delivered one left the outbox");
+    assert_eq!(
+        (
+            listed[0].attempts,
+            listed[0].last_error.as_deref(),
+            listed[0].gave_up_at
+        ),
+        (1, Some("HTTP 500"), None)
+    );
+    assert!(
+        store
+            .claim_notices(NOW.plus(39), NOW.plus(90), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed = store.claim_notices(NOW.plus(40), NOW.plus(90), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].next_attempt_at, NOW.plus(90));
+    assert!(
+        store
+            .claim_notices(NOW.plus(40), NOW.plus(90), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed once"
+    );
+    let gave_up = NoticeOutcome::GaveUp {
+        attempts: 2,
+        at: NOW.plus(41),
+        error: "HTTP 400".into(),
+    };
+    store.settle_notice(&second.id, &gave_up).await.unwrap();
+    assert!(
+        store
+            .claim_notices(NOW.plus(1000), NOW.plus(1030), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let listed = store.list_notices().await.unwrap();
+    assert_eq!(
+        listed[0].gave_up_at,
+        Some(NOW.plus(41)),
+        "kept, for gatehouse session outbox"
+    );
+}
+
+pub async fn concurrent_claims_never_share_a_notice(store: Arc<dyn Store>) {
+    store.create_user(&user("u1", "alice")).await.unwrap();
+    for i in 0..8 {
+        store.create_client(&notified_client(&format!("app{i}"))).await.unwrap();
+    }
+    for s in 0..5 {
+        let sid = format!("s{s}");
+        store
+            .put_session(&session_of("u1", &format!("c{s}"), &sid))
+            .await
+            .unwrap();
+        for i in 0..8 {
+            code_in_session(&store, &format!("code-{s}-{i}"), &format!("app{i}"), &sid).await;
+        }
+    }
+    assert_eq!(end_user(&store, "u1").await.notices.len(), 40);
+    let claims = (0..4).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.claim_notices(NOW, NOW.plus(30), 15).await.unwrap() })
+    });
+    let mut ids = Vec::new();
+    for c in claims {
+        ids.extend(c.await.unwrap().into_iter().map(|n| n.id));
+    }
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "a notice was claimed twice");
+    assert_eq!(total, 40);
+}
+
+pub async fn a_renewed_session_keeps_its_sid_and_clients(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    store.put_session(&session_of("u1", "old", "s1")).await.unwrap();
+    code_in_session(&store, "code-app", "app", "s1").await;
+    let renewed = BrowserSession {
+        auth_time: NOW.plus(10),
+        expires_at: NOW.plus(7200),
+        ..session_of("u1", "new", "ignored")
+    };
+    assert!(store.renew_session(&TokenHash::of("old"), &renewed).await.unwrap());
+    assert_eq!(store.find_session(&TokenHash::of("old"), NOW).await.unwrap(), None);
+    let found = store.find_session(&TokenHash::of("new"), NOW).await.unwrap().unwrap();
+    assert_eq!((found.sid.as_str(), found.auth_time), ("s1", NOW.plus(10)));
+    let listed = store.list_sessions(Some("u1"), NOW).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].clients.len(), 1);
+    assert_eq!(listed[0].clients[0].0.as_str(), "app");
+    // Another user's sign-in never takes over the session.
+    let other = BrowserSession {
+        user_id: "u2".into(),
+        ..session_of("u2", "x", "s9")
+    };
+    assert!(!store.renew_session(&TokenHash::of("new"), &other).await.unwrap());
+}
+
+pub async fn cleanup_forgets_clients_of_expired_sessions_and_old_given_up_notices(store: Arc<dyn Store>) {
+    store.create_client(&notified_client("app")).await.unwrap();
+    store.create_user(&user("u1", "alice")).await.unwrap();
+    let short = BrowserSession {
+        expires_at: NOW.plus(5),
+        ..session_of("u1", "c1", "s1")
+    };
+    store.put_session(&short).await.unwrap();
+    store.put_session(&session_of("u1", "c2", "s2")).await.unwrap();
+    code_in_session(&store, "code-1", "app", "s1").await;
+    code_in_session(&store, "code-2", "app", "s2").await;
+    let report = store.cleanup(NOW.plus(10), NOW, 100).await.unwrap();
+    assert_eq!((report.sessions, report.session_clients), (1, 1), "{report:?}");
+    // An expired session is not a logout: nobody is notified of it.
+    let ended = end_user(&store, "u1").await;
+    assert_eq!(ended.notices.len(), 1);
+    let gave_up = NoticeOutcome::GaveUp {
+        attempts: 1,
+        at: NOW.plus(20),
+        error: "HTTP 400".into(),
+    };
+    store.settle_notice(&ended.notices[0].id, &gave_up).await.unwrap();
+    assert_eq!(
+        store
+            .cleanup(NOW.plus(30), NOW.plus(19), 100)
+            .await
+            .unwrap()
+            .logout_notices,
+        0
+    );
+    assert_eq!(
+        store
+            .cleanup(NOW.plus(30), NOW.plus(20), 100)
+            .await
+            .unwrap()
+            .logout_notices,
+        1
+    );
+    assert!(store.list_notices().await.unwrap().is_empty());
 }

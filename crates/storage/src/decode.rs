@@ -5,6 +5,7 @@ use crate::codec::{from_json, hash, parse_scope, parse_wire};
 use crate::model::*;
 use crate::traits::StoreResult;
 use gatehouse_protocol::grant::authorization_code::CodeGrant;
+use gatehouse_protocol::logout::BackchannelUri;
 use gatehouse_protocol::types::{ClientId, RedirectUri, ScopeSet, UnixTime};
 
 /// Typed access to the columns of a result row, by index.
@@ -55,7 +56,51 @@ pub(crate) fn client(r: &dyn Cols) -> StoreResult<ClientRecord> {
         access_token_format: wire(r, 9)?,
         resources: json(r, 10)?,
         introspect: r.bool(11)?,
+        post_logout_redirect_uris: json::<Vec<String>>(r, 12)?
+            .into_iter()
+            .map(RedirectUri::from_stored)
+            .collect(),
+        backchannel_logout_uri: r.opt_text(13)?.map(BackchannelUri::from_stored),
+        backchannel_logout_session_required: r.bool(14)?,
     })
+}
+
+/// `id, sid, client_id, subject, initiator, created_at, attempts, next_attempt_at, last_error,
+/// gave_up_at`.
+pub(crate) fn notice(r: &dyn Cols) -> StoreResult<LogoutNotice> {
+    Ok(LogoutNotice {
+        id: r.text(0)?,
+        sid: r.text(1)?,
+        client_id: ClientId::from_stored(r.text(2)?),
+        subject: r.text(3)?,
+        initiator: r.text(4)?,
+        created_at: r.time(5)?,
+        attempts: u32::try_from(r.int(6)?).unwrap_or(u32::MAX),
+        next_attempt_at: r.time(7)?,
+        last_error: r.opt_text(8)?,
+        gave_up_at: r.opt_time(9)?,
+    })
+}
+
+/// `sid, user_id`.
+pub(crate) fn sid_and_user(r: &dyn Cols) -> StoreResult<(String, String)> {
+    Ok((r.text(0)?, r.text(1)?))
+}
+
+/// `sid, user_id, auth_time, expires_at`, without clients yet.
+pub(crate) fn session_summary(r: &dyn Cols) -> StoreResult<SessionSummary> {
+    Ok(SessionSummary {
+        sid: r.text(0)?,
+        user_id: r.text(1)?,
+        auth_time: r.time(2)?,
+        expires_at: r.time(3)?,
+        clients: Vec::new(),
+    })
+}
+
+/// `sid, client_id, first_at, last_at`.
+pub(crate) fn session_client(r: &dyn Cols) -> StoreResult<(String, (ClientId, UnixTime, UnixTime))> {
+    Ok((r.text(0)?, (ClientId::from_stored(r.text(1)?), r.time(2)?, r.time(3)?)))
 }
 
 pub(crate) fn user(r: &dyn Cols) -> StoreResult<UserRecord> {

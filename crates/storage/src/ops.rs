@@ -17,6 +17,7 @@ use crate::error::StoreError;
 use crate::model::*;
 use crate::sql::{self, CLEANUP, CleanupJob, Sql, Value, values};
 use crate::traits::StoreResult;
+use gatehouse_protocol::grant::authorization_code::CodeGrant;
 use gatehouse_protocol::types::{ClientId, ScopeSet, TokenHash, UnixTime};
 use std::future::Future;
 
@@ -31,6 +32,13 @@ pub(crate) trait Db {
         params: &[Value<'_>],
         decode: Decode<T>,
     ) -> impl Future<Output = StoreResult<Option<T>>>;
+    /// Every row of a query, decoded.
+    fn all<T>(
+        &self,
+        sql: &'static Sql,
+        params: &[Value<'_>],
+        decode: Decode<T>,
+    ) -> impl Future<Output = StoreResult<Vec<T>>>;
 }
 
 /// A unique-key failure named for the caller (`Conflict("client x")`); other errors unchanged.
@@ -143,8 +151,8 @@ pub(crate) async fn delete_user(db: &impl Db, id: &str) -> StoreResult<bool> {
     Ok(deleted == 1)
 }
 
-/// Ends everything a user holds ([`crate::Users::revoke_user_sessions`]). Run in a transaction.
-pub(crate) async fn revoke_user_sessions(db: &impl Db, id: &str, now: UnixTime) -> StoreResult<u64> {
+/// Ends everything a user holds: every session and every token. Run in a transaction.
+async fn revoke_user_sessions(db: &impl Db, id: &str, now: UnixTime) -> StoreResult<u64> {
     let params = values![id, now];
     for statement in &sql::users::END_GRANTS {
         db.exec(statement, &params).await?;
@@ -155,6 +163,87 @@ pub(crate) async fn revoke_user_sessions(db: &impl Db, id: &str, now: UnixTime) 
     }
     db.exec(&sql::users::DELETE_SESSIONS, &values![id]).await?;
     Ok(revoked)
+}
+
+/// Stores a code and records that its client received a code in the browser session, so the
+/// client hears of the session's end.
+pub(crate) async fn put_code(db: &impl Db, hash: &TokenHash, grant: &CodeGrant, now: UnixTime) -> StoreResult<()> {
+    db.exec(&sql::codes::INSERT, &sql::codes::params(hash, grant)?).await?;
+    if let Some(sid) = &grant.session_id {
+        let params = values![sid, grant.client_id.as_str(), &grant.subject, now];
+        db.exec(&sql::logouts::RECORD_CLIENT, &params).await?;
+    }
+    Ok(())
+}
+
+/// Ends live browser sessions ([`crate::Logouts::end_sessions`]). Run in a transaction.
+pub(crate) async fn end_sessions(
+    db: &impl Db,
+    end: SessionEnd<'_>,
+    initiator: &str,
+    now: UnixTime,
+    claim_until: UnixTime,
+) -> StoreResult<EndedSessions> {
+    let sessions = match end {
+        SessionEnd::Cookie(hash) => {
+            db.all(
+                &sql::logouts::SESSIONS_BY_COOKIE,
+                &values![hash, now],
+                decode::sid_and_user,
+            )
+            .await?
+        }
+        SessionEnd::Sid(sid) => {
+            db.all(&sql::logouts::SESSIONS_BY_SID, &values![sid, now], decode::sid_and_user)
+                .await?
+        }
+        SessionEnd::User(id) => {
+            db.all(&sql::logouts::SESSIONS_BY_USER, &values![id, now], decode::sid_and_user)
+                .await?
+        }
+    };
+    let mut ended = EndedSessions::default();
+    for (sid, _) in &sessions {
+        let queued = db
+            .all(
+                &sql::logouts::QUEUE,
+                &values![sid, initiator, now, claim_until],
+                decode::notice,
+            )
+            .await?;
+        ended.notices.extend(queued);
+        db.exec(&sql::logouts::FORGET_CLIENTS, &values![sid]).await?;
+        if !matches!(end, SessionEnd::User(_)) {
+            for family in db
+                .all(&sql::logouts::ONLINE_FAMILIES, &values![sid], decode::text)
+                .await?
+            {
+                ended.tokens_revoked += revoke_grant(db, &family, now).await?;
+            }
+            db.exec(&sql::logouts::DELETE_CODES, &values![sid]).await?;
+            db.exec(&sql::logouts::DELETE_SESSION, &values![sid]).await?;
+        }
+    }
+    if let SessionEnd::User(id) = end {
+        // Everything the user holds ends, offline tokens too: the account is locked, its
+        // password changed, or the operator said so.
+        ended.tokens_revoked = revoke_user_sessions(db, id, now).await?;
+    }
+    ended.sessions = sessions;
+    Ok(ended)
+}
+
+/// Attaches to each session the clients recorded for it.
+pub(crate) fn with_clients(
+    mut sessions: Vec<SessionSummary>,
+    clients: Vec<(String, (ClientId, UnixTime, UnixTime))>,
+) -> Vec<SessionSummary> {
+    for (sid, client) in clients {
+        if let Some(s) = sessions.iter_mut().find(|s| s.sid == sid) {
+            s.clients.push(client);
+        }
+    }
+    sessions
 }
 
 /// Adds to a user's consent for a client: concurrent grants never lose a scope. Run in a

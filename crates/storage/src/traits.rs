@@ -40,9 +40,6 @@ pub trait Users: Send + Sync {
     async fn update_user(&self, user: &UserRecord) -> StoreResult<bool>;
     /// Deletes a user and, in the same transaction, their sessions, consents and tokens.
     async fn delete_user(&self, id: &str) -> StoreResult<bool>;
-    /// Ends everything a user holds, in one transaction: every browser session is deleted and
-    /// every live access and refresh token (whole families) is revoked. Returns the tokens revoked.
-    async fn revoke_user_sessions(&self, id: &str, now: UnixTime) -> StoreResult<u64>;
 }
 
 /// The scope registry.
@@ -80,8 +77,12 @@ pub trait Sessions: Send + Sync {
     async fn put_session(&self, session: &BrowserSession) -> StoreResult<()>;
     /// The live session with this cookie hash.
     async fn find_session(&self, token_hash: &TokenHash, now: UnixTime) -> StoreResult<Option<BrowserSession>>;
-    /// Ends a session.
+    /// Ends a session without telling anyone (it is being replaced, or was never used).
     async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<()>;
+    /// The same user signed in again in this browser: the live session of `old` takes the new
+    /// cookie hash, auth time and expiry of `renewed` and keeps its `sid`, so the clients that
+    /// know the sid hear of its end. `false` if `old` is not a live session of `renewed.user_id`.
+    async fn renew_session(&self, old: &TokenHash, renewed: &BrowserSession) -> StoreResult<bool>;
     /// Stores a new interaction.
     async fn put_interaction(&self, interaction: &Interaction) -> StoreResult<()>;
     /// The live interaction with this id.
@@ -98,8 +99,9 @@ pub trait Sessions: Send + Sync {
 /// Authorization codes.
 #[async_trait]
 pub trait Codes: Send + Sync {
-    /// Stores a code by hash.
-    async fn put_code(&self, hash: &TokenHash, grant: &CodeGrant) -> StoreResult<()>;
+    /// Stores a code by hash and records, for the grant's browser session, that its client
+    /// received a code at `now` (so it is notified when the session ends).
+    async fn put_code(&self, hash: &TokenHash, grant: &CodeGrant, now: UnixTime) -> StoreResult<()>;
     /// Reads a code without consuming it: the grant and whether it was consumed already.
     /// Expired codes are not found unless they were consumed: a consumed code stays findable (until
     /// cleanup, after the revoked-row retention) so that a replay after expiry is still detected.
@@ -145,6 +147,34 @@ pub trait Tokens: Send + Sync {
     /// Revokes every access and refresh token of an authorization grant, in one transaction.
     /// Returns how many tokens were revoked.
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64>;
+}
+
+/// Ending browser sessions, and the outbox of back-channel logout notifications.
+#[async_trait]
+pub trait Logouts: Send + Sync {
+    /// Ends the live sessions `end` selects, in one transaction: a notification for every client
+    /// with a `backchannel_logout_uri` that received a code in them is queued (claimed by the
+    /// caller until `claim_until`, so it can deliver them at once), their client records go, and
+    /// the session rows go. For a cookie or a sid, the session's refresh families without
+    /// `offline_access` are revoked and its codes not yet exchanged deleted; for a user, every
+    /// token the user holds is revoked. `initiator` is recorded on the notifications.
+    async fn end_sessions(
+        &self,
+        end: SessionEnd<'_>,
+        initiator: &str,
+        now: UnixTime,
+        claim_until: UnixTime,
+    ) -> StoreResult<EndedSessions>;
+    /// Live sessions, of one user or of all, oldest sign-in first, with their clients.
+    async fn list_sessions(&self, user_id: Option<&str>, now: UnixTime) -> StoreResult<Vec<SessionSummary>>;
+    /// Claims up to `limit` due notifications until `claim_until` (an instance that claimed one
+    /// and died leaves it due again then). Two instances never claim the same notification at
+    /// once.
+    async fn claim_notices(&self, now: UnixTime, claim_until: UnixTime, limit: u32) -> StoreResult<Vec<LogoutNotice>>;
+    /// Records how a delivery attempt ended.
+    async fn settle_notice(&self, id: &str, outcome: &NoticeOutcome) -> StoreResult<()>;
+    /// Every notification in the outbox (pending and given up), oldest first.
+    async fn list_notices(&self) -> StoreResult<Vec<LogoutNotice>>;
 }
 
 /// Signing keys.
@@ -227,7 +257,7 @@ pub struct PoolStatus {
 
 /// Everything a server needs.
 #[async_trait]
-pub trait Store: Clients + Users + Scopes + Consents + Sessions + Codes + Tokens + Keys + Lockouts {
+pub trait Store: Clients + Users + Scopes + Consents + Sessions + Codes + Tokens + Keys + Lockouts + Logouts {
     /// `"sqlite"` or `"postgres"`.
     fn kind(&self) -> &'static str;
     /// A cheap round trip, for readiness checks.

@@ -105,6 +105,9 @@ async fn client_changes_by_another_process_reach_the_cache() {
         access_token_format: gatehouse_protocol::types::AccessTokenFormat::Opaque,
         resources: vec![],
         introspect: false,
+        post_logout_redirect_uris: vec![],
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
         created_at: gatehouse_protocol::types::UnixTime(1),
     };
     cli.create_client(&record).await.unwrap();

@@ -20,6 +20,7 @@ macro_rules! stored_string {
     };
 }
 
+mod backchannel_uri;
 mod client;
 mod hash;
 mod pkce;
@@ -28,6 +29,7 @@ mod scope;
 mod secret;
 mod time;
 
+pub use backchannel_uri::BackchannelUri;
 pub use client::{AccessTokenFormat, ClientId, ClientKind, GrantType, SigningAlg, TokenEndpointAuthMethod};
 pub use hash::{TokenHash, b64url, b64url_decode, ordered_value};
 pub use pkce::{CodeChallenge, CodeVerifier};

@@ -5,7 +5,8 @@ use crate::random::{random_b64, random_token};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use gatehouse_protocol::types::{
-    AccessTokenFormat, ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash,
+    AccessTokenFormat, BackchannelUri, ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod,
+    TokenHash,
 };
 use gatehouse_storage::{ClientRecord, Store};
 use serde_json::json;
@@ -82,6 +83,16 @@ pub(super) struct CreateArgs {
     /// client's client_id or one of its --resource URIs (RFC 7662 section 4).
     #[arg(long)]
     introspect: bool,
+    /// Where users may be sent after signing out (repeat for several); matched exactly.
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI", value_parser = parse_redirect_uri)]
+    post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Where logout tokens are posted when a session this client took part in ends
+    /// (OpenID Connect Back-Channel Logout); internal hosts need GATEHOUSE_OUTBOUND_ALLOW.
+    #[arg(long = "backchannel-logout-uri", value_name = "URI", value_parser = parse_backchannel_uri)]
+    backchannel_logout_uri: Option<BackchannelUri>,
+    /// The client requires `sid` in logout tokens (Gatehouse always sends it).
+    #[arg(long)]
+    backchannel_logout_session_required: bool,
     /// Use this client_id instead of a generated one.
     #[arg(long = "client-id", value_name = "ID")]
     client_id: Option<String>,
@@ -120,6 +131,15 @@ pub(super) struct UpdateArgs {
     /// this client (a resource server).
     #[arg(long, value_name = "true|false")]
     introspect: Option<bool>,
+    /// Replace the post-logout redirect URIs (repeat for several; "" removes them all).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI", value_parser = parse_optional_redirect_uri)]
+    post_logout_redirect_uris: Vec<Option<RedirectUri>>,
+    /// Set the back-channel logout URI ("" removes it).
+    #[arg(long = "backchannel-logout-uri", value_name = "URI", value_parser = parse_optional_backchannel_uri)]
+    backchannel_logout_uri: Option<Option<BackchannelUri>>,
+    /// Whether the client requires `sid` in logout tokens.
+    #[arg(long, value_name = "true|false")]
+    backchannel_logout_session_required: Option<bool>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -127,6 +147,26 @@ pub(super) struct UpdateArgs {
 
 fn parse_redirect_uri(s: &str) -> Result<RedirectUri, String> {
     RedirectUri::parse(s).map_err(|e| e.description())
+}
+
+fn parse_optional_redirect_uri(s: &str) -> Result<Option<RedirectUri>, String> {
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        parse_redirect_uri(s).map(Some)
+    }
+}
+
+fn parse_backchannel_uri(s: &str) -> Result<BackchannelUri, String> {
+    BackchannelUri::parse(s).map_err(|e| e.description())
+}
+
+fn parse_optional_backchannel_uri(s: &str) -> Result<Option<BackchannelUri>, String> {
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        parse_backchannel_uri(s).map(Some)
+    }
 }
 
 fn parse_resource(s: &str) -> Result<String, String> {
@@ -235,6 +275,9 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         access_token_format: a.access_token_format,
         resources: a.resources,
         introspect: a.introspect,
+        post_logout_redirect_uris: a.post_logout_redirect_uris,
+        backchannel_logout_uri: a.backchannel_logout_uri,
+        backchannel_logout_session_required: a.backchannel_logout_session_required,
         created_at: now(),
     };
     store.create_client(&record).await?;
@@ -288,6 +331,15 @@ async fn update(a: UpdateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         }
         c.introspect = introspect;
     }
+    if !a.post_logout_redirect_uris.is_empty() {
+        c.post_logout_redirect_uris = a.post_logout_redirect_uris.into_iter().flatten().collect();
+    }
+    if let Some(uri) = a.backchannel_logout_uri {
+        c.backchannel_logout_uri = uri;
+    }
+    if let Some(required) = a.backchannel_logout_session_required {
+        c.backchannel_logout_session_required = required;
+    }
     store.update_client(&c).await?;
     audit("client.updated", &format!("client_id={}", c.id));
     let value = to_json(&c);
@@ -336,6 +388,9 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
         "access_token_format": c.access_token_format,
         "resources": c.resources,
         "introspect": c.introspect,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
         "created_at": c.created_at.0,
     })
 }

@@ -4,6 +4,7 @@
 mod client;
 mod keys;
 mod scope;
+mod session;
 mod transfer;
 mod user;
 
@@ -34,6 +35,9 @@ enum Command {
     /// Manage end users.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// List and end browser sessions; show the back-channel logout outbox.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
     /// Manage the scope registry.
     #[command(subcommand)]
     Scope(scope::ScopeCommand),
@@ -170,6 +174,7 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
         Command::Client(c) => client::run(c, store::open(&config).await?).await,
         Command::User(c) => user::run(c, store::open(&config).await?).await,
         Command::Scope(c) => scope::run(c, store::open(&config).await?).await,
+        Command::Session(c) => session::run(c, store::open(&config).await?).await,
         Command::Migrate { status: true, json } => {
             let (applied, pending) = store::migration_status(&config).await?;
             print(

@@ -5,8 +5,8 @@
 use anyhow::{Context, bail};
 use gatehouse_protocol::claims::ClaimsRequest;
 use gatehouse_protocol::types::{
-    AccessTokenFormat, ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash,
-    UnixTime, b64url, b64url_decode,
+    AccessTokenFormat, BackchannelUri, ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod,
+    TokenHash, UnixTime, b64url, b64url_decode,
 };
 use gatehouse_storage::{ClientRecord, RefreshTokenRecord, ScopeRecord, SigningKeyRecord, Store, UserRecord};
 use serde::{Deserialize, Serialize};
@@ -43,6 +43,12 @@ enum Line {
         resources: Vec<String>,
         #[serde(default)]
         introspect: bool,
+        #[serde(default)]
+        post_logout_redirect_uris: Vec<RedirectUri>,
+        #[serde(default)]
+        backchannel_logout_uri: Option<BackchannelUri>,
+        #[serde(default)]
+        backchannel_logout_session_required: bool,
         created_at: UnixTime,
     },
     User {
@@ -117,6 +123,9 @@ pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
             access_token_format: c.access_token_format,
             resources: c.resources,
             introspect: c.introspect,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
+            backchannel_logout_uri: c.backchannel_logout_uri,
+            backchannel_logout_session_required: c.backchannel_logout_session_required,
             created_at: c.created_at,
         });
     }
@@ -259,6 +268,9 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
             access_token_format,
             resources,
             introspect,
+            post_logout_redirect_uris,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
             created_at,
         } => {
             store
@@ -274,6 +286,9 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
                     access_token_format,
                     resources,
                     introspect,
+                    post_logout_redirect_uris,
+                    backchannel_logout_uri,
+                    backchannel_logout_session_required,
                     created_at,
                 })
                 .await?;

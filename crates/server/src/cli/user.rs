@@ -1,6 +1,7 @@
 //! `gatehouse user ...`.
 
 use super::{audit, now, print};
+use crate::logout::Initiator;
 use crate::passwords;
 use crate::random::random_b64;
 use anyhow::bail;
@@ -160,25 +161,35 @@ pub(super) async fn run(cmd: UserCommand, store: Arc<dyn Store>) -> anyhow::Resu
             u.password_hash = hash(read_password(&password)?).await?;
             u.updated_at = now();
             store.update_user(&u).await?;
-            let revoked = store.revoke_user_sessions(&u.id, now()).await?;
+            let ended = super::session::end_user(&store, &u.id, Initiator::PasswordChanged).await?;
+            let revoked = ended.tokens_revoked;
             audit("user.password_set", &format!("sub={} revoked_tokens={revoked}", u.id));
-            println!("password changed for {username}; sessions ended, {revoked} tokens revoked");
+            println!(
+                "password changed for {username}; sessions ended, {revoked} tokens revoked{}",
+                super::session::queued(&ended)
+            );
             Ok(())
         }
         UserCommand::RevokeSessions { username } => {
             let u = find(&store, &username).await?;
-            let revoked = store.revoke_user_sessions(&u.id, now()).await?;
+            let ended = super::session::end_user(&store, &u.id, Initiator::SessionsRevoked).await?;
+            let revoked = ended.tokens_revoked;
             audit(
                 "user.sessions_revoked",
                 &format!("sub={} revoked_tokens={revoked}", u.id),
             );
-            println!("sessions of {username} ended, {revoked} tokens revoked");
+            println!(
+                "sessions of {username} ended, {revoked} tokens revoked{}",
+                super::session::queued(&ended)
+            );
             Ok(())
         }
         UserCommand::Lock { username } => set_locked(&store, &username, true).await,
         UserCommand::Unlock { username } => set_locked(&store, &username, false).await,
         UserCommand::Delete { username } => {
             let u = find(&store, &username).await?;
+            // Its clients hear that its sessions ended before the user is gone.
+            super::session::end_user(&store, &u.id, Initiator::UserDeleted).await?;
             store.delete_user(&u.id).await?;
             audit("user.deleted", &format!("sub={}", u.id));
             println!("deleted user {username}");
@@ -194,7 +205,7 @@ async fn set_locked(store: &Arc<dyn Store>, username: &str, locked: bool) -> any
     if locked {
         // An attacker's session and refresh family must not outlive the lock (and come back with
         // unlock): they end now.
-        store.revoke_user_sessions(&u.id, now()).await?;
+        super::session::end_user(store, &u.id, Initiator::UserLocked).await?;
     } else {
         // Also ends a temporary lockout after failed logins.
         store.clear_login_failures(username).await?;

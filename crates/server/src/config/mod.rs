@@ -92,6 +92,14 @@ pub struct Config {
     pub limit_token: Option<Limit>,
     /// All login posts per client address.
     pub limit_login: Option<Limit>,
+    /// Internal destinations outbound calls may reach (`GATEHOUSE_OUTBOUND_ALLOW`).
+    pub outbound_allow: Vec<crate::outbound::Allowed>,
+    /// Timeout of each outbound call.
+    pub outbound_timeout: Duration,
+    /// First retry delay of a failed back-channel logout delivery.
+    pub backchannel_retry: Duration,
+    /// Deliveries tried per back-channel logout notification.
+    pub backchannel_attempts: u32,
     /// Graceful shutdown deadline.
     pub shutdown_timeout: Duration,
     /// Delay between publishing a new key and signing with it.
@@ -202,6 +210,10 @@ impl Config {
             limit_token: r.limit("GATEHOUSE_RATE_LIMIT_TOKEN")?,
             limit_login: r.limit("GATEHOUSE_RATE_LIMIT_LOGIN")?,
             secret_key: secret_key(r)?,
+            outbound_allow: outbound_allow(r)?,
+            outbound_timeout: r.duration("GATEHOUSE_OUTBOUND_TIMEOUT", secs(MIN))?,
+            backchannel_retry: r.duration("GATEHOUSE_BACKCHANNEL_RETRY", secs(HOUR))?,
+            backchannel_attempts: u32::try_from(r.number("GATEHOUSE_BACKCHANNEL_ATTEMPTS", 1..=100)?).unwrap_or(100),
             shutdown_timeout: r.duration("GATEHOUSE_SHUTDOWN_TIMEOUT", secs(HOUR))?,
             key_publish_delay: match r.set("GATEHOUSE_KEY_PUBLISH_DELAY").as_deref() {
                 Some("0") => Duration::ZERO,
@@ -248,6 +260,19 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// `GATEHOUSE_OUTBOUND_ALLOW`: CIDRs, addresses and host names.
+fn outbound_allow<G: Fn(&str) -> Option<String>>(r: &Reader<G>) -> Result<Vec<crate::outbound::Allowed>, ConfigError> {
+    let raw = r.value("GATEHOUSE_OUTBOUND_ALLOW").unwrap_or_default();
+    list(&raw)
+        .map(|s| {
+            crate::outbound::Allowed::parse(s).map_err(|message| ConfigError {
+                setting: "GATEHOUSE_OUTBOUND_ALLOW",
+                message,
+            })
+        })
+        .collect()
 }
 
 /// PostgreSQL settings when `DATABASE_URL` is set. The pool settings are checked even without it,

@@ -6,6 +6,7 @@ use crate::http::cookies;
 use crate::http::error::{PageError, login_refused};
 use crate::http::pages::{self, LoginPage};
 use crate::interaction::{Back, after_login, fresh_csrf, open, submitted};
+use crate::logout::Initiator;
 use crate::metrics::METRICS;
 use crate::passwords;
 use crate::protect::Limit;
@@ -15,7 +16,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_protocol::types::{TokenHash, UnixTime};
 use gatehouse_storage::{
-    BrowserSession, ClientRecord, Interaction, InteractionLogin, LoginAttempt, StoreError, UserRecord,
+    BrowserSession, ClientRecord, Interaction, InteractionLogin, LoginAttempt, SessionEnd, StoreError, UserRecord,
 };
 
 /// `GET /login?interaction=ID`.
@@ -75,8 +76,12 @@ pub async fn login_submit(
     Ok(res)
 }
 
-/// Replaces the browser's session (if any) with a new one for `user_id` and records the sign-in
-/// on the interaction. Returns the login and the new session cookie's value.
+/// Starts the browser's session for `user_id` under a new cookie and records the sign-in on the
+/// interaction. Returns the login and the new session cookie's value.
+///
+/// The cookie always changes (no session fixation). When the browser already had a session of
+/// the same user, it keeps its `sid`, so the clients that know that sid still hear of its end;
+/// a session of another user ends, and its clients are told (back-channel logout).
 async fn start_session(
     state: &AppState,
     req: &HttpRequest,
@@ -85,22 +90,37 @@ async fn start_session(
     now: UnixTime,
 ) -> Result<(InteractionLogin, String), PageError> {
     let cookie = random_token();
-    let session = BrowserSession {
+    let mut session = BrowserSession {
         token_hash: TokenHash::of(&cookie),
         sid: random_b64(16),
         user_id: user_id.clone(),
         auth_time: now,
         expires_at: now.plus(state.config.session_ttl.as_secs()),
     };
-    if let Some(old) = cookies::value(req, cookies::Kind::Session, state.secure_cookies) {
-        let _ = state.store.delete_session(&TokenHash::of(&old)).await;
+    let old = cookies::value(req, cookies::Kind::Session, state.secure_cookies).map(|c| TokenHash::of(&c));
+    let previous = match &old {
+        Some(h) => state.store.find_session(h, now).await?,
+        None => None,
+    };
+    match (&old, previous) {
+        (Some(old), Some(p)) if p.user_id == user_id && state.store.renew_session(old, &session).await? => {
+            session.sid = p.sid;
+        }
+        (Some(old), Some(_)) => {
+            let keys = state.keys();
+            state
+                .backchannel
+                .end(&keys, SessionEnd::Cookie(old), Initiator::SignedInAsOther, now)
+                .await?;
+            state.store.put_session(&session).await?;
+        }
+        _ => state.store.put_session(&session).await?,
     }
     let login = InteractionLogin {
         user_id,
         auth_time: now,
         sid: session.sid.clone(),
     };
-    state.store.put_session(&session).await?;
     if !state.store.set_interaction_login(&interaction.id, &login).await? {
         return Err(PageError::Expired);
     }

@@ -10,6 +10,7 @@ pub mod health;
 pub mod introspection;
 pub mod jwks;
 pub mod login;
+pub mod logout;
 pub mod metrics;
 pub mod revocation;
 pub mod token;

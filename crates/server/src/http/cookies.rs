@@ -47,6 +47,11 @@ pub fn set(res: &mut HttpResponse, kind: Kind, value: String, ttl: std::time::Du
     let _ = res.add_cookie(&build(kind, value, max_age, secure));
 }
 
+/// Tells the browser to drop a cookie.
+pub fn clear(res: &mut HttpResponse, kind: Kind, secure: bool) {
+    let _ = res.add_cookie(&build(kind, String::new(), 0, secure));
+}
+
 /// A cookie's value.
 #[must_use]
 pub fn value(req: &HttpRequest, kind: Kind, secure: bool) -> Option<String> {

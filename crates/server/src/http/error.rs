@@ -185,6 +185,9 @@ pub enum PageError {
     Busy,
     /// The store failed ([`store_error`]): 503 when it is unavailable, else 500.
     Unavailable(Error),
+    /// A logout request that is not followed (RP-Initiated Logout 1.0 §2, §3): what was wrong and
+    /// how to fix it. Nobody is signed out and nobody is redirected.
+    Logout(String),
 }
 
 impl From<StoreError> for PageError {
@@ -233,6 +236,8 @@ impl PageError {
             Self::TooMany { message, .. } => fixed(S::TOO_MANY_REQUESTS, "Too many attempts", message, None, WAIT),
             Self::Busy => fixed(S::SERVICE_UNAVAILABLE, "Too busy", BUSY, None, WAIT),
             Self::Unavailable(e) => fixed(status_of(e), "Something went wrong", UNAVAILABLE, Some(e.code()), e.code()),
+            Self::Logout(why) => (S::BAD_REQUEST, "This sign-out request was refused",
+                format!("{why} Nothing was changed and you were not redirected.").into(), Some(INVALID), INVALID),
         }
     }
 

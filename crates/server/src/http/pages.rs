@@ -44,6 +44,25 @@ pub struct ConsentPage<'a> {
     pub csrf_token: &'a str,
 }
 
+/// The logout confirmation form (RP-Initiated Logout 1.0 §2: the OP asks the user).
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    /// Who is signed in.
+    pub username: &'a str,
+    /// The client asking, if one was identified.
+    pub client_name: Option<&'a str>,
+    /// The request's parameters, carried to the confirmation post.
+    pub fields: Vec<(&'static str, &'a str)>,
+    /// The CSRF token, bound to the browser session.
+    pub csrf_token: &'a str,
+}
+
+/// The page after a logout with nowhere to return to.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage;
+
 /// A plain error page, for errors that must not be redirected (rendered by
 /// [`PageError`](crate::http::error::PageError)).
 #[derive(Template)]

@@ -3,7 +3,8 @@
 
 use crate::config::Config;
 use crate::endpoints::{
-    assets, authorize, consent, discovery, health, introspection, jwks, login, metrics, revocation, token, userinfo,
+    assets, authorize, consent, discovery, health, introspection, jwks, login, logout, metrics, revocation, token,
+    userinfo,
 };
 use crate::http::error;
 use crate::http::operator::OperatorListener;
@@ -54,6 +55,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
             .route(web::get().to(userinfo::get))
             .route(web::post().to(userinfo::post)),
     ))
+    // RP-Initiated Logout 1.0 §2: GET and POST. A page, like /login: no CORS.
+    .service(
+        resource("/oauth/logout", "GET, POST")
+            .route(web::get().to(logout::get))
+            .route(web::post().to(logout::post)),
+    )
     .service(
         resource("/login", "GET, POST")
             .route(web::get().to(login::login_page))
@@ -91,6 +98,7 @@ pub fn endpoint(route: &str) -> &'static str {
         "/oauth/revoke" => "revoke",
         "/oauth/introspect" => "introspect",
         "/oauth/userinfo" => "userinfo",
+        "/oauth/logout" => "logout",
         "/login" => "login",
         "/consent" => "consent",
         "/.well-known/openid-configuration" | "/.well-known/oauth-authorization-server" => "discovery",
@@ -162,6 +170,7 @@ mod tests {
             "/oauth/revoke",
             "/oauth/introspect",
             "/oauth/userinfo",
+            "/oauth/logout",
             "/login",
             "/consent",
         ] {

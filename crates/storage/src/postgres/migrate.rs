@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0006_hardening",
         include_str!("../../../../migrations/0006_hardening.sql"),
     ),
+    (7, "0007_logout", include_str!("../../../../migrations/0007_logout.sql")),
 ];
 
 /// An arbitrary constant that names Gatehouse's migration lock.

@@ -282,6 +282,12 @@ impl<C: GenericClient> Db for Pg<'_, C> {
         let row = self.0.query_opt(&stmt, &pg_params(params)).await.map_err(pg_err)?;
         row.as_ref().map(|r| decode(r)).transpose()
     }
+
+    async fn all<T>(&self, sql: &'static Sql, params: &[Value<'_>], decode: Decode<T>) -> StoreResult<Vec<T>> {
+        let stmt = self.0.prepare_cached(sql.postgres()).await.map_err(pg_err)?;
+        let rows = self.0.query(&stmt, &pg_params(params)).await.map_err(pg_err)?;
+        rows.iter().map(|r| decode(r)).collect()
+    }
 }
 
 impl Cols for tokio_postgres::Row {

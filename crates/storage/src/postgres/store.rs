@@ -84,10 +84,6 @@ impl Users for PgStore {
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
         in_tx!(self, |db| ops::delete_user(db, id))
     }
-
-    async fn revoke_user_sessions(&self, id: &str, now: UnixTime) -> StoreResult<u64> {
-        in_tx!(self, |db| ops::revoke_user_sessions(db, id, now))
-    }
 }
 
 #[async_trait]
@@ -146,6 +142,11 @@ impl Sessions for PgStore {
     async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<()> {
         self.exec(&sql::sessions::DELETE_SESSION, &values![token_hash]).await?;
         Ok(())
+    }
+
+    async fn renew_session(&self, old: &TokenHash, s: &BrowserSession) -> StoreResult<bool> {
+        let params = values![old, &s.token_hash, s.auth_time, s.expires_at, &s.user_id];
+        Ok(self.exec(&sql::logouts::RENEW_SESSION, &params).await? == 1)
     }
 
     async fn put_interaction(&self, i: &Interaction) -> StoreResult<()> {
@@ -236,5 +237,53 @@ impl Store for PgStore {
         let stmt = c.prepare_cached(sql::CLOCK.postgres()).await.map_err(pg_err)?;
         let row = c.query_opt(&stmt, &[]).await.map_err(pg_err)?;
         Ok(row.map(|r| r.try_get::<_, f64>(0)).transpose().map_err(pg_err)?)
+    }
+}
+
+#[async_trait]
+impl Logouts for PgStore {
+    async fn end_sessions(
+        &self,
+        end: SessionEnd<'_>,
+        initiator: &str,
+        now: UnixTime,
+        claim_until: UnixTime,
+    ) -> StoreResult<EndedSessions> {
+        in_tx!(self, |db| ops::end_sessions(db, end, initiator, now, claim_until))
+    }
+
+    async fn list_sessions(&self, user_id: Option<&str>, now: UnixTime) -> StoreResult<Vec<SessionSummary>> {
+        let sessions = self
+            .all(
+                &sql::logouts::LIST_SESSIONS,
+                &values![user_id, now],
+                decode::session_summary,
+            )
+            .await?;
+        let clients = self
+            .all(
+                &sql::logouts::LIST_SESSION_CLIENTS,
+                &values![user_id],
+                decode::session_client,
+            )
+            .await?;
+        Ok(ops::with_clients(sessions, clients))
+    }
+
+    async fn claim_notices(&self, now: UnixTime, claim_until: UnixTime, limit: u32) -> StoreResult<Vec<LogoutNotice>> {
+        self.all(&sql::logouts::CLAIM, &values![now, claim_until, limit], decode::notice)
+            .await
+    }
+
+    async fn settle_notice(&self, id: &str, outcome: &NoticeOutcome) -> StoreResult<()> {
+        match sql::logouts::settle_params(id, outcome) {
+            None => self.exec(&sql::logouts::DELIVERED, &values![id]).await?,
+            Some(params) => self.exec(&sql::logouts::SETTLE, &params).await?,
+        };
+        Ok(())
+    }
+
+    async fn list_notices(&self) -> StoreResult<Vec<LogoutNotice>> {
+        self.all(&sql::logouts::LIST_NOTICES, &[], decode::notice).await
     }
 }

@@ -13,9 +13,9 @@ use gatehouse_protocol::types::{ClientId, TokenHash, UnixTime};
 
 #[async_trait]
 impl Codes for PgStore {
-    async fn put_code(&self, hash: &TokenHash, g: &CodeGrant) -> StoreResult<()> {
-        self.exec(&sql::codes::INSERT, &sql::codes::params(hash, g)?).await?;
-        Ok(())
+    async fn put_code(&self, hash: &TokenHash, g: &CodeGrant, now: UnixTime) -> StoreResult<()> {
+        let c = self.client().await?;
+        ops::put_code(&Pg(&c), hash, g, now).await
     }
 
     async fn find_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<(CodeGrant, bool)>> {

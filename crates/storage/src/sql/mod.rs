@@ -15,6 +15,7 @@ pub(crate) mod codes;
 pub(crate) mod consents;
 pub(crate) mod keys;
 pub(crate) mod lockouts;
+pub(crate) mod logouts;
 pub(crate) mod scopes;
 pub(crate) mod sessions;
 pub(crate) mod tokens;
@@ -88,10 +89,10 @@ pub(crate) use values;
 /// `placeholders`) the placeholders of a statement that inserts them all.
 macro_rules! client_cols {
     () => {
-        "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect"
+        "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required"
     };
     (placeholders) => {
-        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12"
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15"
     };
 }
 macro_rules! user_cols {
@@ -207,7 +208,7 @@ macro_rules! cleanup {
 }
 
 /// What cleanup deletes, in order. One short statement per batch, so it never holds locks long.
-pub(crate) static CLEANUP: [CleanupJob; 7] = [
+pub(crate) static CLEANUP: [CleanupJob; 9] = [
     cleanup!(codes, hash, "(consumed_at IS NULL AND expires_at <= ?1) OR consumed_at <= ?2"),
     cleanup!(access_tokens, hash, "expires_at <= ?1 OR revoked_at <= ?2"),
     cleanup!(refresh_tokens, hash, "expires_at <= ?1 OR family_expires_at <= ?1 OR revoked_at <= ?2"),
@@ -221,6 +222,19 @@ pub(crate) static CLEANUP: [CleanupJob; 7] = [
         "CAST(?1 AS BIGINT) IS NOT NULL AND revoked_at <= ?2
          AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = revoked_grants.grant_id AND a.revoked_at IS NULL)
          AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = revoked_grants.grant_id AND r.revoked_at IS NULL)"
+    ),
+    // Sessions that expired (expiry is not a logout: nobody is notified) or were replaced.
+    cleanup!(
+        session_clients,
+        sid,
+        "CAST(?1 AS BIGINT) IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM browser_sessions s WHERE s.sid = session_clients.sid)"
+    ),
+    cleanup!(
+        logout_outbox,
+        id,
+        "CAST(?1 AS BIGINT) IS NOT NULL AND gave_up_at <= ?2",
+        logout_notices
     ),
 ];
 

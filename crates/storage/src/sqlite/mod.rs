@@ -294,6 +294,10 @@ impl Db for Connection {
     async fn opt<T>(&self, sql: &'static Sql, params: &[Value<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
         opt(self, sql, params, decode)
     }
+
+    async fn all<T>(&self, sql: &'static Sql, params: &[Value<'_>], decode: Decode<T>) -> StoreResult<Vec<T>> {
+        all(self, sql, params, decode)
+    }
 }
 
 impl Cols for rusqlite::Row<'_> {

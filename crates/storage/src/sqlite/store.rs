@@ -2,7 +2,7 @@
 //! read-only connection in the calling task, writes as jobs on the store thread, multi-statement
 //! operations from [`crate::ops`] in one IMMEDIATE transaction there.
 
-use super::{SqliteStore, exec, opt, ready};
+use super::{SqliteStore, all, exec, opt, ready};
 use crate::decode;
 use crate::model::*;
 use crate::ops::{self, conflict};
@@ -82,12 +82,6 @@ impl Users for SqliteStore {
         let id = id.to_owned();
         self.run_tx(move |tx| ready(ops::delete_user(tx, &id))).await
     }
-
-    async fn revoke_user_sessions(&self, id: &str, now: UnixTime) -> StoreResult<u64> {
-        let id = id.to_owned();
-        self.run_tx(move |tx| ready(ops::revoke_user_sessions(tx, &id, now)))
-            .await
-    }
 }
 
 #[async_trait]
@@ -155,6 +149,15 @@ impl Sessions for SqliteStore {
         self.run(move |conn| exec(conn, &sql::sessions::DELETE_SESSION, &values![&h]))
             .await?;
         Ok(())
+    }
+
+    async fn renew_session(&self, old: &TokenHash, renewed: &BrowserSession) -> StoreResult<bool> {
+        let (old, s) = (*old, renewed.clone());
+        self.run(move |conn| {
+            let params = values![&old, &s.token_hash, s.auth_time, s.expires_at, &s.user_id];
+            Ok(exec(conn, &sql::logouts::RENEW_SESSION, &params)? == 1)
+        })
+        .await
     }
 
     async fn put_interaction(&self, interaction: &Interaction) -> StoreResult<()> {
@@ -255,4 +258,80 @@ impl Store for SqliteStore {
         // A read: health checks must never queue behind (or delay) writes.
         self.read_opt(&sql::PING, &[], decode::exists).map(|_| ())
     }
+}
+
+#[async_trait]
+impl Logouts for SqliteStore {
+    async fn end_sessions(
+        &self,
+        end: SessionEnd<'_>,
+        initiator: &str,
+        now: UnixTime,
+        claim_until: UnixTime,
+    ) -> StoreResult<EndedSessions> {
+        let initiator = initiator.to_owned();
+        let key = match end {
+            SessionEnd::Cookie(h) => Key::Cookie(*h),
+            SessionEnd::Sid(s) => Key::Sid(s.to_owned()),
+            SessionEnd::User(u) => Key::User(u.to_owned()),
+        };
+        self.run_tx(move |tx| {
+            let end = match &key {
+                Key::Cookie(h) => SessionEnd::Cookie(h),
+                Key::Sid(s) => SessionEnd::Sid(s),
+                Key::User(u) => SessionEnd::User(u),
+            };
+            ready(ops::end_sessions(tx, end, &initiator, now, claim_until))
+        })
+        .await
+    }
+
+    async fn list_sessions(&self, user_id: Option<&str>, now: UnixTime) -> StoreResult<Vec<SessionSummary>> {
+        let sessions = self.read_all(
+            &sql::logouts::LIST_SESSIONS,
+            &values![user_id, now],
+            decode::session_summary,
+        )?;
+        let clients = self.read_all(
+            &sql::logouts::LIST_SESSION_CLIENTS,
+            &values![user_id],
+            decode::session_client,
+        )?;
+        Ok(ops::with_clients(sessions, clients))
+    }
+
+    async fn claim_notices(&self, now: UnixTime, claim_until: UnixTime, limit: u32) -> StoreResult<Vec<LogoutNotice>> {
+        self.run(move |conn| {
+            all(
+                conn,
+                &sql::logouts::CLAIM,
+                &values![now, claim_until, limit],
+                decode::notice,
+            )
+        })
+        .await
+    }
+
+    async fn settle_notice(&self, id: &str, outcome: &NoticeOutcome) -> StoreResult<()> {
+        let (id, outcome) = (id.to_owned(), outcome.clone());
+        self.run(move |conn| {
+            match sql::logouts::settle_params(&id, &outcome) {
+                None => exec(conn, &sql::logouts::DELIVERED, &values![&id])?,
+                Some(params) => exec(conn, &sql::logouts::SETTLE, &params)?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_notices(&self) -> StoreResult<Vec<LogoutNotice>> {
+        self.read_all(&sql::logouts::LIST_NOTICES, &[], decode::notice)
+    }
+}
+
+/// An owned [`SessionEnd`], to move onto the store thread.
+enum Key {
+    Cookie(TokenHash),
+    Sid(String),
+    User(String),
 }

@@ -13,11 +13,9 @@ use gatehouse_protocol::types::{ClientId, TokenHash, UnixTime};
 
 #[async_trait]
 impl Codes for SqliteStore {
-    async fn put_code(&self, hash: &TokenHash, grant: &CodeGrant) -> StoreResult<()> {
+    async fn put_code(&self, hash: &TokenHash, grant: &CodeGrant, now: UnixTime) -> StoreResult<()> {
         let (h, g) = (*hash, grant.clone());
-        self.run(move |conn| exec(conn, &sql::codes::INSERT, &sql::codes::params(&h, &g)?))
-            .await?;
-        Ok(())
+        self.run(move |conn| ready(ops::put_code(&*conn, &h, &g, now))).await
     }
 
     async fn find_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<(CodeGrant, bool)>> {

@@ -55,7 +55,7 @@ pub(super) async fn exchange(
         claims: &grant.claims,
         audience: &audience,
         authorized_resources: &grant.resources,
-        family_expires_at: now.plus(state.config.refresh_family_max_age.as_secs()),
+        family_expires_at: issue::family_expiry(state, &grant.scope, grant.auth_time, now),
     };
     let response = issue::user_tokens(state, client, &grant.scope, &user_grant, None, now).await?;
     tracing::info!(target: "gatehouse::audit", event = "token.issued", grant_type = "authorization_code", client_id = %client.id, sub = %user.id);

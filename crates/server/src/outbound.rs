@@ -1,0 +1,392 @@
+//! The one client for every HTTP call Gatehouse makes to another server (back-channel logout
+//! today; `jwks_uri`, `request_uri` and metadata documents later). Those URLs come from client
+//! registrations, so each call is treated as an attempt at server-side request forgery until
+//! proven otherwise:
+//!
+//! - Addresses inside the operator's network (loopback, private, link-local, carrier-grade NAT,
+//!   unique-local, multicast, unspecified, and IPv4 written as IPv6) are refused unless
+//!   `GATEHOUSE_OUTBOUND_ALLOW` names them (a CIDR, an address, or a host name).
+//! - The check is made on the addresses the connection will really use: names are resolved by
+//!   [`Guard`], which hands the connector only the allowed addresses, so a name that resolves to a
+//!   public address when checked and an internal one when connecting (DNS rebinding) gets nowhere.
+//! - Redirects are never followed (Back-Channel Logout 1.0 §2.5 and RFC 9700 §4.11), proxies from
+//!   the environment are ignored, every call has a timeout, and at most [`BODY_LIMIT`] bytes of a
+//!   response are read.
+
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The most of a response body read.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// One entry of `GATEHOUSE_OUTBOUND_ALLOW`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allowed {
+    /// Addresses in this network.
+    Net(IpNet),
+    /// This host name, whatever it resolves to (lowercase).
+    Host(String),
+}
+
+impl Allowed {
+    /// Reads one entry: a CIDR, an address, or a host name.
+    ///
+    /// # Errors
+    /// What is wrong with it.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Ok(net) = s.parse::<IpNet>() {
+            return Ok(Self::Net(net));
+        }
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(Self::Net(IpNet::from(ip)));
+        }
+        let host = s.to_ascii_lowercase();
+        let valid = !host.is_empty()
+            && host.len() <= 253
+            && host
+                .split('.')
+                .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        if valid {
+            Ok(Self::Host(host))
+        } else {
+            Err(format!(
+                "{s:?} is not a CIDR (10.0.0.0/8), an address (10.1.2.3) or a host name (app.internal)"
+            ))
+        }
+    }
+}
+
+/// Which destinations may be called.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    allow: Vec<Allowed>,
+}
+
+impl Policy {
+    /// A policy allowing public addresses and the given internal ones.
+    #[must_use]
+    pub fn new(allow: Vec<Allowed>) -> Self {
+        Self { allow }
+    }
+
+    fn allows_host(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.allow.iter().any(|a| matches!(a, Allowed::Host(h) if *h == host))
+    }
+
+    fn allows_ip(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        !is_internal(ip)
+            || self
+                .allow
+                .iter()
+                .any(|a| matches!(a, Allowed::Net(n) if n.contains(&ip)))
+    }
+}
+
+/// An IPv4 address written as IPv6 (`::ffff:10.0.0.1`) is that IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+/// Whether an address is inside someone's network rather than on the public internet.
+#[must_use]
+pub fn is_internal(ip: IpAddr) -> bool {
+    match canonical(ip) {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT, RFC 6598
+                || a >= 240
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local, RFC 4193
+                || (first & 0xffc0) == 0xfe80 // link local
+                || v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] // NAT64: may reach anything
+        }
+    }
+}
+
+/// Why a call did not get an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboundError {
+    /// The destination is not allowed; the text says why and what to configure.
+    Refused(String),
+    /// No answer within the timeout.
+    Timeout,
+    /// Could not connect, or the connection failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for OutboundError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(why) => f.write_str(why),
+            Self::Timeout => f.write_str("no answer within the timeout"),
+            Self::Failed(why) => write!(f, "connection failed: {why}"),
+        }
+    }
+}
+
+/// An answer: its status and the first [`BODY_LIMIT`] bytes of its body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body, cut at [`BODY_LIMIT`].
+    pub body: Vec<u8>,
+}
+
+/// The outbound client.
+#[derive(Clone)]
+pub struct Outbound {
+    client: reqwest::Client,
+    policy: Arc<Policy>,
+}
+
+impl Outbound {
+    /// A client with this policy and a timeout for each whole call.
+    ///
+    /// # Errors
+    /// The TLS backend could not be set up.
+    pub fn new(policy: Policy, timeout: Duration) -> Result<Self, String> {
+        let policy = Arc::new(policy);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(Guard {
+                policy: Arc::clone(&policy),
+            }))
+            .build()
+            .map_err(|e| format!("cannot build the outbound HTTP client: {e}"))?;
+        Ok(Self { client, policy })
+    }
+
+    /// Posts a form (`application/x-www-form-urlencoded`).
+    ///
+    /// # Errors
+    /// See [`OutboundError`].
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<Reply, OutboundError> {
+        let parsed = self.check(url).await?;
+        let response = self
+            .client
+            .post(parsed)
+            .header(reqwest::header::CACHE_CONTROL, "no-store")
+            .form(form)
+            .send()
+            .await
+            .map_err(failure)?;
+        read(response).await
+    }
+
+    /// Refuses a URL whose destination is not allowed, before anything is sent. Names are checked
+    /// again on every connection (by [`Guard`]).
+    async fn check(&self, url: &str) -> Result<reqwest::Url, OutboundError> {
+        let parsed =
+            reqwest::Url::parse(url).map_err(|e| OutboundError::Refused(format!("{url} is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(OutboundError::Refused(format!("{url}: only http and https are called")));
+        }
+        let host = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => return self.check_ip(url, IpAddr::V4(ip)).map(|()| parsed),
+            Some(url::Host::Ipv6(ip)) => return self.check_ip(url, IpAddr::V6(ip)).map(|()| parsed),
+            Some(url::Host::Domain(d)) => d.to_owned(),
+            None => return Err(OutboundError::Refused(format!("{url} has no host"))),
+        };
+        if self.policy.allows_host(&host) {
+            return Ok(parsed);
+        }
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| OutboundError::Failed(format!("cannot resolve {host}: {e}")))?
+            .collect();
+        match addrs.iter().find(|a| !self.policy.allows_ip(a.ip())) {
+            Some(internal) if addrs.iter().all(|a| !self.policy.allows_ip(a.ip())) => Err(refused(url, internal.ip())),
+            _ => Ok(parsed),
+        }
+    }
+
+    fn check_ip(&self, url: &str, ip: IpAddr) -> Result<(), OutboundError> {
+        if self.policy.allows_ip(ip) {
+            Ok(())
+        } else {
+            Err(refused(url, ip))
+        }
+    }
+}
+
+fn refused(url: &str, ip: IpAddr) -> OutboundError {
+    OutboundError::Refused(format!(
+        "{url} resolves to the internal address {ip}, which Gatehouse does not call unless GATEHOUSE_OUTBOUND_ALLOW names it (for example GATEHOUSE_OUTBOUND_ALLOW={ip})"
+    ))
+}
+
+fn failure(e: reqwest::Error) -> OutboundError {
+    if e.is_timeout() {
+        return OutboundError::Timeout;
+    }
+    // The full chain: reqwest's own text ("error sending request") says nothing about the cause.
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    OutboundError::Failed(text)
+}
+
+/// Reads the status and at most [`BODY_LIMIT`] bytes of the body.
+async fn read(mut response: reqwest::Response) -> Result<Reply, OutboundError> {
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    while body.len() < BODY_LIMIT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(BODY_LIMIT - body.len())]),
+            Ok(None) => break,
+            Err(e) => return Err(failure(e)),
+        }
+    }
+    Ok(Reply { status, body })
+}
+
+/// Resolves names for the connector and passes on only the addresses the policy allows.
+struct Guard {
+    policy: Arc<Policy>,
+}
+
+impl reqwest::dns::Resolve for Guard {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = Arc::clone(&self.policy);
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let by_name = policy.allows_host(&host);
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| by_name || policy.allows_ip(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(
+                    format!("{host} resolves only to internal addresses not in GATEHOUSE_OUTBOUND_ALLOW").into(),
+                );
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_recognised_in_every_spelling() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:2800:220:1::1", "100.128.0.1", "172.32.0.1"] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn the_allow_list_opens_exactly_what_it_names() {
+        let policy = Policy::new(vec![
+            Allowed::parse("10.0.0.0/8").unwrap(),
+            Allowed::parse("127.0.0.1").unwrap(),
+            Allowed::parse("App.Internal").unwrap(),
+        ]);
+        assert!(policy.allows_ip("10.9.9.9".parse().unwrap()));
+        assert!(policy.allows_ip("::ffff:10.9.9.9".parse().unwrap()));
+        assert!(policy.allows_ip("127.0.0.1".parse().unwrap()));
+        assert!(!policy.allows_ip("127.0.0.2".parse().unwrap()));
+        assert!(!policy.allows_ip("192.168.0.1".parse().unwrap()));
+        assert!(policy.allows_ip("8.8.8.8".parse().unwrap()));
+        assert!(policy.allows_host("app.internal."));
+        assert!(!policy.allows_host("other.internal"));
+        assert!(Allowed::parse("not a host!").is_err());
+    }
+
+    #[tokio::test]
+    async fn internal_destinations_are_refused_before_anything_is_sent() {
+        let out = Outbound::new(Policy::default(), Duration::from_secs(1)).unwrap();
+        for url in [
+            "http://127.0.0.1:9/x",
+            "http://[::1]:9/x",
+            "http://localhost:9/x",
+            "http://169.254.169.254/latest/meta-data",
+        ] {
+            match out.post_form(url, &[]).await {
+                Err(OutboundError::Refused(why)) => assert!(why.contains("GATEHOUSE_OUTBOUND_ALLOW"), "{why}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            out.post_form("file:///etc/passwd", &[]).await,
+            Err(OutboundError::Refused(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed_and_bodies_are_cut() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for answer in [
+                "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/next\r\nContent-Length: 0\r\n\r\n".to_owned(),
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{}",
+                    BODY_LIMIT * 2,
+                    "x".repeat(BODY_LIMIT * 2)
+                ),
+            ] {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        let allowed = Policy::new(vec![Allowed::parse("127.0.0.1").unwrap()]);
+        let out = Outbound::new(allowed, Duration::from_secs(5)).unwrap();
+        let url = format!("http://{addr}/bc");
+        assert_eq!(out.post_form(&url, &[("a", "b")]).await.unwrap().status, 302);
+        let reply = out.post_form(&url, &[]).await.unwrap();
+        assert_eq!((reply.status, reply.body.len()), (200, BODY_LIMIT));
+    }
+}
