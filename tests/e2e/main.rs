@@ -6,6 +6,7 @@ mod cluster;
 mod flow;
 mod hardening;
 mod lifecycle;
+mod logout;
 mod negative;
 mod ops;
 mod postgres;

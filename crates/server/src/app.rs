@@ -138,7 +138,7 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> anyhow::Result<()> 
     }
     tokio::spawn(crate::background::cleanup_loop(state.clone()));
     tokio::spawn(crate::background::key_loop(state.clone()));
-    tokio::spawn(crate::logout::drain_loop(state.clone()));
+    tokio::spawn(crate::background::outbox_loop(state.clone()));
     tracing::info!(%addr, %issuer, store = store.kind(), "gatehouse started");
     match metrics_server {
         Some(m) => {

@@ -1,5 +1,6 @@
-//! The two loops every instance runs beside the server: cleanup of expired rows, and reloading
-//! (and, when scheduled, rotating) the signing keys. Each reads the clock once per tick.
+//! The loops every instance runs beside the server: cleanup of expired rows, reloading (and, when
+//! scheduled, rotating) the signing keys, and delivering the back-channel logout outbox. Each reads
+//! the clock once per tick.
 
 use crate::keys::{KeyRing, key_state, rotate_due_keys};
 use crate::metrics::METRICS;
@@ -75,6 +76,21 @@ pub async fn key_loop(state: web::Data<AppState>) {
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot parse stored signing keys; keeping the current ones"),
+        }
+    }
+}
+
+/// Delivers due back-channel logout notifications from the outbox every
+/// [`Backchannel::poll_interval`](crate::logout::Backchannel::poll_interval). Every
+/// instance runs it; claims keep two instances from delivering one notification at once.
+pub async fn outbox_loop(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(state.backchannel.poll_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let keys = state.keys();
+        if let Err(e) = state.backchannel.drain(&keys, state.clock.now()).await {
+            tracing::warn!(error = %e, "cannot read the back-channel logout outbox; will retry");
         }
     }
 }

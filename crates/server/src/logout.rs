@@ -310,37 +310,3 @@ enum Attempt {
     /// Timeout, connection failure, 5xx: tried again later.
     Failed(String),
 }
-
-/// Delivers due notifications from the outbox every [`Backchannel::poll_interval`]. Every
-/// instance runs it; claims keep two instances from delivering one notification at once.
-pub async fn drain_loop(state: actix_web::web::Data<crate::state::AppState>) {
-    let mut tick = tokio::time::interval(state.backchannel.poll_interval());
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let keys = state.keys();
-        if let Err(e) = state.backchannel.drain(&keys, state.clock.now()).await {
-            tracing::warn!(error = %e, "cannot read the back-channel logout outbox; will retry");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn initiators_are_a_small_fixed_label_set() {
-        use super::Initiator::*;
-        let all = [
-            Rp,
-            User,
-            Operator,
-            UserLocked,
-            PasswordChanged,
-            SessionsRevoked,
-            SignedInAsOther,
-            UserDeleted,
-        ];
-        let names: std::collections::BTreeSet<&str> = all.iter().map(|i| i.as_str()).collect();
-        assert_eq!(names.len(), all.len());
-    }
-}

@@ -1033,6 +1033,15 @@ async fn end_user(store: &Arc<dyn Store>, user: &str) -> EndedSessions {
         .unwrap()
 }
 
+/// A delivery given up on after `attempts`, at `at`: the client answered 400.
+fn rejected(attempts: u32, at: UnixTime) -> NoticeOutcome {
+    NoticeOutcome::GaveUp {
+        attempts,
+        at,
+        error: "HTTP 400".into(),
+    }
+}
+
 /// A client that hears of logouts.
 fn notified_client(id: &str) -> ClientRecord {
     ClientRecord {
@@ -1244,11 +1253,7 @@ pub async fn the_outbox_is_claimed_once_retried_and_given_up(store: Arc<dyn Stor
             .is_empty(),
         "claimed once"
     );
-    let gave_up = NoticeOutcome::GaveUp {
-        attempts: 2,
-        at: NOW.plus(41),
-        error: "HTTP 400".into(),
-    };
+    let gave_up = rejected(2, NOW.plus(41));
     store.settle_notice(&second.id, &gave_up).await.unwrap();
     assert!(
         store
@@ -1337,11 +1342,7 @@ pub async fn cleanup_forgets_clients_of_expired_sessions_and_old_given_up_notice
     // An expired session is not a logout: nobody is notified of it.
     let ended = end_user(&store, "u1").await;
     assert_eq!(ended.notices.len(), 1);
-    let gave_up = NoticeOutcome::GaveUp {
-        attempts: 1,
-        at: NOW.plus(20),
-        error: "HTTP 400".into(),
-    };
+    let gave_up = rejected(1, NOW.plus(20));
     store.settle_notice(&ended.notices[0].id, &gave_up).await.unwrap();
     assert_eq!(
         store

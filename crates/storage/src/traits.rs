@@ -154,16 +154,16 @@ pub trait Tokens: Send + Sync {
 pub trait Logouts: Send + Sync {
     /// Ends the live sessions `end` selects, in one transaction: a notification for every client
     /// with a `backchannel_logout_uri` that received a code in them is queued (claimed by the
-    /// caller until `claim_until`, so it can deliver them at once), their client records go, and
-    /// the session rows go. For a cookie or a sid, the session's refresh families without
+    /// caller until `due`, so it can deliver them at once), their client records go, and the
+    /// session rows go. For a cookie or a sid, the session's refresh families without
     /// `offline_access` are revoked and its codes not yet exchanged deleted; for a user, every
-    /// token the user holds is revoked. `initiator` is recorded on the notifications.
+    /// token the user holds is revoked. `by` (who ended them) is recorded on the notifications.
     async fn end_sessions(
         &self,
         end: SessionEnd<'_>,
-        initiator: &str,
+        by: &str,
         now: UnixTime,
-        claim_until: UnixTime,
+        due: UnixTime,
     ) -> StoreResult<EndedSessions>;
     /// Live sessions, of one user or of all, oldest sign-in first, with their clients.
     async fn list_sessions(&self, user_id: Option<&str>, now: UnixTime) -> StoreResult<Vec<SessionSummary>>;

@@ -1,6 +1,10 @@
 //! `gatehouse client ...`.
 
-use super::{audit, now, print};
+use super::parse::{
+    parse_backchannel_uri, parse_optional_backchannel_uri, parse_optional_redirect_uri, parse_redirect_uri,
+    parse_resource, parse_scope,
+};
+use super::{audit, now, print, print_list};
 use crate::random::{random_b64, random_token};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -145,57 +149,18 @@ pub(super) struct UpdateArgs {
     json: bool,
 }
 
-fn parse_redirect_uri(s: &str) -> Result<RedirectUri, String> {
-    RedirectUri::parse(s).map_err(|e| e.description())
-}
-
-fn parse_optional_redirect_uri(s: &str) -> Result<Option<RedirectUri>, String> {
-    if s.is_empty() {
-        Ok(None)
-    } else {
-        parse_redirect_uri(s).map(Some)
-    }
-}
-
-fn parse_backchannel_uri(s: &str) -> Result<BackchannelUri, String> {
-    BackchannelUri::parse(s).map_err(|e| e.description())
-}
-
-fn parse_optional_backchannel_uri(s: &str) -> Result<Option<BackchannelUri>, String> {
-    if s.is_empty() {
-        Ok(None)
-    } else {
-        parse_backchannel_uri(s).map(Some)
-    }
-}
-
-fn parse_resource(s: &str) -> Result<String, String> {
-    let p = gatehouse_protocol::request::Params::from_pairs([("resource", s)]);
-    gatehouse_protocol::request::resource::parse_resources(&p)
-        .map(|_| s.to_owned())
-        .map_err(|e| e.description())
-}
-
-fn parse_scope(s: &str) -> Result<ScopeSet, String> {
-    ScopeSet::parse(s).map_err(|e| e.description())
-}
-
 pub(super) async fn run(cmd: ClientCommand, store: Arc<dyn Store>) -> anyhow::Result<()> {
     match cmd {
         ClientCommand::Create(a) => create(a, store).await,
         ClientCommand::List { json } => {
             let clients = store.list_clients().await?;
-            let rows: Vec<_> = clients.iter().map(to_json).collect();
-            print(json, &json!(rows), || {
-                if clients.is_empty() {
-                    return "no clients; create one with gatehouse client create".into();
-                }
-                clients
-                    .iter()
-                    .map(|c| format!("{:<24} {:<20} {}", c.id, c.auth_method, c.name))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            print_list(
+                json,
+                &clients,
+                to_json,
+                "no clients; create one with gatehouse client create",
+                |c| format!("{:<24} {:<20} {}", c.id, c.auth_method, c.name),
+            );
             Ok(())
         }
         ClientCommand::Show { id, json } => {

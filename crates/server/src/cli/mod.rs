@@ -3,6 +3,7 @@
 
 mod client;
 mod keys;
+mod parse;
 mod scope;
 mod session;
 mod transfer;
@@ -257,6 +258,24 @@ fn print(json: bool, value: &serde_json::Value, human: impl FnOnce() -> String) 
     } else {
         println!("{}", human());
     }
+}
+
+/// Prints a list: `rows` as a JSON array, or one line per item (`line`), or `empty` when there
+/// are none.
+fn print_list<T>(
+    json: bool,
+    rows: &[T],
+    to_json: impl Fn(&T) -> serde_json::Value,
+    empty: &str,
+    line: impl Fn(&T) -> String,
+) {
+    let value = serde_json::Value::Array(rows.iter().map(to_json).collect());
+    print(json, &value, || {
+        if rows.is_empty() {
+            return empty.to_owned();
+        }
+        rows.iter().map(line).collect::<Vec<_>>().join("\n")
+    });
 }
 
 fn now() -> gatehouse_protocol::types::UnixTime {

@@ -1,6 +1,6 @@
 //! `gatehouse scope ...`.
 
-use super::{audit, print};
+use super::{audit, print, print_list};
 use anyhow::bail;
 use clap::Subcommand;
 use gatehouse_protocol::types::Scope;
@@ -60,20 +60,16 @@ pub(super) async fn run(cmd: ScopeCommand, store: Arc<dyn Store>) -> anyhow::Res
         }
         ScopeCommand::List { json } => {
             let scopes = store.list_scopes().await?;
-            print(json, &json!(scopes), || {
-                scopes
-                    .iter()
-                    .map(|s| {
-                        format!(
-                            "{:<24} {}{}",
-                            s.name,
-                            s.description,
-                            if s.builtin { " (built in)" } else { "" }
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            print_list(
+                json,
+                &scopes,
+                |s| json!(s),
+                "no scopes",
+                |s| {
+                    let builtin = if s.builtin { " (built in)" } else { "" };
+                    format!("{:<24} {}{builtin}", s.name, s.description)
+                },
+            );
             Ok(())
         }
         ScopeCommand::Delete { name } => {

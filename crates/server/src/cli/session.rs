@@ -5,7 +5,7 @@
 //! `GATEHOUSE_BACKCHANNEL_RETRY`, between 1 and 10 seconds), and `session outbox` shows how that
 //! went.
 
-use super::{audit, now, print};
+use super::{audit, now, print, print_list};
 use crate::logout::{Initiator, end_sessions};
 use anyhow::bail;
 use clap::Subcommand;
@@ -53,29 +53,17 @@ pub(super) async fn run(cmd: SessionCommand, store: Arc<dyn Store>) -> anyhow::R
                 None => None,
             };
             let sessions = store.list_sessions(user_id.as_deref(), now()).await?;
-            let rows: Vec<_> = sessions.iter().map(session_json).collect();
-            print(json, &json!(rows), || {
-                if sessions.is_empty() {
-                    return "no live sessions".into();
-                }
-                sessions
-                    .iter()
-                    .map(|s| {
-                        let clients: Vec<&str> = s.clients.iter().map(|c| c.0.as_str()).collect();
-                        format!(
-                            "{:<24} user {:<24} signed in {}  clients: {}",
-                            s.sid,
-                            s.user_id,
-                            s.auth_time.0,
-                            if clients.is_empty() {
-                                "-".into()
-                            } else {
-                                clients.join(", ")
-                            }
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+            print_list(json, &sessions, session_json, "no live sessions", |s| {
+                let clients: Vec<&str> = s.clients.iter().map(|c| c.0.as_str()).collect();
+                let clients = if clients.is_empty() {
+                    "-".into()
+                } else {
+                    clients.join(", ")
+                };
+                format!(
+                    "{:<24} user {:<24} signed in {}  clients: {clients}",
+                    s.sid, s.user_id, s.auth_time.0
+                )
             });
             Ok(())
         }
@@ -117,28 +105,17 @@ pub(super) async fn run(cmd: SessionCommand, store: Arc<dyn Store>) -> anyhow::R
         }
         SessionCommand::Outbox { json } => {
             let notices = store.list_notices().await?;
-            let rows: Vec<_> = notices.iter().map(notice_json).collect();
-            print(json, &json!(rows), || {
-                if notices.is_empty() {
-                    return "the outbox is empty: every back-channel logout was delivered".into();
-                }
-                notices
-                    .iter()
-                    .map(|n| {
-                        let state = match n.gave_up_at {
-                            Some(t) => format!("gave up at {}", t.0),
-                            None => format!("next attempt at {}", n.next_attempt_at.0),
-                        };
-                        format!(
-                            "{:<20} sid {:<24} attempts {:<2} {state}: {}",
-                            n.client_id,
-                            n.sid,
-                            n.attempts,
-                            n.last_error.as_deref().unwrap_or("not tried yet")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+            let empty = "the outbox is empty: every back-channel logout was delivered";
+            print_list(json, &notices, notice_json, empty, |n| {
+                let state = match n.gave_up_at {
+                    Some(t) => format!("gave up at {}", t.0),
+                    None => format!("next attempt at {}", n.next_attempt_at.0),
+                };
+                let error = n.last_error.as_deref().unwrap_or("not tried yet");
+                format!(
+                    "{:<20} sid {:<24} attempts {:<2} {state}: {error}",
+                    n.client_id, n.sid, n.attempts
+                )
             });
             Ok(())
         }

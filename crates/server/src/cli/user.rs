@@ -1,6 +1,6 @@
 //! `gatehouse user ...`.
 
-use super::{audit, now, print};
+use super::{audit, now, print, print_list};
 use crate::logout::Initiator;
 use crate::passwords;
 use crate::random::random_b64;
@@ -128,24 +128,20 @@ pub(super) async fn run(cmd: UserCommand, store: Arc<dyn Store>) -> anyhow::Resu
         }
         UserCommand::List { json } => {
             let users = store.list_users().await?;
-            let rows: Vec<_> = users.iter().map(to_json).collect();
-            print(json, &json!(rows), || {
-                if users.is_empty() {
-                    return "no users; create one with gatehouse user create".into();
-                }
-                users
-                    .iter()
-                    .map(|u| {
-                        format!(
-                            "{:<24} {:<24} {}",
-                            u.username,
-                            u.id,
-                            if u.locked { "locked" } else { "" }
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            print_list(
+                json,
+                &users,
+                to_json,
+                "no users; create one with gatehouse user create",
+                |u| {
+                    format!(
+                        "{:<24} {:<24} {}",
+                        u.username,
+                        u.id,
+                        if u.locked { "locked" } else { "" }
+                    )
+                },
+            );
             Ok(())
         }
         UserCommand::Show { username, json } => {

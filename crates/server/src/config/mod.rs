@@ -210,7 +210,7 @@ impl Config {
             limit_token: r.limit("GATEHOUSE_RATE_LIMIT_TOKEN")?,
             limit_login: r.limit("GATEHOUSE_RATE_LIMIT_LOGIN")?,
             secret_key: secret_key(r)?,
-            outbound_allow: outbound_allow(r)?,
+            outbound_allow: r.items("GATEHOUSE_OUTBOUND_ALLOW", crate::outbound::Allowed::parse)?,
             outbound_timeout: r.duration("GATEHOUSE_OUTBOUND_TIMEOUT", secs(MIN))?,
             backchannel_retry: r.duration("GATEHOUSE_BACKCHANNEL_RETRY", secs(HOUR))?,
             backchannel_attempts: u32::try_from(r.number("GATEHOUSE_BACKCHANNEL_ATTEMPTS", 1..=100)?).unwrap_or(100),
@@ -260,19 +260,6 @@ impl Config {
             })
             .collect()
     }
-}
-
-/// `GATEHOUSE_OUTBOUND_ALLOW`: CIDRs, addresses and host names.
-fn outbound_allow<G: Fn(&str) -> Option<String>>(r: &Reader<G>) -> Result<Vec<crate::outbound::Allowed>, ConfigError> {
-    let raw = r.value("GATEHOUSE_OUTBOUND_ALLOW").unwrap_or_default();
-    list(&raw)
-        .map(|s| {
-            crate::outbound::Allowed::parse(s).map_err(|message| ConfigError {
-                setting: "GATEHOUSE_OUTBOUND_ALLOW",
-                message,
-            })
-        })
-        .collect()
 }
 
 /// PostgreSQL settings when `DATABASE_URL` is set. The pool settings are checked even without it,

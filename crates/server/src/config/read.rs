@@ -107,14 +107,21 @@ impl<G: Fn(&str) -> Option<String>> Reader<G> {
 
     /// Comma-separated addresses or CIDRs.
     pub(super) fn nets(&self, name: &'static str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.items(name, |s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("{s:?} is not an IP address or CIDR such as 10.0.0.0/8"))
+        })
+    }
+
+    /// A comma-separated list, each item read by `parse` (which says what is wrong with one).
+    pub(super) fn items<T>(
+        &self,
+        name: &'static str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, ConfigError> {
         let raw = self.value(name).unwrap_or_default();
-        list(&raw)
-            .map(|s| {
-                s.parse::<ipnet::IpNet>()
-                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| invalid(name, format!("{s:?} is not an IP address or CIDR such as 10.0.0.0/8")))
-            })
-            .collect()
+        list(&raw).map(|s| parse(s).map_err(|m| invalid(name, m))).collect()
     }
 
     /// An `address:port`, if set.

@@ -62,39 +62,47 @@ async fn logout(state: &AppState, req: &HttpRequest, params: &Params) -> Result<
         session_sid: session.as_ref().map(|s| s.sid.as_str()),
     };
     let decision = decide(&request, found).map_err(|refusal| PageError::Logout(refusal.explain()))?;
-    let confirmed = params.get("confirm").ok().flatten() == Some("yes");
-    if let (true, Some(s)) = (confirmed, &session) {
-        let sent = params.get("csrf_token").ok().flatten().unwrap_or("");
-        if !bool::from(csrf_token(state, s).as_bytes().ct_eq(sent.as_bytes())) {
-            return Err(PageError::Forbidden);
+    let Some(session) = session else {
+        return signed_out(state, &decision);
+    };
+    if params.get("confirm").ok().flatten() != Some("yes") {
+        if decision.confirm {
+            return confirm_page(state, &request, &decision, client.as_ref(), &session).await;
         }
+    } else if !csrf_ok(state, &session, params) {
+        return Err(PageError::Forbidden);
     }
-    if let (true, false, Some(s)) = (decision.confirm, confirmed, &session) {
-        return confirm_page(state, &request, &decision, client.as_ref(), s).await;
-    }
-    if let Some(s) = &session {
-        let initiator = if decision.client_id.is_some() {
-            Initiator::Rp
-        } else {
-            Initiator::User
-        };
-        // Waits for the back-channel deliveries (each within GATEHOUSE_OUTBOUND_TIMEOUT): the
-        // clients hear of the logout before the browser reaches one of them (§3).
-        let keys = state.keys();
-        state
-            .backchannel
-            .end(&keys, SessionEnd::Cookie(&s.token_hash), initiator, now)
-            .await?;
-    }
+    let initiator = if decision.client_id.is_some() {
+        Initiator::Rp
+    } else {
+        Initiator::User
+    };
+    // Waits for the back-channel deliveries (each within GATEHOUSE_OUTBOUND_TIMEOUT): the clients
+    // hear of the logout before the browser reaches one of them (§3).
+    let keys = state.keys();
+    let end = SessionEnd::Cookie(&session.token_hash);
+    state.backchannel.end(&keys, end, initiator, now).await?;
+    signed_out(state, &decision)
+}
+
+/// The answer once the session is over: the registered URI exactly as registered, `state`
+/// appended only when sent (§3), or the signed-out page; the session cookie cleared either way.
+fn signed_out(state: &AppState, decision: &Decision) -> Result<HttpResponse, PageError> {
     let mut res = match &decision.redirect {
-        Some(r) => {
-            let state_pair: Vec<(&str, &str)> = r.state.iter().map(|s| ("state", s.as_str())).collect();
-            see_other(&with_query(&r.uri, &state_pair))
-        }
+        Some(r) => see_other(&match &r.state {
+            Some(s) => with_query(&r.uri, &[("state", s)]),
+            None => r.uri.clone(),
+        }),
         None => pages::render(&SignedOutPage, StatusCode::OK, None)?,
     };
     cookies::clear(&mut res, cookies::Kind::Session, state.secure_cookies);
     Ok(res)
+}
+
+/// Whether the confirmation form carries this session's CSRF token.
+fn csrf_ok(state: &AppState, session: &BrowserSession, params: &Params) -> bool {
+    let sent = params.get("csrf_token").ok().flatten().unwrap_or("");
+    bool::from(csrf_token(state, session).as_bytes().ct_eq(sent.as_bytes()))
 }
 
 /// Reads an `id_token_hint`: an ID token this server signed (any of its published keys, expired

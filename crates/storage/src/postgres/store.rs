@@ -245,11 +245,11 @@ impl Logouts for PgStore {
     async fn end_sessions(
         &self,
         end: SessionEnd<'_>,
-        initiator: &str,
+        by: &str,
         now: UnixTime,
-        claim_until: UnixTime,
+        due: UnixTime,
     ) -> StoreResult<EndedSessions> {
-        in_tx!(self, |db| ops::end_sessions(db, end, initiator, now, claim_until))
+        in_tx!(self, |db| ops::end_sessions(db, end, by, now, due))
     }
 
     async fn list_sessions(&self, user_id: Option<&str>, now: UnixTime) -> StoreResult<Vec<SessionSummary>> {

@@ -265,11 +265,11 @@ impl Logouts for SqliteStore {
     async fn end_sessions(
         &self,
         end: SessionEnd<'_>,
-        initiator: &str,
+        by: &str,
         now: UnixTime,
-        claim_until: UnixTime,
+        due: UnixTime,
     ) -> StoreResult<EndedSessions> {
-        let initiator = initiator.to_owned();
+        let by = by.to_owned();
         let key = match end {
             SessionEnd::Cookie(h) => Key::Cookie(*h),
             SessionEnd::Sid(s) => Key::Sid(s.to_owned()),
@@ -281,7 +281,7 @@ impl Logouts for SqliteStore {
                 Key::Sid(s) => SessionEnd::Sid(s),
                 Key::User(u) => SessionEnd::User(u),
             };
-            ready(ops::end_sessions(tx, end, &initiator, now, claim_until))
+            ready(ops::end_sessions(tx, end, &by, now, due))
         })
         .await
     }
