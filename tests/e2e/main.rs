@@ -2,6 +2,7 @@
 //! directory, provisions it through its CLI, and drives it over HTTP, with the `openidconnect`
 //! crate as the relying party for happy paths and raw requests for malformed ones.
 
+mod browser;
 mod cluster;
 mod flow;
 mod hardening;
