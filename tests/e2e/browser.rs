@@ -281,21 +281,25 @@ async fn assert_accessible(browser: &Chromium, page: &str) {
     );
 }
 
+/// Presses Tab (at most five times) until `target` has the focus; panics if it never does.
+async fn tab_to(browser: &Chromium, target: &str) {
+    for _ in 0..5 {
+        if browser.focused().await == target {
+            return;
+        }
+        browser.keys(&char::from(Key::Tab).to_string()).await;
+    }
+    assert_eq!(browser.focused().await, target, "Tab reaches {target}");
+}
+
 /// The page's `<title>`.
 async fn title(browser: &Chromium) -> String {
     browser.title().await.unwrap()
 }
 
-/// Alice signs in and consents with the keyboard alone: focus starts in (or Tab reaches) the
-/// username field, Tab moves to the password, Enter submits; on the consent page Tab reaches Allow
-/// and Enter presses it. The browser ends at the client's redirect URI with a code and the state.
-/// On the way, axe-core checks the login and consent pages.
-#[tokio::test]
-async fn keyboard_sign_in_and_consent_reach_the_client_with_a_code() {
-    let started = Instant::now();
-    let g = Gatehouse::start();
-    let client = g.alice_and_client("ES256");
-    let browser = Chromium::start().await;
+/// Signs alice in and consents by keyboard alone (see the test below), checking the login and
+/// consent pages with axe on the way; returns the redirect to the client.
+async fn keyboard_sign_in(browser: &Chromium, g: &Gatehouse, client: &TestClient) -> url::Url {
     let (_, challenge) = pkce();
     browser
         .goto(&auth_url(
@@ -309,21 +313,11 @@ async fn keyboard_sign_in_and_consent_reach_the_client_with_a_code() {
         .unwrap();
     let login = browser.current_url().await.unwrap();
     assert_eq!(login.path(), "/login", "{login}");
-    assert!(
-        title(&browser).await.starts_with("Sign in"),
-        "{}",
-        title(&browser).await
-    );
-    assert_accessible(&browser, "login page").await;
+    assert!(title(browser).await.starts_with("Sign in"), "{}", title(browser).await);
+    assert_accessible(browser, "login page").await;
 
     // The username field has autofocus; should the browser not honour it, Tab must get there.
-    for _ in 0..5 {
-        if browser.focused().await == "input#username" {
-            break;
-        }
-        browser.keys(&char::from(Key::Tab).to_string()).await;
-    }
-    assert_eq!(browser.focused().await, "input#username", "Tab reaches the username");
+    tab_to(browser, "input#username").await;
     browser.keys("alice").await;
     browser.keys(&char::from(Key::Tab).to_string()).await;
     assert_eq!(browser.focused().await, "input#password", "Tab moves to the password");
@@ -333,8 +327,8 @@ async fn keyboard_sign_in_and_consent_reach_the_client_with_a_code() {
     let consent = browser
         .wait_for_url("the consent page", |u| u.path() == "/consent")
         .await;
-    assert!(title(&browser).await.starts_with("Allow access"), "{consent}");
-    assert_accessible(&browser, "consent page").await;
+    assert!(title(browser).await.starts_with("Allow access"), "{consent}");
+    assert_accessible(browser, "consent page").await;
     browser.keys(&char::from(Key::Tab).to_string()).await;
     assert_eq!(
         browser.focused().await,
@@ -344,9 +338,22 @@ async fn keyboard_sign_in_and_consent_reach_the_client_with_a_code() {
     browser.keys(&char::from(Key::Enter).to_string()).await;
 
     // Nothing listens at the redirect URI; the URL is what matters.
-    let back = browser
+    browser
         .wait_for_url("the redirect to the client", |u| u.as_str().starts_with(REDIRECT))
-        .await;
+        .await
+}
+
+/// Alice signs in and consents with the keyboard alone: focus starts in (or Tab reaches) the
+/// username field, Tab moves to the password, Enter submits; on the consent page Tab reaches Allow
+/// and Enter presses it. The browser ends at the client's redirect URI with a code and the state.
+/// On the way, axe-core checks the login and consent pages.
+#[tokio::test]
+async fn keyboard_sign_in_and_consent_reach_the_client_with_a_code() {
+    let started = Instant::now();
+    let g = Gatehouse::start();
+    let client = g.alice_and_client("ES256");
+    let browser = Chromium::start().await;
+    let back = keyboard_sign_in(&browser, &g, &client).await;
     let code = query(&back, "code").unwrap_or_else(|| panic!("no code: {back}"));
     assert!(code.len() >= 43, "{back}");
     assert_eq!(query(&back, "state").as_deref(), Some("st4te"), "{back}");
@@ -388,5 +395,54 @@ async fn axe_reports_violations_on_a_deliberately_bad_page() {
             "{rule} not reported: {violations:?}"
         );
     }
+    browser.quit().await;
+}
+
+/// Alice, signed in in a real browser, signs out at `/oauth/logout` through the confirmation page
+/// by keyboard alone (Tab reaches "Sign out", Enter presses it); axe-core checks the confirmation
+/// and the signed-out pages; afterwards single sign-on is over (`prompt=none` gets
+/// `login_required`).
+#[tokio::test]
+async fn keyboard_sign_out_through_the_confirmation_page() {
+    let g = Gatehouse::start();
+    let client = g.alice_and_client("ES256");
+    let browser = Chromium::start().await;
+    keyboard_sign_in(&browser, &g, &client).await;
+    browser.goto(&format!("{}/oauth/logout", g.issuer)).await.unwrap();
+    assert!(
+        title(&browser).await.starts_with("Sign out"),
+        "{}",
+        title(&browser).await
+    );
+    assert_accessible(&browser, "logout confirmation page").await;
+    tab_to(&browser, "button[confirm=yes]").await;
+    browser.keys(&char::from(Key::Enter).to_string()).await;
+    for _ in 0..100 {
+        if title(&browser).await.starts_with("Signed out") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        title(&browser).await.starts_with("Signed out"),
+        "{}",
+        title(&browser).await
+    );
+    assert_accessible(&browser, "signed-out page").await;
+    let (_, challenge) = pkce();
+    browser
+        .goto(&auth_url(
+            &g.issuer,
+            &client.id,
+            "openid",
+            &challenge,
+            &[("prompt", "none")],
+        ))
+        .await
+        .unwrap();
+    let back = browser
+        .wait_for_url("the redirect to the client", |u| u.as_str().starts_with(REDIRECT))
+        .await;
+    assert_eq!(query(&back, "error").as_deref(), Some("login_required"), "{back}");
     browser.quit().await;
 }

@@ -11,8 +11,7 @@ use gatehouse_protocol::types::UnixTime;
 /// Deletes expired codes, sessions and interactions and expired or long-revoked tokens, in small
 /// batches, every `GATEHOUSE_CLEANUP_INTERVAL`. Each instance runs it; the deletes are idempotent.
 pub async fn cleanup_loop(state: web::Data<AppState>) {
-    let mut tick = tokio::time::interval(state.config.cleanup_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = ticker(state.config.cleanup_interval);
     loop {
         tick.tick().await;
         let now = state.clock.now();
@@ -45,8 +44,7 @@ pub async fn cleanup_loop(state: web::Data<AppState>) {
 /// the CLI or another instance) or a scheduled activation or retirement came; and, with
 /// `GATEHOUSE_KEY_ROTATION_INTERVAL`, rotates keys that have grown old.
 pub async fn key_loop(state: web::Data<AppState>) {
-    let mut tick = tokio::time::interval(state.config.key_poll_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = ticker(state.config.key_poll_interval);
     loop {
         tick.tick().await;
         let now = state.clock.now();
@@ -84,8 +82,7 @@ pub async fn key_loop(state: web::Data<AppState>) {
 /// [`Backchannel::poll_interval`](crate::logout::Backchannel::poll_interval). Every
 /// instance runs it; claims keep two instances from delivering one notification at once.
 pub async fn outbox_loop(state: web::Data<AppState>) {
-    let mut tick = tokio::time::interval(state.backchannel.poll_interval());
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = ticker(state.backchannel.poll_interval());
     loop {
         tick.tick().await;
         let keys = state.keys();
@@ -93,4 +90,12 @@ pub async fn outbox_loop(state: web::Data<AppState>) {
             tracing::warn!(error = %e, "cannot read the back-channel logout outbox; will retry");
         }
     }
+}
+
+/// A tick every `period` that, after a slow round, waits a whole period again rather than
+/// catching up with a burst.
+fn ticker(period: std::time::Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
 }
