@@ -292,6 +292,17 @@ async fn tab_to(browser: &Chromium, target: &str) {
     assert_eq!(browser.focused().await, target, "Tab reaches {target}");
 }
 
+/// Waits (up to 10 s) for a page whose title starts with `prefix`.
+async fn wait_for_title(browser: &Chromium, prefix: &str) {
+    for _ in 0..100 {
+        if title(browser).await.starts_with(prefix) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("expected a page titled {prefix}..., got {}", title(browser).await);
+}
+
 /// The page's `<title>`.
 async fn title(browser: &Chromium) -> String {
     browser.title().await.unwrap()
@@ -417,17 +428,7 @@ async fn keyboard_sign_out_through_the_confirmation_page() {
     assert_accessible(&browser, "logout confirmation page").await;
     tab_to(&browser, "button[confirm=yes]").await;
     browser.keys(&char::from(Key::Enter).to_string()).await;
-    for _ in 0..100 {
-        if title(&browser).await.starts_with("Signed out") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        title(&browser).await.starts_with("Signed out"),
-        "{}",
-        title(&browser).await
-    );
+    wait_for_title(&browser, "Signed out").await;
     assert_accessible(&browser, "signed-out page").await;
     let (_, challenge) = pkce();
     browser
@@ -445,4 +446,53 @@ async fn keyboard_sign_out_through_the_confirmation_page() {
         .await;
     assert_eq!(query(&back, "error").as_deref(), Some("login_required"), "{back}");
     browser.quit().await;
+}
+
+/// A device's code approved on the real `/device` pages by keyboard alone: the code form, the
+/// login form, the confirmation (Tab reaches Allow) and the done page, each checked by axe-core;
+/// then the device collects its tokens.
+#[tokio::test]
+async fn keyboard_device_approval_through_the_pages() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let tv = TestClient::created(&g.cli(&[
+        "client",
+        "create",
+        "--name",
+        "TV",
+        "--public",
+        "--grant-type",
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "--scope",
+        "openid",
+    ]));
+    let (status, codes) = post_authenticated(&g, "/oauth/device_authorization", &tv, &[]).await;
+    assert_eq!(status, 200, "{codes}");
+    let browser = Chromium::start().await;
+    browser.goto(&format!("{}/device", g.issuer)).await.unwrap();
+    wait_for_title(&browser, "Connect a device").await;
+    assert_accessible(&browser, "device code page").await;
+    tab_to(&browser, "input#user_code").await;
+    browser.keys(&s(&codes["user_code"]).to_lowercase()).await;
+    browser.keys(&char::from(Key::Enter).to_string()).await;
+    wait_for_title(&browser, "Sign in").await;
+    assert_accessible(&browser, "device login page").await;
+    tab_to(&browser, "input#username").await;
+    browser.keys("alice").await;
+    browser.keys(&char::from(Key::Tab).to_string()).await;
+    browser.keys(PASSWORD).await;
+    browser.keys(&char::from(Key::Enter).to_string()).await;
+    wait_for_title(&browser, "Allow a device").await;
+    assert_accessible(&browser, "device confirmation page").await;
+    tab_to(&browser, "button[decision=allow]").await;
+    browser.keys(&char::from(Key::Enter).to_string()).await;
+    wait_for_title(&browser, "Device connected").await;
+    assert_accessible(&browser, "device done page").await;
+    browser.quit().await;
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("device_code", codes["device_code"].as_str().unwrap()),
+    ];
+    let (status, tokens) = token(&g, &tv, &form).await;
+    assert_eq!(status, 200, "{tokens}");
 }

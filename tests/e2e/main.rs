@@ -4,6 +4,7 @@
 
 mod browser;
 mod cluster;
+mod device;
 mod flow;
 mod hardening;
 mod lifecycle;

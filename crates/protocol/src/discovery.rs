@@ -15,6 +15,7 @@ pub struct ProviderMetadata {
     revocation_endpoint: String,
     introspection_endpoint: String,
     end_session_endpoint: String,
+    device_authorization_endpoint: String,
     jwks_uri: String,
     scopes_supported: Vec<String>,
     response_types_supported: [&'static str; 1],
@@ -64,6 +65,8 @@ impl ProviderMetadata {
             // RP-Initiated Logout 1.0 §2.1; Back-Channel Logout 1.0 §2.1 (every logout token
             // carries `sid`).
             end_session_endpoint: url("/oauth/logout"),
+            // RFC 8628 §4.
+            device_authorization_endpoint: url("/oauth/device_authorization"),
             jwks_uri: url("/.well-known/jwks.json"),
             scopes_supported: scopes,
             response_types_supported: ["code"],
@@ -98,6 +101,16 @@ mod tests {
         assert_eq!(m["token_endpoint"], "https://id.example.com/oauth/token");
         assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(
+            m["device_authorization_endpoint"],
+            "https://id.example.com/oauth/device_authorization"
+        );
+        assert!(
+            m["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&"urn:ietf:params:oauth:grant-type:device_code".into())
+        );
         assert!(
             m["id_token_signing_alg_values_supported"]
                 .as_array()

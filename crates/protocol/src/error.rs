@@ -48,6 +48,15 @@ pub enum Error {
     /// `request_uri_not_supported` (OIDC Core §3.1.2.6).
     #[error("request_uri_not_supported: {0}")]
     RequestUriNotSupported(Description),
+    /// `authorization_pending` (RFC 8628 §3.5): the user has not decided yet.
+    #[error("authorization_pending: {0}")]
+    AuthorizationPending(Description),
+    /// `slow_down` (RFC 8628 §3.5): polled faster than the interval, which grows by 5 seconds.
+    #[error("slow_down: {0}")]
+    SlowDown(Description),
+    /// `expired_token` (RFC 8628 §3.5): the device code expired.
+    #[error("expired_token: {0}")]
+    ExpiredToken(Description),
     /// `invalid_token` (RFC 6750 §3.1), answered with 401 and `WWW-Authenticate: Bearer`.
     #[error("invalid_token: {0}")]
     InvalidToken(Description),
@@ -87,6 +96,9 @@ impl Error {
             Self::ConsentRequired(_) => "consent_required",
             Self::RequestNotSupported(_) => "request_not_supported",
             Self::RequestUriNotSupported(_) => "request_uri_not_supported",
+            Self::AuthorizationPending(_) => "authorization_pending",
+            Self::SlowDown(_) => "slow_down",
+            Self::ExpiredToken(_) => "expired_token",
             Self::InvalidToken(_) => "invalid_token",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::TemporarilyUnavailable(_) | Self::RateLimited { .. } => "temporarily_unavailable",
@@ -114,7 +126,10 @@ impl Error {
             | Self::LoginRequired(_)
             | Self::ConsentRequired(_)
             | Self::RequestNotSupported(_)
-            | Self::RequestUriNotSupported(_) => 400,
+            | Self::RequestUriNotSupported(_)
+            | Self::AuthorizationPending(_)
+            | Self::SlowDown(_)
+            | Self::ExpiredToken(_) => 400,
         }
     }
 
@@ -140,6 +155,9 @@ impl Error {
             | Self::ConsentRequired(d)
             | Self::RequestNotSupported(d)
             | Self::RequestUriNotSupported(d)
+            | Self::AuthorizationPending(d)
+            | Self::SlowDown(d)
+            | Self::ExpiredToken(d)
             | Self::InvalidToken(d)
             | Self::InsufficientScope(d)
             | Self::TemporarilyUnavailable(d) => d,

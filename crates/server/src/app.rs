@@ -28,7 +28,7 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         .await?
         .map_err(anyhow::Error::msg)?;
     let refresh_key = hmac_secret(store.as_ref(), "refresh_rotation").await?;
-    let logout_key = hmac_secret(store.as_ref(), "logout_csrf").await?;
+    let form_key = hmac_secret(store.as_ref(), "form_csrf").await?;
     let backchannel = Arc::new(
         crate::logout::Backchannel::new(&config, issuer.clone(), Arc::clone(&store)).map_err(anyhow::Error::msg)?,
     );
@@ -48,7 +48,7 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         health: crate::probe::HealthCache::default(),
         clock: crate::clock::Clock::system(),
         refresh_key,
-        logout_key,
+        form_key,
         backchannel,
         secure_cookies: issuer.starts_with("https://"),
         config,

@@ -152,7 +152,7 @@ pub async fn begin_interaction(
     page: &str,
     now: UnixTime,
 ) -> Result<HttpResponse, Error> {
-    let browser = cookies::value(req, cookies::Kind::Browser, state.secure_cookies).unwrap_or_else(random_token);
+    let (browser, _) = cookies::binding(req, state.secure_cookies);
     let interaction = Interaction {
         id: random_token(),
         // Replaced by a fresh token each time a page renders the form.
@@ -166,13 +166,7 @@ pub async fn begin_interaction(
     let mut res = see_other(&format!("{}/{page}?interaction={}", state.issuer, interaction.id));
     // Set (or renew) the binding for at least as long as this interaction lives: a cookie kept from
     // an earlier interaction would otherwise expire under this one.
-    cookies::set(
-        &mut res,
-        cookies::Kind::Browser,
-        browser,
-        state.config.login_ttl,
-        state.secure_cookies,
-    );
+    cookies::set_binding(&mut res, state, browser);
     Ok(res)
 }
 

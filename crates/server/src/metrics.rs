@@ -39,6 +39,8 @@ pub struct Metrics {
     pub logouts: IntCounterVec,
     /// `gatehouse_backchannel_logout_total{result}`: back-channel logout delivery attempts.
     pub backchannel: IntCounterVec,
+    /// `gatehouse_device_authorizations_total{result}`.
+    pub device: IntCounterVec,
     /// `gatehouse_signing_keys{alg,state}`.
     pub signing_keys: IntGaugeVec,
     /// `gatehouse_build_info{version,git_commit}` = 1.
@@ -122,6 +124,12 @@ impl Metrics {
                 &registry,
                 "gatehouse_backchannel_logout_total",
                 "back-channel logout delivery attempts by result (delivered, failed: retried later, rejected: the client answered 4xx, refused: destination not allowed, gave_up: out of attempts)",
+                &["result"],
+            ),
+            device: counter(
+                &registry,
+                "gatehouse_device_authorizations_total",
+                "device authorization grant events (RFC 8628) by result: requested, approved, denied, redeemed, wrong_code, authorization_pending, slow_down, access_denied, expired_token",
                 &["result"],
             ),
             tokens_issued: counter(

@@ -28,3 +28,16 @@ pub fn random_b64(len: usize) -> String {
     aws_lc_rs::rand::fill(&mut bytes).expect("the system random source failed");
     b64url(&bytes)
 }
+
+/// A fresh device user code (RFC 8628 §6.1): 8 characters of the 20-consonant alphabet, drawn
+/// without bias.
+#[must_use]
+pub fn user_code() -> gatehouse_protocol::grant::device_code::UserCode {
+    loop {
+        let mut bytes = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut bytes).expect("the system random source failed");
+        if let Some(code) = gatehouse_protocol::grant::device_code::UserCode::from_random(&bytes) {
+            return code;
+        }
+    }
+}

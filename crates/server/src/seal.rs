@@ -188,7 +188,7 @@ pub fn server_secret_aad(name: &str) -> String {
 }
 
 /// The server secrets Gatehouse keeps in the store.
-pub const SERVER_SECRETS: &[&str] = &["refresh_rotation", "logout_csrf"];
+pub const SERVER_SECRETS: &[&str] = &["refresh_rotation", "form_csrf"];
 
 /// Re-encrypts every private signing key and server secret in the store for the installed KEK:
 /// values still in plaintext, or (with `previous`) sealed under the previous KEK. Values already

@@ -26,9 +26,9 @@ pub struct AppState {
     /// Key for deriving refresh-token successors ([`crate::issue::successor_value`]); the secret is
     /// shared by every instance through the store.
     pub refresh_key: aws_lc_rs::hmac::Key,
-    /// Key for the CSRF token of the logout confirmation form, derived from the browser session
-    /// (a server secret shared by every instance through the store).
-    pub logout_key: aws_lc_rs::hmac::Key,
+    /// Key of the CSRF tokens of forms without a stored interaction ([`crate::csrf`]): a server
+    /// secret shared by every instance through the store.
+    pub form_key: aws_lc_rs::hmac::Key,
     /// Ends sessions and delivers back-channel logout notifications.
     pub backchannel: std::sync::Arc<crate::logout::Backchannel>,
     /// Per-instance rate limiters.

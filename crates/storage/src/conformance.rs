@@ -75,6 +75,10 @@ macro_rules! all_contracts {
             concurrent_claims_never_share_a_notice,
             a_renewed_session_keeps_its_sid_and_clients,
             cleanup_forgets_clients_of_expired_sessions_and_old_given_up_notices,
+            a_device_poll_enforces_the_interval_and_redeems_once,
+            a_device_decision_counts_once_and_expiry_ends_it,
+            device_user_codes_are_unique_and_cleaned_up_after_expiry,
+            wrong_device_codes_count_in_fixed_windows,
         );
     };
 }
@@ -1361,4 +1365,174 @@ pub async fn cleanup_forgets_clients_of_expired_sessions_and_old_given_up_notice
         1
     );
     assert!(store.list_notices().await.unwrap().is_empty());
+}
+
+/// A pending device authorization of client `app` with `user_code`, polled every 5 seconds.
+fn device(value: &str, user_code: &str) -> DeviceRecord {
+    use gatehouse_protocol::grant::device_code::UserCode;
+    DeviceRecord {
+        hash: TokenHash::of(value),
+        user_code: UserCode::parse(user_code).unwrap(),
+        client_id: ClientId::parse("app").unwrap(),
+        scope: ScopeSet::from_static(&["openid", "offline_access"]),
+        resources: vec!["https://api.example.com".into()],
+        created_at: NOW,
+        expires_at: NOW.plus(600),
+        interval: 5,
+        state: DeviceState::Pending,
+        subject: None,
+        auth_time: None,
+        requested_from: Some("203.0.113.7".into()),
+    }
+}
+
+async fn poll(store: &Arc<dyn Store>, value: &str, client: &str, at: UnixTime) -> Option<DevicePoll> {
+    store
+        .poll_device(&TokenHash::of(value), &ClientId::parse(client).unwrap(), at)
+        .await
+        .unwrap()
+}
+
+pub async fn a_device_poll_enforces_the_interval_and_redeems_once(store: Arc<dyn Store>) {
+    use gatehouse_protocol::grant::device_code::DeviceStatus;
+    seeded(&store).await;
+    store.create_client(&client("other")).await.unwrap();
+    let d = device("dc1", "BCDF-GHJK");
+    store.put_device(&d).await.unwrap();
+    assert_eq!(
+        store.find_pending_device("BCDFGHJK", NOW).await.unwrap(),
+        Some(d.clone())
+    );
+    let first = poll(&store, "dc1", "app", NOW).await.unwrap();
+    assert_eq!(
+        (first.status, first.too_fast, first.interval),
+        (DeviceStatus::Pending, false, 5)
+    );
+    // Sooner than the interval: slow_down, and 5 more seconds from now on (RFC 8628 §3.5).
+    let fast = poll(&store, "dc1", "app", NOW.plus(1)).await.unwrap();
+    assert_eq!((fast.too_fast, fast.interval), (true, 10));
+    // After the old interval but before the new one: still too fast.
+    let again = poll(&store, "dc1", "app", NOW.plus(7)).await.unwrap();
+    assert_eq!((again.too_fast, again.interval), (true, 15));
+    let patient = poll(&store, "dc1", "app", NOW.plus(30)).await.unwrap();
+    assert_eq!((patient.too_fast, patient.interval), (false, 15));
+    assert_eq!(
+        poll(&store, "dc1", "other", NOW.plus(60)).await,
+        None,
+        "another client's code"
+    );
+    let approve = DeviceDecision::Approve {
+        subject: "u1".into(),
+        auth_time: NOW.plus(40),
+    };
+    assert!(store.decide_device("BCDFGHJK", &approve, NOW.plus(45)).await.unwrap());
+    assert_eq!(store.find_pending_device("BCDFGHJK", NOW.plus(45)).await.unwrap(), None);
+    // Approved: the next poll redeems it, however soon; nothing after that finds it.
+    let redeemed = poll(&store, "dc1", "app", NOW.plus(46)).await.unwrap();
+    assert_eq!(redeemed.status, DeviceStatus::Redeemed);
+    assert_eq!(
+        (redeemed.subject.as_deref(), redeemed.auth_time),
+        (Some("u1"), Some(NOW.plus(40)))
+    );
+    assert_eq!(redeemed.scope, d.scope);
+    assert_eq!(redeemed.resources, d.resources);
+    assert_eq!(poll(&store, "dc1", "app", NOW.plus(60)).await, None, "redeemed once");
+    assert_eq!(poll(&store, "unknown", "app", NOW).await, None);
+}
+
+pub async fn a_device_decision_counts_once_and_expiry_ends_it(store: Arc<dyn Store>) {
+    use gatehouse_protocol::grant::device_code::DeviceStatus;
+    seeded(&store).await;
+    store.put_device(&device("dc1", "BCDF-GHJK")).await.unwrap();
+    store.put_device(&device("dc2", "LMNP-QRST")).await.unwrap();
+    assert!(
+        store
+            .decide_device("BCDFGHJK", &DeviceDecision::Deny, NOW)
+            .await
+            .unwrap()
+    );
+    let approve = DeviceDecision::Approve {
+        subject: "u1".into(),
+        auth_time: NOW,
+    };
+    assert!(
+        !store.decide_device("BCDFGHJK", &approve, NOW).await.unwrap(),
+        "decided already"
+    );
+    assert_eq!(
+        poll(&store, "dc1", "app", NOW).await.unwrap().status,
+        DeviceStatus::Denied
+    );
+    // Approved too late to be collected: never redeemed.
+    assert!(store.decide_device("LMNPQRST", &approve, NOW.plus(10)).await.unwrap());
+    let late = poll(&store, "dc2", "app", NOW.plus(600)).await.unwrap();
+    assert_eq!((late.status, late.expires_at), (DeviceStatus::Pending, NOW.plus(600)));
+    store.put_device(&device("dc3", "VWXZ-BCDF")).await.unwrap();
+    assert!(
+        !store.decide_device("VWXZBCDF", &approve, NOW.plus(600)).await.unwrap(),
+        "expired"
+    );
+    assert_eq!(store.list_pending_devices(NOW).await.unwrap().len(), 1);
+    assert!(store.list_pending_devices(NOW.plus(600)).await.unwrap().is_empty());
+}
+
+pub async fn device_user_codes_are_unique_and_cleaned_up_after_expiry(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    store.put_device(&device("dc1", "BCDF-GHJK")).await.unwrap();
+    let taken = store.put_device(&device("dc2", "BCDF-GHJK")).await.unwrap_err();
+    assert!(matches!(taken, crate::StoreError::Conflict(_)), "{taken:?}");
+    let report = store.cleanup(NOW.plus(700), NOW.plus(599), 100).await.unwrap();
+    assert_eq!(report.device_codes, 0, "kept for the retention after expiry");
+    let report = store.cleanup(NOW.plus(700), NOW.plus(600), 100).await.unwrap();
+    assert_eq!(report.device_codes, 1);
+}
+
+pub async fn wrong_device_codes_count_in_fixed_windows(store: Arc<dyn Store>) {
+    assert_eq!(store.wrong_device_codes("198.51.100.1", NOW, 600).await.unwrap(), None);
+    for n in 1..=3 {
+        let counted = store
+            .count_wrong_device_code("198.51.100.1", NOW.plus(n), 600)
+            .await
+            .unwrap();
+        assert_eq!(counted, (u32::try_from(n).unwrap(), NOW.plus(1)));
+    }
+    assert_eq!(
+        store
+            .wrong_device_codes("198.51.100.1", NOW.plus(10), 600)
+            .await
+            .unwrap(),
+        Some((3, NOW.plus(1)))
+    );
+    assert_eq!(
+        store
+            .wrong_device_codes("198.51.100.2", NOW.plus(10), 600)
+            .await
+            .unwrap(),
+        None,
+        "per address"
+    );
+    // The window is over: forgotten, and the next wrong code starts a new one.
+    assert_eq!(
+        store
+            .wrong_device_codes("198.51.100.1", NOW.plus(601), 600)
+            .await
+            .unwrap(),
+        None
+    );
+    let fresh = store
+        .count_wrong_device_code("198.51.100.1", NOW.plus(601), 600)
+        .await
+        .unwrap();
+    assert_eq!(fresh, (1, NOW.plus(601)));
+    // Concurrent wrong codes are each counted once.
+    let counts = (0..8).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.count_wrong_device_code("198.51.100.3", NOW, 600).await.unwrap().0 })
+    });
+    let mut seen = Vec::new();
+    for c in counts {
+        seen.push(c.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=8).collect::<Vec<u32>>());
 }

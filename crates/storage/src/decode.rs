@@ -5,6 +5,7 @@ use crate::codec::{from_json, hash, parse_scope, parse_wire};
 use crate::model::*;
 use crate::traits::StoreResult;
 use gatehouse_protocol::grant::authorization_code::CodeGrant;
+use gatehouse_protocol::grant::device_code::{DeviceStatus, UserCode};
 use gatehouse_protocol::logout::BackchannelUri;
 use gatehouse_protocol::types::{ClientId, RedirectUri, ScopeSet, UnixTime};
 
@@ -80,6 +81,51 @@ pub(crate) fn notice(r: &dyn Cols) -> StoreResult<LogoutNotice> {
         last_error: r.opt_text(8)?,
         gave_up_at: r.opt_time(9)?,
     })
+}
+
+/// The columns of `sql::devices`' `device_cols!`.
+pub(crate) fn device(r: &dyn Cols) -> StoreResult<DeviceRecord> {
+    Ok(DeviceRecord {
+        hash: hash(&r.bytes(0)?)?,
+        user_code: UserCode::from_stored(r.text(1)?),
+        client_id: ClientId::from_stored(r.text(2)?),
+        scope: r.scope(3)?,
+        resources: json(r, 4)?,
+        created_at: r.time(5)?,
+        expires_at: r.time(6)?,
+        interval: r.int(7)?,
+        state: DeviceState::parse(&r.text(8)?)
+            .ok_or_else(|| crate::error::StoreError::Internal("unknown device authorization state".into()))?,
+        subject: r.opt_text(9)?,
+        auth_time: r.opt_time(10)?,
+        requested_from: r.opt_text(11)?,
+    })
+}
+
+/// `status, too_fast, interval_secs, expires_at, subject, auth_time, scope, resources` of a poll.
+/// An approval that expired before it was collected reads as pending (the caller answers
+/// `expired_token`).
+pub(crate) fn device_poll(r: &dyn Cols) -> StoreResult<DevicePoll> {
+    let status = match r.text(0)?.as_str() {
+        "redeemed" => DeviceStatus::Redeemed,
+        "denied" => DeviceStatus::Denied,
+        _ => DeviceStatus::Pending,
+    };
+    Ok(DevicePoll {
+        status,
+        too_fast: r.int(1)? != 0,
+        interval: r.int(2)?,
+        expires_at: r.time(3)?,
+        subject: r.opt_text(4)?,
+        auth_time: r.opt_time(5)?,
+        scope: r.scope(6)?,
+        resources: json(r, 7)?,
+    })
+}
+
+/// `window_start, failures` of the wrong-code counter.
+pub(crate) fn guesses(r: &dyn Cols) -> StoreResult<(u32, UnixTime)> {
+    Ok((u32::try_from(r.int(1)?).unwrap_or(u32::MAX), r.time(0)?))
 }
 
 /// `sid, user_id`.

@@ -233,6 +233,15 @@ pub(crate) async fn end_sessions(
     Ok(ended)
 }
 
+/// A counted window, if it is not over yet.
+pub(crate) fn current_window(
+    found: Option<(u32, UnixTime)>,
+    now: UnixTime,
+    window_seconds: u64,
+) -> Option<(u32, UnixTime)> {
+    found.filter(|(_, start)| now.since(*start) < window_seconds)
+}
+
 /// Attaches to each session the clients recorded for it.
 pub(crate) fn with_clients(
     mut sessions: Vec<SessionSummary>,

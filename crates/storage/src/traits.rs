@@ -177,6 +177,47 @@ pub trait Logouts: Send + Sync {
     async fn list_notices(&self) -> StoreResult<Vec<LogoutNotice>>;
 }
 
+/// Device authorizations (RFC 8628).
+#[async_trait]
+pub trait Devices: Send + Sync {
+    /// Stores a new device authorization. `Conflict` when its user code is taken (draw another).
+    async fn put_device(&self, device: &DeviceRecord) -> StoreResult<()>;
+    /// The live authorization nobody has decided yet with this user code.
+    async fn find_pending_device(&self, user_code: &str, now: UnixTime) -> StoreResult<Option<DeviceRecord>>;
+    /// Records the user's decision on a live pending authorization. `false` when it is no longer
+    /// pending or live (decided already, expired): exactly one decision counts.
+    async fn decide_device(&self, user_code: &str, decision: &DeviceDecision, now: UnixTime) -> StoreResult<bool>;
+    /// One poll by the device (RFC 8628 §3.4, §3.5), in one atomic statement: records the poll,
+    /// reports whether it came sooner than the interval after the previous one (and then adds 5
+    /// seconds to the interval for good), and redeems an approved, live authorization (exactly
+    /// one poll gets `Redeemed`). `None` for an unknown or redeemed code, or another client's.
+    async fn poll_device(
+        &self,
+        hash: &TokenHash,
+        client_id: &ClientId,
+        now: UnixTime,
+    ) -> StoreResult<Option<DevicePoll>>;
+    /// Live authorizations nobody has decided yet, oldest first.
+    async fn list_pending_devices(&self, now: UnixTime) -> StoreResult<Vec<DeviceRecord>>;
+    /// Counts a wrong user code typed from `address`, in fixed windows of `window_seconds` (a new
+    /// one starts once the last is over). Returns the wrong codes of the current window and when
+    /// it started.
+    async fn count_wrong_device_code(
+        &self,
+        address: &str,
+        now: UnixTime,
+        window_seconds: u64,
+    ) -> StoreResult<(u32, UnixTime)>;
+    /// The wrong user codes from `address` in its current window, and when it started; `None` when
+    /// none were counted (or the window is over).
+    async fn wrong_device_codes(
+        &self,
+        address: &str,
+        now: UnixTime,
+        window_seconds: u64,
+    ) -> StoreResult<Option<(u32, UnixTime)>>;
+}
+
 /// Signing keys.
 #[async_trait]
 pub trait Keys: Send + Sync {
@@ -257,7 +298,9 @@ pub struct PoolStatus {
 
 /// Everything a server needs.
 #[async_trait]
-pub trait Store: Clients + Users + Scopes + Consents + Sessions + Codes + Tokens + Keys + Lockouts + Logouts {
+pub trait Store:
+    Clients + Users + Scopes + Consents + Sessions + Codes + Tokens + Keys + Lockouts + Logouts + Devices
+{
     /// `"sqlite"` or `"postgres"`.
     fn kind(&self) -> &'static str;
     /// A cheap round trip, for readiness checks.

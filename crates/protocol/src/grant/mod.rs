@@ -5,6 +5,7 @@
 pub mod authorization_code;
 pub mod client_credentials;
 mod common;
+pub mod device_code;
 pub mod refresh_token;
 
 pub use common::{RegisteredClient, live_user};

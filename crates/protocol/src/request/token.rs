@@ -14,6 +14,15 @@ pub enum TokenRequest {
     RefreshToken(RefreshTokenRequest),
     /// `grant_type=client_credentials` (RFC 6749 §4.4.2).
     ClientCredentials(ClientCredentialsRequest),
+    /// `grant_type=urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4).
+    DeviceCode(DeviceCodeRequest),
+}
+
+/// The parameters of the device code grant.
+#[derive(Debug)]
+pub struct DeviceCodeRequest {
+    /// The `device_code` from the device authorization response.
+    pub device_code: Secret,
 }
 
 /// The parameters of `grant_type=authorization_code`.
@@ -59,7 +68,7 @@ impl TokenRequest {
         let scope = || -> Result<Option<ScopeSet>, Error> { params.get("scope")?.map(ScopeSet::parse).transpose() };
         match params.get("grant_type")? {
             None => Err(invalid_request(
-                "grant_type is required: authorization_code, refresh_token or client_credentials",
+                "grant_type is required: authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code",
             )),
             Some("authorization_code") => Ok(Self::AuthorizationCode(AuthorizationCodeRequest {
                 code: Secret::new(params.require("code")?.to_owned()),
@@ -76,9 +85,12 @@ impl TokenRequest {
                 scope: scope()?,
                 resources: parse_resources(params)?,
             })),
+            Some("urn:ietf:params:oauth:grant-type:device_code") => Ok(Self::DeviceCode(DeviceCodeRequest {
+                device_code: Secret::new(params.require("device_code")?.to_owned()),
+            })),
             Some(other) => Err(Error::UnsupportedGrantType(
                 format!(
-                    "grant_type {} is not supported; use authorization_code, refresh_token or client_credentials",
+                    "grant_type {} is not supported; use authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code",
                     truncate(other)
                 )
                 .into(),
@@ -93,6 +105,7 @@ impl TokenRequest {
             Self::AuthorizationCode(_) => GrantType::AuthorizationCode,
             Self::RefreshToken(_) => GrantType::RefreshToken,
             Self::ClientCredentials(_) => GrantType::ClientCredentials,
+            Self::DeviceCode(_) => GrantType::DeviceCode,
         }
     }
 }

@@ -92,6 +92,8 @@ wire_enum!(
         RefreshToken = "refresh_token",
         /// RFC 6749 §4.4.
         ClientCredentials = "client_credentials",
+        /// RFC 8628 §3.4: a device polls while its user approves elsewhere.
+        DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
     }
 );
 

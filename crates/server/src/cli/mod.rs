@@ -2,6 +2,7 @@
 //! the server (the embedded file may be shared with a running server).
 
 mod client;
+mod device;
 mod keys;
 mod parse;
 mod scope;
@@ -33,6 +34,9 @@ enum Command {
     /// Register and manage clients (applications).
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Device authorizations (RFC 8628) waiting for their user.
+    #[command(subcommand)]
+    Device(device::DeviceCommand),
     /// Manage end users.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -176,6 +180,7 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
         Command::User(c) => user::run(c, store::open(&config).await?).await,
         Command::Scope(c) => scope::run(c, store::open(&config).await?).await,
         Command::Session(c) => session::run(c, store::open(&config).await?).await,
+        Command::Device(c) => device::run(c, store::open(&config).await?).await,
         Command::Migrate { status: true, json } => {
             let (applied, pending) = store::migration_status(&config).await?;
             print(

@@ -17,7 +17,7 @@ pub use read::{Limit, parse_duration};
 pub use secret::{SecretKey, redact};
 pub use settings::SETTINGS;
 
-use read::{Reader, edit_distance, list};
+use read::{Reader, edit_distance, list, parse_issuer};
 use secret::secret_key;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -92,6 +92,12 @@ pub struct Config {
     pub limit_token: Option<Limit>,
     /// All login posts per client address.
     pub limit_login: Option<Limit>,
+    /// Lifetime of device authorization codes.
+    pub device_code_ttl: Duration,
+    /// Device polling interval.
+    pub device_poll_interval: Duration,
+    /// Wrong device codes per client address.
+    pub limit_device_codes: Option<Limit>,
     /// Internal destinations outbound calls may reach (`GATEHOUSE_OUTBOUND_ALLOW`).
     pub outbound_allow: Vec<crate::outbound::Allowed>,
     /// Timeout of each outbound call.
@@ -210,6 +216,9 @@ impl Config {
             limit_token: r.limit("GATEHOUSE_RATE_LIMIT_TOKEN")?,
             limit_login: r.limit("GATEHOUSE_RATE_LIMIT_LOGIN")?,
             secret_key: secret_key(r)?,
+            device_code_ttl: r.duration("GATEHOUSE_DEVICE_CODE_TTL", secs(HOUR))?,
+            device_poll_interval: r.duration("GATEHOUSE_DEVICE_POLL_INTERVAL", secs(MIN))?,
+            limit_device_codes: r.limit("GATEHOUSE_RATE_LIMIT_DEVICE_CODES")?,
             outbound_allow: r.items("GATEHOUSE_OUTBOUND_ALLOW", crate::outbound::Allowed::parse)?,
             outbound_timeout: r.duration("GATEHOUSE_OUTBOUND_TIMEOUT", secs(MIN))?,
             backchannel_retry: r.duration("GATEHOUSE_BACKCHANNEL_RETRY", secs(HOUR))?,
@@ -357,37 +366,6 @@ fn log_filter<G: Fn(&str) -> Option<String>>(r: &Reader<G>) -> Result<String, Co
         message: format!("{filter:?} is not a log filter such as info or info,gatehouse=debug ({e})"),
     })?;
     Ok(filter)
-}
-
-/// The issuer: an absolute http(s) URL without query or fragment; https unless loopback.
-fn parse_issuer(raw: &str) -> Result<String, ConfigError> {
-    let err = |message: String| ConfigError {
-        setting: "GATEHOUSE_ISSUER",
-        message,
-    };
-    let url = url::Url::parse(raw).map_err(|e| err(format!("{raw:?} is not an absolute URL ({e})")))?;
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(err(
-            "must not have a query or fragment (OIDC Discovery section 3)".into()
-        ));
-    }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => {
-            return Err(err(format!(
-                "{raw} uses http for a non-loopback host; an issuer must use https"
-            )));
-        }
-        other => return Err(err(format!("scheme {other} is not http or https"))),
-    }
-    Ok(raw.trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]

@@ -201,6 +201,37 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The issuer: an absolute http(s) URL without query or fragment; https unless loopback.
+pub(super) fn parse_issuer(raw: &str) -> Result<String, ConfigError> {
+    let err = |message: String| ConfigError {
+        setting: "GATEHOUSE_ISSUER",
+        message,
+    };
+    let url = url::Url::parse(raw).map_err(|e| err(format!("{raw:?} is not an absolute URL ({e})")))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(err(
+            "must not have a query or fragment (OIDC Discovery section 3)".into()
+        ));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(err(format!(
+                "{raw} uses http for a non-loopback host; an issuer must use https"
+            )));
+        }
+        other => return Err(err(format!("scheme {other} is not http or https"))),
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

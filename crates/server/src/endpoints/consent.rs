@@ -3,7 +3,7 @@
 //! back to the client (OIDC Core §3.1.2.4).
 
 use crate::http::error::{PageError, store_error};
-use crate::http::pages::{self, ConsentPage, ScopeLine};
+use crate::http::pages::{self, ConsentPage};
 use crate::http::redirect::see_other;
 use crate::interaction::{Back, fresh_csrf, issue_code, open, submitted};
 use crate::state::AppState;
@@ -31,18 +31,7 @@ pub async fn consent_page(state: web::Data<AppState>, req: HttpRequest) -> Resul
     let registry = state.store.list_scopes().await?;
     // Scopes asked for, and the scopes covering claims asked for individually: the user decides
     // on everything that will be released (OIDC Core §3.1.2.4).
-    let scopes = interaction
-        .request
-        .consent_scope()
-        .iter()
-        .map(|s| ScopeLine {
-            name: s.as_str().to_owned(),
-            description: registry
-                .iter()
-                .find(|r| r.name == s.as_str())
-                .map_or_else(|| s.as_str().to_owned(), |r| r.description.clone()),
-        })
-        .collect();
+    let scopes = pages::scope_lines(&registry, interaction.request.consent_scope().iter());
     let csrf = fresh_csrf(&state, &interaction).await?;
     let page = ConsentPage {
         client_name: &client.name,

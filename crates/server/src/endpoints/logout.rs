@@ -5,9 +5,10 @@
 //! before the browser moves on, §3), and sends the browser back or to the signed-out page.
 //!
 //! The confirmation form posts the request's parameters back with `confirm=yes` and a CSRF token
-//! derived from the browser session (HMAC under a server secret), so it needs no stored state and
-//! a form from another site cannot end anyone's session.
+//! bound to the browser session ([`crate::csrf`]), so it needs no stored state and a form from
+//! another site cannot end anyone's session.
 
+use crate::csrf;
 use crate::http::error::PageError;
 use crate::http::pages::{self, LogoutPage, SignedOutPage};
 use crate::http::redirect::{see_other, with_query};
@@ -18,9 +19,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_protocol::logout::{Decision, Found, Hint, LogoutRequest, decide};
 use gatehouse_protocol::request::Params;
-use gatehouse_protocol::types::{TokenHash, b64url};
+use gatehouse_protocol::types::TokenHash;
 use gatehouse_storage::{BrowserSession, ClientRecord, SessionEnd};
-use subtle::ConstantTimeEq;
 
 /// `GET /oauth/logout`.
 ///
@@ -101,8 +101,8 @@ fn signed_out(state: &AppState, decision: &Decision) -> Result<HttpResponse, Pag
 
 /// Whether the confirmation form carries this session's CSRF token.
 fn csrf_ok(state: &AppState, session: &BrowserSession, params: &Params) -> bool {
-    let sent = params.get("csrf_token").ok().flatten().unwrap_or("");
-    bool::from(csrf_token(state, session).as_bytes().ct_eq(sent.as_bytes()))
+    let sent = params.get("csrf_token").ok().flatten();
+    csrf::verify(state, "logout", &session.token_hash, sent)
 }
 
 /// Reads an `id_token_hint`: an ID token this server signed (any of its published keys, expired
@@ -119,11 +119,6 @@ fn verify_hint(state: &AppState, hint: &str) -> Result<Hint, String> {
         ));
     }
     Hint::from_claims(&state.issuer, &claims)
-}
-
-/// The CSRF token of the confirmation form: HMAC of the session's cookie hash.
-fn csrf_token(state: &AppState, session: &BrowserSession) -> String {
-    b64url(aws_lc_rs::hmac::sign(&state.logout_key, session.token_hash.as_bytes()).as_ref())
 }
 
 async fn confirm_page(
@@ -146,7 +141,7 @@ async fn confirm_page(
     .into_iter()
     .filter_map(|(name, value)| value.map(|v| (name, v)))
     .collect();
-    let csrf = csrf_token(state, session);
+    let csrf = csrf::token(state, "logout", &session.token_hash);
     let page = LogoutPage {
         username,
         client_name: client.map(|c| c.name.as_str()),

@@ -47,6 +47,31 @@ pub fn set(res: &mut HttpResponse, kind: Kind, value: String, ttl: std::time::Du
     let _ = res.add_cookie(&build(kind, value, max_age, secure));
 }
 
+/// Sets the session cookie, for `GATEHOUSE_SESSION_TTL`.
+pub fn set_session(res: &mut HttpResponse, state: &crate::state::AppState, value: String) {
+    set(
+        res,
+        Kind::Session,
+        value,
+        state.config.session_ttl,
+        state.secure_cookies,
+    );
+}
+
+/// Sets (or renews) the browser-binding cookie, for `GATEHOUSE_LOGIN_TTL`.
+pub fn set_binding(res: &mut HttpResponse, state: &crate::state::AppState, value: String) {
+    set(res, Kind::Browser, value, state.config.login_ttl, state.secure_cookies);
+}
+
+/// The browser-binding cookie's value, or a fresh one (`true`: it must be set).
+#[must_use]
+pub fn binding(req: &HttpRequest, secure: bool) -> (String, bool) {
+    match value(req, Kind::Browser, secure) {
+        Some(v) => (v, false),
+        None => (crate::random::random_token(), true),
+    }
+}
+
 /// Tells the browser to drop a cookie.
 pub fn clear(res: &mut HttpResponse, kind: Kind, secure: bool) {
     let _ = res.add_cookie(&build(kind, String::new(), 0, secure));

@@ -294,8 +294,16 @@ impl ResponseError for PageError {
 ///
 /// # Errors
 /// The page failed to render.
-pub fn login_refused(form: &LoginPage<'_>, redirect_to: &str) -> Result<HttpResponse, PageError> {
-    Ok(pages::render(form, StatusCode::UNAUTHORIZED, Some(redirect_to))?)
+pub fn login_refused(form: &LoginPage<'_>, redirect_to: Option<&str>) -> Result<HttpResponse, PageError> {
+    Ok(pages::render(form, StatusCode::UNAUTHORIZED, redirect_to)?)
+}
+
+/// A form shown again because what was typed was not accepted (a wrong device code): 400.
+///
+/// # Errors
+/// The page failed to render.
+pub fn form_refused(form: &impl askama::Template) -> Result<HttpResponse, PageError> {
+    Ok(pages::render(form, StatusCode::BAD_REQUEST, None)?)
 }
 
 /// A health check's 503 with its JSON report, so a load balancer takes this instance out. Not an

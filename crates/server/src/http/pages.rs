@@ -10,10 +10,10 @@ use askama::Template;
 pub struct LoginPage<'a> {
     /// Shown as "to continue to ...".
     pub client_name: &'a str,
-    /// The interaction id (hidden field).
-    pub interaction: &'a str,
-    /// The CSRF token (hidden field).
-    pub csrf_token: &'a str,
+    /// Where the form posts.
+    pub action: &'a str,
+    /// Hidden fields: what the form belongs to and its CSRF token.
+    pub hidden: Vec<(&'static str, &'a str)>,
     /// Prefilled username (`login_hint` or the previous attempt).
     pub username: &'a str,
     /// A message after a failed attempt.
@@ -62,6 +62,68 @@ pub struct LogoutPage<'a> {
 #[derive(Template)]
 #[template(path = "signed_out.html")]
 pub struct SignedOutPage;
+
+/// The device code form (`/device`).
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DevicePage<'a> {
+    /// What was typed (or came in `verification_uri_complete`).
+    pub user_code: &'a str,
+    /// The CSRF token.
+    pub csrf_token: &'a str,
+    /// Why the last code was refused.
+    pub error: Option<&'a str>,
+}
+
+/// The confirmation of a device authorization (RFC 8628 §5.4: the user sees what they approve).
+#[derive(Template)]
+#[template(path = "device_confirm.html")]
+pub struct DeviceConfirmPage<'a> {
+    /// The client (the device's application).
+    pub client_name: &'a str,
+    /// Who is signed in.
+    pub username: &'a str,
+    /// When the device asked.
+    pub requested_at: String,
+    /// From which address.
+    pub requested_from: Option<&'a str>,
+    /// The code, as stored (hidden field).
+    pub user_code: &'a str,
+    /// The code as the device shows it.
+    pub user_code_shown: String,
+    /// What it gets.
+    pub scopes: Vec<ScopeLine>,
+    /// The CSRF token.
+    pub csrf_token: &'a str,
+}
+
+/// After the decision: back to the device.
+#[derive(Template)]
+#[template(path = "device_done.html")]
+pub struct DeviceDonePage<'a> {
+    /// Allowed or denied.
+    pub approved: bool,
+    /// The client.
+    pub client_name: &'a str,
+}
+
+/// The scope lines of a consent or confirmation page: each scope with the registry's
+/// description (its name when it has none).
+#[must_use]
+pub fn scope_lines<'a>(
+    registry: &[gatehouse_storage::ScopeRecord],
+    scopes: impl Iterator<Item = &'a gatehouse_protocol::types::Scope>,
+) -> Vec<ScopeLine> {
+    scopes
+        .map(|s| ScopeLine {
+            name: s.as_str().to_owned(),
+            description: registry
+                .iter()
+                .find(|r| r.name == s.as_str())
+                .map_or_else(|| s.as_str().to_owned(), |r| r.description.clone()),
+        })
+        .collect()
+}
 
 /// A plain error page, for errors that must not be redirected (rendered by
 /// [`PageError`](crate::http::error::PageError)).

@@ -3,8 +3,8 @@
 
 use crate::config::Config;
 use crate::endpoints::{
-    assets, authorize, consent, discovery, health, introspection, jwks, login, logout, metrics, revocation, token,
-    userinfo,
+    assets, authorize, consent, device, device_authorization, discovery, health, introspection, jwks, login, logout,
+    metrics, revocation, token, userinfo,
 };
 use crate::http::error;
 use crate::http::operator::OperatorListener;
@@ -44,6 +44,15 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
     .service(cors(
         resource("/oauth/token", "POST").route(web::post().to(token::token)),
     ))
+    .service(cors(
+        resource("/oauth/device_authorization", "POST")
+            .route(web::post().to(device_authorization::device_authorization)),
+    ))
+    .service(
+        resource("/device", "GET, POST")
+            .route(web::get().to(device::page))
+            .route(web::post().to(device::submit)),
+    )
     .service(cors(
         resource("/oauth/revoke", "POST").route(web::post().to(revocation::revoke)),
     ))
@@ -99,6 +108,8 @@ pub fn endpoint(route: &str) -> &'static str {
         "/oauth/introspect" => "introspect",
         "/oauth/userinfo" => "userinfo",
         "/oauth/logout" => "logout",
+        "/oauth/device_authorization" => "device_authorization",
+        "/device" => "device",
         "/login" => "login",
         "/consent" => "consent",
         "/.well-known/openid-configuration" | "/.well-known/oauth-authorization-server" => "discovery",
@@ -171,6 +182,8 @@ mod tests {
             "/oauth/introspect",
             "/oauth/userinfo",
             "/oauth/logout",
+            "/oauth/device_authorization",
+            "/device",
             "/login",
             "/consent",
         ] {

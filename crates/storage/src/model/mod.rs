@@ -10,7 +10,9 @@ use gatehouse_protocol::types::{
 };
 use serde::{Deserialize, Serialize};
 
+mod device;
 mod logout;
+pub use device::*;
 pub use logout::*;
 
 /// A registered client.
@@ -276,6 +278,8 @@ pub struct CleanupReport {
     pub session_clients: u64,
     /// Logout notifications given up on longer ago than the retention.
     pub logout_notices: u64,
+    /// Device authorizations expired longer ago than the retention.
+    pub device_codes: u64,
 }
 
 impl CleanupReport {
@@ -291,6 +295,7 @@ impl CleanupReport {
             + self.revoked_grants
             + self.session_clients
             + self.logout_notices
+            + self.device_codes
     }
 }
 

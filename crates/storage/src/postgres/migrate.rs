@@ -39,6 +39,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../../../migrations/0006_hardening.sql"),
     ),
     (7, "0007_logout", include_str!("../../../../migrations/0007_logout.sql")),
+    (8, "0008_device", include_str!("../../../../migrations/0008_device.sql")),
 ];
 
 /// An arbitrary constant that names Gatehouse's migration lock.

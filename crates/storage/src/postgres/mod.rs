@@ -36,6 +36,7 @@ macro_rules! in_tx {
 }
 
 mod cache;
+mod devices;
 mod migrate;
 mod store;
 mod tls;

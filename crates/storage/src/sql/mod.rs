@@ -13,6 +13,7 @@
 pub(crate) mod clients;
 pub(crate) mod codes;
 pub(crate) mod consents;
+pub(crate) mod devices;
 pub(crate) mod keys;
 pub(crate) mod lockouts;
 pub(crate) mod logouts;
@@ -208,7 +209,7 @@ macro_rules! cleanup {
 }
 
 /// What cleanup deletes, in order. One short statement per batch, so it never holds locks long.
-pub(crate) static CLEANUP: [CleanupJob; 9] = [
+pub(crate) static CLEANUP: [CleanupJob; 11] = [
     cleanup!(codes, hash, "(consumed_at IS NULL AND expires_at <= ?1) OR consumed_at <= ?2"),
     cleanup!(access_tokens, hash, "expires_at <= ?1 OR revoked_at <= ?2"),
     cleanup!(refresh_tokens, hash, "expires_at <= ?1 OR family_expires_at <= ?1 OR revoked_at <= ?2"),
@@ -236,6 +237,9 @@ pub(crate) static CLEANUP: [CleanupJob; 9] = [
         "CAST(?1 AS BIGINT) IS NOT NULL AND gave_up_at <= ?2",
         logout_notices
     ),
+    // Kept past expiry for the retention, so a late poll still hears expired_token.
+    cleanup!(device_codes, hash, "CAST(?1 AS BIGINT) IS NOT NULL AND expires_at <= ?2"),
+    cleanup!(device_guesses, address, "CAST(?1 AS BIGINT) IS NOT NULL AND window_start <= ?2", device_codes),
 ];
 
 #[cfg(test)]

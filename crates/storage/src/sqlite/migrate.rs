@@ -26,6 +26,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("005_token_indexes", include_str!("migrations/005_token_indexes.sql")),
     ("006_hardening", include_str!("migrations/006_hardening.sql")),
     ("007_logout", include_str!("migrations/007_logout.sql")),
+    ("008_device", include_str!("migrations/008_device.sql")),
 ];
 
 /// Applied and pending migrations of the store in `dir`, without changing it.

@@ -7,6 +7,7 @@
 //! store and runs statements: [`exec`], [`opt`] and [`all`] on a connection, with parameters and
 //! decoders from [`crate::sql`] and [`crate::decode`].
 
+mod devices;
 mod migrate;
 mod store;
 mod thread;

@@ -4,6 +4,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 mod refresh_token;
 
 use crate::client_auth::{authenticate_form, limited, per_address};
@@ -33,6 +34,7 @@ async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Http
         TokenRequest::AuthorizationCode(r) => authorization_code::exchange(state, &client, r, now).await?,
         TokenRequest::RefreshToken(r) => refresh_token::refresh(state, &client, r, now).await?,
         TokenRequest::ClientCredentials(r) => client_credentials::issue(state, &client, r, now).await?,
+        TokenRequest::DeviceCode(r) => device_code::redeem(state, &client, r, now).await?,
     };
     METRICS.tokens_issued.with_label_values(&[grant_type.as_str()]).inc();
     Ok(HttpResponse::Ok()
