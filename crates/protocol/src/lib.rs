@@ -9,6 +9,7 @@
 //! RFC error codes, statuses and descriptions.
 
 pub mod claims;
+pub mod client_jwt;
 pub mod discovery;
 pub mod error;
 pub mod grant;

@@ -79,6 +79,7 @@ macro_rules! all_contracts {
             a_device_decision_counts_once_and_expiry_ends_it,
             device_user_codes_are_unique_and_cleaned_up_after_expiry,
             wrong_device_codes_count_in_fixed_windows,
+            a_single_use_value_is_accepted_once_until_it_expires,
         );
     };
 }
@@ -1535,4 +1536,52 @@ pub async fn wrong_device_codes_count_in_fixed_windows(store: Arc<dyn Store>) {
     }
     seen.sort_unstable();
     assert_eq!(seen, (1..=8).collect::<Vec<u32>>());
+}
+
+pub async fn a_single_use_value_is_accepted_once_until_it_expires(store: Arc<dyn Store>) {
+    let jti = TokenHash::of("client-assertion-jti");
+    assert!(
+        store
+            .first_use("client_assertion", &jti, NOW.plus(60), NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .first_use("client_assertion", &jti, NOW.plus(60), NOW.plus(1))
+            .await
+            .unwrap(),
+        "a replay"
+    );
+    assert!(
+        store.first_use("dpop", &jti, NOW.plus(60), NOW).await.unwrap(),
+        "purposes are apart"
+    );
+    // Once it has expired, the value could not be accepted anyway: its record is replaced.
+    assert!(
+        store
+            .first_use("client_assertion", &jti, NOW.plus(200), NOW.plus(60))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.cleanup(NOW.plus(100), NOW, 100).await.unwrap().seen_values,
+        1,
+        "the dpop record"
+    );
+    // Racing: exactly one of many concurrent uses wins.
+    let racers = (0..8).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .first_use("client_assertion", &TokenHash::of("raced"), NOW.plus(60), NOW)
+                .await
+                .unwrap()
+        })
+    });
+    let mut wins = 0;
+    for r in racers {
+        wins += usize::from(r.await.unwrap());
+    }
+    assert_eq!(wins, 1);
 }

@@ -208,6 +208,16 @@ pub trait Devices: Send + Sync {
         now: UnixTime,
         window_seconds: u64,
     ) -> StoreResult<(u32, UnixTime)>;
+    /// Records a single-use value (a client assertion's `jti`) of `purpose` until `expires_at`, in
+    /// one atomic statement: `true` the first time, `false` while it is remembered (a replay), on
+    /// every instance.
+    async fn first_use(
+        &self,
+        purpose: &str,
+        hash: &TokenHash,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
     /// The wrong user codes from `address` in its current window, and when it started; `None` when
     /// none were counted (or the window is over).
     async fn wrong_device_codes(

@@ -280,6 +280,8 @@ pub struct CleanupReport {
     pub logout_notices: u64,
     /// Device authorizations expired longer ago than the retention.
     pub device_codes: u64,
+    /// Single-use values past their expiry.
+    pub seen_values: u64,
 }
 
 impl CleanupReport {
@@ -296,6 +298,7 @@ impl CleanupReport {
             + self.session_clients
             + self.logout_notices
             + self.device_codes
+            + self.seen_values
     }
 }
 

@@ -63,6 +63,18 @@ impl Devices for PgStore {
         .ok_or_else(|| crate::StoreError::Internal("the guess count returned no row".into()))
     }
 
+    async fn first_use(
+        &self,
+        purpose: &str,
+        hash: &TokenHash,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let id = sql::devices::seen_id(purpose, hash);
+        let params = values![&id, purpose, expires_at, now];
+        Ok(self.exec(&sql::devices::FIRST_USE, &params).await? == 1)
+    }
+
     async fn wrong_device_codes(
         &self,
         address: &str,

@@ -40,6 +40,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (7, "0007_logout", include_str!("../../../../migrations/0007_logout.sql")),
     (8, "0008_device", include_str!("../../../../migrations/0008_device.sql")),
+    (9, "0009_replay", include_str!("../../../../migrations/0009_replay.sql")),
 ];
 
 /// An arbitrary constant that names Gatehouse's migration lock.

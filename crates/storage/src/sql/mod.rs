@@ -209,7 +209,7 @@ macro_rules! cleanup {
 }
 
 /// What cleanup deletes, in order. One short statement per batch, so it never holds locks long.
-pub(crate) static CLEANUP: [CleanupJob; 11] = [
+pub(crate) static CLEANUP: [CleanupJob; 12] = [
     cleanup!(codes, hash, "(consumed_at IS NULL AND expires_at <= ?1) OR consumed_at <= ?2"),
     cleanup!(access_tokens, hash, "expires_at <= ?1 OR revoked_at <= ?2"),
     cleanup!(refresh_tokens, hash, "expires_at <= ?1 OR family_expires_at <= ?1 OR revoked_at <= ?2"),
@@ -240,6 +240,7 @@ pub(crate) static CLEANUP: [CleanupJob; 11] = [
     // Kept past expiry for the retention, so a late poll still hears expired_token.
     cleanup!(device_codes, hash, "CAST(?1 AS BIGINT) IS NOT NULL AND expires_at <= ?2"),
     cleanup!(device_guesses, address, "CAST(?1 AS BIGINT) IS NOT NULL AND window_start <= ?2", device_codes),
+    cleanup!(seen_values, id, "expires_at <= ?1", seen_values),
 ];
 
 #[cfg(test)]

@@ -79,6 +79,21 @@ impl Devices for SqliteStore {
         counted.ok_or_else(|| crate::StoreError::Internal("the guess count returned no row".into()))
     }
 
+    async fn first_use(
+        &self,
+        purpose: &str,
+        hash: &TokenHash,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let (purpose, id) = (purpose.to_owned(), sql::devices::seen_id(purpose, hash));
+        self.run(move |conn| {
+            let params = values![&id, &purpose, expires_at, now];
+            Ok(exec(conn, &sql::devices::FIRST_USE, &params)? == 1)
+        })
+        .await
+    }
+
     async fn wrong_device_codes(
         &self,
         address: &str,

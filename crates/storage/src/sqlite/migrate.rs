@@ -27,6 +27,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("006_hardening", include_str!("migrations/006_hardening.sql")),
     ("007_logout", include_str!("migrations/007_logout.sql")),
     ("008_device", include_str!("migrations/008_device.sql")),
+    ("009_replay", include_str!("migrations/009_replay.sql")),
 ];
 
 /// Applied and pending migrations of the store in `dir`, without changing it.
