@@ -3,6 +3,7 @@
 //! crate as the relying party for happy paths and raw requests for malformed ones.
 
 mod browser;
+mod client_jwt;
 mod cluster;
 mod device;
 mod flow;

@@ -1,5 +1,7 @@
-//! Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3,
-//! §3.2.1), with the failure limiter that guards client secrets against guessing.
+//! Client authentication wherever a client authenticates (token, revocation, introspection, device
+//! authorization; RFC 6749 §2.3, §3.2.1): secrets, and `private_key_jwt` assertions (RFC 7523)
+//! checked with the client's keys and the replay store; with the failure limiter that guards
+//! client secrets against guessing.
 
 use crate::http::error::store_error;
 use crate::http::params;
@@ -8,10 +10,11 @@ use crate::protect::Limiter;
 use crate::state::AppState;
 use actix_web::HttpRequest;
 use gatehouse_protocol::Error;
+use gatehouse_protocol::client_jwt::{self, AssertionRules, ClientKeys, Purpose};
 use gatehouse_protocol::grant::RegisteredClient;
 use gatehouse_protocol::request::Params;
 use gatehouse_protocol::request::client_auth::ClientAuth;
-use gatehouse_protocol::types::ClientKind;
+use gatehouse_protocol::types::{ClientKind, TokenHash, UnixTime};
 use gatehouse_storage::ClientRecord;
 
 /// Parses a form body (repeated parameters rejected, RFC 6749 §3.2) and authenticates the client
@@ -43,7 +46,7 @@ pub async fn authenticate_form(
 pub async fn authenticate(state: &AppState, req: &HttpRequest, auth: &ClientAuth) -> Result<ClientRecord, Error> {
     let client = state.store.find_client(auth.client_id()).await.map_err(store_error)?;
     let (failure, guessable) = match client {
-        Some(c) => match auth.verify(c.auth_method, c.secret_hash.as_ref()) {
+        Some(c) => match check(state, req, auth, &c).await {
             Ok(()) => return Ok(c),
             Err(e) => (e, c.auth_method.kind() != ClientKind::Public),
         },
@@ -61,6 +64,70 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest, auth: &ClientAuth
         }
     }
     Err(failure)
+}
+
+/// Checks the credentials: a secret against its stored hash, an assertion against the client's
+/// keys.
+async fn check(state: &AppState, req: &HttpRequest, auth: &ClientAuth, client: &ClientRecord) -> Result<(), Error> {
+    match auth {
+        ClientAuth::Assertion { assertion, .. } => {
+            auth.verify_method(client.auth_method)?;
+            verify_assertion(state, req, client, assertion.expose()).await
+        }
+        _ => auth.verify(client.auth_method, client.secret_hash.as_ref()),
+    }
+}
+
+/// Clock skew tolerated on a client assertion's `exp` and `nbf`, in seconds.
+const ASSERTION_SKEW: i64 = 60;
+
+/// `private_key_jwt` (RFC 7523 §3, OIDC Core §9): the assertion verifies with one of the client's
+/// registered keys and algorithm, its claims check out (`aud` is this server's issuer, or for a
+/// legacy assertion the URL of this endpoint, built from the configured issuer), and its `jti` is
+/// used for the first time, on any instance (the replay store, until `exp` and the skew).
+async fn verify_assertion(state: &AppState, req: &HttpRequest, client: &ClientRecord, jwt: &str) -> Result<(), Error> {
+    let invalid = |d: String| Error::InvalidClient(d.into());
+    let jwks = client.jwks.as_deref().ok_or_else(|| {
+        invalid(format!(
+            "client {0} has no registered keys; register them with gatehouse client update {0} --jwks-file FILE",
+            client.id
+        ))
+    })?;
+    let keys =
+        ClientKeys::parse(jwks).map_err(|e| Error::Server(format!("stored keys of client {}: {e}", client.id)))?;
+    let alg = client
+        .token_endpoint_auth_signing_alg
+        .as_deref()
+        .map(client_jwt::parse_alg)
+        .transpose()
+        .map_err(Error::Server)?;
+    let verified = client_jwt::verify(jwt, Purpose::ClientAssertion, &keys, alg)
+        .map_err(|r| invalid(r.describe("client assertion")))?;
+    let now = state.clock.now();
+    let endpoint = format!("{}{}", state.issuer, req.path());
+    let rules = AssertionRules {
+        client_id: client.id.as_str(),
+        issuer: &state.issuer,
+        endpoint: &endpoint,
+        strict_audience: false,
+        now: now.0,
+        skew: ASSERTION_SKEW,
+    };
+    let assertion = client_jwt::check_assertion(&verified, &rules).map_err(invalid)?;
+    let key = TokenHash::of(&format!("{}\n{}", client.id, assertion.jti));
+    let until = UnixTime(assertion.exp.saturating_add(ASSERTION_SKEW));
+    if !state
+        .store
+        .first_use("client_assertion", &key, until, now)
+        .await
+        .map_err(store_error)?
+    {
+        return Err(invalid(
+            "the client assertion's jti was already used; sign a new assertion, with a fresh jti, for every request"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// What the grant decisions need to know about an authenticated client.

@@ -100,6 +100,8 @@ fn client(id: &str) -> ClientRecord {
         post_logout_redirect_uris: vec![RedirectUri::parse("https://app.example.com/bye").unwrap()],
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
+        jwks: None,
+        token_endpoint_auth_signing_alg: None,
         created_at: NOW,
     }
 }
@@ -1089,6 +1091,8 @@ fn refresh_in_session(value: &str, family: &str, sid: &str, scope: &[&'static st
 pub async fn a_client_round_trips_its_logout_settings(store: Arc<dyn Store>) {
     let mut c = notified_client("app");
     c.backchannel_logout_session_required = true;
+    c.jwks = Some(r#"{"keys":[]}"#.into());
+    c.token_endpoint_auth_signing_alg = Some("ES256".into());
     store.create_client(&c).await.unwrap();
     assert_eq!(store.find_client(&c.id).await.unwrap().unwrap(), c);
     c.post_logout_redirect_uris = vec![];

@@ -63,6 +63,8 @@ pub(crate) fn client(r: &dyn Cols) -> StoreResult<ClientRecord> {
             .collect(),
         backchannel_logout_uri: r.opt_text(13)?.map(BackchannelUri::from_stored),
         backchannel_logout_session_required: r.bool(14)?,
+        jwks: r.opt_text(15)?,
+        token_endpoint_auth_signing_alg: r.opt_text(16)?,
     })
 }
 

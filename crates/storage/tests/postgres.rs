@@ -108,6 +108,8 @@ async fn client_changes_by_another_process_reach_the_cache() {
         post_logout_redirect_uris: vec![],
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
+        jwks: None,
+        token_endpoint_auth_signing_alg: None,
         created_at: gatehouse_protocol::types::UnixTime(1),
     };
     cli.create_client(&record).await.unwrap();

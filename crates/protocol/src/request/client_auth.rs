@@ -29,7 +29,18 @@ pub enum ClientAuth {
         /// The client.
         client_id: ClientId,
     },
+    /// A `client_assertion` JWT (`private_key_jwt`, RFC 7523 §2.2). The caller verifies it with
+    /// the client's keys ([`crate::client_jwt`]); [`ClientAuth::verify`] never accepts it.
+    Assertion {
+        /// The client: `client_id` if sent, else the assertion's (unverified) `sub`.
+        client_id: ClientId,
+        /// The assertion.
+        assertion: Secret,
+    },
 }
+
+/// The one `client_assertion_type` (RFC 7523 §2.2).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 impl ClientAuth {
     /// Reads credentials from the `Authorization` header and the form.
@@ -41,6 +52,14 @@ impl ClientAuth {
     pub fn parse(authorization: Option<&str>, params: &Params) -> Result<Self, Error> {
         let body_id = params.get("client_id")?;
         let body_secret = params.get("client_secret")?;
+        if let Some(kind) = params.get("client_assertion_type")? {
+            if authorization.is_some() || body_secret.is_some() {
+                return Err(invalid_request(
+                    "use one client authentication method: a client_assertion was sent with a client secret",
+                ));
+            }
+            return assertion(kind, params.get("client_assertion")?, body_id);
+        }
         if let Some(header) = authorization {
             let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
             if !scheme.eq_ignore_ascii_case("basic") {
@@ -80,7 +99,10 @@ impl ClientAuth {
     #[must_use]
     pub fn client_id(&self) -> &ClientId {
         match self {
-            Self::Basic { client_id, .. } | Self::Post { client_id, .. } | Self::None { client_id } => client_id,
+            Self::Basic { client_id, .. }
+            | Self::Post { client_id, .. }
+            | Self::None { client_id }
+            | Self::Assertion { client_id, .. } => client_id,
         }
     }
 
@@ -91,7 +113,33 @@ impl ClientAuth {
             Self::Basic { .. } => TokenEndpointAuthMethod::ClientSecretBasic,
             Self::Post { .. } => TokenEndpointAuthMethod::ClientSecretPost,
             Self::None { .. } => TokenEndpointAuthMethod::None,
+            Self::Assertion { .. } => TokenEndpointAuthMethod::PrivateKeyJwt,
         }
+    }
+
+    /// Checks only that these credentials use the client's registered method.
+    ///
+    /// # Errors
+    /// `invalid_client`, saying how this client must authenticate.
+    pub fn verify_method(&self, registered: TokenEndpointAuthMethod) -> Result<(), Error> {
+        if self.method() == registered {
+            return Ok(());
+        }
+        Err(Error::InvalidClient(
+            format!(
+                "this client is registered for token_endpoint_auth_method {registered} but authenticated with {}; {}",
+                self.method(),
+                match registered {
+                    TokenEndpointAuthMethod::ClientSecretBasic => "send the credentials in an HTTP Basic Authorization header",
+                    TokenEndpointAuthMethod::ClientSecretPost => "send client_id and client_secret in the form body",
+                    TokenEndpointAuthMethod::None => "a public client sends only client_id, no secret",
+                    TokenEndpointAuthMethod::PrivateKeyJwt => {
+                        "send a client_assertion (a JWT signed with one of its registered keys) with client_assertion_type urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+                    }
+                }
+            )
+            .into(),
+        ))
     }
 
     /// Checks the credentials against the client's registration: the method must be the
@@ -100,22 +148,12 @@ impl ClientAuth {
     /// # Errors
     /// `invalid_client`, with a description that says what to change.
     pub fn verify(&self, registered: TokenEndpointAuthMethod, secret_hash: Option<&TokenHash>) -> Result<(), Error> {
-        if self.method() != registered {
-            return Err(Error::InvalidClient(
-                format!(
-                    "this client is registered for token_endpoint_auth_method {registered} but authenticated with {}; {}",
-                    self.method(),
-                    match registered {
-                        TokenEndpointAuthMethod::ClientSecretBasic => "send the credentials in an HTTP Basic Authorization header",
-                        TokenEndpointAuthMethod::ClientSecretPost => "send client_id and client_secret in the form body",
-                        TokenEndpointAuthMethod::None => "a public client sends only client_id, no secret",
-                    }
-                )
-                .into(),
-            ));
-        }
+        self.verify_method(registered)?;
         match (self, secret_hash) {
             (Self::None { .. }, _) => Ok(()),
+            (Self::Assertion { .. }, _) => Err(Error::InvalidClient(
+                "a client_assertion is checked against the client's keys, not a secret".into(),
+            )),
             (Self::Basic { secret, .. } | Self::Post { secret, .. }, Some(stored))
                 if TokenHash::of(secret.expose()).ct_eq(stored) =>
             {
@@ -126,6 +164,36 @@ impl ClientAuth {
             )),
         }
     }
+}
+
+/// Reads `client_assertion`: the type must be JWT bearer; the client is `client_id` if sent, else
+/// the assertion's `sub` (RFC 7523 §3: `client_id` is optional), read without verifying (the
+/// caller verifies the assertion with that client's keys, and `sub` must match then).
+fn assertion(kind: &str, jwt: Option<&str>, body_id: Option<&str>) -> Result<ClientAuth, Error> {
+    if kind != JWT_BEARER {
+        return Err(Error::InvalidClient(
+            format!("client_assertion_type {kind} is not supported; use {JWT_BEARER}").into(),
+        ));
+    }
+    let jwt =
+        jwt.ok_or_else(|| Error::InvalidClient("client_assertion_type was sent without client_assertion".into()))?;
+    let id = match body_id {
+        Some(id) => id.to_owned(),
+        None => jwt
+            .split('.')
+            .nth(1)
+            .and_then(crate::types::b64url_decode)
+            .and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok())
+            .and_then(|c| c["sub"].as_str().map(str::to_owned))
+            .ok_or_else(|| {
+                Error::InvalidClient("the client_assertion has no readable sub, and no client_id was sent".into())
+            })?,
+    };
+    let client_id = ClientId::parse(&id).map_err(|_| Error::InvalidClient("client_id is malformed".into()))?;
+    Ok(ClientAuth::Assertion {
+        client_id,
+        assertion: Secret::new(jwt.to_owned()),
+    })
 }
 
 /// RFC 6749 §2.3.1: id and secret are each form-urlencoded before being joined and base64'd.
@@ -208,6 +276,19 @@ mod tests {
                 .code(),
             "invalid_client"
         );
+        // An assertion is never accepted here: its signature is checked with the client's keys.
+        let asserted = ClientAuth::parse(
+            None,
+            &Params::from_pairs([
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", "a.e30.c"),
+                ("client_id", "svc"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(asserted.method(), TokenEndpointAuthMethod::PrivateKeyJwt);
+        assert!(asserted.verify(TokenEndpointAuthMethod::PrivateKeyJwt, None).is_err());
+        asserted.verify_method(TokenEndpointAuthMethod::PrivateKeyJwt).unwrap();
         let public = ClientAuth::parse(None, &Params::from_pairs([("client_id", "spa")])).unwrap();
         public.verify(TokenEndpointAuthMethod::None, None).unwrap();
         assert!(

@@ -106,6 +106,8 @@ wire_enum!(
         ClientSecretPost = "client_secret_post",
         /// A public client: no authentication, PKCE only.
         None = "none",
+        /// A JWT signed with one of the client's keys (RFC 7523, OIDC Core §9).
+        PrivateKeyJwt = "private_key_jwt",
     }
 );
 
@@ -132,11 +134,17 @@ wire_enum!(
 );
 
 impl TokenEndpointAuthMethod {
+    /// Whether clients of this method hold a shared secret (stored as its hash).
+    #[must_use]
+    pub fn has_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+
     /// The kind of client this method implies.
     #[must_use]
     pub fn kind(self) -> ClientKind {
         match self {
-            Self::ClientSecretBasic | Self::ClientSecretPost => ClientKind::Confidential,
+            Self::ClientSecretBasic | Self::ClientSecretPost | Self::PrivateKeyJwt => ClientKind::Confidential,
             Self::None => ClientKind::Public,
         }
     }

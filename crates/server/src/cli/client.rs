@@ -1,8 +1,8 @@
 //! `gatehouse client ...`.
 
 use super::parse::{
-    parse_backchannel_uri, parse_optional_backchannel_uri, parse_optional_redirect_uri, parse_redirect_uri,
-    parse_resource, parse_scope,
+    client_id, dedup, key_ids, parse_assertion_alg, parse_backchannel_uri, parse_optional_backchannel_uri,
+    parse_optional_redirect_uri, parse_redirect_uri, parse_resource, parse_scope, read_jwks,
 };
 use super::{audit, now, print, print_list};
 use crate::random::{random_b64, random_token};
@@ -71,7 +71,7 @@ pub(super) struct CreateArgs {
     /// Allowed scopes, space-separated [default: "openid profile email offline_access"].
     #[arg(long, value_parser = parse_scope)]
     scope: Option<ScopeSet>,
-    /// client_secret_basic, client_secret_post or none [default: client_secret_basic, none with --public].
+    /// client_secret_basic, client_secret_post, private_key_jwt (with --jwks-file) or none [default: client_secret_basic, none with --public].
     #[arg(long = "token-endpoint-auth-method", value_name = "METHOD")]
     auth_method: Option<TokenEndpointAuthMethod>,
     /// ID token signing algorithm: RS256, ES256 or EdDSA.
@@ -97,6 +97,12 @@ pub(super) struct CreateArgs {
     /// The client requires `sid` in logout tokens (Gatehouse always sends it).
     #[arg(long)]
     backchannel_logout_session_required: bool,
+    /// Its public keys, a JWKS file (for --token-endpoint-auth-method private_key_jwt).
+    #[arg(long = "jwks-file", value_name = "FILE")]
+    jwks_file: Option<std::path::PathBuf>,
+    /// The one algorithm its client assertions may use: RS256, PS256, ES256 or EdDSA.
+    #[arg(long = "token-endpoint-auth-signing-alg", value_name = "ALG", value_parser = parse_assertion_alg)]
+    token_endpoint_auth_signing_alg: Option<String>,
     /// Use this client_id instead of a generated one.
     #[arg(long = "client-id", value_name = "ID")]
     client_id: Option<String>,
@@ -144,6 +150,12 @@ pub(super) struct UpdateArgs {
     /// Whether the client requires `sid` in logout tokens.
     #[arg(long, value_name = "true|false")]
     backchannel_logout_session_required: Option<bool>,
+    /// Replace its public keys with this JWKS file.
+    #[arg(long = "jwks-file", value_name = "FILE")]
+    jwks_file: Option<std::path::PathBuf>,
+    /// The one algorithm its client assertions may use.
+    #[arg(long = "token-endpoint-auth-signing-alg", value_name = "ALG", value_parser = parse_assertion_alg)]
+    token_endpoint_auth_signing_alg: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -227,7 +239,11 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
     if a.introspect && auth_method == TokenEndpointAuthMethod::None {
         bail!("--introspect needs a confidential client: a resource server authenticates with a secret");
     }
-    let secret = (auth_method != TokenEndpointAuthMethod::None).then(random_token);
+    let jwks = a.jwks_file.as_deref().map(read_jwks).transpose()?;
+    if auth_method == TokenEndpointAuthMethod::PrivateKeyJwt && jwks.is_none() {
+        bail!("--token-endpoint-auth-method private_key_jwt needs the client's public keys: --jwks-file FILE");
+    }
+    let secret = auth_method.has_secret().then(random_token);
     let record = ClientRecord {
         id: id.clone(),
         name: a.name,
@@ -243,6 +259,8 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         post_logout_redirect_uris: a.post_logout_redirect_uris,
         backchannel_logout_uri: a.backchannel_logout_uri,
         backchannel_logout_session_required: a.backchannel_logout_session_required,
+        jwks,
+        token_endpoint_auth_signing_alg: a.token_endpoint_auth_signing_alg,
         created_at: now(),
     };
     store.create_client(&record).await?;
@@ -255,6 +273,8 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         let mut out = format!("client_id:     {id}\n");
         if let Some(s) = &secret {
             out.push_str(&format!("client_secret: {s}\n(the secret is shown once: store it now)"));
+        } else if auth_method == TokenEndpointAuthMethod::PrivateKeyJwt {
+            out.push_str("authenticates with private_key_jwt: a client_assertion signed with one of its keys");
         } else {
             out.push_str("public client: no secret; it must use PKCE (as every client does)");
         }
@@ -305,6 +325,12 @@ async fn update(a: UpdateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
     if let Some(required) = a.backchannel_logout_session_required {
         c.backchannel_logout_session_required = required;
     }
+    if let Some(path) = a.jwks_file {
+        c.jwks = Some(read_jwks(&path)?);
+    }
+    if let Some(alg) = a.token_endpoint_auth_signing_alg {
+        c.token_endpoint_auth_signing_alg = Some(alg);
+    }
     store.update_client(&c).await?;
     audit("client.updated", &format!("client_id={}", c.id));
     let value = to_json(&c);
@@ -324,21 +350,11 @@ async fn check_scopes_exist(store: &Arc<dyn Store>, scope: &ScopeSet) -> anyhow:
     Ok(())
 }
 
-fn client_id(id: &str) -> anyhow::Result<ClientId> {
-    ClientId::parse(id).map_err(|e| anyhow::anyhow!("client_id: {}", e.description()))
-}
-
 async fn find(store: &Arc<dyn Store>, id: &str) -> anyhow::Result<ClientRecord> {
     store
         .find_client(&client_id(id)?)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no client with client_id {id}; see gatehouse client list"))
-}
-
-fn dedup(mut v: Vec<GrantType>) -> Vec<GrantType> {
-    v.sort();
-    v.dedup();
-    v
 }
 
 fn to_json(c: &ClientRecord) -> serde_json::Value {
@@ -356,6 +372,8 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
         "post_logout_redirect_uris": c.post_logout_redirect_uris,
         "backchannel_logout_uri": c.backchannel_logout_uri,
         "backchannel_logout_session_required": c.backchannel_logout_session_required,
+        "jwks_key_ids": key_ids(c.jwks.as_deref()),
+        "token_endpoint_auth_signing_alg": c.token_endpoint_auth_signing_alg,
         "created_at": c.created_at.0,
     })
 }

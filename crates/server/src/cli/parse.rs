@@ -30,6 +30,39 @@ pub(super) fn parse_resource(s: &str) -> Result<String, String> {
         .map_err(|e| e.description())
 }
 
+/// A registered assertion algorithm: RS256, PS256, ES256 or EdDSA.
+pub(super) fn parse_assertion_alg(s: &str) -> Result<String, String> {
+    gatehouse_protocol::client_jwt::parse_alg(s).map(|_| s.to_owned())
+}
+
+/// A client's public keys from a JWKS file, checked (public keys only, supported types).
+pub(super) fn read_jwks(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("--jwks-file {}: cannot read it: {e}", path.display()))?;
+    gatehouse_protocol::client_jwt::ClientKeys::parse(&text)
+        .map_err(|e| anyhow::anyhow!("--jwks-file {}: {e}", path.display()))?;
+    Ok(text)
+}
+
+/// The key ids of stored keys, for `client show`.
+pub(super) fn key_ids(jwks: Option<&str>) -> Vec<String> {
+    jwks.and_then(|j| gatehouse_protocol::client_jwt::ClientKeys::parse(j).ok())
+        .map(|k| k.ids())
+        .unwrap_or_default()
+}
+
 pub(super) fn parse_scope(s: &str) -> Result<ScopeSet, String> {
     ScopeSet::parse(s).map_err(|e| e.description())
+}
+
+/// A client_id argument.
+pub(super) fn client_id(id: &str) -> anyhow::Result<gatehouse_protocol::types::ClientId> {
+    gatehouse_protocol::types::ClientId::parse(id).map_err(|e| anyhow::anyhow!("client_id: {}", e.description()))
+}
+
+/// Grant types, each once, in a stable order.
+pub(super) fn dedup(mut v: Vec<gatehouse_protocol::types::GrantType>) -> Vec<gatehouse_protocol::types::GrantType> {
+    v.sort();
+    v.dedup();
+    v
 }

@@ -49,6 +49,10 @@ enum Line {
         backchannel_logout_uri: Option<BackchannelUri>,
         #[serde(default)]
         backchannel_logout_session_required: bool,
+        #[serde(default)]
+        jwks: Option<String>,
+        #[serde(default)]
+        token_endpoint_auth_signing_alg: Option<String>,
         created_at: UnixTime,
     },
     User {
@@ -126,6 +130,8 @@ pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
             post_logout_redirect_uris: c.post_logout_redirect_uris,
             backchannel_logout_uri: c.backchannel_logout_uri,
             backchannel_logout_session_required: c.backchannel_logout_session_required,
+            jwks: c.jwks,
+            token_endpoint_auth_signing_alg: c.token_endpoint_auth_signing_alg,
             created_at: c.created_at,
         });
     }
@@ -271,6 +277,8 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
             post_logout_redirect_uris,
             backchannel_logout_uri,
             backchannel_logout_session_required,
+            jwks,
+            token_endpoint_auth_signing_alg,
             created_at,
         } => {
             store
@@ -289,6 +297,8 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
                     post_logout_redirect_uris,
                     backchannel_logout_uri,
                     backchannel_logout_session_required,
+                    jwks,
+                    token_endpoint_auth_signing_alg,
                     created_at,
                 })
                 .await?;

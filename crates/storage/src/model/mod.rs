@@ -47,6 +47,10 @@ pub struct ClientRecord {
     pub backchannel_logout_uri: Option<BackchannelUri>,
     /// The client wants `sid` in logout tokens (every logout token carries it anyway).
     pub backchannel_logout_session_required: bool,
+    /// Its public keys (a JWKS document), for `private_key_jwt`.
+    pub jwks: Option<String>,
+    /// The one algorithm its client assertions may use (`token_endpoint_auth_signing_alg`).
+    pub token_endpoint_auth_signing_alg: Option<String>,
     /// Creation time.
     pub created_at: UnixTime,
 }

@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (7, "0007_logout", include_str!("../../../../migrations/0007_logout.sql")),
     (8, "0008_device", include_str!("../../../../migrations/0008_device.sql")),
     (9, "0009_replay", include_str!("../../../../migrations/0009_replay.sql")),
+    (
+        10,
+        "0010_client_keys",
+        include_str!("../../../../migrations/0010_client_keys.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names Gatehouse's migration lock.
