@@ -2,3 +2,5 @@
 -- validated when registered) and the one algorithm they sign assertions with, if they registered one.
 ALTER TABLE clients ADD COLUMN jwks TEXT;
 ALTER TABLE clients ADD COLUMN token_endpoint_auth_signing_alg TEXT;
+-- Accept only the issuer identifier as a client assertion's aud (no legacy endpoint URL or array).
+ALTER TABLE clients ADD COLUMN strict_assertion_audience BOOLEAN NOT NULL DEFAULT FALSE;

@@ -229,6 +229,35 @@ async fn every_refusal_is_invalid_client_naming_the_claim_at_fault() {
 }
 
 #[tokio::test]
+async fn the_legacy_audience_can_be_turned_off_per_client_and_for_the_server() {
+    let legacy_aud = |g: &Gatehouse, client: &str| {
+        let mut c = claims(g, client);
+        c["aud"] = json!(format!("{}/oauth/token", g.issuer));
+        c
+    };
+    let g = Gatehouse::start();
+    let k = key(Algorithm::ES256, "k1");
+    let lenient = keyed_client(&g, &[&k], &[]);
+    let strict = keyed_client(&g, &[&k], &["--strict-assertion-audience"]);
+    let (status, _) = with_assertion(&g, "/oauth/token", &sign(&k, None, &legacy_aud(&g, &lenient)), &CC).await;
+    assert_eq!(status, 200);
+    let (status, body) = with_assertion(&g, "/oauth/token", &sign(&k, None, &legacy_aud(&g, &strict)), &CC).await;
+    assert_error(status, &body, 401, "invalid_client");
+    assert!(s(&body["error_description"]).contains("aud"), "{body}");
+    let (status, _) = with_assertion(&g, "/oauth/token", &sign(&k, None, &claims(&g, &strict)), &CC).await;
+    assert_eq!(status, 200, "the issuer itself always works");
+    let everywhere = Gatehouse::start_with(&g.store, &[("GATEHOUSE_STRICT_ASSERTION_AUDIENCE", "true")]);
+    let (status, _) = with_assertion(
+        &everywhere,
+        "/oauth/token",
+        &sign(&k, None, &legacy_aud(&everywhere, &lenient)),
+        &CC,
+    )
+    .await;
+    assert_eq!(status, 401, "the server setting covers every client");
+}
+
+#[tokio::test]
 async fn one_assertion_raced_at_two_instances_succeeds_once() {
     let first = Gatehouse::start();
     let k = key(Algorithm::ES256, "k1");

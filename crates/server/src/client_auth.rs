@@ -109,7 +109,7 @@ async fn verify_assertion(state: &AppState, req: &HttpRequest, client: &ClientRe
         client_id: client.id.as_str(),
         issuer: &state.issuer,
         endpoint: &endpoint,
-        strict_audience: false,
+        strict_audience: client.strict_assertion_audience || state.config.strict_assertion_audience,
         now: now.0,
         skew: ASSERTION_SKEW,
     };

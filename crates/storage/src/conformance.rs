@@ -102,6 +102,7 @@ fn client(id: &str) -> ClientRecord {
         backchannel_logout_session_required: false,
         jwks: None,
         token_endpoint_auth_signing_alg: None,
+        strict_assertion_audience: false,
         created_at: NOW,
     }
 }
@@ -1093,6 +1094,7 @@ pub async fn a_client_round_trips_its_logout_settings(store: Arc<dyn Store>) {
     c.backchannel_logout_session_required = true;
     c.jwks = Some(r#"{"keys":[]}"#.into());
     c.token_endpoint_auth_signing_alg = Some("ES256".into());
+    c.strict_assertion_audience = true;
     store.create_client(&c).await.unwrap();
     assert_eq!(store.find_client(&c.id).await.unwrap().unwrap(), c);
     c.post_logout_redirect_uris = vec![];

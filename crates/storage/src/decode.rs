@@ -65,6 +65,7 @@ pub(crate) fn client(r: &dyn Cols) -> StoreResult<ClientRecord> {
         backchannel_logout_session_required: r.bool(14)?,
         jwks: r.opt_text(15)?,
         token_endpoint_auth_signing_alg: r.opt_text(16)?,
+        strict_assertion_audience: r.bool(17)?,
     })
 }
 

@@ -110,6 +110,7 @@ async fn client_changes_by_another_process_reach_the_cache() {
         backchannel_logout_session_required: false,
         jwks: None,
         token_endpoint_auth_signing_alg: None,
+        strict_assertion_audience: false,
         created_at: gatehouse_protocol::types::UnixTime(1),
     };
     cli.create_client(&record).await.unwrap();

@@ -1,16 +1,16 @@
 //! `gatehouse client ...`.
 
 use super::parse::{
-    client_id, dedup, key_ids, parse_assertion_alg, parse_backchannel_uri, parse_optional_backchannel_uri,
-    parse_optional_redirect_uri, parse_redirect_uri, parse_resource, parse_scope, read_jwks,
+    client_id, dedup, generated_client_id, key_ids, parse_assertion_alg, parse_backchannel_uri,
+    parse_optional_backchannel_uri, parse_optional_redirect_uri, parse_redirect_uri, parse_resource, parse_scope,
+    read_jwks,
 };
 use super::{audit, now, print, print_list};
-use crate::random::{random_b64, random_token};
-use anyhow::{Context, bail};
+use crate::random::random_token;
+use anyhow::bail;
 use clap::{Args, Subcommand};
 use gatehouse_protocol::types::{
-    AccessTokenFormat, BackchannelUri, ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod,
-    TokenHash,
+    AccessTokenFormat, BackchannelUri, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash,
 };
 use gatehouse_storage::{ClientRecord, Store};
 use serde_json::json;
@@ -103,6 +103,9 @@ pub(super) struct CreateArgs {
     /// The one algorithm its client assertions may use: RS256, PS256, ES256 or EdDSA.
     #[arg(long = "token-endpoint-auth-signing-alg", value_name = "ALG", value_parser = parse_assertion_alg)]
     token_endpoint_auth_signing_alg: Option<String>,
+    /// Its client assertions must name the issuer identifier as aud (no endpoint URL, no array).
+    #[arg(long)]
+    strict_assertion_audience: bool,
     /// Use this client_id instead of a generated one.
     #[arg(long = "client-id", value_name = "ID")]
     client_id: Option<String>,
@@ -156,6 +159,9 @@ pub(super) struct UpdateArgs {
     /// The one algorithm its client assertions may use.
     #[arg(long = "token-endpoint-auth-signing-alg", value_name = "ALG", value_parser = parse_assertion_alg)]
     token_endpoint_auth_signing_alg: Option<String>,
+    /// Whether its client assertions must name the issuer identifier as aud.
+    #[arg(long, value_name = "true|false")]
+    strict_assertion_audience: Option<bool>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -261,6 +267,7 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         backchannel_logout_session_required: a.backchannel_logout_session_required,
         jwks,
         token_endpoint_auth_signing_alg: a.token_endpoint_auth_signing_alg,
+        strict_assertion_audience: a.strict_assertion_audience,
         created_at: now(),
     };
     store.create_client(&record).await?;
@@ -331,6 +338,9 @@ async fn update(a: UpdateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
     if let Some(alg) = a.token_endpoint_auth_signing_alg {
         c.token_endpoint_auth_signing_alg = Some(alg);
     }
+    if let Some(strict) = a.strict_assertion_audience {
+        c.strict_assertion_audience = strict;
+    }
     store.update_client(&c).await?;
     audit("client.updated", &format!("client_id={}", c.id));
     let value = to_json(&c);
@@ -374,19 +384,9 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
         "backchannel_logout_session_required": c.backchannel_logout_session_required,
         "jwks_key_ids": key_ids(c.jwks.as_deref()),
         "token_endpoint_auth_signing_alg": c.token_endpoint_auth_signing_alg,
+        "strict_assertion_audience": c.strict_assertion_audience,
         "created_at": c.created_at.0,
     })
-}
-
-/// A fresh client_id: 96 random bits, base64url, never starting with `-` (an id such as
-/// `-HtOA10A_zk7qB2v` would read as an option in `gatehouse client update <ID>` and in every
-/// shell script that passes it on).
-fn generated_client_id() -> anyhow::Result<ClientId> {
-    // Draw again rather than rewrite the first character, so every id stays uniform over the rest.
-    let id = std::iter::repeat_with(|| random_b64(12))
-        .find(|id| !id.starts_with('-'))
-        .expect("repeat_with never ends");
-    ClientId::parse(&id).context("generated client_id")
 }
 
 #[cfg(test)]

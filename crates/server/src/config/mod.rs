@@ -92,6 +92,8 @@ pub struct Config {
     pub limit_token: Option<Limit>,
     /// All login posts per client address.
     pub limit_login: Option<Limit>,
+    /// Client assertions must name the issuer as `aud`, for every client.
+    pub strict_assertion_audience: bool,
     /// Lifetime of device authorization codes.
     pub device_code_ttl: Duration,
     /// Device polling interval.
@@ -216,6 +218,7 @@ impl Config {
             limit_token: r.limit("GATEHOUSE_RATE_LIMIT_TOKEN")?,
             limit_login: r.limit("GATEHOUSE_RATE_LIMIT_LOGIN")?,
             secret_key: secret_key(r)?,
+            strict_assertion_audience: r.flag("GATEHOUSE_STRICT_ASSERTION_AUDIENCE")?,
             device_code_ttl: r.duration("GATEHOUSE_DEVICE_CODE_TTL", secs(HOUR))?,
             device_poll_interval: r.duration("GATEHOUSE_DEVICE_POLL_INTERVAL", secs(MIN))?,
             limit_device_codes: r.limit("GATEHOUSE_RATE_LIMIT_DEVICE_CODES")?,

@@ -51,6 +51,8 @@ pub struct ClientRecord {
     pub jwks: Option<String>,
     /// The one algorithm its client assertions may use (`token_endpoint_auth_signing_alg`).
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// Its client assertions must name the issuer identifier as `aud`, nothing else.
+    pub strict_assertion_audience: bool,
     /// Creation time.
     pub created_at: UnixTime,
 }

@@ -90,10 +90,10 @@ pub(crate) use values;
 /// `placeholders`) the placeholders of a statement that inserts them all.
 macro_rules! client_cols {
     () => {
-        "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, jwks, token_endpoint_auth_signing_alg"
+        "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, jwks, token_endpoint_auth_signing_alg, strict_assertion_audience"
     };
     (placeholders) => {
-        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17"
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18"
     };
 }
 macro_rules! user_cols {

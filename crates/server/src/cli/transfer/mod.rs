@@ -2,106 +2,17 @@
 //! stay hashed; signing keys move so that existing ID tokens keep verifying under the same `kid`,
 //! and live refresh tokens move so that clients stay signed in.
 
+mod line;
+
 use anyhow::{Context, bail};
-use gatehouse_protocol::claims::ClaimsRequest;
-use gatehouse_protocol::types::{
-    AccessTokenFormat, BackchannelUri, ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod,
-    TokenHash, UnixTime, b64url, b64url_decode,
-};
+use gatehouse_protocol::types::{RedirectUri, TokenHash, b64url, b64url_decode};
 use gatehouse_storage::{ClientRecord, RefreshTokenRecord, ScopeRecord, SigningKeyRecord, Store, UserRecord};
-use serde::{Deserialize, Serialize};
+use line::Line;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 const FORMAT: &str = "gatehouse-export";
 const VERSION: u32 = 1;
-
-/// One line of an export. Order matters on import: rows come after what they reference.
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Line {
-    Header {
-        format: String,
-        version: u32,
-    },
-    Scope {
-        name: String,
-        description: String,
-    },
-    Client {
-        client_id: ClientId,
-        name: String,
-        secret_hash: Option<String>,
-        token_endpoint_auth_method: TokenEndpointAuthMethod,
-        redirect_uris: Vec<RedirectUri>,
-        grant_types: Vec<GrantType>,
-        scope: ScopeSet,
-        id_token_alg: SigningAlg,
-        #[serde(default = "opaque")]
-        access_token_format: AccessTokenFormat,
-        #[serde(default)]
-        resources: Vec<String>,
-        #[serde(default)]
-        introspect: bool,
-        #[serde(default)]
-        post_logout_redirect_uris: Vec<RedirectUri>,
-        #[serde(default)]
-        backchannel_logout_uri: Option<BackchannelUri>,
-        #[serde(default)]
-        backchannel_logout_session_required: bool,
-        #[serde(default)]
-        jwks: Option<String>,
-        #[serde(default)]
-        token_endpoint_auth_signing_alg: Option<String>,
-        created_at: UnixTime,
-    },
-    User {
-        sub: String,
-        username: String,
-        email: Option<String>,
-        email_verified: bool,
-        name: Option<String>,
-        password_hash: String,
-        locked: bool,
-        created_at: UnixTime,
-        updated_at: UnixTime,
-    },
-    Consent {
-        user_id: String,
-        client_id: ClientId,
-        scope: ScopeSet,
-        granted_at: UnixTime,
-    },
-    Key {
-        kid: String,
-        alg: SigningAlg,
-        private_der: String,
-        created_at: UnixTime,
-        #[serde(default)]
-        activates_at: UnixTime,
-        #[serde(default)]
-        retires_at: Option<UnixTime>,
-    },
-    RefreshToken {
-        hash: String,
-        family_id: String,
-        client_id: ClientId,
-        subject: String,
-        scope: ScopeSet,
-        claims: ClaimsRequest,
-        auth_time: UnixTime,
-        session_id: Option<String>,
-        issued_at: UnixTime,
-        expires_at: UnixTime,
-        family_expires_at: UnixTime,
-        #[serde(default)]
-        audience: Vec<String>,
-    },
-}
-
-fn opaque() -> AccessTokenFormat {
-    AccessTokenFormat::Opaque
-}
 
 pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let mut lines = vec![Line::Header {
@@ -132,6 +43,7 @@ pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
             backchannel_logout_session_required: c.backchannel_logout_session_required,
             jwks: c.jwks,
             token_endpoint_auth_signing_alg: c.token_endpoint_auth_signing_alg,
+            strict_assertion_audience: c.strict_assertion_audience,
             created_at: c.created_at,
         });
     }
@@ -279,6 +191,7 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
             backchannel_logout_session_required,
             jwks,
             token_endpoint_auth_signing_alg,
+            strict_assertion_audience,
             created_at,
         } => {
             store
@@ -299,6 +212,7 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
                     backchannel_logout_session_required,
                     jwks,
                     token_endpoint_auth_signing_alg,
+                    strict_assertion_audience,
                     created_at,
                 })
                 .await?;
