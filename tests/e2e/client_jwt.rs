@@ -47,16 +47,6 @@ fn key(alg: Algorithm, kid: &str) -> Key {
     Key { signing, alg, jwk }
 }
 
-fn now() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
-
 /// A client authenticating with `private_key_jwt` and these keys, allowed client credentials for
 /// scope `api`, plus `extra` arguments.
 fn keyed_client(g: &Gatehouse, keys: &[&Key], extra: &[&str]) -> String {
@@ -92,7 +82,7 @@ fn random_suffix() -> String {
 
 /// The claims of a fresh assertion of `client` for `aud`.
 fn claims(g: &Gatehouse, client: &str) -> Value {
-    json!({"iss": client, "sub": client, "aud": g.issuer, "iat": now(), "exp": now() + 60, "jti": random_suffix()})
+    json!({"iss": client, "sub": client, "aud": g.issuer, "iat": unix_now(), "exp": unix_now() + 60, "jti": random_suffix()})
 }
 
 fn sign(k: &Key, typ: Option<&str>, claims: &Value) -> String {
@@ -179,8 +169,8 @@ async fn every_refusal_is_invalid_client_naming_the_claim_at_fault() {
     };
     let cases: Vec<(String, &str)> = vec![
         (replayed, "jti was already used"),
-        (sign(&es, None, &with("exp", json!(now() - 600))), "in the past by"),
-        (sign(&es, None, &with("exp", json!(now() + 3600))), "seconds ahead"),
+        (sign(&es, None, &with("exp", json!(unix_now() - 600))), "in the past by"),
+        (sign(&es, None, &with("exp", json!(unix_now() + 3600))), "seconds ahead"),
         (
             sign(&es, None, &with("sub", json!("someone-else"))),
             "sub is someone-else",

@@ -263,7 +263,7 @@ async fn an_expired_hint_still_signs_out_without_a_prompt() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let hint = s(&tokens["id_token"]);
     let exp = jwt_claims(&hint)["exp"].as_i64().unwrap();
-    assert!(exp < gatehouse_now(), "the hint has expired");
+    assert!(exp < unix_now(), "the hint has expired");
     let res = logout(
         &g,
         &browser,
@@ -273,16 +273,6 @@ async fn an_expired_hint_still_signs_out_without_a_prompt() {
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), BYE);
     assert!(!has_session(&g, &browser, &client).await);
-}
-
-fn gatehouse_now() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
 }
 
 /// An unsigned copy of `jwt` (`alg: none`).
@@ -593,4 +583,27 @@ fn bad_logout_uris_are_refused_naming_the_rule() {
         );
         assert!(!ok && err.contains(rule), "{flag} {uri}: {err}");
     }
+}
+
+#[tokio::test]
+async fn signing_in_again_keeps_the_sid_and_another_user_ends_the_session() {
+    let (listener, g, client) = notified_setup().await;
+    g.user("bob");
+    let browser = Browser::new();
+    let first = jwt_claims(&s(&signed_in(&g, &browser, &client, "openid").await["id_token"]));
+    // The same user authenticates again (prompt=login): new cookie, same sid, nobody notified.
+    let (verifier, challenge) = pkce();
+    let again = auth_url(&g.issuer, &client.id, "openid", &challenge, &[("prompt", "login")]);
+    let back = browser.authorize(&g.issuer, &again, "alice", PASSWORD).await;
+    let (status, tokens) = exchange_code(&g, &client, &query(&back, "code").unwrap(), &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(jwt_claims(&s(&tokens["id_token"]))["sid"], first["sid"]);
+    assert!(listener.tokens().is_empty());
+    // Another user signs in in the same browser: alice's session ends, and its client hears of it.
+    let (_, challenge) = pkce();
+    let other = auth_url(&g.issuer, &client.id, "openid", &challenge, &[("prompt", "login")]);
+    browser.authorize(&g.issuer, &other, "bob", PASSWORD).await;
+    let received = listener.wait_for(1).await;
+    let claims = verify_logout_token(&g, &received[0], &client.id).await;
+    assert_eq!((&claims["sid"], &claims["sub"]), (&first["sid"], &first["sub"]));
 }

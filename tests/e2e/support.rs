@@ -762,3 +762,14 @@ pub mod reqwest_response {
         pub body: String,
     }
 }
+
+/// Now, in seconds since the epoch.
+pub fn unix_now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}

@@ -208,6 +208,20 @@ pub trait Devices: Send + Sync {
         now: UnixTime,
         window_seconds: u64,
     ) -> StoreResult<(u32, UnixTime)>;
+    /// The wrong user codes from `address` in its current window, and when it started; `None` when
+    /// none were counted (or the window is over).
+    async fn wrong_device_codes(
+        &self,
+        address: &str,
+        now: UnixTime,
+        window_seconds: u64,
+    ) -> StoreResult<Option<(u32, UnixTime)>>;
+}
+
+/// Values that may be used once (client assertion `jti`s; DPoP proofs later), shared by every
+/// instance.
+#[async_trait]
+pub trait Replays: Send + Sync {
     /// Records a single-use value (a client assertion's `jti`) of `purpose` until `expires_at`, in
     /// one atomic statement: `true` the first time, `false` while it is remembered (a replay), on
     /// every instance.
@@ -218,14 +232,6 @@ pub trait Devices: Send + Sync {
         expires_at: UnixTime,
         now: UnixTime,
     ) -> StoreResult<bool>;
-    /// The wrong user codes from `address` in its current window, and when it started; `None` when
-    /// none were counted (or the window is over).
-    async fn wrong_device_codes(
-        &self,
-        address: &str,
-        now: UnixTime,
-        window_seconds: u64,
-    ) -> StoreResult<Option<(u32, UnixTime)>>;
 }
 
 /// Signing keys.
@@ -309,7 +315,7 @@ pub struct PoolStatus {
 /// Everything a server needs.
 #[async_trait]
 pub trait Store:
-    Clients + Users + Scopes + Consents + Sessions + Codes + Tokens + Keys + Lockouts + Logouts + Devices
+    Clients + Users + Scopes + Consents + Sessions + Codes + Tokens + Keys + Lockouts + Logouts + Devices + Replays
 {
     /// `"sqlite"` or `"postgres"`.
     fn kind(&self) -> &'static str;

@@ -1,4 +1,4 @@
-//! Device authorizations on PostgreSQL.
+//! Device authorizations and single-use values on PostgreSQL.
 
 use super::PgStore;
 use crate::decode;
@@ -63,18 +63,6 @@ impl Devices for PgStore {
         .ok_or_else(|| crate::StoreError::Internal("the guess count returned no row".into()))
     }
 
-    async fn first_use(
-        &self,
-        purpose: &str,
-        hash: &TokenHash,
-        expires_at: UnixTime,
-        now: UnixTime,
-    ) -> StoreResult<bool> {
-        let id = sql::devices::seen_id(purpose, hash);
-        let params = values![&id, purpose, expires_at, now];
-        Ok(self.exec(&sql::devices::FIRST_USE, &params).await? == 1)
-    }
-
     async fn wrong_device_codes(
         &self,
         address: &str,
@@ -85,5 +73,20 @@ impl Devices for PgStore {
             .opt(&sql::devices::GUESSES, &values![address], decode::guesses)
             .await?;
         Ok(ops::current_window(found, now, window_seconds))
+    }
+}
+
+#[async_trait]
+impl Replays for PgStore {
+    async fn first_use(
+        &self,
+        purpose: &str,
+        hash: &TokenHash,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let id = sql::replays::seen_id(purpose, hash);
+        let params = values![&id, purpose, expires_at, now];
+        Ok(self.exec(&sql::replays::FIRST_USE, &params).await? == 1)
     }
 }

@@ -5,7 +5,7 @@ use super::{Sql, Value, values};
 use crate::codec::to_json;
 use crate::model::{DeviceDecision, DeviceRecord, DeviceState};
 use crate::traits::StoreResult;
-use gatehouse_protocol::types::{TokenHash, UnixTime};
+use gatehouse_protocol::types::UnixTime;
 
 macro_rules! device_cols {
     () => {
@@ -65,24 +65,6 @@ pub(crate) static COUNT_GUESS: Sql = Sql::new(
 );
 /// `(address)`: `window_start, failures`.
 pub(crate) static GUESSES: Sql = Sql::new("SELECT window_start, failures FROM device_guesses WHERE address = ?1");
-
-/// `(id, purpose, expires_at, now)` (the id from [`seen_id`]): records a single-use value. One row changes when it is
-/// new, or when it was seen before but has expired (the old record is replaced); none when it is
-/// live: a replay.
-pub(crate) static FIRST_USE: Sql = Sql::new(
-    "INSERT INTO seen_values (id, purpose, expires_at) VALUES (?1, ?2, ?3)
-     ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
-     WHERE seen_values.expires_at <= ?4",
-);
-
-/// The key of a single-use value: one column, so cleanup deletes exactly the expired rows (a value
-/// seen under two purposes has two keys).
-pub(crate) fn seen_id(purpose: &str, hash: &TokenHash) -> TokenHash {
-    TokenHash::of(&format!(
-        "{purpose}\n{}",
-        gatehouse_protocol::types::b64url(hash.as_bytes())
-    ))
-}
 
 /// The parameters of [`DECIDE`].
 pub(crate) fn decide_params<'a>(user_code: &'a str, decision: &'a DeviceDecision, now: UnixTime) -> [Value<'a>; 5] {

@@ -17,6 +17,7 @@ pub(crate) mod devices;
 pub(crate) mod keys;
 pub(crate) mod lockouts;
 pub(crate) mod logouts;
+pub(crate) mod replays;
 pub(crate) mod scopes;
 pub(crate) mod sessions;
 pub(crate) mod tokens;

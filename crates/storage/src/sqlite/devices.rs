@@ -1,4 +1,5 @@
-//! Device authorizations on SQLite: writes on the store thread, reads on the reader pool.
+//! Device authorizations and single-use values on SQLite: writes on the store thread, reads on
+//! the reader pool.
 
 use super::{SqliteStore, exec, opt};
 use crate::decode;
@@ -79,21 +80,6 @@ impl Devices for SqliteStore {
         counted.ok_or_else(|| crate::StoreError::Internal("the guess count returned no row".into()))
     }
 
-    async fn first_use(
-        &self,
-        purpose: &str,
-        hash: &TokenHash,
-        expires_at: UnixTime,
-        now: UnixTime,
-    ) -> StoreResult<bool> {
-        let (purpose, id) = (purpose.to_owned(), sql::devices::seen_id(purpose, hash));
-        self.run(move |conn| {
-            let params = values![&id, &purpose, expires_at, now];
-            Ok(exec(conn, &sql::devices::FIRST_USE, &params)? == 1)
-        })
-        .await
-    }
-
     async fn wrong_device_codes(
         &self,
         address: &str,
@@ -102,5 +88,23 @@ impl Devices for SqliteStore {
     ) -> StoreResult<Option<(u32, UnixTime)>> {
         let found = self.read_opt(&sql::devices::GUESSES, &values![address], decode::guesses)?;
         Ok(ops::current_window(found, now, window_seconds))
+    }
+}
+
+#[async_trait]
+impl Replays for SqliteStore {
+    async fn first_use(
+        &self,
+        purpose: &str,
+        hash: &TokenHash,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let (purpose, id) = (purpose.to_owned(), sql::replays::seen_id(purpose, hash));
+        self.run(move |conn| {
+            let params = values![&id, &purpose, expires_at, now];
+            Ok(exec(conn, &sql::replays::FIRST_USE, &params)? == 1)
+        })
+        .await
     }
 }
