@@ -307,3 +307,178 @@ fn a_jwks_file_with_a_private_key_is_refused() {
     );
     assert!(!ok && err.contains("--jwks-file"), "{err}");
 }
+
+/// A loopback server for a client's JWKS: serves whatever `keys` holds, with `max-age=3600`, and
+/// counts the requests.
+struct JwksServer {
+    url: String,
+    keys: std::sync::Arc<std::sync::Mutex<Value>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksServer {
+    async fn start(keys: &[&Key]) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let served = std::sync::Arc::new(std::sync::Mutex::new(jwks_of(keys)));
+        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (body, count) = (served.clone(), fetches.clone());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (body, count) = (body.clone(), count.clone());
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 2048];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let text = body.lock().unwrap().to_string();
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/jwk-set+json\r\nCache-Control: max-age=3600\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        text.len()
+                    );
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        Self {
+            url,
+            keys: served,
+            fetches,
+        }
+    }
+
+    fn serve(&self, keys: &[&Key]) {
+        *self.keys.lock().unwrap() = jwks_of(keys);
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn jwks_of(keys: &[&Key]) -> Value {
+    json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
+}
+
+/// A `private_key_jwt` client whose keys are at `uri`.
+fn uri_client(g: &Gatehouse, uri: &str) -> String {
+    let _ = cli_raw(&g.store, &["scope", "create", "--name", "api"], None);
+    let created = g.cli(&[
+        "client",
+        "create",
+        "--name",
+        "Fetched",
+        "--token-endpoint-auth-method",
+        "private_key_jwt",
+        "--jwks-uri",
+        uri,
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "api",
+    ]);
+    s(&created["client_id"])
+}
+
+#[tokio::test]
+async fn keys_from_a_jwks_uri_are_cached_refetched_on_rotation_and_not_flooded() {
+    let (k1, k2) = (key(Algorithm::ES256, "k1"), key(Algorithm::EdDSA, "k2"));
+    let jwks = JwksServer::start(&[&k1]).await;
+    // Without the failure limit, every one of the flood below reaches the key lookup.
+    let g = Gatehouse::start_env(&[
+        ("GATEHOUSE_OUTBOUND_ALLOW", "127.0.0.1"),
+        ("GATEHOUSE_RATE_LIMIT_CLIENT_AUTH_FAILURES", "off"),
+    ]);
+    let client = uri_client(&g, &jwks.url);
+    for _ in 0..3 {
+        let (status, body) = with_assertion(&g, "/oauth/token", &sign(&k1, None, &claims(&g, &client)), &CC).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(jwks.fetches(), 1, "cached for its max-age");
+    // The client rotates to a new key: the first assertion signed with it works.
+    jwks.serve(&[&k2]);
+    let (status, body) = with_assertion(&g, "/oauth/token", &sign(&k2, None, &claims(&g, &client)), &CC).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(jwks.fetches(), 2);
+    // A flood of unknown kids, some at once, costs the client's server nothing more in the window.
+    let strangers: Vec<Key> = (0..100)
+        .map(|i| key(Algorithm::ES256, &format!("unknown-{i}")))
+        .collect();
+    let mut requests = tokio::task::JoinSet::new();
+    for k in &strangers {
+        let (url, assertion) = (format!("{}/oauth/token", g.issuer), sign(k, None, &claims(&g, &client)));
+        requests.spawn(async move {
+            let form = [
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", assertion.as_str()),
+            ];
+            let res = post_form(&url, &form).await;
+            (res.status().as_u16(), res.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    while let Some(done) = requests.join_next().await {
+        let (status, body) = done.unwrap();
+        assert_error(status, &body, 401, "invalid_client");
+        assert!(s(&body["error_description"]).contains("kid unknown-"), "{body}");
+    }
+    assert_eq!(jwks.fetches(), 2, "at most one refetch per window");
+    let shown = g.cli(&["client", "show", &client]);
+    assert_eq!(shown["jwks_uri"], json!(jwks.url));
+    assert_eq!(shown["jwks_uri_last_fetch"]["key_ids"], json!(["k2"]), "{shown}");
+    assert_eq!(shown["jwks_uri_last_fetch"]["error"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_jwks_uri_inside_the_network_is_not_fetched_unless_allowed() {
+    let k = key(Algorithm::ES256, "k1");
+    let jwks = JwksServer::start(&[&k]).await;
+    let g = Gatehouse::start();
+    let client = uri_client(&g, &jwks.url);
+    let (status, body) = with_assertion(&g, "/oauth/token", &sign(&k, None, &claims(&g, &client)), &CC).await;
+    assert_error(status, &body, 401, "invalid_client");
+    assert!(
+        s(&body["error_description"]).contains("GATEHOUSE_OUTBOUND_ALLOW"),
+        "{body}"
+    );
+    assert_eq!(jwks.fetches(), 0);
+    let shown = g.cli(&["client", "show", &client]);
+    assert!(
+        s(&shown["jwks_uri_last_fetch"]["error"]).contains("internal address"),
+        "{shown}"
+    );
+    // jwks_uri over plain http off loopback, and client_secret_jwt, are refused with the reason.
+    let (ok, _, err) = cli_raw(
+        &g.store,
+        &[
+            "client",
+            "update",
+            &client,
+            "--jwks-uri",
+            "http://keys.example.com/jwks",
+        ],
+        None,
+    );
+    assert!(!ok && err.contains("https"), "{err}");
+    let (ok, _, err) = cli_raw(
+        &g.store,
+        &[
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--token-endpoint-auth-method",
+            "client_secret_jwt",
+            "--grant-type",
+            "client_credentials",
+        ],
+        None,
+    );
+    assert!(!ok && err.contains("stores only hashes"), "{err}");
+}

@@ -29,9 +29,16 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         .map_err(anyhow::Error::msg)?;
     let refresh_key = hmac_secret(store.as_ref(), "refresh_rotation").await?;
     let form_key = hmac_secret(store.as_ref(), "form_csrf").await?;
+    let outbound = crate::outbound::Outbound::new(
+        crate::outbound::Policy::new(config.outbound_allow.clone()),
+        config.outbound_timeout,
+    )
+    .map_err(anyhow::Error::msg)?;
     let backchannel = Arc::new(
-        crate::logout::Backchannel::new(&config, issuer.clone(), Arc::clone(&store)).map_err(anyhow::Error::msg)?,
+        crate::logout::Backchannel::new(&config, issuer.clone(), Arc::clone(&store), outbound.clone())
+            .map_err(anyhow::Error::msg)?,
     );
+    let client_keys = crate::client_keys::ClientKeySource::new(outbound, Arc::clone(&store));
     let limiters = Limiters {
         login_failures_per_ip: Limiter::new("login_failures_per_ip", config.limit_login_failures),
         client_auth_failures: Limiter::new("client_auth_failures", config.limit_client_auth_failures),
@@ -50,6 +57,7 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         refresh_key,
         form_key,
         backchannel,
+        client_keys,
         secure_cookies: issuer.starts_with("https://"),
         config,
         issuer,

@@ -3,6 +3,7 @@
 //! checked with the client's keys and the replay store; with the failure limiter that guards
 //! client secrets against guessing.
 
+use crate::client_keys::KeyError;
 use crate::http::error::store_error;
 use crate::http::params;
 use crate::metrics::METRICS;
@@ -10,7 +11,7 @@ use crate::protect::Limiter;
 use crate::state::AppState;
 use actix_web::HttpRequest;
 use gatehouse_protocol::Error;
-use gatehouse_protocol::client_jwt::{self, AssertionRules, ClientKeys, Purpose};
+use gatehouse_protocol::client_jwt::{self, AssertionRules, Purpose};
 use gatehouse_protocol::grant::RegisteredClient;
 use gatehouse_protocol::request::Params;
 use gatehouse_protocol::request::client_auth::ClientAuth;
@@ -87,22 +88,19 @@ const ASSERTION_SKEW: i64 = 60;
 /// used for the first time, on any instance (the replay store, until `exp` and the skew).
 async fn verify_assertion(state: &AppState, req: &HttpRequest, client: &ClientRecord, jwt: &str) -> Result<(), Error> {
     let invalid = |d: String| Error::InvalidClient(d.into());
-    let jwks = client.jwks.as_deref().ok_or_else(|| {
-        invalid(format!(
-            "client {0} has no registered keys; register them with gatehouse client update {0} --jwks-file FILE",
-            client.id
-        ))
-    })?;
-    let keys =
-        ClientKeys::parse(jwks).map_err(|e| Error::Server(format!("stored keys of client {}: {e}", client.id)))?;
     let alg = client
         .token_endpoint_auth_signing_alg
         .as_deref()
         .map(client_jwt::parse_alg)
         .transpose()
         .map_err(Error::Server)?;
-    let verified = client_jwt::verify(jwt, Purpose::ClientAssertion, &keys, alg)
-        .map_err(|r| invalid(r.describe("client assertion")))?;
+    let verified = state
+        .client_keys
+        .verify(client, jwt, Purpose::ClientAssertion, alg, "client assertion")
+        .await
+        .map_err(|e| match e {
+            KeyError::Refused(why) | KeyError::Unavailable(why) => invalid(why),
+        })?;
     let now = state.clock.now();
     let endpoint = format!("{}{}", state.issuer, req.path());
     let rules = AssertionRules {

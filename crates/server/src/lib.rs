@@ -23,6 +23,7 @@ pub mod app;
 pub mod background;
 pub mod cli;
 pub mod client_auth;
+pub mod client_keys;
 pub mod clock;
 pub mod config;
 pub mod csrf;

@@ -12,7 +12,7 @@
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::metrics::METRICS;
-use crate::outbound::{Outbound, OutboundError, Policy};
+use crate::outbound::{Outbound, OutboundError};
 use crate::random::random_b64;
 use gatehouse_protocol::logout::{LOGOUT_TOKEN_TYP, LogoutTokenClaims};
 use gatehouse_protocol::types::UnixTime;
@@ -94,11 +94,11 @@ impl Backchannel {
     ///
     /// # Errors
     /// The outbound client could not be built.
-    pub fn new(config: &Config, issuer: String, store: Arc<dyn Store>) -> Result<Self, String> {
+    pub fn new(config: &Config, issuer: String, store: Arc<dyn Store>, outbound: Outbound) -> Result<Self, String> {
         Ok(Self {
             store,
             issuer,
-            outbound: Outbound::new(Policy::new(config.outbound_allow.clone()), config.outbound_timeout)?,
+            outbound,
             timeout: config.outbound_timeout,
             retry: config.backchannel_retry,
             attempts: config.backchannel_attempts,

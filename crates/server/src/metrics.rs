@@ -41,6 +41,8 @@ pub struct Metrics {
     pub backchannel: IntCounterVec,
     /// `gatehouse_device_authorizations_total{result}`.
     pub device: IntCounterVec,
+    /// `gatehouse_client_jwks_fetches_total{result}`: fetches of clients' `jwks_uri`.
+    pub jwks_fetches: IntCounterVec,
     /// `gatehouse_signing_keys{alg,state}`.
     pub signing_keys: IntGaugeVec,
     /// `gatehouse_build_info{version,git_commit}` = 1.
@@ -124,6 +126,12 @@ impl Metrics {
                 &registry,
                 "gatehouse_backchannel_logout_total",
                 "back-channel logout delivery attempts by result (delivered, failed: retried later, rejected: the client answered 4xx, refused: destination not allowed, gave_up: out of attempts)",
+                &["result"],
+            ),
+            jwks_fetches: counter(
+                &registry,
+                "gatehouse_client_jwks_fetches_total",
+                "fetches of clients' jwks_uri by result (ok, failed)",
                 &["result"],
             ),
             device: counter(

@@ -1,5 +1,5 @@
-//! The one client for every HTTP call Gatehouse makes to another server (back-channel logout
-//! today; `jwks_uri`, `request_uri` and metadata documents later). Those URLs come from client
+//! The one client for every HTTP call Gatehouse makes to another server (back-channel logout,
+//! clients' `jwks_uri`; metadata documents later). Those URLs come from client
 //! registrations, so each call is treated as an attempt at server-side request forgery until
 //! proven otherwise:
 //!
@@ -148,6 +148,8 @@ impl std::fmt::Display for OutboundError {
 pub struct Reply {
     /// The HTTP status.
     pub status: u16,
+    /// `Cache-Control: max-age` in seconds; `Some(0)` for `no-store` or `no-cache`.
+    pub max_age: Option<u64>,
     /// The body, cut at [`BODY_LIMIT`].
     pub body: Vec<u8>,
 }
@@ -191,6 +193,22 @@ impl Outbound {
             .post(parsed)
             .header(reqwest::header::CACHE_CONTROL, "no-store")
             .form(form)
+            .send()
+            .await
+            .map_err(failure)?;
+        read(response).await
+    }
+
+    /// Gets a document (a client's JWKS), accepting `accept`.
+    ///
+    /// # Errors
+    /// See [`OutboundError`].
+    pub async fn get(&self, url: &str, accept: &str) -> Result<Reply, OutboundError> {
+        let parsed = self.check(url).await?;
+        let response = self
+            .client
+            .get(parsed)
+            .header(reqwest::header::ACCEPT, accept)
             .send()
             .await
             .map_err(failure)?;
@@ -258,6 +276,11 @@ fn failure(e: reqwest::Error) -> OutboundError {
 /// Reads the status and at most [`BODY_LIMIT`] bytes of the body.
 async fn read(mut response: reqwest::Response) -> Result<Reply, OutboundError> {
     let status = response.status().as_u16();
+    let max_age = response
+        .headers()
+        .get(reqwest::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(max_age);
     let mut body = Vec::new();
     while body.len() < BODY_LIMIT {
         match response.chunk().await {
@@ -266,7 +289,22 @@ async fn read(mut response: reqwest::Response) -> Result<Reply, OutboundError> {
             Err(e) => return Err(failure(e)),
         }
     }
-    Ok(Reply { status, body })
+    Ok(Reply { status, max_age, body })
+}
+
+/// The freshness a `Cache-Control` value grants (RFC 9111 §5.2.2): `max-age`, or 0 for
+/// `no-store` and `no-cache`.
+fn max_age(value: &str) -> Option<u64> {
+    let mut found = None;
+    for directive in value.split(',').map(|d| d.trim().to_ascii_lowercase()) {
+        if directive == "no-store" || directive == "no-cache" {
+            return Some(0);
+        }
+        if let Some(n) = directive.strip_prefix("max-age=") {
+            found = n.trim_matches('"').parse().ok();
+        }
+    }
+    found
 }
 
 /// Resolves names for the connector and passes on only the addresses the policy allows.
@@ -340,6 +378,16 @@ mod tests {
         assert!(policy.allows_host("app.internal."));
         assert!(!policy.allows_host("other.internal"));
         assert!(Allowed::parse("not a host!").is_err());
+    }
+
+    #[test]
+    fn cache_control_is_read_for_freshness() {
+        assert_eq!(max_age("public, max-age=600"), Some(600));
+        assert_eq!(max_age("max-age=\"60\""), Some(60));
+        assert_eq!(max_age("max-age=600, no-cache"), Some(0));
+        assert_eq!(max_age("no-store"), Some(0));
+        assert_eq!(max_age("private"), None);
+        assert_eq!(max_age("max-age=soon"), None);
     }
 
     #[tokio::test]

@@ -31,6 +31,8 @@ pub struct AppState {
     pub form_key: aws_lc_rs::hmac::Key,
     /// Ends sessions and delivers back-channel logout notifications.
     pub backchannel: std::sync::Arc<crate::logout::Backchannel>,
+    /// Clients' public keys, with the cache of those fetched from `jwks_uri`.
+    pub client_keys: crate::client_keys::ClientKeySource,
     /// Per-instance rate limiters.
     pub limiters: crate::protect::Limiters,
     /// When this process started serving.

@@ -80,6 +80,8 @@ macro_rules! all_contracts {
             device_user_codes_are_unique_and_cleaned_up_after_expiry,
             wrong_device_codes_count_in_fixed_windows,
             a_single_use_value_is_accepted_once_until_it_expires,
+            a_pushed_request_is_found_until_it_expires_and_goes_with_its_client,
+            a_jwks_fetch_is_recorded_and_a_failure_keeps_the_last_good_keys,
         );
     };
 }
@@ -103,6 +105,10 @@ fn client(id: &str) -> ClientRecord {
         jwks: None,
         token_endpoint_auth_signing_alg: None,
         strict_assertion_audience: false,
+        jwks_uri: None,
+        request_object_signing_alg: None,
+        require_pushed_authorization_requests: false,
+        require_signed_request_object: false,
         created_at: NOW,
     }
 }
@@ -1095,6 +1101,10 @@ pub async fn a_client_round_trips_its_logout_settings(store: Arc<dyn Store>) {
     c.jwks = Some(r#"{"keys":[]}"#.into());
     c.token_endpoint_auth_signing_alg = Some("ES256".into());
     c.strict_assertion_audience = true;
+    c.jwks_uri = Some(JwksUri::parse("https://app.example.com/jwks").unwrap());
+    c.request_object_signing_alg = Some("PS256".into());
+    c.require_pushed_authorization_requests = true;
+    c.require_signed_request_object = true;
     store.create_client(&c).await.unwrap();
     assert_eq!(store.find_client(&c.id).await.unwrap().unwrap(), c);
     c.post_logout_redirect_uris = vec![];
@@ -1590,4 +1600,66 @@ pub async fn a_single_use_value_is_accepted_once_until_it_expires(store: Arc<dyn
         wins += usize::from(r.await.unwrap());
     }
     assert_eq!(wins, 1);
+}
+
+pub async fn a_pushed_request_is_found_until_it_expires_and_goes_with_its_client(store: Arc<dyn Store>) {
+    store.create_client(&client("app")).await.unwrap();
+    let pushed = PushedRequest {
+        hash: TokenHash::of("urn:ietf:params:oauth:request_uri:abc"),
+        client_id: ClientId::from_stored("app".into()),
+        params: r#"[["scope","openid"]]"#.into(),
+        expires_at: NOW.plus(60),
+    };
+    store.push_request(&pushed).await.unwrap();
+    assert!(matches!(
+        store.push_request(&pushed).await,
+        Err(crate::StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.find_pushed_request(&pushed.hash, NOW.plus(59)).await.unwrap(),
+        Some(pushed.clone())
+    );
+    assert_eq!(
+        store.find_pushed_request(&pushed.hash, NOW.plus(60)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.find_pushed_request(&TokenHash::of("other"), NOW).await.unwrap(),
+        None
+    );
+    assert_eq!(store.cleanup(NOW.plus(61), NOW, 100).await.unwrap().pushed_requests, 1);
+    store.push_request(&pushed).await.unwrap();
+    assert!(store.delete_client(&pushed.client_id).await.unwrap());
+    assert_eq!(store.find_pushed_request(&pushed.hash, NOW).await.unwrap(), None);
+}
+
+pub async fn a_jwks_fetch_is_recorded_and_a_failure_keeps_the_last_good_keys(store: Arc<dyn Store>) {
+    store.create_client(&client("app")).await.unwrap();
+    let id = ClientId::from_stored("app".into());
+    assert_eq!(store.last_jwks_fetch(&id).await.unwrap(), None);
+    let good = JwksFetch {
+        client_id: id.clone(),
+        uri: "https://app.example.com/jwks".into(),
+        fetched_at: NOW,
+        key_ids: vec!["k1".into(), "k2".into()],
+        error: None,
+    };
+    store.record_jwks_fetch(&good).await.unwrap();
+    assert_eq!(store.last_jwks_fetch(&id).await.unwrap(), Some(good.clone()));
+    let failed = JwksFetch {
+        fetched_at: NOW.plus(60),
+        key_ids: vec![],
+        error: Some("status 500".into()),
+        ..good.clone()
+    };
+    store.record_jwks_fetch(&failed).await.unwrap();
+    assert_eq!(
+        store.last_jwks_fetch(&id).await.unwrap(),
+        Some(JwksFetch {
+            key_ids: good.key_ids.clone(),
+            ..failed
+        })
+    );
+    assert!(store.delete_client(&id).await.unwrap());
+    assert_eq!(store.last_jwks_fetch(&id).await.unwrap(), None);
 }

@@ -7,7 +7,7 @@ use crate::traits::StoreResult;
 use gatehouse_protocol::grant::authorization_code::CodeGrant;
 use gatehouse_protocol::grant::device_code::{DeviceStatus, UserCode};
 use gatehouse_protocol::logout::BackchannelUri;
-use gatehouse_protocol::types::{ClientId, RedirectUri, ScopeSet, UnixTime};
+use gatehouse_protocol::types::{ClientId, JwksUri, RedirectUri, ScopeSet, UnixTime};
 
 /// Typed access to the columns of a result row, by index.
 pub(crate) trait Cols {
@@ -66,6 +66,31 @@ pub(crate) fn client(r: &dyn Cols) -> StoreResult<ClientRecord> {
         jwks: r.opt_text(15)?,
         token_endpoint_auth_signing_alg: r.opt_text(16)?,
         strict_assertion_audience: r.bool(17)?,
+        jwks_uri: r.opt_text(18)?.map(JwksUri::from_stored),
+        request_object_signing_alg: r.opt_text(19)?,
+        require_pushed_authorization_requests: r.bool(20)?,
+        require_signed_request_object: r.bool(21)?,
+    })
+}
+
+/// `hash, client_id, params, expires_at`.
+pub(crate) fn pushed(r: &dyn Cols) -> StoreResult<PushedRequest> {
+    Ok(PushedRequest {
+        hash: hash(&r.bytes(0)?)?,
+        client_id: ClientId::from_stored(r.text(1)?),
+        params: r.text(2)?,
+        expires_at: r.time(3)?,
+    })
+}
+
+/// `client_id, uri, fetched_at, key_ids, error`.
+pub(crate) fn jwks_fetch(r: &dyn Cols) -> StoreResult<JwksFetch> {
+    Ok(JwksFetch {
+        client_id: ClientId::from_stored(r.text(0)?),
+        uri: r.text(1)?,
+        fetched_at: r.time(2)?,
+        key_ids: json(r, 3)?,
+        error: r.opt_text(4)?,
     })
 }
 

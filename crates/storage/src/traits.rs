@@ -234,6 +234,20 @@ pub trait Replays: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// What clients send besides credentials: pushed authorization requests and the record of their
+/// `jwks_uri` fetches.
+#[async_trait]
+pub trait Intake: Send + Sync {
+    /// Stores a pushed authorization request. `Conflict` if its hash exists.
+    async fn push_request(&self, request: &PushedRequest) -> StoreResult<()>;
+    /// The pushed request with this hash, unless it has expired.
+    async fn find_pushed_request(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<PushedRequest>>;
+    /// Records a fetch of a client's `jwks_uri` (a failed one keeps the last good key ids).
+    async fn record_jwks_fetch(&self, fetch: &JwksFetch) -> StoreResult<()>;
+    /// The last fetch of the client's `jwks_uri`.
+    async fn last_jwks_fetch(&self, client_id: &ClientId) -> StoreResult<Option<JwksFetch>>;
+}
+
 /// Signing keys.
 #[async_trait]
 pub trait Keys: Send + Sync {
@@ -315,7 +329,7 @@ pub struct PoolStatus {
 /// Everything a server needs.
 #[async_trait]
 pub trait Store:
-    Clients + Users + Scopes + Consents + Sessions + Codes + Tokens + Keys + Lockouts + Logouts + Devices + Replays
+    Clients + Users + Scopes + Consents + Sessions + Codes + Tokens + Keys + Lockouts + Logouts + Devices + Replays + Intake
 {
     /// `"sqlite"` or `"postgres"`.
     fn kind(&self) -> &'static str;

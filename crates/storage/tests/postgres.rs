@@ -111,6 +111,10 @@ async fn client_changes_by_another_process_reach_the_cache() {
         jwks: None,
         token_endpoint_auth_signing_alg: None,
         strict_assertion_audience: false,
+        jwks_uri: None,
+        request_object_signing_alg: None,
+        require_pushed_authorization_requests: false,
+        require_signed_request_object: false,
         created_at: gatehouse_protocol::types::UnixTime(1),
     };
     cli.create_client(&record).await.unwrap();

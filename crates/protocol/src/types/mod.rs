@@ -29,7 +29,7 @@ mod scope;
 mod secret;
 mod time;
 
-pub use backchannel_uri::BackchannelUri;
+pub use backchannel_uri::{BackchannelUri, JwksUri};
 pub use client::{AccessTokenFormat, ClientId, ClientKind, GrantType, SigningAlg, TokenEndpointAuthMethod};
 pub use hash::{TokenHash, b64url, b64url_decode, ordered_value};
 pub use pkce::{CodeChallenge, CodeVerifier};

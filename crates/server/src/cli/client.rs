@@ -1,171 +1,17 @@
 //! `gatehouse client ...`.
 
-use super::parse::{
-    client_id, dedup, generated_client_id, key_ids, parse_assertion_alg, parse_backchannel_uri,
-    parse_optional_backchannel_uri, parse_optional_redirect_uri, parse_redirect_uri, parse_resource, parse_scope,
-    read_jwks,
-};
+use super::parse::{client_id, dedup, generated_client_id, key_ids, read_jwks};
 use super::{audit, now, print, print_list};
 use crate::random::random_token;
 use anyhow::bail;
-use clap::{Args, Subcommand};
-use gatehouse_protocol::types::{
-    AccessTokenFormat, BackchannelUri, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash,
-};
+use gatehouse_protocol::types::{GrantType, ScopeSet, TokenEndpointAuthMethod, TokenHash};
 use gatehouse_storage::{ClientRecord, Store};
 use serde_json::json;
 use std::sync::Arc;
 
-#[derive(Subcommand)]
-pub(super) enum ClientCommand {
-    /// Register a client. Prints its client_id and, for a confidential client, its secret (once).
-    Create(CreateArgs),
-    /// List clients.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show one client.
-    Show {
-        /// The client_id.
-        #[arg(allow_hyphen_values = true)]
-        id: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Change a client's registration; only the given options change.
-    Update(UpdateArgs),
-    /// Replace a confidential client's secret. Prints the new secret (once).
-    RotateSecret {
-        /// The client_id.
-        #[arg(allow_hyphen_values = true)]
-        id: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Delete a client with its codes, tokens and consents.
-    Delete {
-        /// The client_id.
-        #[arg(allow_hyphen_values = true)]
-        id: String,
-    },
-}
-
-#[derive(Args)]
-pub(super) struct CreateArgs {
-    /// Name shown on the consent page.
-    #[arg(long)]
-    name: String,
-    /// A redirect URI (repeat for several): https, http on a loopback host, or a private-use scheme.
-    #[arg(long = "redirect-uri", value_name = "URI", value_parser = parse_redirect_uri)]
-    redirect_uris: Vec<RedirectUri>,
-    /// A public client (browser or native app): no secret, token_endpoint_auth_method none.
-    #[arg(long)]
-    public: bool,
-    /// Allowed grant type (repeat for several) [default: authorization_code, plus refresh_token].
-    #[arg(long = "grant-type", value_name = "TYPE")]
-    grant_types: Vec<GrantType>,
-    /// Allowed scopes, space-separated [default: "openid profile email offline_access"].
-    #[arg(long, value_parser = parse_scope)]
-    scope: Option<ScopeSet>,
-    /// client_secret_basic, client_secret_post, private_key_jwt (with --jwks-file) or none [default: client_secret_basic, none with --public].
-    #[arg(long = "token-endpoint-auth-method", value_name = "METHOD")]
-    auth_method: Option<TokenEndpointAuthMethod>,
-    /// ID token signing algorithm: RS256, ES256 or EdDSA.
-    #[arg(long = "id-token-alg", value_name = "ALG", default_value = "RS256")]
-    id_token_alg: SigningAlg,
-    /// Access tokens: opaque (introspectable) or jwt (RFC 9068, verifiable against the JWKS).
-    #[arg(long = "access-token-format", value_name = "FORMAT", default_value = "opaque")]
-    access_token_format: AccessTokenFormat,
-    /// A resource (RFC 8707, absolute URI) this client may ask tokens for (repeat for several).
-    #[arg(long = "resource", value_name = "URI", value_parser = parse_resource)]
-    resources: Vec<String>,
-    /// A resource server: may introspect other clients' access tokens whose audience names this
-    /// client's client_id or one of its --resource URIs (RFC 7662 section 4).
-    #[arg(long)]
-    introspect: bool,
-    /// Where users may be sent after signing out (repeat for several); matched exactly.
-    #[arg(long = "post-logout-redirect-uri", value_name = "URI", value_parser = parse_redirect_uri)]
-    post_logout_redirect_uris: Vec<RedirectUri>,
-    /// Where logout tokens are posted when a session this client took part in ends
-    /// (OpenID Connect Back-Channel Logout); internal hosts need GATEHOUSE_OUTBOUND_ALLOW.
-    #[arg(long = "backchannel-logout-uri", value_name = "URI", value_parser = parse_backchannel_uri)]
-    backchannel_logout_uri: Option<BackchannelUri>,
-    /// The client requires `sid` in logout tokens (Gatehouse always sends it).
-    #[arg(long)]
-    backchannel_logout_session_required: bool,
-    /// Its public keys, a JWKS file (for --token-endpoint-auth-method private_key_jwt).
-    #[arg(long = "jwks-file", value_name = "FILE")]
-    jwks_file: Option<std::path::PathBuf>,
-    /// The one algorithm its client assertions may use: RS256, PS256, ES256 or EdDSA.
-    #[arg(long = "token-endpoint-auth-signing-alg", value_name = "ALG", value_parser = parse_assertion_alg)]
-    token_endpoint_auth_signing_alg: Option<String>,
-    /// Its client assertions must name the issuer identifier as aud (no endpoint URL, no array).
-    #[arg(long)]
-    strict_assertion_audience: bool,
-    /// Use this client_id instead of a generated one.
-    #[arg(long = "client-id", value_name = "ID")]
-    client_id: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
-pub(super) struct UpdateArgs {
-    /// The client_id.
-    #[arg(allow_hyphen_values = true)]
-    id: String,
-    /// New name.
-    #[arg(long)]
-    name: Option<String>,
-    /// Replace the redirect URIs (repeat for several).
-    #[arg(long = "redirect-uri", value_name = "URI", value_parser = parse_redirect_uri)]
-    redirect_uris: Vec<RedirectUri>,
-    /// Replace the grant types (repeat for several).
-    #[arg(long = "grant-type", value_name = "TYPE")]
-    grant_types: Vec<GrantType>,
-    /// Replace the allowed scopes.
-    #[arg(long, value_parser = parse_scope)]
-    scope: Option<ScopeSet>,
-    /// New ID token signing algorithm.
-    #[arg(long = "id-token-alg", value_name = "ALG")]
-    id_token_alg: Option<SigningAlg>,
-    /// New access token format: opaque or jwt.
-    #[arg(long = "access-token-format", value_name = "FORMAT")]
-    access_token_format: Option<AccessTokenFormat>,
-    /// Replace the allowed resources (repeat for several).
-    #[arg(long = "resource", value_name = "URI", value_parser = parse_resource)]
-    resources: Vec<String>,
-    /// Allow (true) or forbid (false) introspecting other clients' tokens whose audience names
-    /// this client (a resource server).
-    #[arg(long, value_name = "true|false")]
-    introspect: Option<bool>,
-    /// Replace the post-logout redirect URIs (repeat for several; "" removes them all).
-    #[arg(long = "post-logout-redirect-uri", value_name = "URI", value_parser = parse_optional_redirect_uri)]
-    post_logout_redirect_uris: Vec<Option<RedirectUri>>,
-    /// Set the back-channel logout URI ("" removes it).
-    #[arg(long = "backchannel-logout-uri", value_name = "URI", value_parser = parse_optional_backchannel_uri)]
-    backchannel_logout_uri: Option<Option<BackchannelUri>>,
-    /// Whether the client requires `sid` in logout tokens.
-    #[arg(long, value_name = "true|false")]
-    backchannel_logout_session_required: Option<bool>,
-    /// Replace its public keys with this JWKS file.
-    #[arg(long = "jwks-file", value_name = "FILE")]
-    jwks_file: Option<std::path::PathBuf>,
-    /// The one algorithm its client assertions may use.
-    #[arg(long = "token-endpoint-auth-signing-alg", value_name = "ALG", value_parser = parse_assertion_alg)]
-    token_endpoint_auth_signing_alg: Option<String>,
-    /// Whether its client assertions must name the issuer identifier as aud.
-    #[arg(long, value_name = "true|false")]
-    strict_assertion_audience: Option<bool>,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-}
+mod args;
+pub(super) use args::ClientCommand;
+use args::{CreateArgs, UpdateArgs};
 
 pub(super) async fn run(cmd: ClientCommand, store: Arc<dyn Store>) -> anyhow::Result<()> {
     match cmd {
@@ -183,7 +29,18 @@ pub(super) async fn run(cmd: ClientCommand, store: Arc<dyn Store>) -> anyhow::Re
         }
         ClientCommand::Show { id, json } => {
             let c = find(&store, &id).await?;
-            let value = to_json(&c);
+            let mut value = to_json(&c);
+            if c.jwks_uri.is_some() {
+                value["jwks_uri_last_fetch"] = match store.last_jwks_fetch(&c.id).await? {
+                    Some(f) => json!({
+                        "uri": f.uri,
+                        "fetched_at": f.fetched_at.0,
+                        "key_ids": f.key_ids,
+                        "error": f.error,
+                    }),
+                    None => json!(null),
+                };
+            }
             print(json, &value, || {
                 serde_json::to_string_pretty(&value).unwrap_or_default()
             });
@@ -246,8 +103,10 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         bail!("--introspect needs a confidential client: a resource server authenticates with a secret");
     }
     let jwks = a.jwks_file.as_deref().map(read_jwks).transpose()?;
-    if auth_method == TokenEndpointAuthMethod::PrivateKeyJwt && jwks.is_none() {
-        bail!("--token-endpoint-auth-method private_key_jwt needs the client's public keys: --jwks-file FILE");
+    if auth_method == TokenEndpointAuthMethod::PrivateKeyJwt && jwks.is_none() && a.jwks_uri.is_none() {
+        bail!(
+            "--token-endpoint-auth-method private_key_jwt needs the client's public keys: --jwks-file FILE or --jwks-uri URI"
+        );
     }
     let secret = auth_method.has_secret().then(random_token);
     let record = ClientRecord {
@@ -268,6 +127,10 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         jwks,
         token_endpoint_auth_signing_alg: a.token_endpoint_auth_signing_alg,
         strict_assertion_audience: a.strict_assertion_audience,
+        jwks_uri: a.jwks_uri,
+        request_object_signing_alg: a.request_object_signing_alg,
+        require_pushed_authorization_requests: a.require_pushed_authorization_requests,
+        require_signed_request_object: a.require_signed_request_object,
         created_at: now(),
     };
     store.create_client(&record).await?;
@@ -332,8 +195,31 @@ async fn update(a: UpdateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
     if let Some(required) = a.backchannel_logout_session_required {
         c.backchannel_logout_session_required = required;
     }
+    // A client has keys in one place (RFC 7591 §2: never both jwks and jwks_uri).
     if let Some(path) = a.jwks_file {
         c.jwks = Some(read_jwks(&path)?);
+        c.jwks_uri = None;
+    }
+    if let Some(uri) = a.jwks_uri {
+        if uri.is_some() {
+            c.jwks = None;
+        }
+        c.jwks_uri = uri;
+    }
+    if c.auth_method == TokenEndpointAuthMethod::PrivateKeyJwt && c.jwks.is_none() && c.jwks_uri.is_none() {
+        bail!(
+            "client {} authenticates with private_key_jwt and would be left without keys; give --jwks-file FILE or --jwks-uri URI",
+            c.id
+        );
+    }
+    if let Some(alg) = a.request_object_signing_alg {
+        c.request_object_signing_alg = Some(alg);
+    }
+    if let Some(required) = a.require_pushed_authorization_requests {
+        c.require_pushed_authorization_requests = required;
+    }
+    if let Some(required) = a.require_signed_request_object {
+        c.require_signed_request_object = required;
     }
     if let Some(alg) = a.token_endpoint_auth_signing_alg {
         c.token_endpoint_auth_signing_alg = Some(alg);
@@ -385,6 +271,10 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
         "jwks_key_ids": key_ids(c.jwks.as_deref()),
         "token_endpoint_auth_signing_alg": c.token_endpoint_auth_signing_alg,
         "strict_assertion_audience": c.strict_assertion_audience,
+        "jwks_uri": c.jwks_uri,
+        "request_object_signing_alg": c.request_object_signing_alg,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
+        "require_signed_request_object": c.require_signed_request_object,
         "created_at": c.created_at.0,
     })
 }

@@ -1,7 +1,7 @@
 //! Argument parsers of the client commands: each names the rule a bad value breaks. An empty
 //! value of an `optional` parser means "remove" (`client update --backchannel-logout-uri ""`).
 
-use gatehouse_protocol::types::{BackchannelUri, RedirectUri, ScopeSet};
+use gatehouse_protocol::types::{BackchannelUri, JwksUri, RedirectUri, ScopeSet, TokenEndpointAuthMethod};
 
 pub(super) fn parse_redirect_uri(s: &str) -> Result<RedirectUri, String> {
     RedirectUri::parse(s).map_err(|e| e.description())
@@ -9,6 +9,22 @@ pub(super) fn parse_redirect_uri(s: &str) -> Result<RedirectUri, String> {
 
 pub(super) fn parse_backchannel_uri(s: &str) -> Result<BackchannelUri, String> {
     BackchannelUri::parse(s).map_err(|e| e.description())
+}
+
+pub(super) fn parse_jwks_uri(s: &str) -> Result<JwksUri, String> {
+    JwksUri::parse(s).map_err(|e| e.description())
+}
+
+pub(super) fn parse_optional_jwks_uri(s: &str) -> Result<Option<JwksUri>, String> {
+    optional(s, parse_jwks_uri)
+}
+
+/// A token endpoint authentication method; `client_secret_jwt` is named and refused with the reason.
+pub(super) fn parse_auth_method(s: &str) -> Result<TokenEndpointAuthMethod, String> {
+    if s == "client_secret_jwt" {
+        return Err("client_secret_jwt is not offered: it needs the client secret in the clear on the server, and Gatehouse stores only hashes of secrets; use private_key_jwt (the client keeps its private key, the server holds only the public one)".into());
+    }
+    s.parse()
 }
 
 pub(super) fn parse_optional_redirect_uri(s: &str) -> Result<Option<RedirectUri>, String> {

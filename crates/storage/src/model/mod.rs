@@ -5,14 +5,16 @@ use gatehouse_protocol::grant::authorization_code::CodeGrant;
 use gatehouse_protocol::logout::BackchannelUri;
 use gatehouse_protocol::request::authorize::AuthorizationRequest;
 use gatehouse_protocol::types::{
-    AccessTokenFormat, ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash,
-    UnixTime,
+    AccessTokenFormat, ClientId, GrantType, JwksUri, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod,
+    TokenHash, UnixTime,
 };
 use serde::{Deserialize, Serialize};
 
 mod device;
+mod intake;
 mod logout;
 pub use device::*;
+pub use intake::*;
 pub use logout::*;
 
 /// A registered client.
@@ -53,6 +55,14 @@ pub struct ClientRecord {
     pub token_endpoint_auth_signing_alg: Option<String>,
     /// Its client assertions must name the issuer identifier as `aud`, nothing else.
     pub strict_assertion_audience: bool,
+    /// Where its public keys are fetched from, instead of (or besides) `jwks`.
+    pub jwks_uri: Option<JwksUri>,
+    /// The one algorithm its request objects may use (`request_object_signing_alg`).
+    pub request_object_signing_alg: Option<String>,
+    /// It must push its authorization requests (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
+    /// Its authorization requests must come as signed request objects (RFC 9101 §10.5).
+    pub require_signed_request_object: bool,
     /// Creation time.
     pub created_at: UnixTime,
 }
@@ -288,6 +298,8 @@ pub struct CleanupReport {
     pub device_codes: u64,
     /// Single-use values past their expiry.
     pub seen_values: u64,
+    /// Pushed authorization requests past their expiry.
+    pub pushed_requests: u64,
 }
 
 impl CleanupReport {
@@ -305,6 +317,7 @@ impl CleanupReport {
             + self.logout_notices
             + self.device_codes
             + self.seen_values
+            + self.pushed_requests
     }
 }
 

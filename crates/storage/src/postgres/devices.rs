@@ -1,4 +1,4 @@
-//! Device authorizations and single-use values on PostgreSQL.
+//! Device authorizations, single-use values and client intake (pushed requests, jwks_uri fetches) on PostgreSQL.
 
 use super::PgStore;
 use crate::decode;
@@ -88,5 +88,35 @@ impl Replays for PgStore {
         let id = sql::replays::seen_id(purpose, hash);
         let params = values![&id, purpose, expires_at, now];
         Ok(self.exec(&sql::replays::FIRST_USE, &params).await? == 1)
+    }
+}
+
+#[async_trait]
+impl Intake for PgStore {
+    async fn push_request(&self, request: &PushedRequest) -> StoreResult<()> {
+        self.exec(&sql::intake::PUSH, &sql::intake::push_params(request))
+            .await
+            .map_err(|e| conflict(e, || "pushed request".into()))?;
+        Ok(())
+    }
+
+    async fn find_pushed_request(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<PushedRequest>> {
+        self.opt(&sql::intake::FIND_PUSHED, &values![hash, now], decode::pushed)
+            .await
+    }
+
+    async fn record_jwks_fetch(&self, fetch: &JwksFetch) -> StoreResult<()> {
+        self.exec(&sql::intake::RECORD_FETCH, &sql::intake::fetch_params(fetch)?)
+            .await?;
+        Ok(())
+    }
+
+    async fn last_jwks_fetch(&self, client_id: &ClientId) -> StoreResult<Option<JwksFetch>> {
+        self.opt(
+            &sql::intake::LAST_FETCH,
+            &values![client_id.as_str()],
+            decode::jwks_fetch,
+        )
+        .await
     }
 }

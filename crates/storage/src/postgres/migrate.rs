@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0010_client_keys",
         include_str!("../../../../migrations/0010_client_keys.sql"),
     ),
+    (
+        11,
+        "0011_client_intake",
+        include_str!("../../../../migrations/0011_client_intake.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names Gatehouse's migration lock.

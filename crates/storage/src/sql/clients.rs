@@ -14,7 +14,8 @@ pub(crate) static UPDATE: Sql = Sql::new(
      grant_types = ?6, scopes = ?7, id_token_alg = ?8, created_at = ?9, access_token_format = ?10,
      resources = ?11, introspect = ?12, post_logout_redirect_uris = ?13, backchannel_logout_uri = ?14,
      backchannel_logout_session_required = ?15, jwks = ?16, token_endpoint_auth_signing_alg = ?17,
-     strict_assertion_audience = ?18 WHERE id = ?1",
+     strict_assertion_audience = ?18, jwks_uri = ?19, request_object_signing_alg = ?20,
+     require_pushed_authorization_requests = ?21, require_signed_request_object = ?22 WHERE id = ?1",
 );
 pub(crate) static FIND: Sql = select!(client_cols, " FROM clients WHERE id = ?1");
 pub(crate) static LIST: Sql = select!(client_cols, " FROM clients ORDER BY id");
@@ -22,7 +23,7 @@ pub(crate) static LIST: Sql = select!(client_cols, " FROM clients ORDER BY id");
 pub(crate) static DELETE: Sql = Sql::new("DELETE FROM clients WHERE id = ?1");
 
 /// The columns of a client, in [`client_cols!`] order.
-pub(crate) fn params(c: &ClientRecord) -> StoreResult<[Value<'_>; 18]> {
+pub(crate) fn params(c: &ClientRecord) -> StoreResult<[Value<'_>; 22]> {
     let uris: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
     let post_logout: Vec<&str> = c.post_logout_redirect_uris.iter().map(RedirectUri::as_str).collect();
     let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
@@ -45,5 +46,9 @@ pub(crate) fn params(c: &ClientRecord) -> StoreResult<[Value<'_>; 18]> {
         c.jwks.as_deref(),
         c.token_endpoint_auth_signing_alg.as_deref(),
         c.strict_assertion_audience,
+        c.jwks_uri.as_ref().map(|u| u.as_str()),
+        c.request_object_signing_alg.as_deref(),
+        c.require_pushed_authorization_requests,
+        c.require_signed_request_object,
     ])
 }

@@ -14,6 +14,7 @@ pub(crate) mod clients;
 pub(crate) mod codes;
 pub(crate) mod consents;
 pub(crate) mod devices;
+pub(crate) mod intake;
 pub(crate) mod keys;
 pub(crate) mod lockouts;
 pub(crate) mod logouts;
@@ -91,10 +92,10 @@ pub(crate) use values;
 /// `placeholders`) the placeholders of a statement that inserts them all.
 macro_rules! client_cols {
     () => {
-        "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, jwks, token_endpoint_auth_signing_alg, strict_assertion_audience"
+        "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, jwks, token_endpoint_auth_signing_alg, strict_assertion_audience, jwks_uri, request_object_signing_alg, require_pushed_authorization_requests, require_signed_request_object"
     };
     (placeholders) => {
-        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18"
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22"
     };
 }
 macro_rules! user_cols {
@@ -210,7 +211,7 @@ macro_rules! cleanup {
 }
 
 /// What cleanup deletes, in order. One short statement per batch, so it never holds locks long.
-pub(crate) static CLEANUP: [CleanupJob; 12] = [
+pub(crate) static CLEANUP: [CleanupJob; 13] = [
     cleanup!(codes, hash, "(consumed_at IS NULL AND expires_at <= ?1) OR consumed_at <= ?2"),
     cleanup!(access_tokens, hash, "expires_at <= ?1 OR revoked_at <= ?2"),
     cleanup!(refresh_tokens, hash, "expires_at <= ?1 OR family_expires_at <= ?1 OR revoked_at <= ?2"),
@@ -242,6 +243,7 @@ pub(crate) static CLEANUP: [CleanupJob; 12] = [
     cleanup!(device_codes, hash, "CAST(?1 AS BIGINT) IS NOT NULL AND expires_at <= ?2"),
     cleanup!(device_guesses, address, "CAST(?1 AS BIGINT) IS NOT NULL AND window_start <= ?2", device_codes),
     cleanup!(seen_values, id, "expires_at <= ?1", seen_values),
+    cleanup!(pushed_requests, hash, "expires_at <= ?1"),
 ];
 
 #[cfg(test)]

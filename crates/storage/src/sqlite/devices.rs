@@ -1,4 +1,4 @@
-//! Device authorizations and single-use values on SQLite: writes on the store thread, reads on
+//! Device authorizations, single-use values and client intake (pushed requests, jwks_uri fetches) on SQLite: writes on the store thread, reads on
 //! the reader pool.
 
 use super::{SqliteStore, exec, opt};
@@ -106,5 +106,39 @@ impl Replays for SqliteStore {
             Ok(exec(conn, &sql::replays::FIRST_USE, &params)? == 1)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl Intake for SqliteStore {
+    async fn push_request(&self, request: &PushedRequest) -> StoreResult<()> {
+        let r = request.clone();
+        self.run(move |conn| {
+            exec(conn, &sql::intake::PUSH, &sql::intake::push_params(&r))
+                .map_err(|e| conflict(e, || "pushed request".into()))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_pushed_request(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<PushedRequest>> {
+        self.read_opt(&sql::intake::FIND_PUSHED, &values![hash, now], decode::pushed)
+    }
+
+    async fn record_jwks_fetch(&self, fetch: &JwksFetch) -> StoreResult<()> {
+        let f = fetch.clone();
+        self.run(move |conn| {
+            exec(conn, &sql::intake::RECORD_FETCH, &sql::intake::fetch_params(&f)?)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn last_jwks_fetch(&self, client_id: &ClientId) -> StoreResult<Option<JwksFetch>> {
+        self.read_opt(
+            &sql::intake::LAST_FETCH,
+            &values![client_id.as_str()],
+            decode::jwks_fetch,
+        )
     }
 }

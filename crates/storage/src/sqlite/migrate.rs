@@ -29,6 +29,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("008_device", include_str!("migrations/008_device.sql")),
     ("009_replay", include_str!("migrations/009_replay.sql")),
     ("010_client_keys", include_str!("migrations/010_client_keys.sql")),
+    ("011_client_intake", include_str!("migrations/011_client_intake.sql")),
 ];
 
 /// Applied and pending migrations of the store in `dir`, without changing it.

@@ -2,8 +2,8 @@
 
 use gatehouse_protocol::claims::ClaimsRequest;
 use gatehouse_protocol::types::{
-    AccessTokenFormat, BackchannelUri, ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod,
-    UnixTime,
+    AccessTokenFormat, BackchannelUri, ClientId, GrantType, JwksUri, RedirectUri, ScopeSet, SigningAlg,
+    TokenEndpointAuthMethod, UnixTime,
 };
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +46,14 @@ pub(super) enum Line {
         token_endpoint_auth_signing_alg: Option<String>,
         #[serde(default)]
         strict_assertion_audience: bool,
+        #[serde(default)]
+        jwks_uri: Option<JwksUri>,
+        #[serde(default)]
+        request_object_signing_alg: Option<String>,
+        #[serde(default)]
+        require_pushed_authorization_requests: bool,
+        #[serde(default)]
+        require_signed_request_object: bool,
         created_at: UnixTime,
     },
     User {

@@ -44,6 +44,10 @@ pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
             jwks: c.jwks,
             token_endpoint_auth_signing_alg: c.token_endpoint_auth_signing_alg,
             strict_assertion_audience: c.strict_assertion_audience,
+            jwks_uri: c.jwks_uri,
+            request_object_signing_alg: c.request_object_signing_alg,
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            require_signed_request_object: c.require_signed_request_object,
             created_at: c.created_at,
         });
     }
@@ -192,6 +196,10 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
             jwks,
             token_endpoint_auth_signing_alg,
             strict_assertion_audience,
+            jwks_uri,
+            request_object_signing_alg,
+            require_pushed_authorization_requests,
+            require_signed_request_object,
             created_at,
         } => {
             store
@@ -213,6 +221,10 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
                     jwks,
                     token_endpoint_auth_signing_alg,
                     strict_assertion_audience,
+                    jwks_uri,
+                    request_object_signing_alg,
+                    require_pushed_authorization_requests,
+                    require_signed_request_object,
                     created_at,
                 })
                 .await?;

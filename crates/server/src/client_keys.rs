@@ -1,0 +1,219 @@
+//! A client's public keys, for every JWT it signs (client assertions, request objects): the JWKS
+//! registered with it, or the one its `jwks_uri` serves, fetched through the outbound client and
+//! cached.
+//!
+//! The cache is per instance and per client:
+//! - a fetched JWKS is used for its `Cache-Control: max-age`, kept between [`MIN_TTL`] and
+//!   [`MAX_TTL`] ([`DEFAULT_TTL`] without one), then fetched again; if that fetch fails, the old keys
+//!   stay in use (the failure is recorded for `gatehouse client show`);
+//! - a JWT signed with a key the cache does not hold (unknown `kid`) or whose signature fails may
+//!   mean the client rotated its keys: the JWKS is fetched once more, at most once per
+//!   [`REFETCH_WINDOW`], so a flood of unknown `kid`s costs the client's server one request;
+//! - a failed fetch is not retried for [`FAILURE_BACKOFF`];
+//! - concurrent requests for one client wait for one fetch (single flight).
+
+use crate::metrics::METRICS;
+use crate::outbound::{Outbound, OutboundError};
+use gatehouse_protocol::client_jwt::{self, Algorithm, ClientKeys, Purpose, Rejection, Verified};
+use gatehouse_protocol::types::ClientId;
+use gatehouse_storage::{ClientRecord, JwksFetch, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The shortest time a fetched JWKS is used for.
+pub const MIN_TTL: Duration = Duration::from_secs(60);
+/// The longest.
+pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Without `Cache-Control: max-age`.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+/// At most one refetch for unknown keys per client in this window.
+pub const REFETCH_WINDOW: Duration = Duration::from_secs(60);
+/// After a failed fetch, none for this long.
+pub const FAILURE_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Why a client's keys could not be had or a JWT did not verify.
+#[derive(Debug)]
+pub enum KeyError {
+    /// The JWT was refused: the description for `error_description`.
+    Refused(String),
+    /// The client's keys could not be had; the description says why.
+    Unavailable(String),
+}
+
+#[derive(Default)]
+struct Entry {
+    uri: String,
+    keys: Option<Arc<ClientKeys>>,
+    fresh_until: Option<Instant>,
+    failed_at: Option<Instant>,
+    failure: Option<String>,
+    refetched_at: Option<Instant>,
+}
+
+/// The cache of fetched JWKS, with the outbound client that fetches them.
+pub struct ClientKeySource {
+    outbound: Outbound,
+    store: Arc<dyn Store>,
+    entries: Mutex<HashMap<ClientId, Arc<tokio::sync::Mutex<Entry>>>>,
+}
+
+impl ClientKeySource {
+    /// A source fetching through `outbound` and recording fetches in `store`.
+    #[must_use]
+    pub fn new(outbound: Outbound, store: Arc<dyn Store>) -> Self {
+        Self {
+            outbound,
+            store,
+            entries: Mutex::default(),
+        }
+    }
+
+    /// Verifies a JWT `client` signed for `purpose`, with its registered keys (and algorithm); a
+    /// `jwks_uri` is fetched or refetched as the module documentation says. `what` names the JWT in
+    /// descriptions ("client assertion").
+    ///
+    /// # Errors
+    /// [`KeyError`].
+    pub async fn verify(
+        &self,
+        client: &ClientRecord,
+        jwt: &str,
+        purpose: Purpose,
+        alg: Option<Algorithm>,
+        what: &str,
+    ) -> Result<Verified, KeyError> {
+        let refused = |r: &Rejection| KeyError::Refused(r.describe(what));
+        if let Some(jwks) = client.jwks.as_deref() {
+            let keys = ClientKeys::parse(jwks).map_err(|e| {
+                KeyError::Unavailable(format!("the stored keys of client {} are unusable: {e}", client.id))
+            })?;
+            return client_jwt::verify(jwt, purpose, &keys, alg).map_err(|r| refused(&r));
+        }
+        let Some(uri) = client.jwks_uri.as_ref().map(|u| u.as_str()) else {
+            return Err(KeyError::Refused(format!(
+                "client {0} has no registered keys; register them with gatehouse client update {0} --jwks-file FILE or --jwks-uri URI",
+                client.id
+            )));
+        };
+        let entry = self.entry(&client.id);
+        let mut entry = entry.lock().await;
+        let fetched_now = self.ensure(&client.id, uri, &mut entry, false).await?;
+        let keys = entry.keys.clone().ok_or_else(|| unavailable(uri, &entry))?;
+        match client_jwt::verify(jwt, purpose, &keys, alg) {
+            Err(r @ (Rejection::UnknownKey(_) | Rejection::Signature)) if !fetched_now => {
+                // The client may have rotated its keys: look once more, if the window allows.
+                if !self.ensure(&client.id, uri, &mut entry, true).await? {
+                    return Err(refused(&r));
+                }
+                let keys = entry.keys.clone().ok_or_else(|| unavailable(uri, &entry))?;
+                client_jwt::verify(jwt, purpose, &keys, alg).map_err(|r| refused(&r))
+            }
+            other => other.map_err(|r| refused(&r)),
+        }
+    }
+
+    fn entry(&self, id: &ClientId) -> Arc<tokio::sync::Mutex<Entry>> {
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(entries.entry(id.clone()).or_default())
+    }
+
+    /// Fetches when the entry has no fresh keys (or, with `miss`, for an unknown key, once per
+    /// window); whether it fetched successfully.
+    async fn ensure(&self, id: &ClientId, uri: &str, entry: &mut Entry, miss: bool) -> Result<bool, KeyError> {
+        let now = Instant::now();
+        if entry.uri != uri {
+            *entry = Entry {
+                uri: uri.to_owned(),
+                ..Entry::default()
+            };
+        }
+        let recent = |at: Option<Instant>, window: Duration| at.is_some_and(|t| now.duration_since(t) < window);
+        let wanted = if miss {
+            !recent(entry.refetched_at, REFETCH_WINDOW)
+        } else {
+            entry.fresh_until.is_none_or(|f| now >= f)
+        };
+        if !wanted || recent(entry.failed_at, FAILURE_BACKOFF) {
+            return Ok(false);
+        }
+        if miss {
+            entry.refetched_at = Some(now);
+        }
+        let result = self.fetch(uri).await;
+        let record = JwksFetch {
+            client_id: id.clone(),
+            uri: uri.to_owned(),
+            fetched_at: crate::clock::system_now(),
+            key_ids: result.as_ref().map(|(k, _)| k.ids()).unwrap_or_default(),
+            error: result.as_ref().err().cloned(),
+        };
+        if let Err(e) = self.store.record_jwks_fetch(&record).await {
+            tracing::warn!(client_id = %id, error = %e, "could not record the jwks_uri fetch");
+        }
+        match result {
+            Ok((keys, ttl)) => {
+                METRICS.jwks_fetches.with_label_values(&["ok"]).inc();
+                entry.keys = Some(Arc::new(keys));
+                entry.fresh_until = Some(now + ttl);
+                entry.failed_at = None;
+                entry.failure = None;
+                Ok(true)
+            }
+            Err(why) => {
+                METRICS.jwks_fetches.with_label_values(&["failed"]).inc();
+                tracing::warn!(client_id = %id, uri, error = %why, "fetching the client's jwks_uri failed");
+                entry.failed_at = Some(now);
+                entry.failure = Some(why);
+                Ok(false)
+            }
+        }
+    }
+
+    /// One fetch: the keys and how long to use them.
+    async fn fetch(&self, uri: &str) -> Result<(ClientKeys, Duration), String> {
+        let reply = self
+            .outbound
+            .get(uri, "application/jwk-set+json, application/json")
+            .await
+            .map_err(|e| match e {
+                OutboundError::Timeout => "no answer within GATEHOUSE_OUTBOUND_TIMEOUT".to_owned(),
+                other => other.to_string(),
+            })?;
+        if reply.status != 200 {
+            return Err(format!(
+                "answered HTTP {} (a JWKS must be served with 200; redirects are not followed)",
+                reply.status
+            ));
+        }
+        let text = std::str::from_utf8(&reply.body).map_err(|_| "the body is not UTF-8".to_owned())?;
+        let keys = ClientKeys::parse(text).map_err(|e| format!("the body is not a usable JWKS: {e}"))?;
+        Ok((keys, ttl(reply.max_age)))
+    }
+}
+
+/// How long to use a JWKS served with `max-age`.
+fn ttl(max_age: Option<u64>) -> Duration {
+    max_age.map_or(DEFAULT_TTL, |s| Duration::from_secs(s).clamp(MIN_TTL, MAX_TTL))
+}
+
+fn unavailable(uri: &str, entry: &Entry) -> KeyError {
+    KeyError::Unavailable(format!(
+        "the client's keys could not be fetched from its jwks_uri {uri}: {}; the next attempt is made {} seconds after a failure",
+        entry.failure.as_deref().unwrap_or("no fetch succeeded yet"),
+        FAILURE_BACKOFF.as_secs()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_lifetimes_honour_max_age_within_bounds() {
+        assert_eq!(ttl(None), DEFAULT_TTL);
+        assert_eq!(ttl(Some(0)), MIN_TTL);
+        assert_eq!(ttl(Some(600)), Duration::from_secs(600));
+        assert_eq!(ttl(Some(u64::MAX)), MAX_TTL);
+    }
+}
