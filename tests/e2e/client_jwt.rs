@@ -11,13 +11,13 @@ use serde_json::{Value, json};
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// A key pair: its signing key, its algorithm and its public JWK.
-struct Key {
+pub(crate) struct Key {
     signing: EncodingKey,
     alg: Algorithm,
     jwk: Value,
 }
 
-fn key(alg: Algorithm, kid: &str) -> Key {
+pub(crate) fn key(alg: Algorithm, kid: &str) -> Key {
     let b64 = base64_url;
     let (signing, jwk) = match alg {
         Algorithm::ES256 => {
@@ -74,18 +74,18 @@ fn keyed_client(g: &Gatehouse, keys: &[&Key], extra: &[&str]) -> String {
     s(&created["client_id"])
 }
 
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     let mut b = [0u8; 6];
     aws_lc_rs::rand::fill(&mut b).unwrap();
     base64_url(&b)
 }
 
 /// The claims of a fresh assertion of `client` for `aud`.
-fn claims(g: &Gatehouse, client: &str) -> Value {
+pub(crate) fn claims(g: &Gatehouse, client: &str) -> Value {
     json!({"iss": client, "sub": client, "aud": g.issuer, "iat": unix_now(), "exp": unix_now() + 60, "jti": random_suffix()})
 }
 
-fn sign(k: &Key, typ: Option<&str>, claims: &Value) -> String {
+pub(crate) fn sign(k: &Key, typ: Option<&str>, claims: &Value) -> String {
     let mut h = Header::new(k.alg);
     h.kid = k.jwk["kid"].as_str().map(str::to_owned);
     h.typ = typ.map(str::to_owned);
@@ -93,7 +93,7 @@ fn sign(k: &Key, typ: Option<&str>, claims: &Value) -> String {
 }
 
 /// POSTs `form` plus the assertion to `path`; returns (status, body).
-async fn with_assertion(g: &Gatehouse, path: &str, assertion: &str, form: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn with_assertion(g: &Gatehouse, path: &str, assertion: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let mut all = form.to_vec();
     all.extend([("client_assertion_type", JWT_BEARER), ("client_assertion", assertion)]);
     let res = post_form(&format!("{}{path}", g.issuer), &all).await;
@@ -362,7 +362,7 @@ impl JwksServer {
     }
 }
 
-fn jwks_of(keys: &[&Key]) -> Value {
+pub(crate) fn jwks_of(keys: &[&Key]) -> Value {
     json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
 }
 

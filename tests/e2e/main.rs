@@ -12,6 +12,7 @@ mod lifecycle;
 mod logout;
 mod negative;
 mod ops;
+mod par;
 mod postgres;
 mod restart;
 mod support;

@@ -108,10 +108,10 @@ async fn prompt_none_without_session_is_login_required() {
 }
 
 #[tokio::test]
-async fn request_objects_are_refused_explicitly() {
+async fn unsigned_and_fetched_request_objects_are_refused_explicitly() {
     let s = setup();
     for (parameter, value, error) in [
-        ("request", "eyJhbGciOiJub25lIn0.e30.", "request_not_supported"),
+        ("request", "eyJhbGciOiJub25lIn0.e30.", "invalid_request_object"),
         ("request_uri", "https://rp.example/r", "request_uri_not_supported"),
     ] {
         let res = authorize(&s, "openid", &[(parameter, value)]).await;

@@ -16,6 +16,8 @@ pub struct ProviderMetadata {
     introspection_endpoint: String,
     end_session_endpoint: String,
     device_authorization_endpoint: String,
+    pushed_authorization_request_endpoint: String,
+    require_pushed_authorization_requests: bool,
     jwks_uri: String,
     scopes_supported: Vec<String>,
     response_types_supported: [&'static str; 1],
@@ -31,6 +33,7 @@ pub struct ProviderMetadata {
     claims_parameter_supported: bool,
     request_parameter_supported: bool,
     request_uri_parameter_supported: bool,
+    request_object_signing_alg_values_supported: [&'static str; 4],
     code_challenge_methods_supported: [&'static str; 1],
     authorization_response_iss_parameter_supported: bool,
     prompt_values_supported: [&'static str; 4],
@@ -52,9 +55,10 @@ const ID_TOKEN_CLAIMS: &[&str] = &[
 ];
 
 impl ProviderMetadata {
-    /// Builds the document for `issuer` (no trailing slash) and the registered scope names.
+    /// Builds the document for `issuer` (no trailing slash) and the registered scope names;
+    /// `require_par` when every client must push its requests.
     #[must_use]
-    pub fn new(issuer: &str, scopes: Vec<String>) -> Self {
+    pub fn new(issuer: &str, scopes: Vec<String>, require_par: bool) -> Self {
         let url = |path: &str| format!("{issuer}{path}");
         Self {
             issuer: issuer.to_owned(),
@@ -68,6 +72,9 @@ impl ProviderMetadata {
             end_session_endpoint: url("/oauth/logout"),
             // RFC 8628 §4.
             device_authorization_endpoint: url("/oauth/device_authorization"),
+            // RFC 9126 §5.
+            pushed_authorization_request_endpoint: url("/oauth/par"),
+            require_pushed_authorization_requests: require_par,
             jwks_uri: url("/.well-known/jwks.json"),
             scopes_supported: scopes,
             response_types_supported: ["code"],
@@ -92,8 +99,13 @@ impl ProviderMetadata {
             ],
             claims_supported: USER_CLAIMS.iter().chain(ID_TOKEN_CLAIMS).copied().collect(),
             claims_parameter_supported: true,
-            request_parameter_supported: false,
+            // Signed request objects by value (RFC 9101); never `none`.
+            request_parameter_supported: true,
+            // Only this server's own pushed-request URNs are accepted as request_uri; request
+            // objects are never fetched from clients' URLs, which is what this flag announces
+            // (OIDC Discovery §3). PAR clients use request_uri regardless (RFC 9126 §4).
             request_uri_parameter_supported: false,
+            request_object_signing_alg_values_supported: ["RS256", "PS256", "ES256", "EdDSA"],
             code_challenge_methods_supported: ["S256"],
             authorization_response_iss_parameter_supported: true,
             prompt_values_supported: ["none", "login", "consent", "select_account"],
@@ -109,7 +121,12 @@ mod tests {
 
     #[test]
     fn endpoints_derive_from_the_issuer_and_pkce_is_s256_only() {
-        let m = serde_json::to_value(ProviderMetadata::new("https://id.example.com", vec!["openid".into()])).unwrap();
+        let m = serde_json::to_value(ProviderMetadata::new(
+            "https://id.example.com",
+            vec!["openid".into()],
+            false,
+        ))
+        .unwrap();
         assert_eq!(m["token_endpoint"], "https://id.example.com/oauth/token");
         assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);

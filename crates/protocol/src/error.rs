@@ -42,9 +42,14 @@ pub enum Error {
     /// `consent_required` (OIDC Core §3.1.2.6).
     #[error("consent_required: {0}")]
     ConsentRequired(Description),
-    /// `request_not_supported` (OIDC Core §3.1.2.6).
-    #[error("request_not_supported: {0}")]
-    RequestNotSupported(Description),
+    /// `invalid_request_object` (RFC 9101 §6.2, OIDC Core §3.1.2.6): the request object does not
+    /// verify or breaks a rule.
+    #[error("invalid_request_object: {0}")]
+    InvalidRequestObject(Description),
+    /// `invalid_request_uri` (RFC 9101 §6.2, RFC 9126 §4): the `request_uri` is unknown, expired or
+    /// another client's.
+    #[error("invalid_request_uri: {0}")]
+    InvalidRequestUri(Description),
     /// `request_uri_not_supported` (OIDC Core §3.1.2.6).
     #[error("request_uri_not_supported: {0}")]
     RequestUriNotSupported(Description),
@@ -94,7 +99,8 @@ impl Error {
             Self::AccessDenied(_) => "access_denied",
             Self::LoginRequired(_) => "login_required",
             Self::ConsentRequired(_) => "consent_required",
-            Self::RequestNotSupported(_) => "request_not_supported",
+            Self::InvalidRequestObject(_) => "invalid_request_object",
+            Self::InvalidRequestUri(_) => "invalid_request_uri",
             Self::RequestUriNotSupported(_) => "request_uri_not_supported",
             Self::AuthorizationPending(_) => "authorization_pending",
             Self::SlowDown(_) => "slow_down",
@@ -125,7 +131,8 @@ impl Error {
             | Self::AccessDenied(_)
             | Self::LoginRequired(_)
             | Self::ConsentRequired(_)
-            | Self::RequestNotSupported(_)
+            | Self::InvalidRequestObject(_)
+            | Self::InvalidRequestUri(_)
             | Self::RequestUriNotSupported(_)
             | Self::AuthorizationPending(_)
             | Self::SlowDown(_)
@@ -153,7 +160,8 @@ impl Error {
             | Self::AccessDenied(d)
             | Self::LoginRequired(d)
             | Self::ConsentRequired(d)
-            | Self::RequestNotSupported(d)
+            | Self::InvalidRequestObject(d)
+            | Self::InvalidRequestUri(d)
             | Self::RequestUriNotSupported(d)
             | Self::AuthorizationPending(d)
             | Self::SlowDown(d)

@@ -23,7 +23,11 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
     crate::seal::seal_stored(store.as_ref()).await?;
     let keys = KeyRing::load_or_create(store.as_ref(), system_now()).await?;
     let scopes = store.list_scopes().await?.into_iter().map(|s| s.name).collect();
-    let discovery = web::Bytes::from(serde_json::to_vec(&ProviderMetadata::new(&issuer, scopes))?);
+    let discovery = web::Bytes::from(serde_json::to_vec(&ProviderMetadata::new(
+        &issuer,
+        scopes,
+        config.require_par,
+    ))?);
     let dummy_password_hash = tokio::task::spawn_blocking(|| passwords::hash(&random_token()))
         .await?
         .map_err(anyhow::Error::msg)?;

@@ -21,6 +21,7 @@ use gatehouse_protocol::types::{ClientKind, RedirectUri, TokenHash, UnixTime};
 use gatehouse_storage::{BrowserSession, ClientRecord, Interaction, InteractionLogin, UserRecord};
 
 /// Where an authorization error goes once the client and its redirect URI have checked out.
+#[derive(Debug, Clone)]
 pub struct Back {
     /// The validated redirect URI.
     pub uri: RedirectUri,
@@ -110,6 +111,7 @@ pub async fn issue_code(
     login: &InteractionLogin,
     now: UnixTime,
 ) -> Result<HttpResponse, Error> {
+    use_pushed_request(state, request, now).await?;
     let code = random_token();
     let grant = CodeGrant {
         grant_id: random_b64(16),
@@ -137,6 +139,33 @@ pub async fn issue_code(
     }
     pairs.push(("iss", &state.issuer));
     Ok(see_other(&with_query(request.redirect.uri.as_str(), &pairs)))
+}
+
+/// A pushed request is used once, when its code is issued (RFC 9126 §4: "one-time use"), not when
+/// it is first shown: a reload or a slow sign-in before then still works. Remembered, on every
+/// instance, for as long as an interaction begun from it could live.
+async fn use_pushed_request(state: &AppState, request: &AuthorizationRequest, now: UnixTime) -> Result<(), Error> {
+    let Some(hash) = request
+        .pushed_request
+        .as_deref()
+        .and_then(gatehouse_protocol::types::b64url_decode)
+        .and_then(|b| TokenHash::from_bytes(&b))
+    else {
+        return Ok(());
+    };
+    let until = now.plus(state.config.login_ttl.as_secs() + state.config.par_ttl.as_secs());
+    if state
+        .store
+        .first_use("pushed_request", &hash, until, now)
+        .await
+        .map_err(store_error)?
+    {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequestUri(
+            "this pushed authorization request was already used to issue a code; push a new one for every authorization".into(),
+        ))
+    }
 }
 
 /// Stores a pending interaction bound to this browser and sends the browser to `page` (`login` or

@@ -20,6 +20,7 @@
 //!   store; `cli/` the `gatehouse` subcommands.
 
 pub mod app;
+pub mod authorization;
 pub mod background;
 pub mod cli;
 pub mod client_auth;

@@ -344,6 +344,7 @@ pub async fn interaction_can_be_taken_once(store: Arc<dyn Store>) {
         id_token_hint: None,
         claims: ClaimsRequest::default(),
         resources: vec![],
+        pushed_request: Some("cHVzaGVk".into()),
     };
     let i = Interaction {
         id: "i1".into(),

@@ -135,6 +135,11 @@ pub fn verify(
     if jwt.split('.').count() != 3 {
         return Err(Rejection::Malformed("a JWS has three dot-separated parts".into()));
     }
+    if raw_alg(jwt).is_some_and(|a| a.eq_ignore_ascii_case("none")) {
+        return Err(Rejection::Algorithm(
+            "is unsigned (alg none), which is never accepted; sign it with RS256, PS256, ES256 or EdDSA".into(),
+        ));
+    }
     let header = jsonwebtoken::decode_header(jwt).map_err(|e| Rejection::Malformed(format!("its header: {e}")))?;
     if !purpose.algorithms().contains(&header.alg) {
         return Err(Rejection::Algorithm(format!(
@@ -169,6 +174,13 @@ pub fn verify(
         typ: header.typ,
         claims: data.claims,
     })
+}
+
+/// The `alg` a JWT's header names, read without judging anything else (to name `none` plainly).
+fn raw_alg(jwt: &str) -> Option<String> {
+    let header = crate::types::b64url_decode(jwt.split('.').next()?)?;
+    let header: Value = serde_json::from_slice(&header).ok()?;
+    header["alg"].as_str().map(str::to_owned)
 }
 
 /// What a client assertion is checked against (RFC 7523 §3).

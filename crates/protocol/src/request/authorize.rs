@@ -148,6 +148,10 @@ pub struct AuthorizationRequest {
     /// Resources the tokens are for (RFC 8707), checked against the client by the caller.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// The pushed request it came from (RFC 9126): the base64url SHA-256 of its `request_uri`,
+    /// used up when a code is issued.
+    #[serde(default)]
+    pub pushed_request: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -172,16 +176,14 @@ impl AuthorizationRequest {
                 ));
             }
         }
-        // OIDC Core §6.1/§6.2: never silently ignore a request object.
-        if params.get("request")?.is_some() {
-            return Err(Error::RequestNotSupported(
-                "request objects are not supported; send the parameters in the query or form".into(),
-            ));
-        }
-        if params.get("request_uri")?.is_some() {
-            return Err(Error::RequestUriNotSupported(
-                "request_uri is not supported; send the parameters in the query or form".into(),
-            ));
+        // The caller resolved `request` and `request_uri` into these parameters
+        // (`request_object`); they never nest (OIDC Core §6.1, RFC 9126 §2.1).
+        for nested in ["request", "request_uri"] {
+            if params.has(nested) {
+                return Err(invalid_request(format!(
+                    "{nested} cannot be used inside a request object or a pushed request"
+                )));
+            }
         }
         match params.get("response_mode")? {
             None | Some("query") => {}
@@ -234,6 +236,7 @@ impl AuthorizationRequest {
             id_token_hint: owned("id_token_hint")?,
             claims,
             resources: super::resource::parse_resources(params)?,
+            pushed_request: None,
         })
     }
 }

@@ -3,6 +3,7 @@
 pub mod authorize;
 pub mod client_auth;
 mod params;
+pub mod request_object;
 pub mod resource;
 pub mod revocation;
 pub mod token;

@@ -23,7 +23,7 @@ impl Params {
     /// `invalid_request` naming the parameter when a name or value is not UTF-8, a `%` escape is
     /// malformed, a value exceeds [`MAX_VALUE_LEN`], or there are more than [`MAX_PARAMS`] names.
     pub fn parse(input: &[u8]) -> Result<Self, Error> {
-        let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut params = Self::default();
         for pair in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (raw_name, raw_value) = match pair.iter().position(|&b| b == b'=') {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
@@ -31,43 +31,76 @@ impl Params {
             };
             let name = decode(raw_name)
                 .ok_or_else(|| invalid_request("a parameter name is not valid UTF-8 or has a malformed % escape"))?;
-            if name.len() > 64 {
-                return Err(invalid_request("a parameter name is longer than 64 characters"));
-            }
-            if name.chars().any(char::is_control) {
-                return Err(invalid_request("a parameter name contains a control character"));
-            }
             let value = decode(raw_value).ok_or_else(|| {
                 invalid_request(format!(
                     "parameter {name} is not valid UTF-8 or has a malformed % escape"
                 ))
             })?;
-            // Control characters are never part of a valid value; refusing them here keeps them out
-            // of every store (PostgreSQL refuses NUL in text with an error) and every log line.
-            // `claims` is JSON, where tab, CR and LF are legal whitespace; a password is never
-            // stored or logged (only its Argon2 hash is compared), and may hold what its owner chose.
-            let allowed = |c: char| match name.as_str() {
-                "claims" => matches!(c, '\t' | '\n' | '\r'),
-                "password" => true,
-                _ => false,
-            };
-            if let Some(c) = value.chars().find(|&c| c.is_control() && !allowed(c)) {
-                return Err(invalid_request(format!(
-                    "parameter {name} contains the control character U+{:04X}; remove it",
-                    u32::from(c)
-                )));
-            }
-            if value.len() > MAX_VALUE_LEN {
-                return Err(invalid_request(format!(
-                    "parameter {name} is longer than {MAX_VALUE_LEN} bytes"
-                )));
-            }
-            if !values.contains_key(&name) && values.len() >= MAX_PARAMS {
-                return Err(invalid_request(format!("more than {MAX_PARAMS} parameters")));
-            }
-            values.entry(name).or_default().push(value);
+            params.insert(name, value)?;
         }
-        Ok(Self { values })
+        Ok(params)
+    }
+
+    /// Builds parameters from decoded pairs (a request object's members), with the checks of
+    /// [`Params::parse`].
+    ///
+    /// # Errors
+    /// As [`Params::parse`].
+    pub fn from_checked_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, Error> {
+        let mut params = Self::default();
+        for (name, value) in pairs {
+            params.insert(name.to_owned(), value.to_owned())?;
+        }
+        Ok(params)
+    }
+
+    /// Every parameter, in name order (repeats in the order received).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values
+            .iter()
+            .flat_map(|(k, vs)| vs.iter().map(move |v| (k.as_str(), v.as_str())))
+    }
+
+    /// These parameters without `names` (client credentials, before a pushed request is stored).
+    #[must_use]
+    pub fn without(mut self, names: &[&str]) -> Self {
+        self.values.retain(|k, _| !names.contains(&k.as_str()));
+        self
+    }
+
+    /// Adds one decoded parameter, with the bounds every request shares.
+    fn insert(&mut self, name: String, value: String) -> Result<(), Error> {
+        if name.len() > 64 {
+            return Err(invalid_request("a parameter name is longer than 64 characters"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(invalid_request("a parameter name contains a control character"));
+        }
+        // Control characters are never part of a valid value; refusing them here keeps them out
+        // of every store (PostgreSQL refuses NUL in text with an error) and every log line.
+        // `claims` is JSON, where tab, CR and LF are legal whitespace; a password is never
+        // stored or logged (only its Argon2 hash is compared), and may hold what its owner chose.
+        let allowed = |c: char| match name.as_str() {
+            "claims" => matches!(c, '\t' | '\n' | '\r'),
+            "password" => true,
+            _ => false,
+        };
+        if let Some(c) = value.chars().find(|&c| c.is_control() && !allowed(c)) {
+            return Err(invalid_request(format!(
+                "parameter {name} contains the control character U+{:04X}; remove it",
+                u32::from(c)
+            )));
+        }
+        if value.len() > MAX_VALUE_LEN {
+            return Err(invalid_request(format!(
+                "parameter {name} is longer than {MAX_VALUE_LEN} bytes"
+            )));
+        }
+        if !self.values.contains_key(&name) && self.values.len() >= MAX_PARAMS {
+            return Err(invalid_request(format!("more than {MAX_PARAMS} parameters")));
+        }
+        self.values.entry(name).or_default().push(value);
+        Ok(())
     }
 
     /// Builds parameters from decoded pairs (tests, and callers that decoded already).

@@ -94,6 +94,10 @@ pub struct Config {
     pub limit_login: Option<Limit>,
     /// Client assertions must name the issuer as `aud`, for every client.
     pub strict_assertion_audience: bool,
+    /// Every client must push its authorization requests (RFC 9126 §5).
+    pub require_par: bool,
+    /// Lifetime of a pushed request's `request_uri`.
+    pub par_ttl: Duration,
     /// Lifetime of device authorization codes.
     pub device_code_ttl: Duration,
     /// Device polling interval.
@@ -219,6 +223,8 @@ impl Config {
             limit_login: r.limit("GATEHOUSE_RATE_LIMIT_LOGIN")?,
             secret_key: secret_key(r)?,
             strict_assertion_audience: r.flag("GATEHOUSE_STRICT_ASSERTION_AUDIENCE")?,
+            require_par: r.flag("GATEHOUSE_REQUIRE_PAR")?,
+            par_ttl: r.duration("GATEHOUSE_PAR_TTL", secs(10 * MIN))?,
             device_code_ttl: r.duration("GATEHOUSE_DEVICE_CODE_TTL", secs(HOUR))?,
             device_poll_interval: r.duration("GATEHOUSE_DEVICE_POLL_INTERVAL", secs(MIN))?,
             limit_device_codes: r.limit("GATEHOUSE_RATE_LIMIT_DEVICE_CODES")?,

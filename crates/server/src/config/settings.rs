@@ -110,6 +110,8 @@ pub const SETTINGS: &[Setting] = &[
     value("GATEHOUSE_RATE_LIMIT_TOKEN", "off", "all token requests per authenticated client, e.g. 6000/1m"),
     value("GATEHOUSE_RATE_LIMIT_LOGIN", "off", "all login form posts per client address, e.g. 60/1m"),
     value("GATEHOUSE_STRICT_ASSERTION_AUDIENCE", "false", "true: client assertions must name the issuer identifier as aud, for every client (no legacy endpoint URL or array)"),
+    value("GATEHOUSE_REQUIRE_PAR", "false", "true: every client must push its authorization requests to /oauth/par (RFC 9126); per client: client update --require-pushed-authorization-requests true"),
+    value("GATEHOUSE_PAR_TTL", "60s", "how long a pushed authorization request's request_uri may be used at /oauth/authorize, at most 10m"),
     value("GATEHOUSE_DEVICE_CODE_TTL", "10m", "lifetime of a device authorization's codes (RFC 8628), at most 1h"),
     value("GATEHOUSE_DEVICE_POLL_INTERVAL", "5s", "how often a device may poll the token endpoint; each poll sooner adds 5s (slow_down)"),
     value("GATEHOUSE_RATE_LIMIT_DEVICE_CODES", "20/10m", "wrong device codes per client address, counted by all instances, before 429, or off"),

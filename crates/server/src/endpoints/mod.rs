@@ -14,6 +14,7 @@ pub mod jwks;
 pub mod login;
 pub mod logout;
 pub mod metrics;
+pub mod par;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::endpoints::{
     assets, authorize, consent, device, device_authorization, discovery, health, introspection, jwks, login, logout,
-    metrics, revocation, token, userinfo,
+    metrics, par, revocation, token, userinfo,
 };
 use crate::http::error;
 use crate::http::operator::OperatorListener;
@@ -44,6 +44,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
     .service(cors(
         resource("/oauth/token", "POST").route(web::post().to(token::token)),
     ))
+    // RFC 9126 §2: POST only; GET gets 405.
+    .service(cors(resource("/oauth/par", "POST").route(web::post().to(par::push))))
     .service(cors(
         resource("/oauth/device_authorization", "POST")
             .route(web::post().to(device_authorization::device_authorization)),
@@ -109,6 +111,7 @@ pub fn endpoint(route: &str) -> &'static str {
         "/oauth/userinfo" => "userinfo",
         "/oauth/logout" => "logout",
         "/oauth/device_authorization" => "device_authorization",
+        "/oauth/par" => "par",
         "/device" => "device",
         "/login" => "login",
         "/consent" => "consent",
