@@ -6,6 +6,7 @@ mod browser;
 mod client_jwt;
 mod cluster;
 mod device;
+mod dpop;
 mod flow;
 mod hardening;
 mod lifecycle;

@@ -110,11 +110,24 @@ async fn prompt_none_without_session_is_login_required() {
 #[tokio::test]
 async fn unsigned_and_fetched_request_objects_are_refused_explicitly() {
     let s = setup();
-    for (parameter, value, error) in [
-        ("request", "eyJhbGciOiJub25lIn0.e30.", "invalid_request_object"),
-        ("request_uri", "https://rp.example/r", "request_uri_not_supported"),
+    for (parameter, value, error, says) in [
+        (
+            "request",
+            "eyJhbGciOiJub25lIn0.e30.",
+            "invalid_request_object",
+            "alg none",
+        ),
+        (
+            "request_uri",
+            "https://rp.example/r",
+            "request_uri_not_supported",
+            "not fetched",
+        ),
     ] {
         let res = authorize(&s, "openid", &[(parameter, value)]).await;
+        let back = url::Url::parse(&location(&res)).unwrap();
+        let description = query(&back, "error_description").unwrap_or_default();
+        assert!(description.contains(says), "{says}: {description}");
         assert_redirected_error(res, &s.g.issuer, error).await;
     }
 }

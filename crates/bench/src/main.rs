@@ -1,7 +1,8 @@
 //! `gatehouse-bench`: drives the multi-step benchmarks that a single-request load generator cannot:
 //! complete authorization-code + PKCE flows (authorize, login with password, consent, code
 //! exchange, ID token verified against the JWKS), single-sign-on flows (an existing browser session,
-//! no password), and refresh-token rotation chains. Prints one JSON object with requests/s,
+//! no password), refresh-token rotation chains, and client credentials with a fresh DPoP proof per
+//! request next to the same without one. Prints one JSON object with requests/s,
 //! latency percentiles and errors. HTTP through reqwest; no hand-rolled client.
 
 use anyhow::{Context, bail};
@@ -22,6 +23,10 @@ enum Mode {
     Sso,
     /// Refresh-token rotation: each request spends a token and keeps its successor.
     Refresh,
+    /// Client credentials, a bearer token per request: the baseline of `dpop`, from this driver.
+    Bearer,
+    /// Client credentials with a fresh DPoP proof (ES256) per request: a bound token each time.
+    Dpop,
 }
 
 #[derive(Parser)]
@@ -225,6 +230,7 @@ async fn main() -> anyhow::Result<()> {
             let b = browser();
             // Per virtual user state: a signed-in browser (SSO) or a refresh token (rotation).
             let mut refresh: Option<String> = None;
+            let dpop_key = DpopKey::generate();
             if matches!(mode, Mode::Sso | Mode::Refresh) {
                 let _permit = sign_ins.acquire().await;
                 match authorize(&s, &b, false).await {
@@ -238,6 +244,8 @@ async fn main() -> anyhow::Result<()> {
                     Mode::Flow => authorize(&s, &browser(), true).await.map(|_| ()),
                     Mode::Sso => authorize(&s, &b, false).await.map(|_| ()),
                     Mode::Refresh => rotate(&s, &mut refresh).await,
+                    Mode::Bearer => client_credentials(&s, None).await,
+                    Mode::Dpop => client_credentials(&s, Some(&dpop_key)).await,
                 };
                 if t0 >= measure_from {
                     match result {
@@ -297,5 +305,59 @@ async fn rotate(s: &Shared, refresh: &mut Option<String>) -> anyhow::Result<()> 
     }
     let body: Value = res.json().await?;
     *refresh = Some(body["refresh_token"].as_str().context("no successor")?.to_owned());
+    Ok(())
+}
+
+/// A DPoP key pair: the signing key and the header that carries its public JWK.
+struct DpopKey {
+    signing: jsonwebtoken::EncodingKey,
+    header: jsonwebtoken::Header,
+}
+
+impl DpopKey {
+    fn generate() -> Self {
+        use aws_lc_rs::signature::{self as sig, KeyPair};
+        let k = sig::EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).expect("key");
+        let p = k.public_key().as_ref().to_vec();
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..65])});
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(serde_json::from_value(jwk).expect("jwk"));
+        Self {
+            signing: jsonwebtoken::EncodingKey::from_ec_der(k.to_pkcs8v1().expect("pkcs8").as_ref()),
+            header,
+        }
+    }
+
+    fn proof(&self, url: &str) -> anyhow::Result<String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
+        let claims = json!({"jti": random(), "htm": "POST", "htu": url, "iat": now});
+        Ok(jsonwebtoken::encode(&self.header, &claims, &self.signing)?)
+    }
+}
+
+/// One client-credentials token, bound to `dpop` when given (a new proof each time).
+async fn client_credentials(s: &Shared, dpop: Option<&DpopKey>) -> anyhow::Result<()> {
+    let a = &s.args;
+    let url = format!("{}/oauth/token", a.issuer);
+    let mut req = s
+        .http
+        .post(&url)
+        .basic_auth(&a.client_id, Some(&a.client_secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "api")]);
+    if let Some(k) = dpop {
+        req = req.header("DPoP", k.proof(&url)?);
+    }
+    let res = req.send().await?;
+    if !res.status().is_success() {
+        bail!("token answered {}", res.status());
+    }
+    let body: Value = res.json().await?;
+    let expected = if dpop.is_some() { "DPoP" } else { "Bearer" };
+    if body["token_type"] != expected {
+        bail!("token_type {} instead of {expected}", body["token_type"]);
+    }
     Ok(())
 }

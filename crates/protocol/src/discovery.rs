@@ -34,6 +34,7 @@ pub struct ProviderMetadata {
     request_parameter_supported: bool,
     request_uri_parameter_supported: bool,
     request_object_signing_alg_values_supported: [&'static str; 4],
+    dpop_signing_alg_values_supported: Vec<&'static str>,
     code_challenge_methods_supported: [&'static str; 1],
     authorization_response_iss_parameter_supported: bool,
     prompt_values_supported: [&'static str; 4],
@@ -56,9 +57,10 @@ const ID_TOKEN_CLAIMS: &[&str] = &[
 
 impl ProviderMetadata {
     /// Builds the document for `issuer` (no trailing slash) and the registered scope names;
-    /// `require_par` when every client must push its requests.
+    /// `require_par` when every client must push its requests; `dpop_rs256` when RS256 DPoP
+    /// proofs are accepted.
     #[must_use]
-    pub fn new(issuer: &str, scopes: Vec<String>, require_par: bool) -> Self {
+    pub fn new(issuer: &str, scopes: Vec<String>, require_par: bool, dpop_rs256: bool) -> Self {
         let url = |path: &str| format!("{issuer}{path}");
         Self {
             issuer: issuer.to_owned(),
@@ -106,6 +108,12 @@ impl ProviderMetadata {
             // (OIDC Discovery §3). PAR clients use request_uri regardless (RFC 9126 §4).
             request_uri_parameter_supported: false,
             request_object_signing_alg_values_supported: ["RS256", "PS256", "ES256", "EdDSA"],
+            // RFC 9449 §5.1.
+            dpop_signing_alg_values_supported: crate::dpop::ALGORITHMS
+                .iter()
+                .copied()
+                .chain(dpop_rs256.then_some("RS256"))
+                .collect(),
             code_challenge_methods_supported: ["S256"],
             authorization_response_iss_parameter_supported: true,
             prompt_values_supported: ["none", "login", "consent", "select_account"],
@@ -125,8 +133,13 @@ mod tests {
             "https://id.example.com",
             vec!["openid".into()],
             false,
+            false,
         ))
         .unwrap();
+        assert_eq!(
+            m["dpop_signing_alg_values_supported"],
+            serde_json::json!(["ES256", "EdDSA", "PS256"])
+        );
         assert_eq!(m["token_endpoint"], "https://id.example.com/oauth/token");
         assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);

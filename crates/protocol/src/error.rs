@@ -62,6 +62,16 @@ pub enum Error {
     /// `expired_token` (RFC 8628 §3.5): the device code expired.
     #[error("expired_token: {0}")]
     ExpiredToken(Description),
+    /// `invalid_dpop_proof` (RFC 9449 §5, §7.1): 400 at the token endpoint, 401 at a resource.
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(Description),
+    /// `use_dpop_nonce` (RFC 9449 §8): the proof must carry this server nonce, sent back in the
+    /// `DPoP-Nonce` header.
+    #[error("use_dpop_nonce")]
+    UseDpopNonce {
+        /// The nonce to put in the next proof.
+        nonce: String,
+    },
     /// `invalid_token` (RFC 6750 §3.1), answered with 401 and `WWW-Authenticate: Bearer`.
     #[error("invalid_token: {0}")]
     InvalidToken(Description),
@@ -105,6 +115,8 @@ impl Error {
             Self::AuthorizationPending(_) => "authorization_pending",
             Self::SlowDown(_) => "slow_down",
             Self::ExpiredToken(_) => "expired_token",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::UseDpopNonce { .. } => "use_dpop_nonce",
             Self::InvalidToken(_) => "invalid_token",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::TemporarilyUnavailable(_) | Self::RateLimited { .. } => "temporarily_unavailable",
@@ -136,7 +148,9 @@ impl Error {
             | Self::RequestUriNotSupported(_)
             | Self::AuthorizationPending(_)
             | Self::SlowDown(_)
-            | Self::ExpiredToken(_) => 400,
+            | Self::ExpiredToken(_)
+            | Self::InvalidDpopProof(_)
+            | Self::UseDpopNonce { .. } => 400,
         }
     }
 
@@ -148,6 +162,9 @@ impl Error {
             Self::Server(_) => "the server failed to handle this request; it has been logged",
             Self::RateLimited { .. } => {
                 "too many failed attempts from this client or address; wait for the time in Retry-After"
+            }
+            Self::UseDpopNonce { .. } => {
+                "this server requires a nonce in DPoP proofs: put the DPoP-Nonce value of this response in the nonce claim of a new proof"
             }
             Self::InvalidRequest(d)
             | Self::InvalidClient(d)
@@ -166,6 +183,7 @@ impl Error {
             | Self::AuthorizationPending(d)
             | Self::SlowDown(d)
             | Self::ExpiredToken(d)
+            | Self::InvalidDpopProof(d)
             | Self::InvalidToken(d)
             | Self::InsufficientScope(d)
             | Self::TemporarilyUnavailable(d) => d,

@@ -11,10 +11,13 @@
 pub mod claims;
 pub mod client_jwt;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod grant;
 pub mod logout;
 pub mod request;
+#[cfg(test)]
+mod test_keys;
 pub mod types;
 
 pub use error::Error;

@@ -27,6 +27,7 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         &issuer,
         scopes,
         config.require_par,
+        config.dpop_rs256,
     ))?);
     let dummy_password_hash = tokio::task::spawn_blocking(|| passwords::hash(&random_token()))
         .await?
@@ -43,6 +44,13 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
             .map_err(anyhow::Error::msg)?,
     );
     let client_keys = crate::client_keys::ClientKeySource::new(outbound, Arc::clone(&store));
+    let dpop_nonces = if config.dpop_nonce {
+        Some(crate::nonces::Nonces::new(
+            hmac_secret(store.as_ref(), "dpop_nonce").await?,
+        ))
+    } else {
+        None
+    };
     let limiters = Limiters {
         login_failures_per_ip: Limiter::new("login_failures_per_ip", config.limit_login_failures),
         client_auth_failures: Limiter::new("client_auth_failures", config.limit_client_auth_failures),
@@ -62,6 +70,7 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         form_key,
         backchannel,
         client_keys,
+        dpop_nonces,
         secure_cookies: issuer.starts_with("https://"),
         config,
         issuer,

@@ -102,11 +102,20 @@ async fn verify_assertion(state: &AppState, req: &HttpRequest, client: &ClientRe
             KeyError::Refused(why) | KeyError::Unavailable(why) => invalid(why),
         })?;
     let now = state.clock.now();
+    // The endpoint's URL, built from the issuer (never from the request's Host); at the PAR
+    // endpoint the token endpoint's URL too (RFC 9126 §2: clients may reuse one assertion shape).
     let endpoint = format!("{}{}", state.issuer, req.path());
+    let token_endpoint = format!("{}/oauth/token", state.issuer);
+    let endpoints = [endpoint.as_str(), token_endpoint.as_str()];
+    let legacy_urls = if req.path() == "/oauth/par" {
+        &endpoints[..]
+    } else {
+        &endpoints[..1]
+    };
     let rules = AssertionRules {
         client_id: client.id.as_str(),
         issuer: &state.issuer,
-        endpoint: &endpoint,
+        endpoints: legacy_urls,
         strict_audience: client.strict_assertion_audience || state.config.strict_assertion_audience,
         now: now.0,
         skew: ASSERTION_SKEW,

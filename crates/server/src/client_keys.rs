@@ -5,12 +5,16 @@
 //! The cache is per instance and per client:
 //! - a fetched JWKS is used for its `Cache-Control: max-age`, kept between [`MIN_TTL`] and
 //!   [`MAX_TTL`] ([`DEFAULT_TTL`] without one), then fetched again; if that fetch fails, the old keys
-//!   stay in use (the failure is recorded for `gatehouse client show`);
+//!   stay in use for at most [`MAX_STALE`] more (the failure is recorded for `gatehouse client
+//!   show`), so a key the client withdrew while its server is down is not trusted for ever;
 //! - a JWT signed with a key the cache does not hold (unknown `kid`) or whose signature fails may
 //!   mean the client rotated its keys: the JWKS is fetched once more, at most once per
 //!   [`REFETCH_WINDOW`], so a flood of unknown `kid`s costs the client's server one request;
 //! - a failed fetch is not retried for [`FAILURE_BACKOFF`];
-//! - concurrent requests for one client wait for one fetch (single flight).
+//! - concurrent requests for one client wait for one fetch (single flight);
+//! - a JWT's shape, algorithm and `typ` are checked before any fetch, so garbage costs nothing;
+//! - the caller hears why a fetch failed in general terms (no status, no addresses); the detail
+//!   goes to the log and to `client show`.
 
 use crate::metrics::METRICS;
 use crate::outbound::{Outbound, OutboundError};
@@ -31,6 +35,8 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 pub const REFETCH_WINDOW: Duration = Duration::from_secs(60);
 /// After a failed fetch, none for this long.
 pub const FAILURE_BACKOFF: Duration = Duration::from_secs(30);
+/// How long past their freshness keys stay in use while fetches fail.
+pub const MAX_STALE: Duration = Duration::from_secs(3600);
 
 /// Why a client's keys could not be had or a JWT did not verify.
 #[derive(Debug)]
@@ -47,7 +53,8 @@ struct Entry {
     keys: Option<Arc<ClientKeys>>,
     fresh_until: Option<Instant>,
     failed_at: Option<Instant>,
-    failure: Option<String>,
+    /// Why the last fetch failed, in terms fit for the caller.
+    failure: Option<&'static str>,
     refetched_at: Option<Instant>,
 }
 
@@ -84,6 +91,7 @@ impl ClientKeySource {
         what: &str,
     ) -> Result<Verified, KeyError> {
         let refused = |r: &Rejection| KeyError::Refused(r.describe(what));
+        client_jwt::check_header(jwt, purpose, alg).map_err(|r| refused(&r))?;
         if let Some(jwks) = client.jwks.as_deref() {
             let keys = ClientKeys::parse(jwks).map_err(|e| {
                 KeyError::Unavailable(format!("the stored keys of client {} are unusable: {e}", client.id))
@@ -146,11 +154,15 @@ impl ClientKeySource {
             uri: uri.to_owned(),
             fetched_at: crate::clock::system_now(),
             key_ids: result.as_ref().map(|(k, _)| k.ids()).unwrap_or_default(),
-            error: result.as_ref().err().cloned(),
+            error: result.as_ref().err().map(|(_, detail)| detail.clone()),
         };
-        if let Err(e) = self.store.record_jwks_fetch(&record).await {
-            tracing::warn!(client_id = %id, error = %e, "could not record the jwks_uri fetch");
-        }
+        // Recorded without holding up this client's requests (the entry's lock is held here).
+        let store = Arc::clone(&self.store);
+        tokio::spawn(async move {
+            if let Err(e) = store.record_jwks_fetch(&record).await {
+                tracing::warn!(client_id = %record.client_id, error = %e, "could not record the jwks_uri fetch");
+            }
+        });
         match result {
             Ok((keys, ttl)) => {
                 METRICS.jwks_fetches.with_label_values(&["ok"]).inc();
@@ -160,34 +172,45 @@ impl ClientKeySource {
                 entry.failure = None;
                 Ok(true)
             }
-            Err(why) => {
+            Err((public, detail)) => {
                 METRICS.jwks_fetches.with_label_values(&["failed"]).inc();
-                tracing::warn!(client_id = %id, uri, error = %why, "fetching the client's jwks_uri failed");
+                tracing::warn!(client_id = %id, uri, error = %detail, "fetching the client's jwks_uri failed");
                 entry.failed_at = Some(now);
-                entry.failure = Some(why);
+                entry.failure = Some(public);
+                if entry.fresh_until.is_some_and(|f| now > f + MAX_STALE) {
+                    entry.keys = None;
+                }
                 Ok(false)
             }
         }
     }
 
-    /// One fetch: the keys and how long to use them.
-    async fn fetch(&self, uri: &str) -> Result<(ClientKeys, Duration), String> {
+    /// One fetch: the keys and how long to use them; or why not, for the caller and in detail.
+    async fn fetch(&self, uri: &str) -> Result<(ClientKeys, Duration), (&'static str, String)> {
         let reply = self
             .outbound
             .get(uri, "application/jwk-set+json, application/json")
             .await
             .map_err(|e| match e {
-                OutboundError::Timeout => "no answer within GATEHOUSE_OUTBOUND_TIMEOUT".to_owned(),
-                other => other.to_string(),
+                OutboundError::Timeout => (
+                    "it did not answer in time",
+                    "no answer within GATEHOUSE_OUTBOUND_TIMEOUT".to_owned(),
+                ),
+                OutboundError::Refused(why) => ("its address is not one this server calls", why),
+                OutboundError::Failed(why) => ("the connection failed", why),
             })?;
         if reply.status != 200 {
-            return Err(format!(
-                "answered HTTP {} (a JWKS must be served with 200; redirects are not followed)",
-                reply.status
+            return Err((
+                "it did not answer 200 with a JWKS",
+                format!(
+                    "answered HTTP {} (a JWKS must be served with 200; redirects are not followed)",
+                    reply.status
+                ),
             ));
         }
-        let text = std::str::from_utf8(&reply.body).map_err(|_| "the body is not UTF-8".to_owned())?;
-        let keys = ClientKeys::parse(text).map_err(|e| format!("the body is not a usable JWKS: {e}"))?;
+        let unusable = "it did not serve a usable JWKS (public RSA, EC P-256 or Ed25519 keys)";
+        let text = std::str::from_utf8(&reply.body).map_err(|_| (unusable, "the body is not UTF-8".to_owned()))?;
+        let keys = ClientKeys::parse(text).map_err(|e| (unusable, format!("the body is not a usable JWKS: {e}")))?;
         Ok((keys, ttl(reply.max_age)))
     }
 }
@@ -199,8 +222,8 @@ fn ttl(max_age: Option<u64>) -> Duration {
 
 fn unavailable(uri: &str, entry: &Entry) -> KeyError {
     KeyError::Unavailable(format!(
-        "the client's keys could not be fetched from its jwks_uri {uri}: {}; the next attempt is made {} seconds after a failure",
-        entry.failure.as_deref().unwrap_or("no fetch succeeded yet"),
+        "the client's keys could not be fetched from its jwks_uri {uri}: {}; the next attempt is made {} seconds after a failure, and gatehouse client show names the cause",
+        entry.failure.unwrap_or("no fetch succeeded yet"),
         FAILURE_BACKOFF.as_secs()
     ))
 }

@@ -126,6 +126,7 @@ pub async fn issue_code(
         claims: request.claims.clone(),
         expires_at: now.plus(state.config.code_ttl.as_secs()),
         resources: request.resources.clone(),
+        dpop_jkt: request.dpop_jkt.clone(),
     };
     state
         .store
@@ -145,14 +146,13 @@ pub async fn issue_code(
 /// it is first shown: a reload or a slow sign-in before then still works. Remembered, on every
 /// instance, for as long as an interaction begun from it could live.
 async fn use_pushed_request(state: &AppState, request: &AuthorizationRequest, now: UnixTime) -> Result<(), Error> {
-    let Some(hash) = request
-        .pushed_request
-        .as_deref()
-        .and_then(gatehouse_protocol::types::b64url_decode)
-        .and_then(|b| TokenHash::from_bytes(&b))
-    else {
+    let Some(stored) = request.pushed_request.as_deref() else {
         return Ok(());
     };
+    // Fails closed: a pushed request whose record cannot be read is never used.
+    let hash = gatehouse_protocol::types::b64url_decode(stored)
+        .and_then(|b| TokenHash::from_bytes(&b))
+        .ok_or_else(|| Error::Server("a stored pushed request reference is not a hash".into()))?;
     let until = now.plus(state.config.login_ttl.as_secs() + state.config.par_ttl.as_secs());
     if state
         .store

@@ -5,11 +5,17 @@ use crate::random::{ordered_token, random_token};
 use crate::state::AppState;
 use gatehouse_protocol::claims::{ClaimsRequest, at_hash, released_claims};
 use gatehouse_protocol::grant::client_credentials::ClientCredentialsGrant;
-use gatehouse_protocol::types::{AccessTokenFormat, BuiltinScope, GrantType, ScopeSet, TokenHash, UnixTime, b64url};
+use gatehouse_protocol::types::{
+    AccessTokenFormat, BuiltinScope, ClientKind, GrantType, ScopeSet, TokenHash, UnixTime, b64url,
+};
 use gatehouse_storage::{AccessTokenRecord, ClientRecord, RefreshTokenRecord, StoreError, UserRecord};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
+
+mod access_jwt;
+use access_jwt::jwt_access_token;
+pub use access_jwt::{Audience, access_token_hash};
 
 /// Why a token could not be minted.
 #[derive(Debug)]
@@ -31,7 +37,7 @@ impl From<StoreError> for IssueError {
 pub struct TokenResponse {
     /// The access token.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for a token bound to a DPoP key (RFC 9449 §5).
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,
@@ -46,11 +52,12 @@ pub struct TokenResponse {
 }
 
 impl TokenResponse {
-    /// The one place a response is assembled: a bearer token living `GATEHOUSE_ACCESS_TOKEN_TTL`.
-    fn bearer(state: &AppState, access_token: String, scope: &ScopeSet) -> Self {
+    /// The one place a response is assembled: a token living `GATEHOUSE_ACCESS_TOKEN_TTL`, bound
+    /// to a DPoP key when `bound`.
+    fn new(state: &AppState, access_token: String, scope: &ScopeSet, bound: bool) -> Self {
         Self {
             access_token,
-            token_type: "Bearer",
+            token_type: if bound { "DPoP" } else { "Bearer" },
             expires_in: state.config.access_token_ttl.as_secs(),
             scope: scope.to_param(),
             refresh_token: None,
@@ -79,6 +86,9 @@ pub struct UserGrant<'a> {
     pub authorized_resources: &'a [String],
     /// Absolute expiry of the refresh-token family.
     pub family_expires_at: UnixTime,
+    /// The thumbprint of the DPoP key the tokens are bound to (RFC 9449 §5); a new refresh token
+    /// is bound only for a public client.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// Issues a complete response for a user grant: access token, refresh token when allowed, ID
@@ -95,7 +105,7 @@ pub async fn user_tokens(
     refresh: Option<String>,
     now: UnixTime,
 ) -> Result<TokenResponse, IssueError> {
-    let access_token = access_token(state, client, scope, grant.audience, Some(grant), now).await?;
+    let access_token = access_token(state, client, scope, grant.audience, Some(grant), grant.dpop_jkt, now).await?;
     let refresh_token = match refresh {
         Some(r) => Some(r),
         None if wants_refresh(client, scope, grant.session_id.is_some()) => {
@@ -113,7 +123,7 @@ pub async fn user_tokens(
     Ok(TokenResponse {
         refresh_token,
         id_token,
-        ..TokenResponse::bearer(state, access_token, scope)
+        ..TokenResponse::new(state, access_token, scope, grant.dpop_jkt.is_some())
     })
 }
 
@@ -125,10 +135,16 @@ pub async fn client_tokens(
     state: &AppState,
     client: &ClientRecord,
     grant: &ClientCredentialsGrant,
+    dpop_jkt: Option<&str>,
     now: UnixTime,
 ) -> Result<TokenResponse, IssueError> {
-    let access_token = access_token(state, client, &grant.scope, &grant.audience, None, now).await?;
-    Ok(TokenResponse::bearer(state, access_token, &grant.scope))
+    let access_token = access_token(state, client, &grant.scope, &grant.audience, None, dpop_jkt, now).await?;
+    Ok(TokenResponse::new(
+        state,
+        access_token,
+        &grant.scope,
+        dpop_jkt.is_some(),
+    ))
 }
 
 /// Refresh tokens go only to clients allowed the grant: with `offline_access`, one that outlives
@@ -217,6 +233,12 @@ pub fn refresh_record(
         expires_at: now.plus(state.config.refresh_token_ttl.as_secs()),
         family_expires_at: grant.family_expires_at,
         audience: grant.authorized_resources.to_vec(),
+        // RFC 9449 §5: a public client's refresh token is bound to its key; a confidential
+        // client's is bound by its authentication already.
+        dpop_jkt: grant
+            .dpop_jkt
+            .filter(|_| client.auth_method.kind() == ClientKind::Public)
+            .map(str::to_owned),
     };
     (value, record)
 }
@@ -232,6 +254,7 @@ pub async fn access_token(
     scope: &ScopeSet,
     audience: &[String],
     grant: Option<&UserGrant<'_>>,
+    dpop_jkt: Option<&str>,
     now: UnixTime,
 ) -> Result<String, IssueError> {
     // The opaque value, or the JWT's `jti`: either way the hash is the storage key.
@@ -248,6 +271,7 @@ pub async fn access_token(
         expires_at: now.plus(state.config.access_token_ttl.as_secs()),
         audience: audience.to_vec(),
         format: client.access_token_format,
+        dpop_jkt: dpop_jkt.map(str::to_owned),
     };
     let value = match client.access_token_format {
         AccessTokenFormat::Opaque => id,
@@ -255,81 +279,6 @@ pub async fn access_token(
     };
     state.store.put_access_token(&record).await?;
     Ok(value)
-}
-
-/// The claims of an RFC 9068 access token. Fields are in name order, the order the claims had
-/// when they were built as a JSON map, so tokens are byte-for-byte what they were.
-#[derive(Serialize)]
-struct AccessTokenClaims<'a> {
-    aud: Audience<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    auth_time: Option<i64>,
-    client_id: &'a str,
-    exp: i64,
-    iat: i64,
-    iss: &'a str,
-    jti: &'a str,
-    scope: String,
-    sub: &'a str,
-}
-
-/// An `aud` claim: a string for one audience, an array for several (RFC 7519 §4.1.3).
-#[derive(Serialize)]
-#[serde(untagged)]
-pub enum Audience<'a> {
-    /// One audience.
-    One(&'a str),
-    /// Several.
-    Many(&'a [String]),
-}
-
-impl<'a> Audience<'a> {
-    /// The resources a token is for, or `client_id` itself when none was named.
-    #[must_use]
-    pub fn of(resources: &'a [String], client_id: &'a str) -> Self {
-        match resources {
-            [] => Self::One(client_id),
-            [one] => Self::One(one),
-            many => Self::Many(many),
-        }
-    }
-}
-
-/// RFC 9068 §2: `typ: at+jwt`; `aud` is the resources, or the client itself when none was named;
-/// `sub` is the user, or the client for `client_credentials`.
-fn jwt_access_token(state: &AppState, token: &AccessTokenRecord, jti: &str) -> Result<String, IssueError> {
-    let alg = state.config.jwt_access_token_alg;
-    let ring = state.keys();
-    let key = ring
-        .signer(alg)
-        .ok_or_else(|| IssueError::Sign(format!("no signing key for {alg}")))?;
-    let client_id = token.client_id.as_str();
-    let claims = AccessTokenClaims {
-        aud: Audience::of(&token.audience, client_id),
-        auth_time: token.auth_time.map(|t| t.0),
-        client_id,
-        exp: token.expires_at.0,
-        iat: token.issued_at.0,
-        iss: &state.issuer,
-        jti,
-        scope: token.scope.to_param(),
-        sub: token.subject.as_deref().unwrap_or(client_id),
-    };
-    key.sign(&claims, "at+jwt").map_err(IssueError::Sign)
-}
-
-/// The storage key of a presented access token: the hash of an opaque value, or of the `jti` of a
-/// JWT we signed. `None` for a JWT that does not verify or is not an access token.
-#[must_use]
-pub fn access_token_hash(state: &AppState, token: &str) -> Option<TokenHash> {
-    if token.bytes().filter(|b| *b == b'.').count() != 2 {
-        return Some(TokenHash::ordered(token));
-    }
-    let (header, claims) = state.keys().verify_with_header(token)?;
-    if header["typ"].as_str() != Some("at+jwt") {
-        return None;
-    }
-    claims["jti"].as_str().map(TokenHash::ordered)
 }
 
 /// Signs an ID token with the client's algorithm (OIDC Core §2, §3.1.3.6).
@@ -411,48 +360,5 @@ mod tests {
             super::derive_successor(&key, 30, "r0"),
             super::derive_successor(&key, 30, "r1")
         );
-    }
-
-    #[test]
-    fn access_token_claims_serialise_as_the_json_map_did() {
-        let resources = ["https://a.example".to_owned(), "https://b.example".to_owned()];
-        for (audience, auth_time, sub) in [
-            (&resources[..0], None, "svc"),
-            (&resources[..1], Some(7), "u1"),
-            (&resources[..], Some(7), "u1"),
-        ] {
-            let claims = super::AccessTokenClaims {
-                aud: super::Audience::of(audience, "svc"),
-                auth_time,
-                client_id: "svc",
-                exp: 160,
-                iat: 100,
-                iss: "https://issuer.example",
-                jti: "j1",
-                scope: "api openid".into(),
-                sub,
-            };
-            let mut map = serde_json::Map::new();
-            map.insert("iss".into(), serde_json::json!("https://issuer.example"));
-            map.insert("sub".into(), serde_json::json!(sub));
-            let aud = match audience {
-                [] => serde_json::json!("svc"),
-                [one] => serde_json::json!(one),
-                many => serde_json::json!(many),
-            };
-            map.insert("aud".into(), aud);
-            map.insert("client_id".into(), serde_json::json!("svc"));
-            map.insert("scope".into(), serde_json::json!("api openid"));
-            map.insert("jti".into(), serde_json::json!("j1"));
-            map.insert("iat".into(), serde_json::json!(100));
-            map.insert("exp".into(), serde_json::json!(160));
-            if let Some(t) = auth_time {
-                map.insert("auth_time".into(), serde_json::json!(t));
-            }
-            assert_eq!(
-                serde_json::to_string(&claims).unwrap(),
-                serde_json::to_string(&map).unwrap()
-            );
-        }
     }
 }

@@ -43,6 +43,8 @@ pub struct Metrics {
     pub device: IntCounterVec,
     /// `gatehouse_client_jwks_fetches_total{result}`: fetches of clients' `jwks_uri`.
     pub jwks_fetches: IntCounterVec,
+    /// `gatehouse_dpop_proofs_refused_total{reason}`.
+    pub dpop_refused: IntCounterVec,
     /// `gatehouse_signing_keys{alg,state}`.
     pub signing_keys: IntGaugeVec,
     /// `gatehouse_build_info{version,git_commit}` = 1.
@@ -127,6 +129,12 @@ impl Metrics {
                 "gatehouse_backchannel_logout_total",
                 "back-channel logout delivery attempts by result (delivered, failed: retried later, rejected: the client answered 4xx, refused: destination not allowed, gave_up: out of attempts)",
                 &["result"],
+            ),
+            dpop_refused: counter(
+                &registry,
+                "gatehouse_dpop_proofs_refused_total",
+                "DPoP proofs refused by reason (missing, repeated, malformed, typ, alg, key, signature, jti, htm, htu, iat, ath, replay, nonce, binding)",
+                &["reason"],
             ),
             jwks_fetches: counter(
                 &registry,

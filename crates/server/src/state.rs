@@ -31,6 +31,9 @@ pub struct AppState {
     pub form_key: aws_lc_rs::hmac::Key,
     /// Ends sessions and delivers back-channel logout notifications.
     pub backchannel: std::sync::Arc<crate::logout::Backchannel>,
+    /// DPoP server nonces, when `GATEHOUSE_DPOP_NONCE` is on (from a server secret every instance
+    /// shares).
+    pub dpop_nonces: Option<crate::nonces::Nonces>,
     /// Clients' public keys, with the cache of those fetched from `jwks_uri`.
     pub client_keys: crate::client_keys::ClientKeySource,
     /// Per-instance rate limiters.

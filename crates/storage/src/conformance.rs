@@ -109,6 +109,7 @@ fn client(id: &str) -> ClientRecord {
         request_object_signing_alg: None,
         require_pushed_authorization_requests: false,
         require_signed_request_object: false,
+        dpop_bound_access_tokens: false,
         created_at: NOW,
     }
 }
@@ -145,6 +146,7 @@ fn code_grant(grant_id: &str, client_id: &str, expires_at: UnixTime) -> CodeGran
         claims: ClaimsRequest::default(),
         expires_at,
         resources: vec![],
+        dpop_jkt: Some("jkt-of-the-client-key".into()),
     }
 }
 
@@ -161,6 +163,7 @@ fn access(value: &str, client_id: &str, grant: Option<&str>, expires_at: UnixTim
         expires_at,
         audience: vec!["https://api.example.com".into()],
         format: AccessTokenFormat::Opaque,
+        dpop_jkt: None,
     }
 }
 
@@ -178,6 +181,7 @@ fn refresh(value: &str, family: &str) -> RefreshTokenRecord {
         expires_at: NOW.plus(3600),
         family_expires_at: NOW.plus(86_400),
         audience: vec![],
+        dpop_jkt: Some("jkt-of-the-client-key".into()),
     }
 }
 
@@ -345,6 +349,7 @@ pub async fn interaction_can_be_taken_once(store: Arc<dyn Store>) {
         claims: ClaimsRequest::default(),
         resources: vec![],
         pushed_request: Some("cHVzaGVk".into()),
+        dpop_jkt: None,
     };
     let i = Interaction {
         id: "i1".into(),
@@ -454,7 +459,10 @@ pub async fn replayed_code_revoke_grant_revokes_its_tokens(store: Arc<dyn Store>
 
 pub async fn access_token_is_found_until_expired_or_revoked(store: Arc<dyn Store>) {
     seeded(&store).await;
-    let t = access("at1", "app", Some("g1"), NOW.plus(60));
+    let t = AccessTokenRecord {
+        dpop_jkt: Some("jkt-of-the-client-key".into()),
+        ..access("at1", "app", Some("g1"), NOW.plus(60))
+    };
     store.put_access_token(&t).await.unwrap();
     assert_eq!(store.find_access_token(&t.hash, NOW).await.unwrap(), Some(t.clone()));
     assert_eq!(store.find_access_token(&t.hash, NOW.plus(60)).await.unwrap(), None);
@@ -1106,6 +1114,7 @@ pub async fn a_client_round_trips_its_logout_settings(store: Arc<dyn Store>) {
     c.request_object_signing_alg = Some("PS256".into());
     c.require_pushed_authorization_requests = true;
     c.require_signed_request_object = true;
+    c.dpop_bound_access_tokens = true;
     store.create_client(&c).await.unwrap();
     assert_eq!(store.find_client(&c.id).await.unwrap().unwrap(), c);
     c.post_logout_redirect_uris = vec![];

@@ -70,6 +70,7 @@ pub(crate) fn client(r: &dyn Cols) -> StoreResult<ClientRecord> {
         request_object_signing_alg: r.opt_text(19)?,
         require_pushed_authorization_requests: r.bool(20)?,
         require_signed_request_object: r.bool(21)?,
+        dpop_bound_access_tokens: r.bool(22)?,
     })
 }
 
@@ -237,6 +238,7 @@ pub(crate) fn access_token(r: &dyn Cols) -> StoreResult<AccessTokenRecord> {
         expires_at: r.time(8)?,
         audience: json(r, 9)?,
         format: wire(r, 10)?,
+        dpop_jkt: r.opt_text(11)?,
     })
 }
 
@@ -254,6 +256,7 @@ pub(crate) fn refresh_token(r: &dyn Cols) -> StoreResult<RefreshTokenRecord> {
         expires_at: r.time(9)?,
         audience: json(r, 10)?,
         family_expires_at: r.time(11)?,
+        dpop_jkt: r.opt_text(12)?,
     })
 }
 

@@ -115,6 +115,7 @@ async fn client_changes_by_another_process_reach_the_cache() {
         request_object_signing_alg: None,
         require_pushed_authorization_requests: false,
         require_signed_request_object: false,
+        dpop_bound_access_tokens: false,
         created_at: gatehouse_protocol::types::UnixTime(1),
     };
     cli.create_client(&record).await.unwrap();

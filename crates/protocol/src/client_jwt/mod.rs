@@ -36,6 +36,8 @@ pub enum Purpose {
     ClientAssertion,
     /// `request` (RFC 9101).
     RequestObject,
+    /// A DPoP proof (RFC 9449 §4.2), verified with the key in its own header.
+    DpopProof,
 }
 
 impl Purpose {
@@ -51,6 +53,7 @@ impl Purpose {
         match self {
             Self::ClientAssertion => "client-authentication+jwt",
             Self::RequestObject => "oauth-authz-req+jwt",
+            Self::DpopProof => "dpop+jwt",
         }
     }
 
@@ -60,7 +63,8 @@ impl Purpose {
     pub fn accepts_typ(self, typ: &str) -> bool {
         let t = typ.to_ascii_lowercase();
         let t = t.strip_prefix("application/").unwrap_or(&t);
-        t == self.typ() || t == "jwt"
+        // A DPoP proof must say what it is (RFC 9449 §4.2); the others may be generic JWTs.
+        t == self.typ() || (t == "jwt" && self != Self::DpopProof)
     }
 }
 
@@ -129,6 +133,49 @@ pub fn verify(
     keys: &ClientKeys,
     registered: Option<Algorithm>,
 ) -> Result<Verified, Rejection> {
+    let header = check_header(jwt, purpose, registered)?;
+    let key = keys.find(header.kid.as_deref(), header.alg)?;
+    signed_with(jwt, header, key)
+}
+
+/// Verifies a JWT with the only key of `keys` that fits its algorithm, whatever `kid` its header
+/// names: a DPoP proof carries its key in its header (RFC 9449 §4.2).
+///
+/// # Errors
+/// A [`Rejection`] naming what is wrong.
+pub fn verify_embedded(jwt: &str, purpose: Purpose, keys: &ClientKeys) -> Result<Verified, Rejection> {
+    let header = check_header(jwt, purpose, None)?;
+    let key = keys.find(None, header.alg)?;
+    signed_with(jwt, header, key)
+}
+
+/// Checks the signature with `key` and reads the claims (time and audience are the caller's).
+fn signed_with(jwt: &str, header: jsonwebtoken::Header, key: &keys::ClientKey) -> Result<Verified, Rejection> {
+    let mut validation = Validation::new(header.alg);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    let data = jsonwebtoken::decode::<Map<String, Value>>(jwt, &key.key, &validation).map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::Signature,
+        _ => Rejection::Malformed(e.to_string()),
+    })?;
+    Ok(Verified {
+        alg: header.alg,
+        typ: header.typ,
+        claims: data.claims,
+    })
+}
+
+/// Everything [`verify`] checks before it looks for a key: the shape, the algorithm and the
+/// `typ`. Callers whose keys cost a fetch check this first, so garbage never causes one.
+///
+/// # Errors
+/// A [`Rejection`] naming what is wrong.
+pub fn check_header(
+    jwt: &str,
+    purpose: Purpose,
+    registered: Option<Algorithm>,
+) -> Result<jsonwebtoken::Header, Rejection> {
     if jwt.len() > MAX_JWT {
         return Err(Rejection::Malformed(format!("longer than {MAX_JWT} bytes")));
     }
@@ -160,20 +207,7 @@ pub fn verify(
     {
         return Err(Rejection::Type(typ.to_owned()));
     }
-    let key = keys.find(header.kid.as_deref(), header.alg)?;
-    let mut validation = Validation::new(header.alg);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    let data = jsonwebtoken::decode::<Map<String, Value>>(jwt, &key.key, &validation).map_err(|e| match e.kind() {
-        jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::Signature,
-        _ => Rejection::Malformed(e.to_string()),
-    })?;
-    Ok(Verified {
-        alg: header.alg,
-        typ: header.typ,
-        claims: data.claims,
-    })
+    Ok(header)
 }
 
 /// The `alg` a JWT's header names, read without judging anything else (to name `none` plainly).
@@ -190,8 +224,9 @@ pub struct AssertionRules<'a> {
     pub client_id: &'a str,
     /// This server's issuer identifier.
     pub issuer: &'a str,
-    /// The endpoint the assertion was sent to (the legacy `aud`).
-    pub endpoint: &'a str,
+    /// The endpoint URLs a legacy `aud` may name: the endpoint the assertion was sent to (and at
+    /// the PAR endpoint the token endpoint too, RFC 9126 §2).
+    pub endpoints: &'a [&'a str],
     /// Accept only the issuer as `aud` (the client's or the server's strict setting).
     pub strict_audience: bool,
     /// Now, in seconds since the epoch.
@@ -235,7 +270,7 @@ pub fn check_assertion(v: &Verified, rules: &AssertionRules<'_>) -> Result<Asser
     let legacy = !explicit && !rules.strict_audience;
     let audience_ok = match v.claims.get("aud") {
         Some(Value::String(a)) if a == rules.issuer => true,
-        Some(Value::String(a)) => legacy && a == rules.endpoint,
+        Some(Value::String(a)) => legacy && rules.endpoints.contains(&a.as_str()),
         Some(Value::Array(list)) => legacy && list.iter().any(|a| a.as_str() == Some(rules.issuer)),
         _ => false,
     };
@@ -250,25 +285,28 @@ pub fn check_assertion(v: &Verified, rules: &AssertionRules<'_>) -> Result<Asser
         .get("exp")
         .and_then(Value::as_i64)
         .ok_or("the client assertion has no exp (a number of seconds)")?;
-    if exp + rules.skew < rules.now {
+    // Saturating: the claims are the client's, and any number must be judged, not overflow.
+    if exp.saturating_add(rules.skew) < rules.now {
         return Err(format!(
             "the client assertion's exp is in the past by {} seconds",
-            rules.now - exp
+            rules.now.saturating_sub(exp)
         ));
     }
     if exp > rules.now + MAX_ASSERTION_LIFETIME + rules.skew {
         return Err(format!(
             "the client assertion's exp is {} seconds ahead; at most {MAX_ASSERTION_LIFETIME} are accepted",
-            exp - rules.now
+            exp.saturating_sub(rules.now)
         ));
     }
-    if let Some(nbf) = v.claims.get("nbf").and_then(Value::as_i64)
-        && nbf > rules.now + rules.skew
-    {
-        return Err(format!(
-            "the client assertion's nbf is {} seconds ahead",
-            nbf - rules.now
-        ));
+    match v.claims.get("nbf").map(Value::as_i64) {
+        Some(None) => return Err("the client assertion's nbf is not a number of seconds".into()),
+        Some(Some(nbf)) if nbf > rules.now + rules.skew => {
+            return Err(format!(
+                "the client assertion's nbf is {} seconds ahead",
+                nbf.saturating_sub(rules.now)
+            ));
+        }
+        _ => {}
     }
     let jti = text("jti")
         .filter(|j| !j.is_empty() && j.len() <= 256)
@@ -282,8 +320,6 @@ pub fn check_assertion(v: &Verified, rules: &AssertionRules<'_>) -> Result<Asser
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lc_rs::encoding::AsDer;
-    use aws_lc_rs::signature::{self as sig, KeyPair};
     use jsonwebtoken::{EncodingKey, Header};
     use proptest::prelude::*;
     use serde_json::json;
@@ -291,46 +327,7 @@ mod tests {
     const ISSUER: &str = "https://id.example.com";
     const NOW: i64 = 1_800_000_000;
 
-    /// A key pair of `alg`: its signing key and its public JWK.
-    fn pair(alg: Algorithm, kid: &str) -> (EncodingKey, Value) {
-        let b64 = crate::types::b64url;
-        match alg {
-            Algorithm::ES256 => {
-                let k = sig::EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
-                let p = k.public_key().as_ref().to_vec();
-                let der = k.to_pkcs8v1().unwrap();
-                let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..65]), "kid": kid});
-                (EncodingKey::from_ec_der(der.as_ref()), jwk)
-            }
-            Algorithm::EdDSA => {
-                let k = sig::Ed25519KeyPair::generate().unwrap();
-                let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(k.public_key().as_ref()), "kid": kid});
-                (EncodingKey::from_ed_der(k.to_pkcs8v1().unwrap().as_ref()), jwk)
-            }
-            _ => {
-                let k = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
-                let p = k.public_key();
-                let jwk = json!({"kty": "RSA",
-                    "n": b64(p.modulus().big_endian_without_leading_zero()),
-                    "e": b64(p.exponent().big_endian_without_leading_zero()), "kid": kid});
-                // jsonwebtoken reads RSA DER as PKCS#1; aws-lc-rs writes PKCS#8, which its PEM
-                // reader accepts.
-                use base64::Engine;
-                let der = k.as_der().unwrap();
-                let body = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-                let lines: Vec<&str> = body
-                    .as_bytes()
-                    .chunks(64)
-                    .map(|c| std::str::from_utf8(c).unwrap())
-                    .collect();
-                let pem = format!(
-                    "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-                    lines.join("\n")
-                );
-                (EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(), jwk)
-            }
-        }
-    }
+    use crate::test_keys::pair;
 
     fn keys(jwks: &[&Value]) -> ClientKeys {
         ClientKeys::parse(&json!({ "keys": jwks }).to_string()).unwrap()
@@ -351,7 +348,7 @@ mod tests {
         AssertionRules {
             client_id: "app",
             issuer: ISSUER,
-            endpoint: "https://id.example.com/oauth/token",
+            endpoints: &["https://id.example.com/oauth/token"],
             strict_audience: strict,
             now: NOW,
             skew: 30,

@@ -35,6 +35,10 @@ pub struct CodeGrant {
     /// Resources authorized (RFC 8707).
     #[serde(default)]
     pub resources: Vec<String>,
+    /// The thumbprint of the DPoP key the code is bound to (RFC 9449 §10): only a proof by that key
+    /// redeems it.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Checks a token request against the code's grant. Call before consuming the code, so that a
@@ -102,6 +106,7 @@ mod tests {
             claims: ClaimsRequest::default(),
             expires_at: UnixTime(160),
             resources: vec![],
+            dpop_jkt: None,
         }
     }
 

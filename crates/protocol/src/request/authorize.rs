@@ -152,6 +152,9 @@ pub struct AuthorizationRequest {
     /// used up when a code is issued.
     #[serde(default)]
     pub pushed_request: Option<String>,
+    /// The thumbprint of the DPoP key the code is to be bound to (`dpop_jkt`, RFC 9449 §10).
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -237,7 +240,21 @@ impl AuthorizationRequest {
             claims,
             resources: super::resource::parse_resources(params)?,
             pushed_request: None,
+            dpop_jkt: parse_jkt(params.get("dpop_jkt")?)?,
         })
+    }
+}
+
+/// `dpop_jkt`: an RFC 7638 SHA-256 thumbprint, 43 base64url characters.
+fn parse_jkt(value: Option<&str>) -> Result<Option<String>, Error> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            Ok(Some(v.to_owned()))
+        }
+        Some(_) => Err(invalid_request(
+            "dpop_jkt must be the base64url SHA-256 thumbprint (RFC 7638) of the DPoP key, 43 characters",
+        )),
     }
 }
 

@@ -91,9 +91,14 @@ impl Params {
                 u32::from(c)
             )));
         }
-        if value.len() > MAX_VALUE_LEN {
+        // Signed JWTs (a request object, a client assertion) may be longer than other values.
+        let limit = match name.as_str() {
+            "request" | "client_assertion" => crate::client_jwt::MAX_JWT,
+            _ => MAX_VALUE_LEN,
+        };
+        if value.len() > limit {
             return Err(invalid_request(format!(
-                "parameter {name} is longer than {MAX_VALUE_LEN} bytes"
+                "parameter {name} is longer than {limit} bytes"
             )));
         }
         if !self.values.contains_key(&name) && self.values.len() >= MAX_PARAMS {

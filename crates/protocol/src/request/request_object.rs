@@ -60,18 +60,28 @@ pub fn params_of(
             "the request object's aud must be this server's issuer identifier {issuer}"
         )));
     }
+    // Optional (RFC 9101 §4), judged when present; saturating, as any number may come.
     if let Some(exp) = claims.get("exp") {
         let exp = exp
             .as_i64()
-            .ok_or_else(|| bad("the request object's exp is not a number".into()))?;
-        if exp + skew < now {
-            return Err(bad(format!("the request object expired {} seconds ago", now - exp)));
+            .ok_or_else(|| bad("the request object's exp is not a number of seconds".into()))?;
+        if exp.saturating_add(skew) < now {
+            return Err(bad(format!(
+                "the request object expired {} seconds ago",
+                now.saturating_sub(exp)
+            )));
         }
     }
-    if let Some(nbf) = claims.get("nbf").and_then(Value::as_i64)
-        && nbf > now + skew
-    {
-        return Err(bad(format!("the request object's nbf is {} seconds ahead", nbf - now)));
+    if let Some(nbf) = claims.get("nbf") {
+        let nbf = nbf
+            .as_i64()
+            .ok_or_else(|| bad("the request object's nbf is not a number of seconds".into()))?;
+        if nbf > now.saturating_add(skew) {
+            return Err(bad(format!(
+                "the request object's nbf is {} seconds ahead",
+                nbf.saturating_sub(now)
+            )));
+        }
     }
     let mut pairs: Vec<(String, String)> = vec![("client_id".into(), client_id.into())];
     for (name, value) in claims {
@@ -152,6 +162,8 @@ mod tests {
             (json!({"aud": "https://elsewhere.example"}), "aud"),
             (json!({"exp": 900}), "expired 100 seconds ago"),
             (json!({"nbf": 2000}), "nbf"),
+            (json!({"nbf": "soon"}), "nbf is not a number"),
+            (json!({"exp": i64::MIN}), "expired"),
             (json!({"request": "x"}), "must not contain request"),
             (json!({"request_uri": "x"}), "must not contain request_uri"),
             (json!({"state": ["a"]}), "state must be a string"),

@@ -72,8 +72,13 @@ fn check(member: &str, value: &str, example: &str, https_only: bool) -> Result<(
             )));
         }
         other => {
+            let allowed = if https_only {
+                "https"
+            } else {
+                "https (or http inside your network)"
+            };
             return Err(invalid_request(format!(
-                "{member} {value} must use https (or http inside your network), not {other}"
+                "{member} {value} must use {allowed}, not {other}"
             )));
         }
     }

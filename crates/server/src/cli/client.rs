@@ -15,7 +15,7 @@ use args::{CreateArgs, UpdateArgs};
 
 pub(super) async fn run(cmd: ClientCommand, store: Arc<dyn Store>) -> anyhow::Result<()> {
     match cmd {
-        ClientCommand::Create(a) => create(a, store).await,
+        ClientCommand::Create(a) => create(*a, store).await,
         ClientCommand::List { json } => {
             let clients = store.list_clients().await?;
             print_list(
@@ -46,7 +46,7 @@ pub(super) async fn run(cmd: ClientCommand, store: Arc<dyn Store>) -> anyhow::Re
             });
             Ok(())
         }
-        ClientCommand::Update(a) => update(a, store).await,
+        ClientCommand::Update(a) => update(*a, store).await,
         ClientCommand::RotateSecret { id, json } => {
             let mut c = find(&store, &id).await?;
             if c.secret_hash.is_none() {
@@ -103,6 +103,11 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         bail!("--introspect needs a confidential client: a resource server authenticates with a secret");
     }
     let jwks = a.jwks_file.as_deref().map(read_jwks).transpose()?;
+    if a.require_signed_request_object && jwks.is_none() && a.jwks_uri.is_none() {
+        bail!(
+            "--require-signed-request-object needs the client's public keys to check them with: --jwks-file FILE or --jwks-uri URI"
+        );
+    }
     if auth_method == TokenEndpointAuthMethod::PrivateKeyJwt && jwks.is_none() && a.jwks_uri.is_none() {
         bail!(
             "--token-endpoint-auth-method private_key_jwt needs the client's public keys: --jwks-file FILE or --jwks-uri URI"
@@ -131,6 +136,7 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         request_object_signing_alg: a.request_object_signing_alg,
         require_pushed_authorization_requests: a.require_pushed_authorization_requests,
         require_signed_request_object: a.require_signed_request_object,
+        dpop_bound_access_tokens: a.dpop_bound_access_tokens,
         created_at: now(),
     };
     store.create_client(&record).await?;
@@ -206,6 +212,12 @@ async fn update(a: UpdateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         }
         c.jwks_uri = uri;
     }
+    if c.require_signed_request_object && c.jwks.is_none() && c.jwks_uri.is_none() {
+        bail!(
+            "client {} requires signed request objects but has no keys to check them with; give --jwks-file FILE or --jwks-uri URI",
+            c.id
+        );
+    }
     if c.auth_method == TokenEndpointAuthMethod::PrivateKeyJwt && c.jwks.is_none() && c.jwks_uri.is_none() {
         bail!(
             "client {} authenticates with private_key_jwt and would be left without keys; give --jwks-file FILE or --jwks-uri URI",
@@ -213,13 +225,16 @@ async fn update(a: UpdateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         );
     }
     if let Some(alg) = a.request_object_signing_alg {
-        c.request_object_signing_alg = Some(alg);
+        c.request_object_signing_alg = alg;
     }
     if let Some(required) = a.require_pushed_authorization_requests {
         c.require_pushed_authorization_requests = required;
     }
     if let Some(required) = a.require_signed_request_object {
         c.require_signed_request_object = required;
+    }
+    if let Some(required) = a.dpop_bound_access_tokens {
+        c.dpop_bound_access_tokens = required;
     }
     if let Some(alg) = a.token_endpoint_auth_signing_alg {
         c.token_endpoint_auth_signing_alg = Some(alg);
@@ -275,6 +290,7 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
         "request_object_signing_alg": c.request_object_signing_alg,
         "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "require_signed_request_object": c.require_signed_request_object,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "created_at": c.created_at.0,
     })
 }

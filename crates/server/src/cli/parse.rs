@@ -51,6 +51,11 @@ pub(super) fn parse_assertion_alg(s: &str) -> Result<String, String> {
     gatehouse_protocol::client_jwt::parse_alg(s).map(|_| s.to_owned())
 }
 
+/// As [`parse_assertion_alg`]; "" removes the registered one.
+pub(super) fn parse_optional_assertion_alg(s: &str) -> Result<Option<String>, String> {
+    optional(s, parse_assertion_alg)
+}
+
 /// A client's public keys from a JWKS file, checked (public keys only, supported types).
 pub(super) fn read_jwks(path: &std::path::Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)

@@ -98,6 +98,12 @@ pub struct Config {
     pub require_par: bool,
     /// Lifetime of a pushed request's `request_uri`.
     pub par_ttl: Duration,
+    /// DPoP proofs must carry a server nonce (RFC 9449 §8).
+    pub dpop_nonce: bool,
+    /// How far a DPoP proof's `iat` may be from now, either way.
+    pub dpop_window: Duration,
+    /// RS256 DPoP proofs are accepted.
+    pub dpop_rs256: bool,
     /// Lifetime of device authorization codes.
     pub device_code_ttl: Duration,
     /// Device polling interval.
@@ -225,6 +231,9 @@ impl Config {
             strict_assertion_audience: r.flag("GATEHOUSE_STRICT_ASSERTION_AUDIENCE")?,
             require_par: r.flag("GATEHOUSE_REQUIRE_PAR")?,
             par_ttl: r.duration("GATEHOUSE_PAR_TTL", secs(10 * MIN))?,
+            dpop_nonce: r.flag("GATEHOUSE_DPOP_NONCE")?,
+            dpop_window: r.duration("GATEHOUSE_DPOP_IAT_WINDOW", secs(10 * MIN))?,
+            dpop_rs256: r.flag("GATEHOUSE_DPOP_RS256")?,
             device_code_ttl: r.duration("GATEHOUSE_DEVICE_CODE_TTL", secs(HOUR))?,
             device_poll_interval: r.duration("GATEHOUSE_DEVICE_POLL_INTERVAL", secs(MIN))?,
             limit_device_codes: r.limit("GATEHOUSE_RATE_LIMIT_DEVICE_CODES")?,

@@ -63,6 +63,9 @@ struct Active<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_time: Option<i64>,
     client_id: &'a str,
+    /// RFC 9449 §6.2: the key a DPoP-bound token is bound to, for the resource server to check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<serde_json::Value>,
     exp: i64,
     iat: i64,
     iss: &'a str,
@@ -130,12 +133,13 @@ async fn describe_access(
         aud: Audience::of(&t.audience, client_id),
         auth_time: t.auth_time.map(|a| a.0),
         client_id,
+        cnf: t.dpop_jkt.as_deref().map(|jkt| serde_json::json!({ "jkt": jkt })),
         exp: t.expires_at.0,
         iat: t.issued_at.0,
         iss: &state.issuer,
         scope: t.scope.to_param(),
         sub: t.subject.as_deref().unwrap_or(client_id),
-        token_type: "Bearer",
+        token_type: if t.dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
         username,
     }
     .to_vec()
@@ -164,6 +168,7 @@ async fn describe_refresh(
         aud: Audience::of(&t.audience, client_id),
         auth_time: None,
         client_id,
+        cnf: t.dpop_jkt.as_deref().map(|jkt| serde_json::json!({ "jkt": jkt })),
         exp: t.expires_at.0.min(t.family_expires_at.0),
         iat: t.issued_at.0,
         iss: &state.issuer,
@@ -189,6 +194,7 @@ mod tests {
             aud: Audience::of(&aud, "app"),
             auth_time: Some(5),
             client_id: "app",
+            cnf: None,
             exp: 160,
             iat: 100,
             iss: "https://issuer.example",

@@ -12,10 +12,16 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use gatehouse_protocol::Error;
 use gatehouse_protocol::error::invalid_request;
+use gatehouse_protocol::request::Params;
 use gatehouse_protocol::request::request_object::PUSHED_URI_PREFIX;
 use gatehouse_protocol::types::TokenHash;
 use gatehouse_storage::PushedRequest;
 use serde_json::json;
+
+/// `params` with one more parameter.
+fn with(params: &Params, name: &str, value: &str) -> Result<Params, Error> {
+    Params::from_checked_pairs(params.pairs().chain([(name, value)]))
+}
 
 /// What identifies and authenticates the client; not part of the authorization request.
 const CREDENTIALS: &[&str] = &["client_secret", "client_assertion", "client_assertion_type"];
@@ -35,9 +41,19 @@ async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Http
     let (mut effective, source) = resolve(state, &client, params, Channel::Pushing, now).await?;
     if !effective.has("client_id") {
         // Authenticated with a header: the request names its client all the same.
-        effective = gatehouse_protocol::request::Params::from_checked_pairs(
-            effective.pairs().chain([("client_id", client.id.as_str())]),
-        )?;
+        effective = with(&effective, "client_id", client.id.as_str())?;
+    }
+    // RFC 9449 §10.1: a DPoP proof at the push binds the code to its key, as dpop_jkt would.
+    if let Some(proof) = crate::dpop::proof(state, req, "/oauth/par", None).await? {
+        match effective.get("dpop_jkt")? {
+            Some(jkt) if jkt != proof.jkt => {
+                return Err(invalid_request(
+                    "dpop_jkt differs from the thumbprint of the DPoP proof's key; send one of them, or the same key",
+                ));
+            }
+            Some(_) => {}
+            None => effective = with(&effective, "dpop_jkt", &proof.jkt)?,
+        }
     }
     validate(state, &client, &effective, &source)
         .await

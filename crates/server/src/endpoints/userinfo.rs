@@ -1,4 +1,5 @@
-//! `GET|POST /oauth/userinfo` (OIDC Core §5.3): claims for the user of a bearer token.
+//! `GET|POST /oauth/userinfo` (OIDC Core §5.3): claims for the user of an access token, sent as
+//! `Bearer`, or as `DPoP` with a proof when it is bound to a key (RFC 9449 §7).
 
 use crate::http::error::{ApiError, Challenge, store_error};
 use crate::http::params;
@@ -13,8 +14,8 @@ use gatehouse_protocol::types::UnixTime;
 /// `GET /oauth/userinfo`: the token in the `Authorization` header.
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
-    let token = required(bearer(&req, None).map_err(err)?)?;
-    respond(&state, &token, now).await.map_err(err)
+    let token = required(presented(&req, None).map_err(err)?)?;
+    respond(&state, &req, &token, now).await
 }
 
 /// `POST /oauth/userinfo`: the token in the header or the form body (RFC 6750 §2.2), not both.
@@ -25,44 +26,102 @@ pub async fn post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
     } else {
         Some(params::form(&req, &body).map_err(err)?)
     };
-    let token = required(bearer(&req, form.as_ref()).map_err(err)?)?;
-    respond(&state, &token, now).await.map_err(err)
+    let token = required(presented(&req, form.as_ref()).map_err(err)?)?;
+    respond(&state, &req, &token, now).await
 }
 
 fn err(e: Error) -> ApiError {
     ApiError::bearer(e)
 }
 
+/// An access token as presented: with the `Bearer` scheme (or in the body), or with `DPoP`
+/// (RFC 9449 §7.1, scheme names without case).
+struct Presented {
+    token: String,
+    dpop: bool,
+}
+
 /// The access token of the request; `Ok(None)` when the request carries no credentials at all.
-fn bearer(req: &HttpRequest, form: Option<&gatehouse_protocol::request::Params>) -> Result<Option<String>, Error> {
+fn presented(
+    req: &HttpRequest,
+    form: Option<&gatehouse_protocol::request::Params>,
+) -> Result<Option<Presented>, Error> {
     let header = params::authorization(req).map(|h| {
         let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
-        (scheme.eq_ignore_ascii_case("bearer"), rest.trim().to_owned())
+        (scheme.to_ascii_lowercase(), rest.trim().to_owned())
     });
     let body = form.map(|f| f.get("access_token")).transpose()?.flatten();
     match (header, body) {
         (Some(_), Some(_)) => Err(invalid_request(
             "send the access token once: in the Authorization header or the body, not both",
         )),
-        (Some((true, token)), None) if !token.is_empty() => Ok(Some(token)),
+        (Some((scheme, token)), None) if !token.is_empty() && (scheme == "bearer" || scheme == "dpop") => {
+            Ok(Some(Presented {
+                token,
+                dpop: scheme == "dpop",
+            }))
+        }
         (Some(_), None) => Err(Error::InvalidToken(
-            "the Authorization header must be: Bearer <access token>".into(),
+            "the Authorization header must be: Bearer <access token> (or DPoP <access token> with a DPoP proof)".into(),
         )),
-        (None, Some(token)) => Ok(Some(token.to_owned())),
+        (None, Some(token)) => Ok(Some(Presented {
+            token: token.to_owned(),
+            dpop: false,
+        })),
         (None, None) => Ok(None),
     }
 }
 
 /// The token, or the answer to a request without one: RFC 6750 §3.1 says such a challenge carries
 /// no error code (the body still says what to send).
-fn required(token: Option<String>) -> Result<String, ApiError> {
+fn required(token: Option<Presented>) -> Result<Presented, ApiError> {
     token.ok_or_else(|| ApiError {
         error: Error::InvalidToken("an access token is required: send Authorization: Bearer <token>".into()),
         challenge: Challenge::BearerBare,
     })
 }
 
-async fn respond(state: &AppState, token: &str, now: UnixTime) -> Result<HttpResponse, Error> {
+async fn respond(
+    state: &AppState,
+    req: &HttpRequest,
+    presented: &Presented,
+    now: UnixTime,
+) -> Result<HttpResponse, ApiError> {
+    let challenge = if presented.dpop {
+        Challenge::Dpop
+    } else {
+        Challenge::Bearer
+    };
+    let fail = |error: Error| ApiError { error, challenge };
+    let claims = claims(state, req, presented, now).await.map_err(fail)?;
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(nonce) = crate::dpop::fresh_nonce(state).filter(|_| presented.dpop) {
+        res.insert_header(("DPoP-Nonce", nonce));
+    }
+    Ok(res.json(claims))
+}
+
+/// The claims for a presented token: live, for a user, with `openid`, and used as it is bound
+/// (RFC 9449 §7.1: a DPoP-bound token only with `DPoP` and a proof by its key).
+async fn claims(
+    state: &AppState,
+    req: &HttpRequest,
+    presented: &Presented,
+    now: UnixTime,
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    let token = presented.token.as_str();
+    let proof = if presented.dpop {
+        let proof = crate::dpop::proof(state, req, "/oauth/userinfo", Some(token)).await?;
+        Some(proof.ok_or_else(|| {
+            crate::dpop::refused(
+                "missing",
+                "a token sent with the DPoP scheme needs a DPoP proof in the DPoP header".into(),
+            )
+        })?)
+    } else {
+        None
+    };
     let inactive = || Error::InvalidToken("the access token is unknown, expired or revoked".into());
     let hash = crate::issue::access_token_hash(state, token).ok_or_else(inactive)?;
     let record = state
@@ -71,6 +130,7 @@ async fn respond(state: &AppState, token: &str, now: UnixTime) -> Result<HttpRes
         .await
         .map_err(store_error)?
         .ok_or_else(inactive)?;
+    check_binding(record.dpop_jkt.as_deref(), proof.as_ref())?;
     let Some(subject) = &record.subject else {
         return Err(Error::InvalidToken(
             "this access token has no user (client_credentials); userinfo needs a user's token".into(),
@@ -92,7 +152,24 @@ async fn respond(state: &AppState, token: &str, now: UnixTime) -> Result<HttpRes
     }
     let mut claims = released(&user, &record.scope, &record.claims.userinfo);
     claims.insert("sub".into(), serde_json::json!(user.id));
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(claims))
+    Ok(claims)
+}
+
+/// RFC 9449 §7.1: a bound token only with `DPoP` and a proof by its key; an unbound one only as
+/// `Bearer`.
+fn check_binding(bound: Option<&str>, proof: Option<&gatehouse_protocol::dpop::Proof>) -> Result<(), Error> {
+    match (bound, proof) {
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(Error::InvalidToken(
+            "this access token is bound to a DPoP key: send it as Authorization: DPoP <token> with a DPoP proof signed by that key".into(),
+        )),
+        (None, Some(_)) => Err(Error::InvalidToken(
+            "this access token is not bound to a DPoP key: send it as Authorization: Bearer <token>".into(),
+        )),
+        (Some(jkt), Some(p)) if p.jkt == jkt => Ok(()),
+        (Some(_), Some(_)) => Err(crate::dpop::refused(
+            "binding",
+            "the DPoP proof is signed by another key than the one this access token is bound to".into(),
+        )),
+    }
 }

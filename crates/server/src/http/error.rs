@@ -37,8 +37,10 @@ pub enum Challenge {
     /// A protected resource (RFC 6750 §3).
     Bearer,
     /// A protected resource asked without any credentials: the challenge carries no error code
-    /// (RFC 6750 §3.1).
+    /// (RFC 6750 §3.1); a `DPoP` challenge names the proof algorithms (RFC 9449 §7.1).
     BearerBare,
+    /// A protected resource asked with a DPoP-bound token (RFC 9449 §7.1): `DPoP` errors are 401.
+    Dpop,
 }
 
 /// An OAuth error answered as JSON. However it is built, the response is counted once in
@@ -85,7 +87,10 @@ impl From<Error> for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        status_of(&self.error)
+        match (&self.error, self.challenge) {
+            (Error::InvalidDpopProof(_) | Error::UseDpopNonce { .. }, Challenge::Dpop) => StatusCode::UNAUTHORIZED,
+            _ => status_of(&self.error),
+        }
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -133,12 +138,17 @@ fn json(status: StatusCode, error: &Error, challenge: Challenge) -> HttpResponse
     let mut res = HttpResponse::build(status);
     res.insert_header((header::CACHE_CONTROL, "no-store"));
     let description = error.description();
-    if error.status() == 401 {
+    if status == StatusCode::UNAUTHORIZED {
+        let algs = gatehouse_protocol::dpop::ALGORITHMS.join(" ");
         let value = match challenge {
             Challenge::Basic => "Basic realm=\"gatehouse\"".to_owned(),
-            Challenge::BearerBare => "Bearer realm=\"gatehouse\"".to_owned(),
+            Challenge::BearerBare => format!("Bearer realm=\"gatehouse\", DPoP algs=\"{algs}\""),
             Challenge::Bearer => format!(
                 "Bearer realm=\"gatehouse\", error=\"{}\", error_description=\"{description}\"",
+                error.code()
+            ),
+            Challenge::Dpop => format!(
+                "DPoP algs=\"{algs}\", error=\"{}\", error_description=\"{description}\"",
                 error.code()
             ),
         };
@@ -147,6 +157,9 @@ fn json(status: StatusCode, error: &Error, challenge: Challenge) -> HttpResponse
         }
     }
     match error {
+        Error::UseDpopNonce { nonce } => {
+            res.insert_header(("DPoP-Nonce", nonce.as_str()));
+        }
         Error::TemporarilyUnavailable(_) => {
             res.insert_header((header::RETRY_AFTER, "5"));
         }

@@ -19,8 +19,17 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         let enabled = !config.cors_origins.is_empty();
         let mut c = actix_cors::Cors::default()
             .allowed_methods(["GET", "POST"])
-            .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-            .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
+            .allowed_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                header::HeaderName::from_static("dpop"),
+            ])
+            .expose_headers([
+                header::WWW_AUTHENTICATE,
+                header::RETRY_AFTER,
+                header::HeaderName::from_static("dpop-nonce"),
+            ])
             .max_age(600);
         for origin in &config.cors_origins {
             c = c.allowed_origin(origin);

@@ -63,6 +63,8 @@ pub struct ClientRecord {
     pub require_pushed_authorization_requests: bool,
     /// Its authorization requests must come as signed request objects (RFC 9101 §10.5).
     pub require_signed_request_object: bool,
+    /// Its token requests must carry a DPoP proof (RFC 9449 §5.2 `dpop_bound_access_tokens`).
+    pub dpop_bound_access_tokens: bool,
     /// Creation time.
     pub created_at: UnixTime,
 }
@@ -201,6 +203,8 @@ pub struct AccessTokenRecord {
     pub audience: Vec<String>,
     /// Opaque, or a JWT stored under the hash of its `jti`.
     pub format: AccessTokenFormat,
+    /// The thumbprint of the DPoP key it is bound to (RFC 9449 §6), if any.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A refresh token; tokens of one authorization grant form a family (RFC 9700 §4.14.2).
@@ -230,6 +234,8 @@ pub struct RefreshTokenRecord {
     pub family_expires_at: UnixTime,
     /// Resources authorized for the grant (RFC 8707).
     pub audience: Vec<String>,
+    /// The thumbprint of the DPoP key a public client's refresh token is bound to (RFC 9449 §5).
+    pub dpop_jkt: Option<String>,
 }
 
 /// What a rotation varies in the successor of a refresh token; the store copies the rest (family,

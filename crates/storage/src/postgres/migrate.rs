@@ -51,6 +51,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0011_client_intake",
         include_str!("../../../../migrations/0011_client_intake.sql"),
     ),
+    (12, "0012_dpop", include_str!("../../../../migrations/0012_dpop.sql")),
 ];
 
 /// An arbitrary constant that names Gatehouse's migration lock.

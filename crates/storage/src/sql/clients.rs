@@ -15,7 +15,8 @@ pub(crate) static UPDATE: Sql = Sql::new(
      resources = ?11, introspect = ?12, post_logout_redirect_uris = ?13, backchannel_logout_uri = ?14,
      backchannel_logout_session_required = ?15, jwks = ?16, token_endpoint_auth_signing_alg = ?17,
      strict_assertion_audience = ?18, jwks_uri = ?19, request_object_signing_alg = ?20,
-     require_pushed_authorization_requests = ?21, require_signed_request_object = ?22 WHERE id = ?1",
+     require_pushed_authorization_requests = ?21, require_signed_request_object = ?22,
+     dpop_bound_access_tokens = ?23 WHERE id = ?1",
 );
 pub(crate) static FIND: Sql = select!(client_cols, " FROM clients WHERE id = ?1");
 pub(crate) static LIST: Sql = select!(client_cols, " FROM clients ORDER BY id");
@@ -23,7 +24,7 @@ pub(crate) static LIST: Sql = select!(client_cols, " FROM clients ORDER BY id");
 pub(crate) static DELETE: Sql = Sql::new("DELETE FROM clients WHERE id = ?1");
 
 /// The columns of a client, in [`client_cols!`] order.
-pub(crate) fn params(c: &ClientRecord) -> StoreResult<[Value<'_>; 22]> {
+pub(crate) fn params(c: &ClientRecord) -> StoreResult<[Value<'_>; 23]> {
     let uris: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
     let post_logout: Vec<&str> = c.post_logout_redirect_uris.iter().map(RedirectUri::as_str).collect();
     let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
@@ -50,5 +51,6 @@ pub(crate) fn params(c: &ClientRecord) -> StoreResult<[Value<'_>; 22]> {
         c.request_object_signing_alg.as_deref(),
         c.require_pushed_authorization_requests,
         c.require_signed_request_object,
+        c.dpop_bound_access_tokens,
     ])
 }

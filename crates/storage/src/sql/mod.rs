@@ -92,10 +92,10 @@ pub(crate) use values;
 /// `placeholders`) the placeholders of a statement that inserts them all.
 macro_rules! client_cols {
     () => {
-        "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, jwks, token_endpoint_auth_signing_alg, strict_assertion_audience, jwks_uri, request_object_signing_alg, require_pushed_authorization_requests, require_signed_request_object"
+        "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, jwks, token_endpoint_auth_signing_alg, strict_assertion_audience, jwks_uri, request_object_signing_alg, require_pushed_authorization_requests, require_signed_request_object, dpop_bound_access_tokens"
     };
     (placeholders) => {
-        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22"
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23"
     };
 }
 macro_rules! user_cols {
@@ -124,18 +124,18 @@ macro_rules! interaction_cols {
 }
 macro_rules! access_cols {
     () => {
-        "hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at, audience, format"
+        "hash, client_id, grant_id, subject, scope, claims, auth_time, issued_at, expires_at, audience, format, dpop_jkt"
     };
     (placeholders) => {
-        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11"
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12"
     };
 }
 macro_rules! refresh_cols {
     () => {
-        "hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at, audience, family_expires_at"
+        "hash, family_id, client_id, subject, scope, claims, auth_time, session_id, issued_at, expires_at, audience, family_expires_at, dpop_jkt"
     };
     (placeholders) => {
-        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12"
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13"
     };
 }
 macro_rules! key_cols {

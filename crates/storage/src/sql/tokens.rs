@@ -76,7 +76,7 @@ pub(crate) static REVOKE_GRANT_TOKENS: [Sql; 2] = [
 ];
 
 /// The columns of an access token, in [`access_cols!`] order.
-pub(crate) fn access_params(t: &AccessTokenRecord) -> StoreResult<[Value<'_>; 11]> {
+pub(crate) fn access_params(t: &AccessTokenRecord) -> StoreResult<[Value<'_>; 12]> {
     Ok(values![
         &t.hash,
         t.client_id.as_str(),
@@ -89,11 +89,12 @@ pub(crate) fn access_params(t: &AccessTokenRecord) -> StoreResult<[Value<'_>; 11
         t.expires_at,
         to_json(&t.audience)?,
         t.format.as_str(),
+        t.dpop_jkt.as_deref(),
     ])
 }
 
 /// The columns of a refresh token, in [`refresh_cols!`] order.
-pub(crate) fn refresh_params(t: &RefreshTokenRecord) -> StoreResult<[Value<'_>; 12]> {
+pub(crate) fn refresh_params(t: &RefreshTokenRecord) -> StoreResult<[Value<'_>; 13]> {
     Ok(values![
         &t.hash,
         &t.family_id,
@@ -107,5 +108,6 @@ pub(crate) fn refresh_params(t: &RefreshTokenRecord) -> StoreResult<[Value<'_>; 
         t.expires_at,
         to_json(&t.audience)?,
         t.family_expires_at,
+        t.dpop_jkt.as_deref(),
     ])
 }

@@ -1,8 +1,9 @@
 //! The arguments of `gatehouse client ...`.
 
 use super::super::parse::{
-    parse_assertion_alg, parse_auth_method, parse_backchannel_uri, parse_jwks_uri, parse_optional_backchannel_uri,
-    parse_optional_jwks_uri, parse_optional_redirect_uri, parse_redirect_uri, parse_resource, parse_scope,
+    parse_assertion_alg, parse_auth_method, parse_backchannel_uri, parse_jwks_uri, parse_optional_assertion_alg,
+    parse_optional_backchannel_uri, parse_optional_jwks_uri, parse_optional_redirect_uri, parse_redirect_uri,
+    parse_resource, parse_scope,
 };
 use clap::{Args, Subcommand};
 use gatehouse_protocol::types::{
@@ -12,7 +13,7 @@ use gatehouse_protocol::types::{
 #[derive(Subcommand)]
 pub(crate) enum ClientCommand {
     /// Register a client. Prints its client_id and, for a confidential client, its secret (once).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List clients.
     List {
         /// Print JSON.
@@ -29,7 +30,7 @@ pub(crate) enum ClientCommand {
         json: bool,
     },
     /// Change a client's registration; only the given options change.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Replace a confidential client's secret. Prints the new secret (once).
     RotateSecret {
         /// The client_id.
@@ -112,6 +113,10 @@ pub(crate) struct CreateArgs {
     /// Its authorization requests must come as signed request objects (RFC 9101).
     #[arg(long)]
     pub(crate) require_signed_request_object: bool,
+    /// Its token requests must carry a DPoP proof, so all its access tokens are bound to a key
+    /// (RFC 9449).
+    #[arg(long)]
+    pub(crate) dpop_bound_access_tokens: bool,
     /// Use this client_id instead of a generated one.
     #[arg(long = "client-id", value_name = "ID")]
     pub(crate) client_id: Option<String>,
@@ -171,15 +176,18 @@ pub(crate) struct UpdateArgs {
     /// Fetch its public keys from this URI instead ("" removes it); replaces --jwks-file keys.
     #[arg(long = "jwks-uri", value_name = "URI", value_parser = parse_optional_jwks_uri, conflicts_with = "jwks_file")]
     pub(crate) jwks_uri: Option<Option<JwksUri>>,
-    /// The one algorithm its request objects may use.
-    #[arg(long = "request-object-signing-alg", value_name = "ALG", value_parser = parse_assertion_alg)]
-    pub(crate) request_object_signing_alg: Option<String>,
+    /// The one algorithm its request objects may use ("" accepts any of RS256, PS256, ES256, EdDSA).
+    #[arg(long = "request-object-signing-alg", value_name = "ALG", value_parser = parse_optional_assertion_alg)]
+    pub(crate) request_object_signing_alg: Option<Option<String>>,
     /// Whether it must push its authorization requests to /oauth/par.
     #[arg(long, value_name = "true|false")]
     pub(crate) require_pushed_authorization_requests: Option<bool>,
     /// Whether its authorization requests must come as signed request objects.
     #[arg(long, value_name = "true|false")]
     pub(crate) require_signed_request_object: Option<bool>,
+    /// Whether its token requests must carry a DPoP proof.
+    #[arg(long, value_name = "true|false")]
+    pub(crate) dpop_bound_access_tokens: Option<bool>,
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -54,6 +54,8 @@ pub(super) enum Line {
         require_pushed_authorization_requests: bool,
         #[serde(default)]
         require_signed_request_object: bool,
+        #[serde(default)]
+        dpop_bound_access_tokens: bool,
         created_at: UnixTime,
     },
     User {
@@ -97,6 +99,8 @@ pub(super) enum Line {
         family_expires_at: UnixTime,
         #[serde(default)]
         audience: Vec<String>,
+        #[serde(default)]
+        dpop_jkt: Option<String>,
     },
 }
 

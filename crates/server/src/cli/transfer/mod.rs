@@ -48,6 +48,7 @@ pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
             request_object_signing_alg: c.request_object_signing_alg,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             require_signed_request_object: c.require_signed_request_object,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             created_at: c.created_at,
         });
     }
@@ -96,6 +97,7 @@ pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
             expires_at: t.expires_at,
             family_expires_at: t.family_expires_at,
             audience: t.audience,
+            dpop_jkt: t.dpop_jkt,
         });
     }
     let mut out = std::io::stdout().lock();
@@ -200,6 +202,7 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
             request_object_signing_alg,
             require_pushed_authorization_requests,
             require_signed_request_object,
+            dpop_bound_access_tokens,
             created_at,
         } => {
             store
@@ -225,6 +228,7 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
                     request_object_signing_alg,
                     require_pushed_authorization_requests,
                     require_signed_request_object,
+                    dpop_bound_access_tokens,
                     created_at,
                 })
                 .await?;
@@ -301,6 +305,7 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
             expires_at,
             family_expires_at,
             audience,
+            dpop_jkt,
         } => {
             store
                 .put_refresh_token(&RefreshTokenRecord {
@@ -316,6 +321,7 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
                     expires_at,
                     family_expires_at,
                     audience,
+                    dpop_jkt,
                 })
                 .await?;
         }

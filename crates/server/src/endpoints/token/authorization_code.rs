@@ -23,6 +23,7 @@ pub(super) async fn exchange(
     state: &AppState,
     client: &ClientRecord,
     request: AuthorizationCodeRequest,
+    dpop_jkt: Option<&str>,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
     registered(client).verify_grant(GrantType::AuthorizationCode)?;
@@ -39,6 +40,10 @@ pub(super) async fn exchange(
     // Checked before consuming, so a request that fails here leaves the code to its client.
     let redirect_uri = request.redirect_uri.as_deref();
     authorization_code::exchange(&grant, &client.id, redirect_uri, &request.code_verifier, now)?;
+    // RFC 9449 §10: a code bound with dpop_jkt (at /oauth/authorize or by a proof at /oauth/par) is
+    // redeemed only with a proof by that key.
+    crate::dpop::matches_binding(grant.dpop_jkt.as_deref(), dpop_jkt)
+        .map_err(|why| Error::InvalidGrant(format!("the code {why} (dpop_jkt)").into()))?;
     let audience = resource::narrow(&grant.resources, request.resources)?;
     let grant = match state.store.take_code(&hash, now).await.map_err(store_error)? {
         Taken::Fresh(g) => g,
@@ -56,6 +61,7 @@ pub(super) async fn exchange(
         audience: &audience,
         authorized_resources: &grant.resources,
         family_expires_at: issue::family_expiry(state, &grant.scope, grant.auth_time, now),
+        dpop_jkt,
     };
     let response = issue::user_tokens(state, client, &grant.scope, &user_grant, None, now).await?;
     tracing::info!(target: "gatehouse::audit", event = "token.issued", grant_type = "authorization_code", client_id = %client.id, sub = %user.id);

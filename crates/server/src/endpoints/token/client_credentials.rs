@@ -18,10 +18,11 @@ pub(super) async fn issue(
     state: &AppState,
     client: &ClientRecord,
     request: ClientCredentialsRequest,
+    dpop_jkt: Option<&str>,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
     let grant = client_credentials::grant(&registered(client), request)?;
-    let response = issue::client_tokens(state, client, &grant, now).await?;
+    let response = issue::client_tokens(state, client, &grant, dpop_jkt, now).await?;
     tracing::info!(target: "gatehouse::audit", event = "token.issued", grant_type = "client_credentials", client_id = %client.id);
     Ok(response)
 }

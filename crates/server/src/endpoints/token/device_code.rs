@@ -41,6 +41,7 @@ pub(super) async fn redeem(
     state: &AppState,
     client: &ClientRecord,
     request: DeviceCodeRequest,
+    dpop_jkt: Option<&str>,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
     registered(client).verify_grant(GrantType::DeviceCode)?;
@@ -74,6 +75,7 @@ pub(super) async fn redeem(
         audience: &poll.resources,
         authorized_resources: &poll.resources,
         family_expires_at: now.plus(state.config.refresh_family_max_age.as_secs()),
+        dpop_jkt,
     };
     let response = issue::user_tokens(state, client, &poll.scope, &grant, None, now).await?;
     METRICS.device.with_label_values(&["redeemed"]).inc();

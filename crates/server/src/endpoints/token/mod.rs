@@ -29,18 +29,29 @@ async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Http
     let (client, params) = authenticate_form(state, req, body).await?;
     spend_budget(state, req, &client)?;
     let request = TokenRequest::parse(&params)?;
+    let proof = crate::dpop::proof(state, req, "/oauth/token", None).await?;
+    if proof.is_none() && client.dpop_bound_access_tokens {
+        return Err(crate::dpop::refused(
+            "missing",
+            "this client's tokens must be bound to its key (dpop_bound_access_tokens): send a DPoP proof with the request".into(),
+        ));
+    }
+    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
     let grant_type = request.grant_type();
     let response = match request {
-        TokenRequest::AuthorizationCode(r) => authorization_code::exchange(state, &client, r, now).await?,
-        TokenRequest::RefreshToken(r) => refresh_token::refresh(state, &client, r, now).await?,
-        TokenRequest::ClientCredentials(r) => client_credentials::issue(state, &client, r, now).await?,
-        TokenRequest::DeviceCode(r) => device_code::redeem(state, &client, r, now).await?,
+        TokenRequest::AuthorizationCode(r) => authorization_code::exchange(state, &client, r, jkt, now).await?,
+        TokenRequest::RefreshToken(r) => refresh_token::refresh(state, &client, r, jkt, now).await?,
+        TokenRequest::ClientCredentials(r) => client_credentials::issue(state, &client, r, jkt, now).await?,
+        TokenRequest::DeviceCode(r) => device_code::redeem(state, &client, r, jkt, now).await?,
     };
     METRICS.tokens_issued.with_label_values(&[grant_type.as_str()]).inc();
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(response))
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    if let Some(nonce) = proof.and(crate::dpop::fresh_nonce(state)) {
+        res.insert_header(("DPoP-Nonce", nonce));
+    }
+    Ok(res.json(response))
 }
 
 /// The optional request budget is counted per authenticated client: an unauthenticated request

@@ -36,6 +36,7 @@ pub(super) async fn refresh(
     state: &AppState,
     client: &ClientRecord,
     request: RefreshTokenRequest,
+    dpop_jkt: Option<&str>,
     now: UnixTime,
 ) -> Result<TokenResponse, Error> {
     let registered = registered(client);
@@ -51,8 +52,13 @@ pub(super) async fn refresh(
         None => (retried(state, client, &hash, &successor, now).await?, Standing::Retried),
     };
     let refresh = refresh_token::refresh(&token.scope, &token.audience, &registered, &request)?;
+    // RFC 9449 §5: a public client's bound refresh token is used only with a proof by its key.
+    crate::dpop::matches_binding(token.dpop_jkt.as_deref(), dpop_jkt).map_err(|why| {
+        METRICS.dpop_refused.with_label_values(&["binding"]).inc();
+        Error::InvalidGrant(format!("the refresh token {why}").into())
+    })?;
     let user = live_user(state, &token.subject).await?;
-    let grant = user_grant(&token, &user, &refresh.audience);
+    let grant = user_grant(&token, &user, &refresh.audience, dpop_jkt);
     match standing {
         Standing::Live => expect_rotated(rotate(state, &hash, &successor, now).await?)?,
         Standing::Retried => {
@@ -110,7 +116,12 @@ async fn rotate(state: &AppState, hash: &TokenHash, successor: &Successor, now: 
         .map_err(store_error)
 }
 
-fn user_grant<'a>(token: &'a RefreshTokenRecord, user: &'a UserRecord, audience: &'a [String]) -> UserGrant<'a> {
+fn user_grant<'a>(
+    token: &'a RefreshTokenRecord,
+    user: &'a UserRecord,
+    audience: &'a [String],
+    dpop_jkt: Option<&'a str>,
+) -> UserGrant<'a> {
     UserGrant {
         user,
         grant_id: &token.family_id,
@@ -121,6 +132,7 @@ fn user_grant<'a>(token: &'a RefreshTokenRecord, user: &'a UserRecord, audience:
         audience,
         authorized_resources: &token.audience,
         family_expires_at: token.family_expires_at,
+        dpop_jkt,
     }
 }
 
