@@ -111,6 +111,7 @@ async fn a_dpop_bound_code_flow_binds_its_tokens_and_userinfo_checks_every_proof
     // As Bearer it is refused; with another key's proof, a replayed proof or two headers too.
     let res = userinfo(&g, "Bearer", &at, &[]).await;
     assert_eq!(res.status(), 401);
+    assert!(challenge(&res).starts_with("DPoP algs="), "{}", challenge(&res));
     assert!(challenge(&res).contains("invalid_token"), "{}", challenge(&res));
     let res = userinfo(
         &g,
@@ -302,4 +303,50 @@ async fn a_proof_at_par_binds_the_code() {
         .await
         .unwrap();
     assert_eq!(tokens["token_type"], "DPoP", "{tokens}");
+}
+
+#[tokio::test]
+async fn a_public_client_that_starts_using_dpop_binds_its_refresh_tokens_from_then_on() {
+    let g = Gatehouse::start_env(&[("GATEHOUSE_DPOP_NONCE", "true")]);
+    g.user("alice");
+    let client = g.public_client("ES256");
+    let k = key(Algorithm::ES256, "k");
+    let token_url = format!("{}/oauth/token", g.issuer);
+    let (code, verifier) = authorized_code(&g, &Browser::new(), &client, "openid offline_access", &[]).await;
+    let mut form = code_grant(&code, &verifier).to_vec();
+    form.push(("client_id", &client.id));
+    let tokens: Value = token_request(&g, &client, &form, &[]).await.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "Bearer", "{tokens}");
+    // First refresh with a proof: refused for want of a nonce, then accepted with it.
+    let rt = s(&tokens["refresh_token"]);
+    let refresh = |rt: &str| {
+        vec![
+            ("grant_type".to_owned(), "refresh_token".to_owned()),
+            ("refresh_token".to_owned(), rt.to_owned()),
+            ("client_id".to_owned(), client.id.clone()),
+        ]
+    };
+    let form = refresh(&rt);
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let res = token_request(&g, &client, &pairs, &[&proof(&k, "POST", &token_url, None, None)]).await;
+    assert_eq!(res.status(), 400);
+    let nonce = res.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    let res = token_request(
+        &g,
+        &client,
+        &pairs,
+        &[&proof(&k, "POST", &token_url, None, Some(&nonce))],
+    )
+    .await;
+    assert!(
+        res.headers().contains_key("dpop-nonce"),
+        "a fresh nonce with every answer"
+    );
+    let bound: Value = res.json().await.unwrap();
+    assert_eq!(bound["token_type"], "DPoP", "{bound}");
+    // From then on the refresh token is bound: without a proof it is refused.
+    let form = refresh(&s(&bound["refresh_token"]));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let body: Value = token_request(&g, &client, &pairs, &[]).await.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
 }

@@ -64,6 +64,16 @@ pub async fn proof(
     Ok(Some(proof))
 }
 
+/// The proof algorithms accepted, space-separated, for `WWW-Authenticate: DPoP algs=…`.
+#[must_use]
+pub fn algs(state: &AppState) -> &'static str {
+    if state.config.dpop_rs256 {
+        "ES256 EdDSA PS256 RS256"
+    } else {
+        "ES256 EdDSA PS256"
+    }
+}
+
 /// The nonce to offer in a successful response when nonces are on (RFC 9449 §8.2).
 #[must_use]
 pub fn fresh_nonce(state: &AppState) -> Option<String> {

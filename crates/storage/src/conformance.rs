@@ -190,6 +190,7 @@ fn successor_token(value: &str) -> Successor {
     Successor {
         hash: TokenHash::of(value),
         expires_at: NOW.plus(3600),
+        bind_to: None,
     }
 }
 

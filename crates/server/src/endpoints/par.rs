@@ -18,6 +18,18 @@ use gatehouse_protocol::types::TokenHash;
 use gatehouse_storage::PushedRequest;
 use serde_json::json;
 
+/// RFC 9449 §10.1: a DPoP proof at the push binds the code to its key, as `dpop_jkt` would; both
+/// must then name the same key.
+fn bind_to(params: Params, proof: &gatehouse_protocol::dpop::Proof) -> Result<Params, Error> {
+    match params.get("dpop_jkt")? {
+        Some(jkt) if jkt != proof.jkt => Err(invalid_request(
+            "dpop_jkt differs from the thumbprint of the DPoP proof's key; send one of them, or the same key",
+        )),
+        Some(_) => Ok(params),
+        None => with(&params, "dpop_jkt", &proof.jkt),
+    }
+}
+
 /// `params` with one more parameter.
 fn with(params: &Params, name: &str, value: &str) -> Result<Params, Error> {
     Params::from_checked_pairs(params.pairs().chain([(name, value)]))
@@ -33,6 +45,9 @@ pub async fn push(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
 
 async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, Error> {
     let now = state.clock.now();
+    // The proof before the client's credentials, as at the token endpoint (a nonce retry resends
+    // the same assertion).
+    let proof = crate::dpop::proof(state, req, "/oauth/par", None).await?;
     let (client, params) = authenticate_form(state, req, body).await?;
     if params.get("client_id")?.is_some_and(|id| id != client.id.as_str()) {
         return Err(invalid_request("client_id differs from the client that authenticated"));
@@ -43,17 +58,8 @@ async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Http
         // Authenticated with a header: the request names its client all the same.
         effective = with(&effective, "client_id", client.id.as_str())?;
     }
-    // RFC 9449 §10.1: a DPoP proof at the push binds the code to its key, as dpop_jkt would.
-    if let Some(proof) = crate::dpop::proof(state, req, "/oauth/par", None).await? {
-        match effective.get("dpop_jkt")? {
-            Some(jkt) if jkt != proof.jkt => {
-                return Err(invalid_request(
-                    "dpop_jkt differs from the thumbprint of the DPoP proof's key; send one of them, or the same key",
-                ));
-            }
-            Some(_) => {}
-            None => effective = with(&effective, "dpop_jkt", &proof.jkt)?,
-        }
+    if let Some(proof) = &proof {
+        effective = bind_to(effective, proof)?;
     }
     validate(state, &client, &effective, &source)
         .await
@@ -73,7 +79,10 @@ async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Http
     };
     state.store.push_request(&record).await.map_err(store_error)?;
     tracing::info!(target: "gatehouse::audit", event = "authorization.pushed", client_id = %client.id, signed = source.signed);
-    Ok(HttpResponse::Created()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "request_uri": request_uri, "expires_in": ttl })))
+    let mut res = HttpResponse::Created();
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(nonce) = proof.and(crate::dpop::fresh_nonce(state)) {
+        res.insert_header(("DPoP-Nonce", nonce));
+    }
+    Ok(res.json(json!({ "request_uri": request_uri, "expires_in": ttl })))
 }

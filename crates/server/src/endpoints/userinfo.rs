@@ -14,7 +14,7 @@ use gatehouse_protocol::types::UnixTime;
 /// `GET /oauth/userinfo`: the token in the `Authorization` header.
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
-    let token = required(presented(&req, None).map_err(err)?)?;
+    let token = required(&state, presented(&req, None).map_err(err)?)?;
     respond(&state, &req, &token, now).await
 }
 
@@ -26,7 +26,7 @@ pub async fn post(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes
     } else {
         Some(params::form(&req, &body).map_err(err)?)
     };
-    let token = required(presented(&req, form.as_ref()).map_err(err)?)?;
+    let token = required(&state, presented(&req, form.as_ref()).map_err(err)?)?;
     respond(&state, &req, &token, now).await
 }
 
@@ -74,10 +74,10 @@ fn presented(
 
 /// The token, or the answer to a request without one: RFC 6750 §3.1 says such a challenge carries
 /// no error code (the body still says what to send).
-fn required(token: Option<Presented>) -> Result<Presented, ApiError> {
+fn required(state: &AppState, token: Option<Presented>) -> Result<Presented, ApiError> {
     token.ok_or_else(|| ApiError {
         error: Error::InvalidToken("an access token is required: send Authorization: Bearer <token>".into()),
-        challenge: Challenge::BearerBare,
+        challenge: Challenge::BearerBare(crate::dpop::algs(state)),
     })
 }
 
@@ -87,13 +87,16 @@ async fn respond(
     presented: &Presented,
     now: UnixTime,
 ) -> Result<HttpResponse, ApiError> {
-    let challenge = if presented.dpop {
-        Challenge::Dpop
-    } else {
-        Challenge::Bearer
-    };
-    let fail = |error: Error| ApiError { error, challenge };
-    let claims = claims(state, req, presented, now).await.map_err(fail)?;
+    // A bound token gets the DPoP challenge whichever scheme it came with (RFC 9449 §7.1).
+    let mut bound = false;
+    let claims = claims(state, req, presented, &mut bound, now).await.map_err(|error| {
+        let challenge = if presented.dpop || bound {
+            Challenge::Dpop(crate::dpop::algs(state))
+        } else {
+            Challenge::Bearer
+        };
+        ApiError { error, challenge }
+    })?;
     let mut res = HttpResponse::Ok();
     res.insert_header((header::CACHE_CONTROL, "no-store"));
     if let Some(nonce) = crate::dpop::fresh_nonce(state).filter(|_| presented.dpop) {
@@ -108,20 +111,11 @@ async fn claims(
     state: &AppState,
     req: &HttpRequest,
     presented: &Presented,
+    bound: &mut bool,
     now: UnixTime,
 ) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
     let token = presented.token.as_str();
-    let proof = if presented.dpop {
-        let proof = crate::dpop::proof(state, req, "/oauth/userinfo", Some(token)).await?;
-        Some(proof.ok_or_else(|| {
-            crate::dpop::refused(
-                "missing",
-                "a token sent with the DPoP scheme needs a DPoP proof in the DPoP header".into(),
-            )
-        })?)
-    } else {
-        None
-    };
+    let proof = proof(state, req, presented).await?;
     let inactive = || Error::InvalidToken("the access token is unknown, expired or revoked".into());
     let hash = crate::issue::access_token_hash(state, token).ok_or_else(inactive)?;
     let record = state
@@ -130,6 +124,7 @@ async fn claims(
         .await
         .map_err(store_error)?
         .ok_or_else(inactive)?;
+    *bound = record.dpop_jkt.is_some();
     check_binding(record.dpop_jkt.as_deref(), proof.as_ref())?;
     let Some(subject) = &record.subject else {
         return Err(Error::InvalidToken(
@@ -153,6 +148,24 @@ async fn claims(
     let mut claims = released(&user, &record.scope, &record.claims.userinfo);
     claims.insert("sub".into(), serde_json::json!(user.id));
     Ok(claims)
+}
+
+/// The proof that must come with a token sent with the `DPoP` scheme.
+async fn proof(
+    state: &AppState,
+    req: &HttpRequest,
+    presented: &Presented,
+) -> Result<Option<gatehouse_protocol::dpop::Proof>, Error> {
+    if !presented.dpop {
+        return Ok(None);
+    }
+    let proof = crate::dpop::proof(state, req, "/oauth/userinfo", Some(&presented.token)).await?;
+    proof.map(Some).ok_or_else(|| {
+        crate::dpop::refused(
+            "missing",
+            "a token sent with the DPoP scheme needs a DPoP proof in the DPoP header".into(),
+        )
+    })
 }
 
 /// RFC 9449 §7.1: a bound token only with `DPoP` and a proof by its key; an unbound one only as

@@ -37,10 +37,11 @@ pub enum Challenge {
     /// A protected resource (RFC 6750 §3).
     Bearer,
     /// A protected resource asked without any credentials: the challenge carries no error code
-    /// (RFC 6750 §3.1); a `DPoP` challenge names the proof algorithms (RFC 9449 §7.1).
-    BearerBare,
-    /// A protected resource asked with a DPoP-bound token (RFC 9449 §7.1): `DPoP` errors are 401.
-    Dpop,
+    /// (RFC 6750 §3.1); a `DPoP` challenge names the accepted proof algorithms (RFC 9449 §7.1).
+    BearerBare(&'static str),
+    /// A protected resource asked with the `DPoP` scheme or a DPoP-bound token (RFC 9449 §7.1):
+    /// `DPoP` errors are 401; the challenge names the accepted proof algorithms.
+    Dpop(&'static str),
 }
 
 /// An OAuth error answered as JSON. However it is built, the response is counted once in
@@ -88,7 +89,7 @@ impl From<Error> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match (&self.error, self.challenge) {
-            (Error::InvalidDpopProof(_) | Error::UseDpopNonce { .. }, Challenge::Dpop) => StatusCode::UNAUTHORIZED,
+            (Error::InvalidDpopProof(_) | Error::UseDpopNonce { .. }, Challenge::Dpop(_)) => StatusCode::UNAUTHORIZED,
             _ => status_of(&self.error),
         }
     }
@@ -139,15 +140,14 @@ fn json(status: StatusCode, error: &Error, challenge: Challenge) -> HttpResponse
     res.insert_header((header::CACHE_CONTROL, "no-store"));
     let description = error.description();
     if status == StatusCode::UNAUTHORIZED {
-        let algs = gatehouse_protocol::dpop::ALGORITHMS.join(" ");
         let value = match challenge {
             Challenge::Basic => "Basic realm=\"gatehouse\"".to_owned(),
-            Challenge::BearerBare => format!("Bearer realm=\"gatehouse\", DPoP algs=\"{algs}\""),
+            Challenge::BearerBare(algs) => format!("Bearer realm=\"gatehouse\", DPoP algs=\"{algs}\""),
             Challenge::Bearer => format!(
                 "Bearer realm=\"gatehouse\", error=\"{}\", error_description=\"{description}\"",
                 error.code()
             ),
-            Challenge::Dpop => format!(
+            Challenge::Dpop(algs) => format!(
                 "DPoP algs=\"{algs}\", error=\"{}\", error_description=\"{description}\"",
                 error.code()
             ),

@@ -247,6 +247,10 @@ pub struct Successor {
     pub hash: TokenHash,
     /// Idle expiry of the successor (the family's absolute expiry still applies).
     pub expires_at: UnixTime,
+    /// The DPoP key to bind the successor to when the presented token is not bound yet (a public
+    /// client that started using DPoP, RFC 9449 §5): the 32 bytes of its RFC 7638 thumbprint. A
+    /// bound token's successor keeps its key whatever this says.
+    pub bind_to: Option<TokenHash>,
 }
 
 impl Successor {
@@ -256,6 +260,7 @@ impl Successor {
         Self {
             hash: record.hash,
             expires_at: record.expires_at,
+            bind_to: None,
         }
     }
 }

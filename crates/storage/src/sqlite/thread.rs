@@ -10,22 +10,35 @@ use crate::error::StoreError;
 use crate::model::AccessTokenRecord;
 use crate::sql;
 use crate::traits::StoreResult;
+use gatehouse_protocol::types::UnixTime;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// A unit of work for the store thread.
 pub(super) enum Job {
     /// Any statement or transaction, run alone.
     Run(Box<dyn FnOnce(&mut Connection) + Send>),
-    /// An access-token insert: consecutive ones share a commit (group commit).
-    InsertAccess(Box<AccessTokenRecord>, tokio::sync::oneshot::Sender<StoreResult<()>>),
+    /// One statement of the hot path: consecutive ones share a commit (group commit).
+    Grouped(Grouped),
 }
 
-/// Most access-token inserts that share one commit.
+/// The statements that share commits: each is one statement, so one failing undoes only itself.
+pub(super) enum Grouped {
+    /// An access-token insert.
+    InsertAccess(Box<AccessTokenRecord>, tokio::sync::oneshot::Sender<StoreResult<()>>),
+    /// A single-use value (`first_use`): `(id, purpose, expires_at, now)`, answering whether it
+    /// was new.
+    FirstUse(
+        Box<(gatehouse_protocol::types::TokenHash, String, UnixTime, UnixTime)>,
+        tokio::sync::oneshot::Sender<StoreResult<bool>>,
+    ),
+}
+
+/// Most statements that share one commit.
 const GROUP_COMMIT_MAX: usize = 256;
 
-/// The store thread: runs jobs in arrival order. Access-token inserts waiting in the queue are
-/// gathered into one transaction, so one commit carries many tokens (group commit); a job of
-/// another kind ends the group and runs after it.
+/// The store thread: runs jobs in arrival order. Grouped statements waiting in the queue are
+/// gathered into one transaction, so one commit carries many (group commit); a job of another
+/// kind ends the group and runs after it.
 pub(super) fn store_thread(conn: &mut Connection, queue: &std::sync::mpsc::Receiver<Job>) {
     let mut next: Option<Job> = None;
     loop {
@@ -41,11 +54,11 @@ pub(super) fn store_thread(conn: &mut Connection, queue: &std::sync::mpsc::Recei
                 // A panicking job must not take the store down with it; its caller sees an error.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
             }
-            Job::InsertAccess(token, answer) => {
-                let mut group = vec![(token, answer)];
+            Job::Grouped(first) => {
+                let mut group = vec![first];
                 while group.len() < GROUP_COMMIT_MAX {
                     match queue.try_recv() {
-                        Ok(Job::InsertAccess(t, a)) => group.push((t, a)),
+                        Ok(Job::Grouped(g)) => group.push(g),
                         Ok(other) => {
                             next = Some(other);
                             break;
@@ -53,7 +66,7 @@ pub(super) fn store_thread(conn: &mut Connection, queue: &std::sync::mpsc::Recei
                         Err(_) => break,
                     }
                 }
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| insert_access_group(conn, group)));
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_group(conn, group)));
             }
         }
     }
@@ -72,26 +85,35 @@ pub(super) fn checkpoint_thread(conn: &Connection, stopped: &std::sync::mpsc::Re
     }
 }
 
-/// Inserts a group of access tokens in one transaction. A row that fails (say its client was just
-/// deleted) fails alone: SQLite undoes only the failing statement, and its caller gets the error.
+/// Runs a group in one transaction. A statement that fails (say a token of a client just deleted)
+/// fails alone: SQLite undoes only the failing statement, and its caller gets the error.
 ///
-/// Access tokens alone commit without waiting for fsync (`synchronous=NORMAL` in WAL mode: durable
-/// at the next checkpoint or FULL commit). A crash may lose a token just issued; it then fails
-/// closed (introspection says inactive). Everything else stays FULL.
-fn insert_access_group(
-    conn: &mut Connection,
-    group: Vec<(Box<AccessTokenRecord>, tokio::sync::oneshot::Sender<StoreResult<()>>)>,
-) {
-    let insert = |conn: &Connection, t: &AccessTokenRecord| -> StoreResult<()> {
-        exec(conn, &sql::tokens::INSERT_ACCESS, &sql::tokens::access_params(t)?)?;
-        Ok(())
+/// A group of access tokens alone commits without waiting for fsync (`synchronous=NORMAL` in WAL
+/// mode: durable at the next checkpoint or FULL commit). A crash may lose a token just issued; it
+/// then fails closed (introspection says inactive). A group with a single-use value commits FULL:
+/// forgetting one would let a replay through.
+fn run_group(conn: &mut Connection, group: Vec<Grouped>) {
+    let relaxed = group.iter().all(|g| matches!(g, Grouped::InsertAccess(..)));
+    let run = |conn: &Connection, g: &Grouped| -> StoreResult<bool> {
+        match g {
+            Grouped::InsertAccess(t, _) => {
+                exec(conn, &sql::tokens::INSERT_ACCESS, &sql::tokens::access_params(t)?)?;
+                Ok(true)
+            }
+            Grouped::FirstUse(v, _) => {
+                let (id, purpose, expires_at, now) = &**v;
+                let params = crate::sql::values![id, purpose.as_str(), *expires_at, *now];
+                Ok(exec(conn, &sql::replays::FIRST_USE, &params)? == 1)
+            }
+        }
     };
+    let sync = if relaxed { "NORMAL" } else { "FULL" };
     let outcome = conn
-        .pragma_update(None, "synchronous", "NORMAL")
+        .pragma_update(None, "synchronous", sync)
         .map_err(StoreError::from)
         .and_then(|()| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let results: Vec<StoreResult<()>> = group.iter().map(|(t, _)| insert(&tx, t)).collect();
+            let results: Vec<StoreResult<bool>> = group.iter().map(|g| run(&tx, g)).collect();
             tx.commit()?;
             Ok(results)
         });
@@ -99,15 +121,17 @@ fn insert_access_group(
         Ok(()) => outcome,
         Err(e) => Err(e.into()),
     };
-    match outcome {
-        Ok(results) => {
-            for ((_, answer), result) in group.into_iter().zip(results) {
-                let _ = answer.send(result);
+    let results: Vec<StoreResult<bool>> = match outcome {
+        Ok(results) => results,
+        Err(e) => group.iter().map(|_| Err(e.clone())).collect(),
+    };
+    for (g, result) in group.into_iter().zip(results) {
+        match g {
+            Grouped::InsertAccess(_, answer) => {
+                let _ = answer.send(result.map(|_| ()));
             }
-        }
-        Err(e) => {
-            for (_, answer) in group {
-                let _ = answer.send(Err(e.clone()));
+            Grouped::FirstUse(_, answer) => {
+                let _ = answer.send(result);
             }
         }
     }

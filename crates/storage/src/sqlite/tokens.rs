@@ -1,7 +1,7 @@
 //! Codes, tokens and keys on SQLite: what the server issues and signs with. Access-token inserts
 //! go to the store thread's group commit.
 
-use super::{SqliteStore, exec, ready, thread::Job};
+use super::{SqliteStore, exec, ready, thread::Grouped, thread::Job};
 use crate::decode;
 use crate::model::*;
 use crate::ops;
@@ -32,8 +32,11 @@ impl Codes for SqliteStore {
 impl Tokens for SqliteStore {
     async fn put_access_token(&self, token: &AccessTokenRecord) -> StoreResult<()> {
         let (answer, result) = tokio::sync::oneshot::channel();
-        self.submit(Job::InsertAccess(Box::new(token.clone()), answer), result)
-            .await
+        self.submit(
+            Job::Grouped(Grouped::InsertAccess(Box::new(token.clone()), answer)),
+            result,
+        )
+        .await
     }
 
     async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>> {

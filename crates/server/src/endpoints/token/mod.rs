@@ -26,10 +26,12 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
 
 async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, Error> {
     let now = state.clock.now();
+    // The proof first: a client told to retry with a DPoP nonce resends the same body, and its
+    // client assertion (single use) must not have been spent on the refused attempt.
+    let proof = crate::dpop::proof(state, req, "/oauth/token", None).await?;
     let (client, params) = authenticate_form(state, req, body).await?;
     spend_budget(state, req, &client)?;
     let request = TokenRequest::parse(&params)?;
-    let proof = crate::dpop::proof(state, req, "/oauth/token", None).await?;
     if proof.is_none() && client.dpop_bound_access_tokens {
         return Err(crate::dpop::refused(
             "missing",

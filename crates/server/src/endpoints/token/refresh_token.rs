@@ -14,7 +14,7 @@ use crate::state::AppState;
 use gatehouse_protocol::Error;
 use gatehouse_protocol::grant::refresh_token;
 use gatehouse_protocol::request::token::RefreshTokenRequest;
-use gatehouse_protocol::types::{GrantType, TokenHash, UnixTime};
+use gatehouse_protocol::types::{ClientKind, GrantType, TokenHash, UnixTime};
 use gatehouse_storage::{ClientRecord, RefreshTokenRecord, Rotation, UserRecord};
 
 /// How the presented token stands.
@@ -60,7 +60,12 @@ pub(super) async fn refresh(
     let user = live_user(state, &token.subject).await?;
     let grant = user_grant(&token, &user, &refresh.audience, dpop_jkt);
     match standing {
-        Standing::Live => expect_rotated(rotate(state, &hash, &successor, now).await?)?,
+        Standing::Live => {
+            // RFC 9449 §5: a public client that proves a key binds its refresh tokens to it, also
+            // when the token it presents was issued before it used DPoP.
+            let bind_to = dpop_jkt.filter(|_| client.auth_method.kind() == ClientKind::Public);
+            expect_rotated(rotate(state, &hash, &successor, bind_to, now).await?)?;
+        }
         Standing::Retried => {
             tracing::info!(target: "gatehouse::audit", event = "refresh.retried_in_grace", client_id = %client.id, family = %token.family_id);
         }
@@ -83,7 +88,7 @@ async fn retried(
     successor: &Successor,
     now: UnixTime,
 ) -> Result<RefreshTokenRecord, Error> {
-    match rotate(state, hash, successor, now).await? {
+    match rotate(state, hash, successor, None, now).await? {
         Rotation::Retried(s) if s.client_id == client.id => Ok(*s),
         Rotation::Reused { family_id, .. } => Err(reused(&family_id)),
         _ => Err(unknown()),
@@ -103,10 +108,19 @@ fn expect_rotated(rotation: Rotation) -> Result<(), Error> {
 /// The one call to the rotation contract: the store gives the successor everything of the
 /// presented token but its hash and lifetimes. When the token was not live, the store never stores
 /// the successor: it only reports a retry or a replay.
-async fn rotate(state: &AppState, hash: &TokenHash, successor: &Successor, now: UnixTime) -> Result<Rotation, Error> {
+async fn rotate(
+    state: &AppState,
+    hash: &TokenHash,
+    successor: &Successor,
+    bind_to: Option<&str>,
+    now: UnixTime,
+) -> Result<Rotation, Error> {
     let next = gatehouse_storage::Successor {
         hash: successor.hash,
         expires_at: successor.expires_at,
+        bind_to: bind_to
+            .and_then(gatehouse_protocol::types::b64url_decode)
+            .and_then(|b| TokenHash::from_bytes(&b)),
     };
     let grace = state.config.refresh_reuse_grace_seconds;
     state
