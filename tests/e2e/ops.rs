@@ -506,3 +506,65 @@ fn ids_starting_with_a_dash_are_taken_as_ids_on_the_command_line() {
         assert!(!v["client_id"].as_str().unwrap().starts_with('-'), "{v}");
     }
 }
+
+#[tokio::test]
+async fn under_load_sigterm_loses_no_access_line_and_no_audit_event() {
+    let mut g = Gatehouse::start();
+    let client = service_client(&g, &[]);
+    let url = format!("{}/oauth/token", g.issuer);
+    // Clients that keep sending until the server goes away; each request names its own id.
+    let mut senders = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let (url, id_of_client, secret) = (url.clone(), client.id.clone(), client.secret.clone());
+        senders.spawn(async move {
+            let mut answered = Vec::new();
+            for n in 0..10_000 {
+                let id = format!("load-{worker}-{n}");
+                let res = http()
+                    .post(&url)
+                    .basic_auth(&id_of_client, secret.as_ref())
+                    .header("X-Request-Id", &id)
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await;
+                match res {
+                    Ok(r) if r.status() == 200 => answered.push(id),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            answered
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    g.signal_term();
+    let mut answered = Vec::new();
+    while let Some(done) = senders.join_next().await {
+        answered.extend(done.unwrap());
+    }
+    assert!(g.wait_exit(), "exit status 0 after a graceful shutdown");
+    assert!(answered.len() > 100, "the load ran: {} answered", answered.len());
+    let log = g.log();
+    let access: std::collections::HashSet<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"target\":\"gatehouse::access\""))
+        .filter_map(|l| l.split("\"request_id\":\"").nth(1)?.split('"').next())
+        .collect();
+    let missing: Vec<&String> = answered.iter().filter(|id| !access.contains(id.as_str())).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} answered requests have no access line, e.g. {:?}",
+        missing.len(),
+        answered.len(),
+        missing.first()
+    );
+    let issued = log
+        .lines()
+        .filter(|l| l.contains("\"event\":\"token.issued\"") && l.contains("load-"))
+        .count();
+    assert!(
+        issued >= answered.len(),
+        "{issued} audit events for {} tokens",
+        answered.len()
+    );
+}

@@ -113,7 +113,8 @@ pub fn run() -> ExitCode {
 
 async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let (config, sources) = Config::load(config_file)?;
-    init_logging(&config);
+    // Held until the command ends: dropping it writes out every line still queued.
+    let _log_writer = init_logging(&config);
     // Validated by the config loader; installed once for every command of this process.
     crate::seal::install(
         config
@@ -230,7 +231,15 @@ fn may_log(meta: &tracing::Metadata<'_>) -> bool {
     *meta.level() <= tracing::Level::INFO || meta.target().starts_with("gatehouse")
 }
 
-fn init_logging(config: &Config) {
+/// Lines the log writer thread may have queued before a request that logs waits for it.
+const LOG_QUEUE_LINES: usize = 64 * 1024;
+
+/// Installs the subscriber. Lines are formatted on the request's thread and handed to a writer
+/// thread through a bounded queue, so no request waits for a write to stderr. When the queue is
+/// full (stderr is slower than the requests for a long while) the request waits for room: no
+/// line, access or audit, is ever dropped, and lines keep their order. The returned guard writes
+/// out what is queued when dropped.
+fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::filter::{FilterExt, filter_fn};
     use tracing_subscriber::prelude::*;
@@ -243,10 +252,13 @@ fn init_logging(config: &Config) {
         LogFormat::Text => false,
         LogFormat::Auto => !terminal,
     };
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .thread_name("gatehouse-log")
+        .finish(std::io::stderr());
     // Colour escapes only for a terminal: a file or a pipe gets plain text.
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(terminal);
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(terminal);
     if json {
         tracing_subscriber::registry()
             .with(layer.json().with_filter(filter))
@@ -254,6 +266,7 @@ fn init_logging(config: &Config) {
     } else {
         tracing_subscriber::registry().with(layer.with_filter(filter)).init();
     }
+    guard
 }
 
 /// Prints `value` as JSON, or `human` otherwise.
