@@ -256,7 +256,8 @@ fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard 
         .lossy(false)
         .buffered_lines_limit(LOG_QUEUE_LINES)
         .thread_name("gatehouse-log")
-        .finish(std::io::stderr());
+        // The writer drains the queue, then flushes: under load one write(2) carries many lines.
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     // Colour escapes only for a terminal: a file or a pipe gets plain text.
     let layer = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(terminal);
     if json {
