@@ -429,7 +429,15 @@ async fn keys_from_a_jwks_uri_are_cached_refetched_on_rotation_and_not_flooded()
         assert!(s(&body["error_description"]).contains("kid unknown-"), "{body}");
     }
     assert_eq!(jwks.fetches(), 2, "at most one refetch per window");
-    let shown = g.cli(&["client", "show", &client]);
+    // The fetch is recorded off the request's path: wait for the last one.
+    let mut shown = g.cli(&["client", "show", &client]);
+    for _ in 0..50 {
+        if shown["jwks_uri_last_fetch"]["key_ids"] == json!(["k2"]) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        shown = g.cli(&["client", "show", &client]);
+    }
     assert_eq!(shown["jwks_uri"], json!(jwks.url));
     assert_eq!(shown["jwks_uri_last_fetch"]["key_ids"], json!(["k2"]), "{shown}");
     assert_eq!(shown["jwks_uri_last_fetch"]["error"], Value::Null);
@@ -448,7 +456,15 @@ async fn a_jwks_uri_inside_the_network_is_not_fetched_unless_allowed() {
         "{body}"
     );
     assert_eq!(jwks.fetches(), 0);
-    let shown = g.cli(&["client", "show", &client]);
+    // The fetch is recorded off the request's path: wait for it.
+    let mut shown = g.cli(&["client", "show", &client]);
+    for _ in 0..50 {
+        if shown["jwks_uri_last_fetch"]["error"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        shown = g.cli(&["client", "show", &client]);
+    }
     assert!(
         s(&shown["jwks_uri_last_fetch"]["error"]).contains("GATEHOUSE_OUTBOUND_ALLOW"),
         "{shown}"

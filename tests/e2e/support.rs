@@ -246,8 +246,20 @@ impl Gatehouse {
     }
 
     /// The server's log so far.
+    /// The server writes its log from a writer thread a moment after the requests that caused the
+    /// lines, so this reads until the file has stopped growing for 50 ms (at most 2 s).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+        let read = || std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default();
+        let mut last = read();
+        for _ in 0..40 {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = read();
+            if now.len() == last.len() {
+                return now;
+            }
+            last = now;
+        }
+        last
     }
 }
 
