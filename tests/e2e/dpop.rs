@@ -181,6 +181,20 @@ async fn client_credentials_bind_and_introspection_shows_the_key() {
         about["cnf"]["jkt"],
         json!(base64_url(&sha2::Sha256::digest(canonical.as_bytes())))
     );
+    // A proof sent with wrong client credentials is not used up (nothing is written for anonymous
+    // requests): the same proof then works for the real client.
+    let p = proof(&k, "POST", &token_url, None, None);
+    let impostor = TestClient {
+        id: service.id.clone(),
+        secret: Some("wrong".into()),
+    };
+    assert_eq!(token_request(&g, &impostor, &cc, &[&p]).await.status(), 401);
+    assert_eq!(token_request(&g, &service, &cc, &[&p]).await.status(), 200);
+    assert_eq!(
+        token_request(&g, &service, &cc, &[&p]).await.status(),
+        400,
+        "then it is spent"
+    );
     // Without a proof the token is a bearer token, as before.
     let plain: Value = token_request(&g, &service, &cc, &[]).await.json().await.unwrap();
     assert_eq!(plain["token_type"], "Bearer");

@@ -10,13 +10,32 @@ use gatehouse_protocol::Error;
 use gatehouse_protocol::dpop::{self, Proof, ProofCheck};
 use gatehouse_protocol::types::{TokenHash, UnixTime};
 
-/// The DPoP proof of this request to `path`, if it carries a `DPoP` header; `access_token` at a
-/// resource, whose hash the proof's `ath` must be.
+/// The DPoP proof of this request to `path`, checked ([`check`]) and used up ([`consume`]).
 ///
 /// # Errors
-/// `invalid_dpop_proof` naming the check that failed (a replayed `jti` included);
-/// `use_dpop_nonce` with a fresh nonce when nonces are on and the proof lacks a current one.
+/// As [`check`] and [`consume`].
 pub async fn proof(
+    state: &AppState,
+    req: &HttpRequest,
+    path: &str,
+    access_token: Option<&str>,
+) -> Result<Option<Proof>, Error> {
+    let proof = check(state, req, path, access_token)?;
+    if let Some(p) = &proof {
+        consume(state, p).await?;
+    }
+    Ok(proof)
+}
+
+/// The DPoP proof of this request to `path`, if it carries a `DPoP` header, checked but not yet
+/// used up; `access_token` at a resource, whose hash the proof's `ath` must be. Nothing is written:
+/// endpoints that authenticate clients check the proof (and its nonce) first, and use it up only
+/// once the client is known, so anonymous requests cannot make the server write.
+///
+/// # Errors
+/// `invalid_dpop_proof` naming the check that failed; `use_dpop_nonce` with a fresh nonce when
+/// nonces are on and the proof lacks a current one.
+pub fn check(
     state: &AppState,
     req: &HttpRequest,
     path: &str,
@@ -46,10 +65,19 @@ pub async fn proof(
             nonce: nonces.current(now.0),
         });
     }
-    // Remembered for as long as the proof's iat could be accepted: once per key and jti, on every
-    // instance (one atomic statement).
+    Ok(Some(proof))
+}
+
+/// Uses up a checked proof: its `jti` is remembered for as long as its `iat` could be accepted,
+/// once per key, on every instance (one atomic statement).
+///
+/// # Errors
+/// `invalid_dpop_proof` for a proof already used; store errors.
+pub async fn consume(state: &AppState, proof: &Proof) -> Result<(), Error> {
+    let now = state.clock.now();
+    let window: i64 = state.config.dpop_window.as_secs().try_into().unwrap_or(i64::MAX);
     let key = TokenHash::of(&format!("{}\n{}", proof.jkt, proof.jti));
-    let until = UnixTime(proof.iat.saturating_add(check.window).saturating_add(1));
+    let until = UnixTime(proof.iat.saturating_add(window).saturating_add(1));
     if !state
         .store
         .first_use("dpop", &key, until, now)
@@ -61,7 +89,7 @@ pub async fn proof(
             "the DPoP proof's jti was already used; make a new proof, with a fresh jti, for every request".into(),
         ));
     }
-    Ok(Some(proof))
+    Ok(())
 }
 
 /// The proof algorithms accepted, space-separated, for `WWW-Authenticate: DPoP algs=…`.

@@ -47,8 +47,11 @@ async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Http
     let now = state.clock.now();
     // The proof before the client's credentials, as at the token endpoint (a nonce retry resends
     // the same assertion).
-    let proof = crate::dpop::proof(state, req, "/oauth/par", None).await?;
+    let proof = crate::dpop::check(state, req, "/oauth/par", None)?;
     let (client, params) = authenticate_form(state, req, body).await?;
+    if let Some(p) = &proof {
+        crate::dpop::consume(state, p).await?;
+    }
     if params.get("client_id")?.is_some_and(|id| id != client.id.as_str()) {
         return Err(invalid_request("client_id differs from the client that authenticated"));
     }

@@ -26,10 +26,14 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
 
 async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<HttpResponse, Error> {
     let now = state.clock.now();
-    // The proof first: a client told to retry with a DPoP nonce resends the same body, and its
-    // client assertion (single use) must not have been spent on the refused attempt.
-    let proof = crate::dpop::proof(state, req, "/oauth/token", None).await?;
+    // The proof is checked first (a client told to retry with a DPoP nonce resends the same body,
+    // and its single-use client assertion must not have been spent on the refused attempt), and
+    // used up once the client is known (so anonymous requests cannot make the server write).
+    let proof = crate::dpop::check(state, req, "/oauth/token", None)?;
     let (client, params) = authenticate_form(state, req, body).await?;
+    if let Some(p) = &proof {
+        crate::dpop::consume(state, p).await?;
+    }
     spend_budget(state, req, &client)?;
     let request = TokenRequest::parse(&params)?;
     if proof.is_none() && client.dpop_bound_access_tokens {
