@@ -100,8 +100,8 @@ pub fn check_proof(values: &[&str], check: &ProofCheck<'_>) -> Result<Proof, Ref
             "the DPoP proof has no jwk header; it must carry the public key it is signed with",
         )
     })?;
-    let keys = ClientKeys::parse(&serde_json::json!({ "keys": [jwk] }).to_string())
-        .map_err(|e| refusal("key", format!("the DPoP proof's jwk is not usable: {e}")))?;
+    let keys =
+        ClientKeys::single(&jwk).map_err(|e| refusal("key", format!("the DPoP proof's jwk is not usable: {e}")))?;
     let jkt =
         client_jwt::thumbprint(&jwk).ok_or_else(|| refusal("key", "the DPoP proof's jwk lacks a required member"))?;
     let claims = client_jwt::verify_embedded(jwt, Purpose::DpopProof, &keys)

@@ -9,12 +9,11 @@
 //! `/oauth/authorize` runs it again when the pushed request is used, so a client changed in between
 //! is judged as it is now.
 
-use crate::client_keys::KeyError;
 use crate::http::error::store_error;
 use crate::interaction::Back;
 use crate::state::AppState;
 use gatehouse_protocol::Error;
-use gatehouse_protocol::client_jwt::{self, Purpose};
+use gatehouse_protocol::client_jwt::Purpose;
 use gatehouse_protocol::error::invalid_request;
 use gatehouse_protocol::request::Params;
 use gatehouse_protocol::request::authorize::{AuthorizationRequest, Target, state_for_error};
@@ -123,20 +122,17 @@ async fn pushed(state: &AppState, client: &ClientRecord, uri: &str, now: UnixTim
 /// The parameters inside a request object the client signed (RFC 9101 §6.1, OIDC Core §6.3):
 /// verified with its keys and its registered algorithm.
 async fn request_object(state: &AppState, client: &ClientRecord, jwt: &str, now: UnixTime) -> Result<Params, Error> {
-    let invalid = |why: String| Error::InvalidRequestObject(why.into());
-    let alg = client
-        .request_object_signing_alg
-        .as_deref()
-        .map(client_jwt::parse_alg)
-        .transpose()
-        .map_err(Error::Server)?;
     let verified = state
         .client_keys
-        .verify(client, jwt, Purpose::RequestObject, alg, "request object")
-        .await
-        .map_err(|e| match e {
-            KeyError::Refused(why) | KeyError::Unavailable(why) => invalid(why),
-        })?;
+        .verify(
+            client,
+            jwt,
+            Purpose::RequestObject,
+            client.request_object_signing_alg.as_deref(),
+            "request object",
+            Error::InvalidRequestObject,
+        )
+        .await?;
     request_object::params_of(
         &verified.claims,
         client.id.as_str(),

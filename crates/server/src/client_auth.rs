@@ -3,7 +3,6 @@
 //! checked with the client's keys and the replay store; with the failure limiter that guards
 //! client secrets against guessing.
 
-use crate::client_keys::KeyError;
 use crate::http::error::store_error;
 use crate::http::params;
 use crate::metrics::METRICS;
@@ -88,19 +87,17 @@ const ASSERTION_SKEW: i64 = 60;
 /// used for the first time, on any instance (the replay store, until `exp` and the skew).
 async fn verify_assertion(state: &AppState, req: &HttpRequest, client: &ClientRecord, jwt: &str) -> Result<(), Error> {
     let invalid = |d: String| Error::InvalidClient(d.into());
-    let alg = client
-        .token_endpoint_auth_signing_alg
-        .as_deref()
-        .map(client_jwt::parse_alg)
-        .transpose()
-        .map_err(Error::Server)?;
     let verified = state
         .client_keys
-        .verify(client, jwt, Purpose::ClientAssertion, alg, "client assertion")
-        .await
-        .map_err(|e| match e {
-            KeyError::Refused(why) | KeyError::Unavailable(why) => invalid(why),
-        })?;
+        .verify(
+            client,
+            jwt,
+            Purpose::ClientAssertion,
+            client.token_endpoint_auth_signing_alg.as_deref(),
+            "client assertion",
+            Error::InvalidClient,
+        )
+        .await?;
     let now = state.clock.now();
     // The endpoint's URL, built from the issuer (never from the request's Host); at the PAR
     // endpoint the token endpoint's URL too (RFC 9126 §2: clients may reuse one assertion shape).

@@ -18,7 +18,9 @@
 
 use crate::metrics::METRICS;
 use crate::outbound::{Outbound, OutboundError};
+use gatehouse_protocol::Error;
 use gatehouse_protocol::client_jwt::{self, Algorithm, ClientKeys, Purpose, Rejection, Verified};
+use gatehouse_protocol::error::Description;
 use gatehouse_protocol::types::ClientId;
 use gatehouse_storage::{ClientRecord, JwksFetch, Store};
 use std::collections::HashMap;
@@ -37,15 +39,6 @@ pub const REFETCH_WINDOW: Duration = Duration::from_secs(60);
 pub const FAILURE_BACKOFF: Duration = Duration::from_secs(30);
 /// How long past their freshness keys stay in use while fetches fail.
 pub const MAX_STALE: Duration = Duration::from_secs(3600);
-
-/// Why a client's keys could not be had or a JWT did not verify.
-#[derive(Debug)]
-pub enum KeyError {
-    /// The JWT was refused: the description for `error_description`.
-    Refused(String),
-    /// The client's keys could not be had; the description says why.
-    Unavailable(String),
-}
 
 #[derive(Default)]
 struct Entry {
@@ -76,42 +69,61 @@ impl ClientKeySource {
         }
     }
 
-    /// Verifies a JWT `client` signed for `purpose`, with its registered keys (and algorithm); a
-    /// `jwks_uri` is fetched or refetched as the module documentation says. `what` names the JWT in
-    /// descriptions ("client assertion").
+    /// Verifies a JWT `client` signed for `purpose`, with its registered keys and its registered
+    /// algorithm `registered` (a name, if any); a `jwks_uri` is fetched or refetched as the module
+    /// documentation says. `what` names the JWT in descriptions ("client assertion"); every
+    /// refusal, and keys that cannot be had, are answered with `refuse` and that description.
     ///
     /// # Errors
-    /// [`KeyError`].
+    /// `refuse(description)`; `server_error` for a registered algorithm that no longer parses.
     pub async fn verify(
+        &self,
+        client: &ClientRecord,
+        jwt: &str,
+        purpose: Purpose,
+        registered: Option<&str>,
+        what: &str,
+        refuse: fn(Description) -> Error,
+    ) -> Result<Verified, Error> {
+        let alg = registered
+            .map(client_jwt::parse_alg)
+            .transpose()
+            .map_err(Error::Server)?;
+        self.verify_with(client, jwt, purpose, alg, what)
+            .await
+            .map_err(|why| refuse(why.into()))
+    }
+
+    /// [`ClientKeySource::verify`] with the algorithm parsed; the description of a refusal.
+    async fn verify_with(
         &self,
         client: &ClientRecord,
         jwt: &str,
         purpose: Purpose,
         alg: Option<Algorithm>,
         what: &str,
-    ) -> Result<Verified, KeyError> {
-        let refused = |r: &Rejection| KeyError::Refused(r.describe(what));
+    ) -> Result<Verified, String> {
+        let refused = |r: &Rejection| r.describe(what);
         client_jwt::check_header(jwt, purpose, alg).map_err(|r| refused(&r))?;
         if let Some(jwks) = client.jwks.as_deref() {
-            let keys = ClientKeys::parse(jwks).map_err(|e| {
-                KeyError::Unavailable(format!("the stored keys of client {} are unusable: {e}", client.id))
-            })?;
+            let keys = ClientKeys::parse(jwks)
+                .map_err(|e| format!("the stored keys of client {} are unusable: {e}", client.id))?;
             return client_jwt::verify(jwt, purpose, &keys, alg).map_err(|r| refused(&r));
         }
         let Some(uri) = client.jwks_uri.as_ref().map(|u| u.as_str()) else {
-            return Err(KeyError::Refused(format!(
+            return Err(format!(
                 "client {0} has no registered keys; register them with gatehouse client update {0} --jwks-file FILE or --jwks-uri URI",
                 client.id
-            )));
+            ));
         };
         let entry = self.entry(&client.id);
         let mut entry = entry.lock().await;
-        let fetched_now = self.ensure(&client.id, uri, &mut entry, false).await?;
+        let fetched_now = self.ensure(&client.id, uri, &mut entry, false).await;
         let keys = entry.keys.clone().ok_or_else(|| unavailable(uri, &entry))?;
         match client_jwt::verify(jwt, purpose, &keys, alg) {
             Err(r @ (Rejection::UnknownKey(_) | Rejection::Signature)) if !fetched_now => {
                 // The client may have rotated its keys: look once more, if the window allows.
-                if !self.ensure(&client.id, uri, &mut entry, true).await? {
+                if !self.ensure(&client.id, uri, &mut entry, true).await {
                     return Err(refused(&r));
                 }
                 let keys = entry.keys.clone().ok_or_else(|| unavailable(uri, &entry))?;
@@ -128,7 +140,7 @@ impl ClientKeySource {
 
     /// Fetches when the entry has no fresh keys (or, with `miss`, for an unknown key, once per
     /// window); whether it fetched successfully.
-    async fn ensure(&self, id: &ClientId, uri: &str, entry: &mut Entry, miss: bool) -> Result<bool, KeyError> {
+    async fn ensure(&self, id: &ClientId, uri: &str, entry: &mut Entry, miss: bool) -> bool {
         let now = Instant::now();
         if entry.uri != uri {
             *entry = Entry {
@@ -143,7 +155,7 @@ impl ClientKeySource {
             entry.fresh_until.is_none_or(|f| now >= f)
         };
         if !wanted || recent(entry.failed_at, FAILURE_BACKOFF) {
-            return Ok(false);
+            return false;
         }
         if miss {
             entry.refetched_at = Some(now);
@@ -170,7 +182,7 @@ impl ClientKeySource {
                 entry.fresh_until = Some(now + ttl);
                 entry.failed_at = None;
                 entry.failure = None;
-                Ok(true)
+                true
             }
             Err((public, detail)) => {
                 METRICS.jwks_fetches.with_label_values(&["failed"]).inc();
@@ -180,7 +192,7 @@ impl ClientKeySource {
                 if entry.fresh_until.is_some_and(|f| now > f + MAX_STALE) {
                     entry.keys = None;
                 }
-                Ok(false)
+                false
             }
         }
     }
@@ -220,12 +232,12 @@ fn ttl(max_age: Option<u64>) -> Duration {
     max_age.map_or(DEFAULT_TTL, |s| Duration::from_secs(s).clamp(MIN_TTL, MAX_TTL))
 }
 
-fn unavailable(uri: &str, entry: &Entry) -> KeyError {
-    KeyError::Unavailable(format!(
+fn unavailable(uri: &str, entry: &Entry) -> String {
+    format!(
         "the client's keys could not be fetched from its jwks_uri {uri}: {}; the next attempt is made {} seconds after a failure, and gatehouse client show names the cause",
         entry.failure.unwrap_or("no fetch succeeded yet"),
         FAILURE_BACKOFF.as_secs()
-    ))
+    )
 }
 
 #[cfg(test)]

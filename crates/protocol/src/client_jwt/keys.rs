@@ -55,6 +55,16 @@ impl ClientKeys {
         Ok(Self { keys })
     }
 
+    /// One public JWK (a DPoP proof's `jwk` header), checked as [`ClientKeys::parse`] checks each.
+    ///
+    /// # Errors
+    /// What is wrong with it.
+    pub fn single(jwk: &Value) -> Result<Self, String> {
+        Ok(Self {
+            keys: vec![parse_key(jwk)?],
+        })
+    }
+
     /// The key ids (RFC 7638 thumbprints for keys without one), for `client show`.
     #[must_use]
     pub fn ids(&self) -> Vec<String> {
