@@ -3,6 +3,7 @@
 //! crate as the relying party for happy paths and raw requests for malformed ones.
 
 mod browser;
+mod cimd;
 mod client_jwt;
 mod cluster;
 mod device;
@@ -15,5 +16,6 @@ mod negative;
 mod ops;
 mod par;
 mod postgres;
+mod registration;
 mod restart;
 mod support;

@@ -18,6 +18,11 @@ pub struct ProviderMetadata {
     device_authorization_endpoint: String,
     pushed_authorization_request_endpoint: String,
     require_pushed_authorization_requests: bool,
+    /// RFC 7591 §3: only when registration is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration_endpoint: Option<String>,
+    /// draft-ietf-oauth-client-id-metadata-document §5.
+    client_id_metadata_document_supported: bool,
     jwks_uri: String,
     scopes_supported: Vec<String>,
     response_types_supported: [&'static str; 1],
@@ -25,6 +30,7 @@ pub struct ProviderMetadata {
     grant_types_supported: Vec<&'static str>,
     subject_types_supported: [&'static str; 1],
     id_token_signing_alg_values_supported: Vec<&'static str>,
+    userinfo_signing_alg_values_supported: Vec<&'static str>,
     token_endpoint_auth_methods_supported: Vec<&'static str>,
     token_endpoint_auth_signing_alg_values_supported: [&'static str; 4],
     revocation_endpoint_auth_methods_supported: [&'static str; 4],
@@ -42,6 +48,19 @@ pub struct ProviderMetadata {
     backchannel_logout_session_supported: bool,
 }
 
+/// The optional features that are on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Features {
+    /// Every client must push its requests (RFC 9126 §5).
+    pub require_par: bool,
+    /// RS256 DPoP proofs are accepted.
+    pub dpop_rs256: bool,
+    /// `/oauth/register` is served (RFC 7591).
+    pub registration: bool,
+    /// https `client_id`s name metadata documents.
+    pub metadata_documents: bool,
+}
+
 /// The protocol claims an ID token may carry, advertised with the user claims.
 const ID_TOKEN_CLAIMS: &[&str] = &[
     "iss",
@@ -56,11 +75,16 @@ const ID_TOKEN_CLAIMS: &[&str] = &[
 ];
 
 impl ProviderMetadata {
-    /// Builds the document for `issuer` (no trailing slash) and the registered scope names;
-    /// `require_par` when every client must push its requests; `dpop_rs256` when RS256 DPoP
-    /// proofs are accepted.
+    /// Builds the document for `issuer` (no trailing slash), the registered scope names and the
+    /// optional features that are on.
     #[must_use]
-    pub fn new(issuer: &str, scopes: Vec<String>, require_par: bool, dpop_rs256: bool) -> Self {
+    pub fn new(issuer: &str, scopes: Vec<String>, on: Features) -> Self {
+        let Features {
+            require_par,
+            dpop_rs256,
+            registration,
+            metadata_documents,
+        } = on;
         let url = |path: &str| format!("{issuer}{path}");
         Self {
             issuer: issuer.to_owned(),
@@ -77,6 +101,8 @@ impl ProviderMetadata {
             // RFC 9126 §5.
             pushed_authorization_request_endpoint: url("/oauth/par"),
             require_pushed_authorization_requests: require_par,
+            registration_endpoint: registration.then(|| url("/oauth/register")),
+            client_id_metadata_document_supported: metadata_documents,
             jwks_uri: url("/.well-known/jwks.json"),
             scopes_supported: scopes,
             response_types_supported: ["code"],
@@ -84,6 +110,8 @@ impl ProviderMetadata {
             grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
             subject_types_supported: ["public"],
             id_token_signing_alg_values_supported: SigningAlg::ALL.iter().map(|a| a.as_str()).collect(),
+            // OIDC Core §5.3.2: for clients that register userinfo_signed_response_alg.
+            userinfo_signing_alg_values_supported: SigningAlg::ALL.iter().map(|a| a.as_str()).collect(),
             token_endpoint_auth_methods_supported: TokenEndpointAuthMethod::ALL.iter().map(|m| m.as_str()).collect(),
             // private_key_jwt assertions (crate::client_jwt); never none, never HMAC.
             token_endpoint_auth_signing_alg_values_supported: ["RS256", "PS256", "ES256", "EdDSA"],
@@ -132,10 +160,19 @@ mod tests {
         let m = serde_json::to_value(ProviderMetadata::new(
             "https://id.example.com",
             vec!["openid".into()],
-            false,
-            false,
+            Features::default(),
         ))
         .unwrap();
+        assert!(m.get("registration_endpoint").is_none());
+        assert_eq!(m["client_id_metadata_document_supported"], false);
+        let on = Features {
+            registration: true,
+            metadata_documents: true,
+            ..Features::default()
+        };
+        let m = serde_json::to_value(ProviderMetadata::new("https://id.example.com", vec![], on)).unwrap();
+        assert_eq!(m["registration_endpoint"], "https://id.example.com/oauth/register");
+        assert_eq!(m["client_id_metadata_document_supported"], true);
         assert_eq!(
             m["dpop_signing_alg_values_supported"],
             serde_json::json!(["ES256", "EdDSA", "PS256"])

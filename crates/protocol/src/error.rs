@@ -53,6 +53,13 @@ pub enum Error {
     /// `request_uri_not_supported` (OIDC Core §3.1.2.6).
     #[error("request_uri_not_supported: {0}")]
     RequestUriNotSupported(Description),
+    /// `invalid_redirect_uri` (RFC 7591 §3.2.2): a registered redirect URI breaks a rule.
+    #[error("invalid_redirect_uri: {0}")]
+    InvalidRedirectUri(Description),
+    /// `invalid_client_metadata` (RFC 7591 §3.2.2): a metadata member is invalid or contradicts
+    /// another, or the registration policy refuses it.
+    #[error("invalid_client_metadata: {0}")]
+    InvalidClientMetadata(Description),
     /// `authorization_pending` (RFC 8628 §3.5): the user has not decided yet.
     #[error("authorization_pending: {0}")]
     AuthorizationPending(Description),
@@ -112,6 +119,8 @@ impl Error {
             Self::InvalidRequestObject(_) => "invalid_request_object",
             Self::InvalidRequestUri(_) => "invalid_request_uri",
             Self::RequestUriNotSupported(_) => "request_uri_not_supported",
+            Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
             Self::AuthorizationPending(_) => "authorization_pending",
             Self::SlowDown(_) => "slow_down",
             Self::ExpiredToken(_) => "expired_token",
@@ -146,6 +155,8 @@ impl Error {
             | Self::InvalidRequestObject(_)
             | Self::InvalidRequestUri(_)
             | Self::RequestUriNotSupported(_)
+            | Self::InvalidRedirectUri(_)
+            | Self::InvalidClientMetadata(_)
             | Self::AuthorizationPending(_)
             | Self::SlowDown(_)
             | Self::ExpiredToken(_)
@@ -180,6 +191,8 @@ impl Error {
             | Self::InvalidRequestObject(d)
             | Self::InvalidRequestUri(d)
             | Self::RequestUriNotSupported(d)
+            | Self::InvalidRedirectUri(d)
+            | Self::InvalidClientMetadata(d)
             | Self::AuthorizationPending(d)
             | Self::SlowDown(d)
             | Self::ExpiredToken(d)

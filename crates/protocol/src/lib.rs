@@ -15,6 +15,7 @@ pub mod dpop;
 pub mod error;
 pub mod grant;
 pub mod logout;
+pub mod registration;
 pub mod request;
 #[cfg(test)]
 mod test_keys;

@@ -23,27 +23,37 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
     crate::seal::seal_stored(store.as_ref()).await?;
     let keys = KeyRing::load_or_create(store.as_ref(), system_now()).await?;
     let scopes = store.list_scopes().await?.into_iter().map(|s| s.name).collect();
-    let discovery = web::Bytes::from(serde_json::to_vec(&ProviderMetadata::new(
-        &issuer,
-        scopes,
-        config.require_par,
-        config.dpop_rs256,
-    ))?);
+    let features = gatehouse_protocol::discovery::Features {
+        require_par: config.require_par,
+        dpop_rs256: config.dpop_rs256,
+        registration: config.registration.mode != crate::config::RegistrationMode::Off,
+        metadata_documents: config.registration.metadata_documents,
+    };
+    let discovery = web::Bytes::from(serde_json::to_vec(&ProviderMetadata::new(&issuer, scopes, features))?);
     let dummy_password_hash = tokio::task::spawn_blocking(|| passwords::hash(&random_token()))
         .await?
         .map_err(anyhow::Error::msg)?;
     let refresh_key = hmac_secret(store.as_ref(), "refresh_rotation").await?;
     let form_key = hmac_secret(store.as_ref(), "form_csrf").await?;
-    let outbound = crate::outbound::Outbound::new(
+    let ca_pem = match &config.outbound_ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("GATEHOUSE_OUTBOUND_CA_FILE {}: cannot read it: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let outbound = crate::outbound::Outbound::with_roots(
         crate::outbound::Policy::new(config.outbound_allow.clone()),
         config.outbound_timeout,
+        ca_pem.as_deref(),
     )
     .map_err(anyhow::Error::msg)?;
     let backchannel = Arc::new(
         crate::logout::Backchannel::new(&config, issuer.clone(), Arc::clone(&store), outbound.clone())
             .map_err(anyhow::Error::msg)?,
     );
-    let client_keys = crate::client_keys::ClientKeySource::new(outbound, Arc::clone(&store));
+    let client_keys = crate::client_keys::ClientKeySource::new(outbound.clone(), Arc::clone(&store));
+    let documents = crate::documents::Documents::new(outbound.clone(), Arc::clone(&store), config.registration.clone());
     let dpop_nonces = if config.dpop_nonce {
         Some(crate::nonces::Nonces::new(
             hmac_secret(store.as_ref(), "dpop_nonce").await?,
@@ -56,6 +66,7 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         client_auth_failures: Limiter::new("client_auth_failures", config.limit_client_auth_failures),
         token_requests: Limiter::new("token_requests", config.limit_token),
         login_requests: Limiter::new("login_requests", config.limit_login),
+        registrations: Limiter::new("registrations", config.registration.limit),
         logins_in_flight: crate::protect::InFlight::default(),
     };
     for (alg, _) in keys.active_kids() {
@@ -70,6 +81,8 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         form_key,
         backchannel,
         client_keys,
+        documents,
+        outbound,
         dpop_nonces,
         secure_cookies: issuer.starts_with("https://"),
         config,

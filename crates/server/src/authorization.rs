@@ -199,6 +199,8 @@ pub async fn validate(
         if let Channel::Pushed(hash) = &source.channel {
             request.pushed_request = Some(b64url(hash.as_bytes()));
         }
+        // OIDC Registration §2: the client's default_max_age stands in for a missing max_age.
+        request.max_age = request.max_age.or(client.default_max_age);
         allowed(state, client, &mut request).await?;
         let hint_subject = request
             .id_token_hint

@@ -37,6 +37,25 @@ pub async fn cleanup_loop(state: web::Data<AppState>) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cleanup failed; will retry"),
         }
+        if let Some(idle) = state.config.registration.idle {
+            delete_idle_clients(&state, now, idle).await;
+        }
+    }
+}
+
+/// Deletes self-registered and metadata-document clients unused for `idle`
+/// (`GATEHOUSE_DYNAMIC_CLIENT_IDLE`), with their tokens and consents; one batch per tick.
+async fn delete_idle_clients(state: &AppState, now: UnixTime, idle: std::time::Duration) {
+    let before = UnixTime(now.0.saturating_sub(i64::try_from(idle.as_secs()).unwrap_or(i64::MAX)));
+    let ids = match state.store.idle_clients(before, state.config.cleanup_batch).await {
+        Ok(ids) => ids,
+        Err(e) => return tracing::warn!(error = %e, "cannot list idle self-registered clients; will retry"),
+    };
+    for id in ids {
+        match state.store.delete_client(&id).await {
+            Ok(_) => tracing::info!(target: "gatehouse::audit", event = "client.deleted_idle", client_id = %id),
+            Err(e) => tracing::warn!(client_id = %id, error = %e, "cannot delete an idle client; will retry"),
+        }
     }
 }
 

@@ -44,7 +44,7 @@ pub async fn authenticate_form(
 /// `invalid_client` for an unknown client or bad credentials; `temporarily_unavailable` (429)
 /// once this address has failed too often for this client_id.
 pub async fn authenticate(state: &AppState, req: &HttpRequest, auth: &ClientAuth) -> Result<ClientRecord, Error> {
-    let client = state.store.find_client(auth.client_id()).await.map_err(store_error)?;
+    let client = crate::clients::find(state, auth.client_id()).await?;
     let (failure, guessable) = match client {
         Some(c) => match check(state, req, auth, &c).await {
             Ok(()) => return Ok(c),

@@ -308,9 +308,7 @@ async fn load(
             return Err(PageError::Forbidden);
         }
     }
-    let client = state
-        .store
-        .find_client(&interaction.request.client_id)
+    let client = crate::clients::find_for_page(state, &interaction.request.client_id)
         .await?
         .ok_or(PageError::Expired)?;
     Ok((interaction, client))

@@ -161,6 +161,8 @@ pub struct Limiters {
     pub token_requests: Limiter,
     /// All login form posts per client address (off by default).
     pub login_requests: Limiter,
+    /// Client registrations per client address (`GATEHOUSE_RATE_LIMIT_REGISTRATION`).
+    pub registrations: Limiter,
     /// Password verifications in progress, per account (`user:NAME`) and per address (`ip:KEY`).
     pub logins_in_flight: InFlight,
 }

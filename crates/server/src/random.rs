@@ -21,6 +21,17 @@ pub fn ordered_token() -> String {
     gatehouse_protocol::types::ordered_value(millis, &random)
 }
 
+/// A fresh `client_id`: 96 random bits, base64url (16 characters), never starting with `-` (it
+/// would read as an option on the command line); drawn again rather than rewritten, so every id
+/// stays uniform over the rest.
+#[must_use]
+pub fn client_id() -> gatehouse_protocol::types::ClientId {
+    let id = std::iter::repeat_with(|| random_b64(12))
+        .find(|id| !id.starts_with('-'))
+        .expect("repeat_with never ends");
+    gatehouse_protocol::types::ClientId::from_stored(id)
+}
+
 /// `len` random bytes, base64url.
 #[must_use]
 pub fn random_b64(len: usize) -> String {
@@ -38,6 +49,21 @@ pub fn user_code() -> gatehouse_protocol::grant::device_code::UserCode {
         aws_lc_rs::rand::fill(&mut bytes).expect("the system random source failed");
         if let Some(code) = gatehouse_protocol::grant::device_code::UserCode::from_random(&bytes) {
             return code;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_client_ids_never_read_as_options() {
+        // One id in 64 started with `-` before the fix; 4096 draws make a miss vanishingly rare.
+        for _ in 0..4096 {
+            let id = client_id();
+            assert!(!id.as_str().starts_with('-'), "{}", id.as_str());
+            assert_eq!(id.as_str().len(), 16);
         }
     }
 }

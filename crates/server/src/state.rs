@@ -36,6 +36,10 @@ pub struct AppState {
     pub dpop_nonces: Option<crate::nonces::Nonces>,
     /// Clients' public keys, with the cache of those fetched from `jwks_uri`.
     pub client_keys: crate::client_keys::ClientKeySource,
+    /// Client ID Metadata Documents fetched and cached.
+    pub documents: crate::documents::Documents,
+    /// The one client for calls to other servers, and for vetting URLs clients register.
+    pub outbound: crate::outbound::Outbound,
     /// Per-instance rate limiters.
     pub limiters: crate::protect::Limiters,
     /// When this process started serving.

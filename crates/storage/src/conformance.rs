@@ -82,6 +82,9 @@ macro_rules! all_contracts {
             a_single_use_value_is_accepted_once_until_it_expires,
             a_pushed_request_is_found_until_it_expires_and_goes_with_its_client,
             a_jwks_fetch_is_recorded_and_a_failure_keeps_the_last_good_keys,
+            an_initial_access_token_is_used_up_once_per_use_even_when_raced,
+            a_described_client_round_trips_and_replacing_it_can_forget_consents,
+            uses_are_recorded_hourly_and_idle_dynamic_clients_are_listed,
         );
     };
 }
@@ -110,7 +113,15 @@ fn client(id: &str) -> ClientRecord {
         require_pushed_authorization_requests: false,
         require_signed_request_object: false,
         dpop_bound_access_tokens: false,
+        origin: ClientOrigin::Operator,
+        registration_token_hash: None,
+        registration_policy: None,
+        about: Default::default(),
+        userinfo_alg: None,
+        default_max_age: None,
+        require_auth_time: false,
         created_at: NOW,
+        last_used_at: None,
     }
 }
 
@@ -1673,4 +1684,127 @@ pub async fn a_jwks_fetch_is_recorded_and_a_failure_keeps_the_last_good_keys(sto
     );
     assert!(store.delete_client(&id).await.unwrap());
     assert_eq!(store.last_jwks_fetch(&id).await.unwrap(), None);
+}
+
+pub async fn an_initial_access_token_is_used_up_once_per_use_even_when_raced(store: Arc<dyn Store>) {
+    let token = InitialAccessToken {
+        hash: TokenHash::of("iat"),
+        policy: "partners".into(),
+        expires_at: NOW.plus(3600),
+        uses_left: Some(3),
+        created_at: NOW,
+    };
+    store.put_initial_access_token(&token).await.unwrap();
+    assert!(matches!(
+        store.put_initial_access_token(&token).await,
+        Err(crate::StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .find_initial_access_token(&token.hash, NOW)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("partners")
+    );
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, hash) = (Arc::clone(&store), token.hash);
+            tokio::spawn(async move { store.use_initial_access_token(&hash, NOW).await.unwrap() })
+        })
+        .collect();
+    let mut used = 0;
+    for t in tasks {
+        used += usize::from(t.await.unwrap().is_some());
+    }
+    assert_eq!(used, 3, "three uses, however many race");
+    assert_eq!(store.find_initial_access_token(&token.hash, NOW).await.unwrap(), None);
+    // Unlimited until it expires.
+    let open = InitialAccessToken {
+        hash: TokenHash::of("open"),
+        uses_left: None,
+        ..token
+    };
+    store.put_initial_access_token(&open).await.unwrap();
+    for _ in 0..5 {
+        assert!(store.use_initial_access_token(&open.hash, NOW).await.unwrap().is_some());
+    }
+    assert_eq!(
+        store
+            .use_initial_access_token(&open.hash, NOW.plus(3600))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .use_initial_access_token(&TokenHash::of("nope"), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+fn described(id: &str) -> ClientRecord {
+    let mut c = client(id);
+    c.origin = ClientOrigin::Registration;
+    c.registration_token_hash = Some(TokenHash::of("rat"));
+    c.registration_policy = Some("default".into());
+    c.about = gatehouse_protocol::registration::About {
+        logo_uri: Some("https://app.example.com/logo.png".into()),
+        contacts: vec!["ops@app.example.com".into()],
+        ..Default::default()
+    };
+    c.userinfo_alg = Some(SigningAlg::Es256);
+    c.default_max_age = Some(600);
+    c.require_auth_time = true;
+    c
+}
+
+pub async fn a_described_client_round_trips_and_replacing_it_can_forget_consents(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    let c = described("dyn");
+    store.create_client(&c).await.unwrap();
+    assert_eq!(store.find_client(&c.id).await.unwrap(), Some(c.clone()));
+    let scope = ScopeSet::from_static(&["openid"]);
+    store.grant_consent("u1", &c.id, &scope, NOW).await.unwrap();
+    let mut renamed = c.clone();
+    renamed.name = "renamed".into();
+    assert!(store.replace_client(&renamed, false).await.unwrap());
+    assert_eq!(store.find_client(&c.id).await.unwrap(), Some(renamed.clone()));
+    assert_eq!(store.find_consent("u1", &c.id).await.unwrap(), Some(scope));
+    assert!(store.replace_client(&renamed, true).await.unwrap());
+    assert_eq!(store.find_consent("u1", &c.id).await.unwrap(), None);
+    assert!(!store.replace_client(&described("ghost"), true).await.unwrap());
+}
+
+pub async fn uses_are_recorded_hourly_and_idle_dynamic_clients_are_listed(store: Arc<dyn Store>) {
+    store.create_client(&client("operator")).await.unwrap();
+    let fresh = ClientRecord {
+        created_at: NOW.plus(200),
+        ..described("fresh")
+    };
+    store.create_client(&fresh).await.unwrap();
+    store.create_client(&described("old")).await.unwrap();
+    let used = described("used");
+    store.create_client(&used).await.unwrap();
+    store.touch_client(&used.id, NOW.plus(200), NOW).await.unwrap();
+    // A later use within the hour is not written.
+    store
+        .touch_client(&used.id, NOW.plus(300), UnixTime(NOW.0 + 300 - 3600))
+        .await
+        .unwrap();
+    let found = store.find_client(&used.id).await.unwrap().unwrap();
+    assert_eq!(found.last_used_at, Some(NOW.plus(200)));
+    // update_client leaves the recorded use alone.
+    assert!(store.update_client(&used).await.unwrap());
+    assert_eq!(
+        store.find_client(&used.id).await.unwrap().unwrap().last_used_at,
+        Some(NOW.plus(200))
+    );
+    let idle = store.idle_clients(NOW.plus(150), 10).await.unwrap();
+    assert_eq!(idle, vec![ClientId::from_stored("old".into())]);
+    let idle = store.idle_clients(NOW.plus(250), 10).await.unwrap();
+    assert_eq!(idle.len(), 3, "operator clients are never idle: {idle:?}");
+    assert_eq!(store.idle_clients(NOW.plus(250), 1).await.unwrap().len(), 1);
 }

@@ -71,6 +71,14 @@ pub(crate) fn client(r: &dyn Cols) -> StoreResult<ClientRecord> {
         require_pushed_authorization_requests: r.bool(20)?,
         require_signed_request_object: r.bool(21)?,
         dpop_bound_access_tokens: r.bool(22)?,
+        origin: wire(r, 23)?,
+        registration_token_hash: r.opt_bytes(24)?.as_deref().map(hash).transpose()?,
+        registration_policy: r.opt_text(25)?,
+        about: json(r, 26)?,
+        userinfo_alg: r.opt_text(27)?.as_deref().map(parse_wire).transpose()?,
+        default_max_age: r.opt_int(28)?.map(|s| u64::try_from(s).unwrap_or(0)),
+        require_auth_time: r.bool(29)?,
+        last_used_at: r.opt_time(30)?,
     })
 }
 

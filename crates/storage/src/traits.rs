@@ -248,6 +248,27 @@ pub trait Intake: Send + Sync {
     async fn last_jwks_fetch(&self, client_id: &ClientId) -> StoreResult<Option<JwksFetch>>;
 }
 
+/// Clients that register themselves (RFC 7591/7592) or are described by a metadata document.
+#[async_trait]
+pub trait Registrations: Send + Sync {
+    /// Stores an initial access token. `Conflict` if its hash exists.
+    async fn put_initial_access_token(&self, token: &InitialAccessToken) -> StoreResult<()>;
+    /// The policy of a live initial access token with a use left, without using it.
+    async fn find_initial_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<String>>;
+    /// Uses an initial access token once, atomically across instances: the policy it grants if
+    /// it was live with a use left.
+    async fn use_initial_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<String>>;
+    /// Replaces a client's registration like [`Clients::update_client`]; with `forget_consents`,
+    /// every user's remembered consent to it goes in the same transaction (what the client
+    /// shows of itself changed, so users decide again). `false` if it does not exist.
+    async fn replace_client(&self, client: &ClientRecord, forget_consents: bool) -> StoreResult<bool>;
+    /// Records a use of a client at `now` unless one after `unless_after` is recorded.
+    async fn touch_client(&self, id: &ClientId, now: UnixTime, unless_after: UnixTime) -> StoreResult<()>;
+    /// Self-registered clients last used (or, never used, created) before `idle_before`, at most
+    /// `batch` of them.
+    async fn idle_clients(&self, idle_before: UnixTime, batch: u32) -> StoreResult<Vec<ClientId>>;
+}
+
 /// Signing keys.
 #[async_trait]
 pub trait Keys: Send + Sync {
@@ -329,7 +350,20 @@ pub struct PoolStatus {
 /// Everything a server needs.
 #[async_trait]
 pub trait Store:
-    Clients + Users + Scopes + Consents + Sessions + Codes + Tokens + Keys + Lockouts + Logouts + Devices + Replays + Intake
+    Clients
+    + Users
+    + Scopes
+    + Consents
+    + Sessions
+    + Codes
+    + Tokens
+    + Keys
+    + Lockouts
+    + Logouts
+    + Devices
+    + Replays
+    + Intake
+    + Registrations
 {
     /// `"sqlite"` or `"postgres"`.
     fn kind(&self) -> &'static str;

@@ -116,7 +116,15 @@ async fn client_changes_by_another_process_reach_the_cache() {
         require_pushed_authorization_requests: false,
         require_signed_request_object: false,
         dpop_bound_access_tokens: false,
+        origin: gatehouse_storage::ClientOrigin::Operator,
+        registration_token_hash: None,
+        registration_policy: None,
+        about: Default::default(),
+        userinfo_alg: None,
+        default_max_age: None,
+        require_auth_time: false,
         created_at: gatehouse_protocol::types::UnixTime(1),
+        last_used_at: None,
     };
     cli.create_client(&record).await.unwrap();
     // Wait until the listener is up, then load the record into the cache.

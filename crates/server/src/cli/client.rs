@@ -1,11 +1,11 @@
 //! `gatehouse client ...`.
 
-use super::parse::{client_id, dedup, generated_client_id, key_ids, read_jwks};
+use super::parse::{client_id, dedup, key_ids, read_jwks};
 use super::{audit, now, print, print_list};
 use crate::random::random_token;
 use anyhow::bail;
 use gatehouse_protocol::types::{GrantType, ScopeSet, TokenEndpointAuthMethod, TokenHash};
-use gatehouse_storage::{ClientRecord, Store};
+use gatehouse_storage::{ClientOrigin, ClientRecord, Store};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -16,8 +16,19 @@ use args::{CreateArgs, UpdateArgs};
 pub(super) async fn run(cmd: ClientCommand, store: Arc<dyn Store>) -> anyhow::Result<()> {
     match cmd {
         ClientCommand::Create(a) => create(*a, store).await,
-        ClientCommand::List { json } => {
-            let clients = store.list_clients().await?;
+        ClientCommand::List { dynamic, json } => {
+            let mut clients = store.list_clients().await?;
+            if dynamic {
+                clients.retain(|c| c.origin.is_dynamic());
+                let empty = "no self-registered clients (see GATEHOUSE_REGISTRATION and GATEHOUSE_CLIENT_ID_METADATA)";
+                print_list(json, &clients, to_json, empty, |c| {
+                    let used = c
+                        .last_used_at
+                        .map_or_else(|| "never used".to_owned(), |t| format!("last used {}", t.0));
+                    format!("{:<40} {:<18} {:<22} {}", c.id, c.origin, used, c.name)
+                });
+                return Ok(());
+            }
             print_list(
                 json,
                 &clients,
@@ -97,7 +108,7 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
     check_scopes_exist(&store, &scope).await?;
     let id = match a.client_id {
         Some(id) => client_id(&id)?,
-        None => generated_client_id()?,
+        None => crate::random::client_id(),
     };
     if a.introspect && auth_method == TokenEndpointAuthMethod::None {
         bail!("--introspect needs a confidential client: a resource server authenticates with a secret");
@@ -137,7 +148,15 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         require_pushed_authorization_requests: a.require_pushed_authorization_requests,
         require_signed_request_object: a.require_signed_request_object,
         dpop_bound_access_tokens: a.dpop_bound_access_tokens,
+        origin: ClientOrigin::Operator,
+        registration_token_hash: None,
+        registration_policy: None,
+        about: Default::default(),
+        userinfo_alg: a.userinfo_signed_response_alg,
+        default_max_age: a.default_max_age,
+        require_auth_time: false,
         created_at: now(),
+        last_used_at: None,
     };
     store.create_client(&record).await?;
     audit("client.created", &format!("client_id={id}"));
@@ -187,6 +206,12 @@ async fn update(a: UpdateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         c.resources = a.resources;
     }
     if let Some(introspect) = a.introspect {
+        if introspect && c.origin.is_dynamic() {
+            bail!(
+                "--introspect true: client {} registered itself, and self-registered clients never get operator-only powers; create a client for the resource server with gatehouse client create --introspect",
+                c.id
+            );
+        }
         if introspect && c.auth_method == TokenEndpointAuthMethod::None {
             bail!("--introspect true needs a confidential client: a resource server authenticates with a secret");
         }
@@ -236,6 +261,12 @@ async fn update(a: UpdateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
     if let Some(required) = a.dpop_bound_access_tokens {
         c.dpop_bound_access_tokens = required;
     }
+    if let Some(alg) = a.userinfo_signed_response_alg {
+        c.userinfo_alg = alg;
+    }
+    if let Some(age) = a.default_max_age {
+        c.default_max_age = age;
+    }
     if let Some(alg) = a.token_endpoint_auth_signing_alg {
         c.token_endpoint_auth_signing_alg = Some(alg);
     }
@@ -268,44 +299,26 @@ async fn find(store: &Arc<dyn Store>, id: &str) -> anyhow::Result<ClientRecord> 
         .ok_or_else(|| anyhow::anyhow!("no client with client_id {id}; see gatehouse client list"))
 }
 
+/// The client as RFC 7591 metadata (the shape registration answers with), then what only
+/// Gatehouse has: how it was made, and the operator-only settings.
 fn to_json(c: &ClientRecord) -> serde_json::Value {
-    json!({
-        "client_id": c.id,
-        "client_name": c.name,
-        "token_endpoint_auth_method": c.auth_method,
-        "redirect_uris": c.redirect_uris,
-        "grant_types": c.grant_types,
-        "scope": c.scopes.to_param(),
-        "id_token_signed_response_alg": c.id_token_alg,
-        "access_token_format": c.access_token_format,
-        "resources": c.resources,
-        "introspect": c.introspect,
-        "post_logout_redirect_uris": c.post_logout_redirect_uris,
-        "backchannel_logout_uri": c.backchannel_logout_uri,
-        "backchannel_logout_session_required": c.backchannel_logout_session_required,
-        "jwks_key_ids": key_ids(c.jwks.as_deref()),
-        "token_endpoint_auth_signing_alg": c.token_endpoint_auth_signing_alg,
-        "strict_assertion_audience": c.strict_assertion_audience,
-        "jwks_uri": c.jwks_uri,
-        "request_object_signing_alg": c.request_object_signing_alg,
-        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
-        "require_signed_request_object": c.require_signed_request_object,
-        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
-        "created_at": c.created_at.0,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_client_ids_never_read_as_options() {
-        // One id in 64 started with `-` before the fix; 4096 draws make a miss vanishingly rare.
-        for _ in 0..4096 {
-            let id = generated_client_id().unwrap();
-            assert!(!id.as_str().starts_with('-'), "{}", id.as_str());
-            assert_eq!(id.as_str().len(), 16);
-        }
-    }
+    let mut out = serde_json::Map::new();
+    out.insert("client_id".into(), json!(c.id));
+    out.insert("client_id_issued_at".into(), json!(c.created_at.0));
+    out.extend(c.metadata().to_json());
+    out.extend(
+        [
+            ("origin", json!(c.origin.as_str())),
+            ("registration_policy", json!(c.registration_policy)),
+            ("last_used_at", json!(c.last_used_at.map(|t| t.0))),
+            ("access_token_format", json!(c.access_token_format)),
+            ("resources", json!(c.resources)),
+            ("introspect", json!(c.introspect)),
+            ("jwks_key_ids", json!(key_ids(c.jwks.as_deref()))),
+            ("strict_assertion_audience", json!(c.strict_assertion_audience)),
+            ("require_signed_request_object", json!(c.require_signed_request_object)),
+        ]
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
+    serde_json::Value::Object(out)
 }

@@ -3,6 +3,7 @@
 
 mod client;
 mod device;
+mod initial_token;
 mod keys;
 mod parse;
 mod scope;
@@ -46,6 +47,9 @@ enum Command {
     /// Manage the scope registry.
     #[command(subcommand)]
     Scope(scope::ScopeCommand),
+    /// Tokens that let clients register themselves (GATEHOUSE_REGISTRATION=token).
+    #[command(subcommand)]
+    InitialAccessToken(initial_token::InitialTokenCommand),
     /// Apply pending schema migrations (or list them with --status).
     Migrate {
         /// List applied and pending migrations without applying anything.
@@ -180,6 +184,7 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
         Command::Client(c) => client::run(c, store::open(&config).await?).await,
         Command::User(c) => user::run(c, store::open(&config).await?).await,
         Command::Scope(c) => scope::run(c, store::open(&config).await?).await,
+        Command::InitialAccessToken(c) => initial_token::run(c, store::open(&config).await?, &config).await,
         Command::Session(c) => session::run(c, store::open(&config).await?).await,
         Command::Device(c) => device::run(c, store::open(&config).await?).await,
         Command::Migrate { status: true, json } => {

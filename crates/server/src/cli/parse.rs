@@ -88,14 +88,17 @@ pub(super) fn dedup(mut v: Vec<gatehouse_protocol::types::GrantType>) -> Vec<gat
     v
 }
 
-/// A fresh client_id: 96 random bits, base64url, never starting with `-` (an id such as
-/// `-HtOA10A_zk7qB2v` would read as an option in `gatehouse client update <ID>` and in every
-/// shell script that passes it on).
-pub(super) fn generated_client_id() -> anyhow::Result<gatehouse_protocol::types::ClientId> {
-    // Draw again rather than rewrite the first character, so every id stays uniform over the rest.
-    let id = std::iter::repeat_with(|| crate::random::random_b64(12))
-        .find(|id| !id.starts_with('-'))
-        .expect("repeat_with never ends");
-    gatehouse_protocol::types::ClientId::parse(&id)
-        .map_err(|e| anyhow::anyhow!("generated client_id: {}", e.description()))
+/// A signing algorithm, or "" for none.
+pub(super) fn parse_optional_signing_alg(s: &str) -> Result<Option<gatehouse_protocol::types::SigningAlg>, String> {
+    if s.is_empty() { Ok(None) } else { s.parse().map(Some) }
+}
+
+/// A number of seconds, or "" for none.
+pub(super) fn parse_optional_seconds(s: &str) -> Result<Option<u64>, String> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| format!("{s} is not a whole number of seconds"))
 }

@@ -9,11 +9,13 @@
 
 mod file;
 mod read;
+mod registration;
 mod secret;
 pub mod settings;
 
 pub use file::{Sources, file_key};
 pub use read::{Limit, parse_duration};
+pub use registration::{Registration, RegistrationMode};
 pub use secret::{SecretKey, redact};
 pub use settings::SETTINGS;
 
@@ -114,6 +116,10 @@ pub struct Config {
     pub outbound_allow: Vec<crate::outbound::Allowed>,
     /// Timeout of each outbound call.
     pub outbound_timeout: Duration,
+    /// Extra certificate authorities outbound https calls trust (`GATEHOUSE_OUTBOUND_CA_FILE`).
+    pub outbound_ca_file: Option<PathBuf>,
+    /// Self-registration and metadata documents.
+    pub registration: Registration,
     /// First retry delay of a failed back-channel logout delivery.
     pub backchannel_retry: Duration,
     /// Deliveries tried per back-channel logout notification.
@@ -239,6 +245,8 @@ impl Config {
             limit_device_codes: r.limit("GATEHOUSE_RATE_LIMIT_DEVICE_CODES")?,
             outbound_allow: r.items("GATEHOUSE_OUTBOUND_ALLOW", crate::outbound::Allowed::parse)?,
             outbound_timeout: r.duration("GATEHOUSE_OUTBOUND_TIMEOUT", secs(MIN))?,
+            outbound_ca_file: r.set("GATEHOUSE_OUTBOUND_CA_FILE").map(PathBuf::from),
+            registration: Registration::read(r)?,
             backchannel_retry: r.duration("GATEHOUSE_BACKCHANNEL_RETRY", secs(HOUR))?,
             backchannel_attempts: u32::try_from(r.number("GATEHOUSE_BACKCHANNEL_ATTEMPTS", 1..=100)?).unwrap_or(100),
             shutdown_timeout: r.duration("GATEHOUSE_SHUTDOWN_TIMEOUT", secs(HOUR))?,

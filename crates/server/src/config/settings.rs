@@ -50,6 +50,10 @@ pub fn find(name: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.name == name)
 }
 
+/// The default of `GATEHOUSE_REGISTRATION_POLICIES`: what MCP clients and other native apps need.
+const DEFAULT_POLICY: &str =
+    "default: scope=openid,profile,email,offline_access grant_types=authorization_code,refresh_token public=true";
+
 /// The default of `GATEHOUSE_METRICS_ALLOW`: loopback and private (RFC 1918, RFC 4193) ranges.
 const PRIVATE_NETS: &str = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7";
 
@@ -119,6 +123,13 @@ pub const SETTINGS: &[Setting] = &[
     value("GATEHOUSE_DEVICE_POLL_INTERVAL", "5s", "how often a device may poll the token endpoint; each poll sooner adds 5s (slow_down)"),
     value("GATEHOUSE_RATE_LIMIT_DEVICE_CODES", "20/10m", "wrong device codes per client address, counted by all instances, before 429, or off"),
     unset("GATEHOUSE_OUTBOUND_ALLOW", "none", "comma-separated CIDRs, addresses or host names inside your network that outbound calls (back-channel logout) may reach; public addresses are always allowed"),
+    unset("GATEHOUSE_OUTBOUND_CA_FILE", "unset", "PEM file of extra certificate authorities that outbound https calls trust (besides the public web PKI)"),
+    value("GATEHOUSE_REGISTRATION", "off", "dynamic client registration at /oauth/register (RFC 7591): off, token (needs an initial access token) or open"),
+    value("GATEHOUSE_REGISTRATION_POLICIES", DEFAULT_POLICY, "what self-registered clients may be: name: scope=a,b grant_types=x,y resources=u,v public=true or false, separated by ; (a default policy is required)"),
+    value("GATEHOUSE_RATE_LIMIT_REGISTRATION", "10/1h", "registrations per client address at /oauth/register, or off"),
+    value("GATEHOUSE_DYNAMIC_CLIENT_IDLE", "90d", "self-registered and metadata-document clients unused this long are deleted, or off"),
+    value("GATEHOUSE_CLIENT_ID_METADATA", "off", "on: an https client_id names the client's metadata document, fetched and used as its registration"),
+    unset("GATEHOUSE_CLIENT_ID_METADATA_HOSTS", "any public host", "comma-separated hosts whose metadata documents are accepted"),
     value("GATEHOUSE_OUTBOUND_TIMEOUT", "2s", "timeout of each outbound call (a back-channel logout delivery)"),
     value("GATEHOUSE_BACKCHANNEL_RETRY", "30s", "wait before retrying a failed back-channel logout; doubles with each attempt (at most 1h)"),
     value("GATEHOUSE_BACKCHANNEL_ATTEMPTS", "8", "deliveries tried per back-channel logout notification before it is given up"),

@@ -35,9 +35,7 @@ async fn handle(state: &AppState, req: &HttpRequest, params: Result<Params, Erro
     let now = state.clock.now();
     let params = params.map_err(PageError::InvalidRequest)?;
     let outer = Target::parse(&params).map_err(PageError::InvalidRequest)?;
-    let client = state
-        .store
-        .find_client(&outer.client_id)
+    let client = crate::clients::find_for_page(state, &outer.client_id)
         .await?
         .ok_or(PageError::UnknownClient)?;
     let outer_state = state_for_error(&params);

@@ -35,6 +35,10 @@ pub async fn consent_page(state: web::Data<AppState>, req: HttpRequest) -> Resul
     let csrf = fresh_csrf(&state, &interaction).await?;
     let page = ConsentPage {
         client_name: &client.name,
+        self_asserted_at: client
+            .origin
+            .is_dynamic()
+            .then(|| asserted_host(&client, &interaction.request.redirect.uri)),
         username: &user.username,
         scopes,
         interaction: &interaction.id,
@@ -91,4 +95,13 @@ async fn allow(
         .map_err(store_error)?;
     tracing::info!(target: "gatehouse::audit", event = "consent.granted", client_id = %client.id, sub = %login.user_id, scope = %request.consent_scope().to_param());
     issue_code(state, request, login, now).await
+}
+
+/// The host a self-described client is shown with: its metadata document's (the `client_id`),
+/// else the redirect URI's, where the user's answer goes.
+fn asserted_host(client: &ClientRecord, redirect_uri: &gatehouse_protocol::types::RedirectUri) -> String {
+    let host_of = |u: &str| url::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_owned));
+    host_of(client.id.as_str())
+        .or_else(|| host_of(redirect_uri.as_str()))
+        .unwrap_or_else(|| redirect_uri.as_str().to_owned())
 }

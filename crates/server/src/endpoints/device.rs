@@ -61,9 +61,7 @@ pub async fn submit(state: web::Data<AppState>, req: HttpRequest, body: web::Byt
     let Some(device) = find(&state, &req, typed, now).await? else {
         return code_form(&state, &binding, typed, Some(WRONG_CODE));
     };
-    let client = state
-        .store
-        .find_client(&device.client_id)
+    let client = crate::clients::find_for_page(&state, &device.client_id)
         .await?
         .ok_or(PageError::Expired)?;
     let (session, user, cookie) = match current_session(&state, &req, now)
@@ -248,6 +246,7 @@ async fn confirm_page(
     let csrf_token = csrf::token(state, PURPOSE, binding);
     let page = DeviceConfirmPage {
         client_name: &client.name,
+        self_asserted: client.origin.is_dynamic(),
         username: &user.username,
         requested_at: requested_at(device.created_at, now),
         requested_from: device.requested_from.as_deref(),

@@ -15,6 +15,7 @@ pub mod login;
 pub mod logout;
 pub mod metrics;
 pub mod par;
+pub mod register;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;

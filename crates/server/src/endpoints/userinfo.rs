@@ -89,7 +89,7 @@ async fn respond(
 ) -> Result<HttpResponse, ApiError> {
     // A bound token gets the DPoP challenge whichever scheme it came with (RFC 9449 §7.1).
     let mut bound = false;
-    let claims = claims(state, req, presented, &mut bound, now).await.map_err(|error| {
+    let (claims, client_id) = claims(state, req, presented, &mut bound, now).await.map_err(|error| {
         let challenge = if presented.dpop || bound {
             Challenge::Dpop(crate::dpop::algs(state))
         } else {
@@ -102,7 +102,35 @@ async fn respond(
     if let Some(nonce) = crate::dpop::fresh_nonce(state).filter(|_| presented.dpop) {
         res.insert_header(("DPoP-Nonce", nonce));
     }
-    Ok(res.json(claims))
+    let client = state
+        .store
+        .find_client(&client_id)
+        .await
+        .map_err(|e| ApiError::bearer(store_error(e)))?;
+    match client.and_then(|c| c.userinfo_alg) {
+        Some(alg) => Ok(res
+            .content_type("application/jwt")
+            .body(signed(state, claims, &client_id, alg).map_err(ApiError::bearer)?)),
+        None => Ok(res.json(claims)),
+    }
+}
+
+/// OIDC Core §5.3.2: the claims as a JWT signed with the client's registered algorithm, with
+/// `iss` and `aud`.
+fn signed(
+    state: &AppState,
+    mut claims: serde_json::Map<String, serde_json::Value>,
+    client_id: &gatehouse_protocol::types::ClientId,
+    alg: gatehouse_protocol::types::SigningAlg,
+) -> Result<String, Error> {
+    claims.insert("iss".into(), serde_json::json!(state.issuer));
+    claims.insert("aud".into(), serde_json::json!(client_id));
+    let keys = state.keys();
+    let key = keys
+        .signer(alg)
+        .ok_or_else(|| Error::Server(format!("no active {alg} key to sign userinfo with")))?;
+    key.sign(&claims, "JWT")
+        .map_err(|e| Error::Server(format!("sign userinfo: {e}")))
 }
 
 /// The claims for a presented token: live, for a user, with `openid`, and used as it is bound
@@ -113,7 +141,13 @@ async fn claims(
     presented: &Presented,
     bound: &mut bool,
     now: UnixTime,
-) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+) -> Result<
+    (
+        serde_json::Map<String, serde_json::Value>,
+        gatehouse_protocol::types::ClientId,
+    ),
+    Error,
+> {
     let token = presented.token.as_str();
     let proof = proof(state, req, presented).await?;
     let inactive = || Error::InvalidToken("the access token is unknown, expired or revoked".into());
@@ -147,7 +181,7 @@ async fn claims(
     }
     let mut claims = released(&user, &record.scope, &record.claims.userinfo);
     claims.insert("sub".into(), serde_json::json!(user.id));
-    Ok(claims)
+    Ok((claims, record.client_id))
 }
 
 /// The proof that must come with a token sent with the `DPoP` scheme.

@@ -34,6 +34,9 @@ pub struct ScopeLine {
 pub struct ConsentPage<'a> {
     /// The client asking.
     pub client_name: &'a str,
+    /// The client described itself (registration or metadata document): its name is what it
+    /// says it is, shown with this host (of its metadata document, or its redirect URI).
+    pub self_asserted_at: Option<String>,
     /// Who is signed in.
     pub username: &'a str,
     /// What it asks for.
@@ -81,6 +84,8 @@ pub struct DevicePage<'a> {
 pub struct DeviceConfirmPage<'a> {
     /// The client (the device's application).
     pub client_name: &'a str,
+    /// The client described itself: its name is only its own claim.
+    pub self_asserted: bool,
     /// Who is signed in.
     pub username: &'a str,
     /// When the device asked.

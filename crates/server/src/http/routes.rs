@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::endpoints::{
     assets, authorize, consent, device, device_authorization, discovery, health, introspection, jwks, login, logout,
-    metrics, par, revocation, token, userinfo,
+    metrics, par, register, revocation, token, userinfo,
 };
 use crate::http::error;
 use crate::http::operator::OperatorListener;
@@ -95,6 +95,18 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
     .service(resource("/health", "GET").route(web::get().to(health::health)))
     .service(resource("/ready", "GET").route(web::get().to(health::ready)))
     .service(resource("/health/detailed", "GET").route(web::get().to(health::detailed)));
+    if config.registration.mode != crate::config::RegistrationMode::Off {
+        // RFC 7591 §3 and RFC 7592 §2; off, both paths are unknown (404).
+        cfg.service(cors(
+            resource("/oauth/register", "POST").route(web::post().to(register::register)),
+        ))
+        .service(
+            resource("/oauth/register/{client_id}", "GET, PUT, DELETE")
+                .route(web::get().to(register::read))
+                .route(web::put().to(register::replace))
+                .route(web::delete().to(register::delete)),
+        );
+    }
     if config.metrics_bind.is_none() {
         cfg.service(resource("/metrics", "GET").route(web::get().to(metrics::metrics)));
     }
@@ -121,6 +133,7 @@ pub fn endpoint(route: &str) -> &'static str {
         "/oauth/logout" => "logout",
         "/oauth/device_authorization" => "device_authorization",
         "/oauth/par" => "par",
+        "/oauth/register" | "/oauth/register/{client_id}" => "register",
         "/device" => "device",
         "/login" => "login",
         "/consent" => "consent",

@@ -2,72 +2,18 @@
 
 use gatehouse_protocol::claims::ClaimsRequest;
 use gatehouse_protocol::grant::authorization_code::CodeGrant;
-use gatehouse_protocol::logout::BackchannelUri;
 use gatehouse_protocol::request::authorize::AuthorizationRequest;
-use gatehouse_protocol::types::{
-    AccessTokenFormat, ClientId, GrantType, JwksUri, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod,
-    TokenHash, UnixTime,
-};
+use gatehouse_protocol::types::{AccessTokenFormat, ClientId, ScopeSet, SigningAlg, TokenHash, UnixTime};
 use serde::{Deserialize, Serialize};
 
+mod client;
 mod device;
 mod intake;
 mod logout;
+pub use client::*;
 pub use device::*;
 pub use intake::*;
 pub use logout::*;
-
-/// A registered client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientRecord {
-    /// The `client_id`.
-    pub id: ClientId,
-    /// A human-readable name shown on the consent page.
-    pub name: String,
-    /// SHA-256 of the secret; `None` for public clients.
-    pub secret_hash: Option<TokenHash>,
-    /// How it authenticates at the token endpoint.
-    pub auth_method: TokenEndpointAuthMethod,
-    /// Registered redirect URIs.
-    pub redirect_uris: Vec<RedirectUri>,
-    /// Grants it may use.
-    pub grant_types: Vec<GrantType>,
-    /// Scopes it may ask for.
-    pub scopes: ScopeSet,
-    /// The ID token signing algorithm.
-    pub id_token_alg: SigningAlg,
-    /// Opaque or RFC 9068 JWT access tokens.
-    pub access_token_format: AccessTokenFormat,
-    /// Resources (RFC 8707) this client may ask tokens for.
-    pub resources: Vec<String>,
-    /// May introspect tokens issued to other clients whose audience names it (RFC 7662 §4): a
-    /// resource server. Its identities are its `client_id` and its `resources`.
-    pub introspect: bool,
-    /// Where users may be sent after signing out (RP-Initiated Logout 1.0 §3.1), matched exactly.
-    pub post_logout_redirect_uris: Vec<RedirectUri>,
-    /// Where logout tokens are posted when a session it took part in ends (Back-Channel Logout 1.0).
-    pub backchannel_logout_uri: Option<BackchannelUri>,
-    /// The client wants `sid` in logout tokens (every logout token carries it anyway).
-    pub backchannel_logout_session_required: bool,
-    /// Its public keys (a JWKS document), for `private_key_jwt`.
-    pub jwks: Option<String>,
-    /// The one algorithm its client assertions may use (`token_endpoint_auth_signing_alg`).
-    pub token_endpoint_auth_signing_alg: Option<String>,
-    /// Its client assertions must name the issuer identifier as `aud`, nothing else.
-    pub strict_assertion_audience: bool,
-    /// Where its public keys are fetched from, instead of (or besides) `jwks`.
-    pub jwks_uri: Option<JwksUri>,
-    /// The one algorithm its request objects may use (`request_object_signing_alg`).
-    pub request_object_signing_alg: Option<String>,
-    /// It must push its authorization requests (RFC 9126 §6).
-    pub require_pushed_authorization_requests: bool,
-    /// Its authorization requests must come as signed request objects (RFC 9101 §10.5).
-    pub require_signed_request_object: bool,
-    /// Its token requests must carry a DPoP proof (RFC 9449 §5.2 `dpop_bound_access_tokens`).
-    pub dpop_bound_access_tokens: bool,
-    /// Creation time.
-    pub created_at: UnixTime,
-}
 
 /// An end user.
 #[derive(Clone, PartialEq, Eq)]
@@ -311,6 +257,8 @@ pub struct CleanupReport {
     pub seen_values: u64,
     /// Pushed authorization requests past their expiry.
     pub pushed_requests: u64,
+    /// Initial access tokens expired or used up.
+    pub initial_access_tokens: u64,
 }
 
 impl CleanupReport {

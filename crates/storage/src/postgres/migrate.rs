@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../../../migrations/0011_client_intake.sql"),
     ),
     (12, "0012_dpop", include_str!("../../../../migrations/0012_dpop.sql")),
+    (
+        13,
+        "0013_registration",
+        include_str!("../../../../migrations/0013_registration.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names Gatehouse's migration lock.

@@ -38,6 +38,7 @@ macro_rules! in_tx {
 mod cache;
 mod devices;
 mod migrate;
+mod registrations;
 mod store;
 mod tls;
 mod tokens;

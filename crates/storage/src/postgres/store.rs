@@ -38,7 +38,9 @@ impl Clients for PgStore {
     }
 
     async fn update_client(&self, c: &ClientRecord) -> StoreResult<bool> {
-        let n = self.exec(&sql::clients::UPDATE, &sql::clients::params(c)?).await?;
+        let n = self
+            .exec(&sql::clients::UPDATE, &sql::clients::params(c)?[..30])
+            .await?;
         // The notification would do this too; doing it here makes the change visible at once.
         self.clients.invalidate(c.id.as_str());
         Ok(n == 1)

@@ -8,7 +8,7 @@ use gatehouse_protocol::types::RedirectUri;
 
 /// Parameters: [`params`].
 pub(crate) static INSERT: Sql = insert!("clients", client_cols);
-/// Parameters: [`params`].
+/// Parameters: [`params`] without the last (`last_used_at`, which only [`TOUCH`] writes).
 pub(crate) static UPDATE: Sql = Sql::new(
     "UPDATE clients SET name = ?2, secret_hash = ?3, auth_method = ?4, redirect_uris = ?5,
      grant_types = ?6, scopes = ?7, id_token_alg = ?8, created_at = ?9, access_token_format = ?10,
@@ -16,15 +16,39 @@ pub(crate) static UPDATE: Sql = Sql::new(
      backchannel_logout_session_required = ?15, jwks = ?16, token_endpoint_auth_signing_alg = ?17,
      strict_assertion_audience = ?18, jwks_uri = ?19, request_object_signing_alg = ?20,
      require_pushed_authorization_requests = ?21, require_signed_request_object = ?22,
-     dpop_bound_access_tokens = ?23 WHERE id = ?1",
+     dpop_bound_access_tokens = ?23, origin = ?24, registration_token_hash = ?25,
+     registration_policy = ?26, about = ?27, userinfo_signed_response_alg = ?28, default_max_age = ?29,
+     require_auth_time = ?30 WHERE id = ?1",
 );
 pub(crate) static FIND: Sql = select!(client_cols, " FROM clients WHERE id = ?1");
 pub(crate) static LIST: Sql = select!(client_cols, " FROM clients ORDER BY id");
+/// `(id, now, unless_after)`: records a use, unless one after `unless_after` is recorded.
+pub(crate) static TOUCH: Sql =
+    Sql::new("UPDATE clients SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?3)");
+/// `(idle_before, batch)`: self-registered clients unused (or, never used, created) before then.
+pub(crate) static IDLE: Sql = Sql::new(
+    "SELECT id FROM clients WHERE origin <> 'operator' AND COALESCE(last_used_at, created_at) < ?1 ORDER BY id LIMIT ?2",
+);
+/// `(client_id)`: every user's remembered consent to the client.
+pub(crate) static FORGET_CONSENTS: Sql = Sql::new("DELETE FROM consents WHERE client_id = ?1");
+/// `(hash, policy, expires_at, uses_left, created_at)`.
+pub(crate) static PUT_INITIAL_TOKEN: Sql = Sql::new(
+    "INSERT INTO initial_access_tokens (hash, policy, expires_at, uses_left, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+);
+/// `(hash, now)`: the policy of a live token with a use left.
+pub(crate) static FIND_INITIAL_TOKEN: Sql = Sql::new(
+    "SELECT policy FROM initial_access_tokens WHERE hash = ?1 AND expires_at > ?2 AND (uses_left IS NULL OR uses_left > 0)",
+);
+/// `(hash, now)`: uses the token once; its policy if it was live with uses left.
+pub(crate) static USE_INITIAL_TOKEN: Sql = Sql::new(
+    "UPDATE initial_access_tokens SET uses_left = uses_left - 1
+     WHERE hash = ?1 AND expires_at > ?2 AND (uses_left IS NULL OR uses_left > 0) RETURNING policy",
+);
 /// ON DELETE CASCADE removes its codes, tokens and consents in the same statement.
 pub(crate) static DELETE: Sql = Sql::new("DELETE FROM clients WHERE id = ?1");
 
 /// The columns of a client, in [`client_cols!`] order.
-pub(crate) fn params(c: &ClientRecord) -> StoreResult<[Value<'_>; 23]> {
+pub(crate) fn params(c: &ClientRecord) -> StoreResult<[Value<'_>; 31]> {
     let uris: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
     let post_logout: Vec<&str> = c.post_logout_redirect_uris.iter().map(RedirectUri::as_str).collect();
     let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
@@ -52,5 +76,13 @@ pub(crate) fn params(c: &ClientRecord) -> StoreResult<[Value<'_>; 23]> {
         c.require_pushed_authorization_requests,
         c.require_signed_request_object,
         c.dpop_bound_access_tokens,
+        c.origin.as_str(),
+        c.registration_token_hash.as_ref(),
+        c.registration_policy.as_deref(),
+        to_json(&c.about)?,
+        c.userinfo_alg.map(|a| a.as_str()),
+        c.default_max_age,
+        c.require_auth_time,
+        c.last_used_at,
     ])
 }

@@ -92,10 +92,10 @@ pub(crate) use values;
 /// `placeholders`) the placeholders of a statement that inserts them all.
 macro_rules! client_cols {
     () => {
-        "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, jwks, token_endpoint_auth_signing_alg, strict_assertion_audience, jwks_uri, request_object_signing_alg, require_pushed_authorization_requests, require_signed_request_object, dpop_bound_access_tokens"
+        "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, jwks, token_endpoint_auth_signing_alg, strict_assertion_audience, jwks_uri, request_object_signing_alg, require_pushed_authorization_requests, require_signed_request_object, dpop_bound_access_tokens, origin, registration_token_hash, registration_policy, about, userinfo_signed_response_alg, default_max_age, require_auth_time, last_used_at"
     };
     (placeholders) => {
-        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23"
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31"
     };
 }
 macro_rules! user_cols {
@@ -211,7 +211,7 @@ macro_rules! cleanup {
 }
 
 /// What cleanup deletes, in order. One short statement per batch, so it never holds locks long.
-pub(crate) static CLEANUP: [CleanupJob; 13] = [
+pub(crate) static CLEANUP: [CleanupJob; 14] = [
     cleanup!(codes, hash, "(consumed_at IS NULL AND expires_at <= ?1) OR consumed_at <= ?2"),
     cleanup!(access_tokens, hash, "expires_at <= ?1 OR revoked_at <= ?2"),
     cleanup!(refresh_tokens, hash, "expires_at <= ?1 OR family_expires_at <= ?1 OR revoked_at <= ?2"),
@@ -244,6 +244,7 @@ pub(crate) static CLEANUP: [CleanupJob; 13] = [
     cleanup!(device_guesses, address, "CAST(?1 AS BIGINT) IS NOT NULL AND window_start <= ?2", device_codes),
     cleanup!(seen_values, id, "expires_at <= ?1", seen_values),
     cleanup!(pushed_requests, hash, "expires_at <= ?1"),
+    cleanup!(initial_access_tokens, hash, "expires_at <= ?1 OR uses_left = 0"),
 ];
 
 #[cfg(test)]

@@ -53,6 +53,12 @@ impl From<i64> for Value<'_> {
     }
 }
 
+impl From<Option<u64>> for Value<'_> {
+    fn from(v: Option<u64>) -> Self {
+        Value::OptInt(v.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
+    }
+}
+
 impl From<u32> for Value<'_> {
     fn from(v: u32) -> Self {
         Value::Int(i64::from(v))

@@ -31,6 +31,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("010_client_keys", include_str!("migrations/010_client_keys.sql")),
     ("011_client_intake", include_str!("migrations/011_client_intake.sql")),
     ("012_dpop", include_str!("migrations/012_dpop.sql")),
+    ("013_registration", include_str!("migrations/013_registration.sql")),
 ];
 
 /// Applied and pending migrations of the store in `dir`, without changing it.

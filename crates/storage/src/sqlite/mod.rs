@@ -9,6 +9,7 @@
 
 mod devices;
 mod migrate;
+mod registrations;
 mod store;
 mod thread;
 mod tokens;

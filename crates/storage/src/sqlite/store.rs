@@ -33,7 +33,7 @@ impl Clients for SqliteStore {
 
     async fn update_client(&self, client: &ClientRecord) -> StoreResult<bool> {
         let c = client.clone();
-        self.run(move |conn| Ok(exec(conn, &sql::clients::UPDATE, &sql::clients::params(&c)?)? == 1))
+        self.run(move |conn| Ok(exec(conn, &sql::clients::UPDATE, &sql::clients::params(&c)?[..30])? == 1))
             .await
     }
 

@@ -2,8 +2,8 @@
 
 use super::super::parse::{
     parse_assertion_alg, parse_auth_method, parse_backchannel_uri, parse_jwks_uri, parse_optional_assertion_alg,
-    parse_optional_backchannel_uri, parse_optional_jwks_uri, parse_optional_redirect_uri, parse_redirect_uri,
-    parse_resource, parse_scope,
+    parse_optional_backchannel_uri, parse_optional_jwks_uri, parse_optional_redirect_uri, parse_optional_seconds,
+    parse_optional_signing_alg, parse_redirect_uri, parse_resource, parse_scope,
 };
 use clap::{Args, Subcommand};
 use gatehouse_protocol::types::{
@@ -16,6 +16,10 @@ pub(crate) enum ClientCommand {
     Create(Box<CreateArgs>),
     /// List clients.
     List {
+        /// Only clients that registered themselves or came from a metadata document, with their
+        /// last use.
+        #[arg(long)]
+        dynamic: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -117,6 +121,14 @@ pub(crate) struct CreateArgs {
     /// (RFC 9449).
     #[arg(long)]
     pub(crate) dpop_bound_access_tokens: bool,
+    /// Userinfo answers this client with a JWT signed with this algorithm (RS256, ES256 or EdDSA)
+    /// instead of JSON.
+    #[arg(long = "userinfo-signed-response-alg", value_name = "ALG")]
+    pub(crate) userinfo_signed_response_alg: Option<SigningAlg>,
+    /// The max_age (seconds) of its authorization requests that name none: older sign-ins must
+    /// sign in again.
+    #[arg(long = "default-max-age", value_name = "SECONDS")]
+    pub(crate) default_max_age: Option<u64>,
     /// Use this client_id instead of a generated one.
     #[arg(long = "client-id", value_name = "ID")]
     pub(crate) client_id: Option<String>,
@@ -188,6 +200,12 @@ pub(crate) struct UpdateArgs {
     /// Whether its token requests must carry a DPoP proof.
     #[arg(long, value_name = "true|false")]
     pub(crate) dpop_bound_access_tokens: Option<bool>,
+    /// Sign its userinfo answers with this algorithm (RS256, ES256 or EdDSA), or "" for JSON.
+    #[arg(long = "userinfo-signed-response-alg", value_name = "ALG", value_parser = parse_optional_signing_alg)]
+    pub(crate) userinfo_signed_response_alg: Option<Option<SigningAlg>>,
+    /// Its default max_age in seconds, or "" for none.
+    #[arg(long = "default-max-age", value_name = "SECONDS", value_parser = parse_optional_seconds)]
+    pub(crate) default_max_age: Option<Option<u64>>,
     /// Print JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -1,6 +1,7 @@
 //! The lines of an export: one JSON object each, tagged by `type`.
 
 use gatehouse_protocol::claims::ClaimsRequest;
+use gatehouse_protocol::registration::About;
 use gatehouse_protocol::types::{
     AccessTokenFormat, BackchannelUri, ClientId, GrantType, JwksUri, RedirectUri, ScopeSet, SigningAlg,
     TokenEndpointAuthMethod, UnixTime,
@@ -8,6 +9,8 @@ use gatehouse_protocol::types::{
 use serde::{Deserialize, Serialize};
 
 /// One line of an export. Order matters on import: rows come after what they reference.
+// One line is read, applied and dropped at a time: the size of the client variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(super) enum Line {
@@ -56,7 +59,23 @@ pub(super) enum Line {
         require_signed_request_object: bool,
         #[serde(default)]
         dpop_bound_access_tokens: bool,
+        #[serde(default = "operator")]
+        origin: String,
+        #[serde(default)]
+        registration_token_hash: Option<String>,
+        #[serde(default)]
+        registration_policy: Option<String>,
+        #[serde(default)]
+        about: About,
+        #[serde(default)]
+        userinfo_alg: Option<SigningAlg>,
+        #[serde(default)]
+        default_max_age: Option<u64>,
+        #[serde(default)]
+        require_auth_time: bool,
         created_at: UnixTime,
+        #[serde(default)]
+        last_used_at: Option<UnixTime>,
     },
     User {
         sub: String,
@@ -106,4 +125,8 @@ pub(super) enum Line {
 
 fn opaque() -> AccessTokenFormat {
     AccessTokenFormat::Opaque
+}
+
+fn operator() -> String {
+    "operator".into()
 }

@@ -49,7 +49,15 @@ pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             require_signed_request_object: c.require_signed_request_object,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            origin: c.origin.as_str().to_owned(),
+            registration_token_hash: c.registration_token_hash.map(|h| b64url(h.as_bytes())),
+            registration_policy: c.registration_policy,
+            about: c.about,
+            userinfo_alg: c.userinfo_alg,
+            default_max_age: c.default_max_age,
+            require_auth_time: c.require_auth_time,
             created_at: c.created_at,
+            last_used_at: c.last_used_at,
         });
     }
     for u in store.list_users().await? {
@@ -203,7 +211,15 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
             require_pushed_authorization_requests,
             require_signed_request_object,
             dpop_bound_access_tokens,
+            origin,
+            registration_token_hash,
+            registration_policy,
+            about,
+            userinfo_alg,
+            default_max_age,
+            require_auth_time,
             created_at,
+            last_used_at,
         } => {
             store
                 .create_client(&ClientRecord {
@@ -229,7 +245,17 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
                     require_pushed_authorization_requests,
                     require_signed_request_object,
                     dpop_bound_access_tokens,
+                    origin: origin
+                        .parse()
+                        .map_err(|e: String| anyhow::anyhow!("a client line: {e}"))?,
+                    registration_token_hash: registration_token_hash.as_deref().map(hash).transpose()?,
+                    registration_policy,
+                    about,
+                    userinfo_alg,
+                    default_max_age,
+                    require_auth_time,
                     created_at,
+                    last_used_at,
                 })
                 .await?;
         }

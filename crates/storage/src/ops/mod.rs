@@ -18,8 +18,11 @@ use crate::model::*;
 use crate::sql::{self, CLEANUP, CleanupJob, Sql, Value, values};
 use crate::traits::StoreResult;
 use gatehouse_protocol::grant::authorization_code::CodeGrant;
-use gatehouse_protocol::types::{ClientId, ScopeSet, TokenHash, UnixTime};
+use gatehouse_protocol::types::{ClientId, TokenHash, UnixTime};
 use std::future::Future;
+
+mod clients;
+pub(crate) use clients::*;
 
 /// One connection or transaction of either backend.
 pub(crate) trait Db {
@@ -257,28 +260,6 @@ pub(crate) fn with_clients(
         }
     }
     sessions
-}
-
-/// Adds to a user's consent for a client: concurrent grants never lose a scope. Run in a
-/// transaction.
-pub(crate) async fn grant_consent(
-    db: &impl Db,
-    user_id: &str,
-    client_id: &ClientId,
-    scope: &ScopeSet,
-    now: UnixTime,
-) -> StoreResult<()> {
-    let (user, client) = (user_id, client_id.as_str());
-    db.exec(&sql::consents::CREATE_EMPTY, &values![user, client, now])
-        .await?;
-    let before = db
-        .opt(&sql::consents::LOCK, &values![user, client], decode::text)
-        .await?
-        .ok_or_else(|| StoreError::Internal("consent row vanished".into()))?;
-    let merged = crate::codec::parse_scope(&before)?.union(scope);
-    db.exec(&sql::consents::SET, &values![user, client, merged.to_param(), now])
-        .await?;
-    Ok(())
 }
 
 /// Adds a key and schedules the others of its algorithm to retire ([`crate::Keys::rotate_key`]).

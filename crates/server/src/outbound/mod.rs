@@ -13,7 +13,6 @@
 //!   the environment are ignored, every call has a timeout, and at most [`BODY_LIMIT`] bytes of a
 //!   response are read.
 
-use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,106 +20,8 @@ use std::time::Duration;
 /// The most of a response body read.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// One entry of `GATEHOUSE_OUTBOUND_ALLOW`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Allowed {
-    /// Addresses in this network.
-    Net(IpNet),
-    /// This host name, whatever it resolves to (lowercase).
-    Host(String),
-}
-
-impl Allowed {
-    /// Reads one entry: a CIDR, an address, or a host name.
-    ///
-    /// # Errors
-    /// What is wrong with it.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if let Ok(net) = s.parse::<IpNet>() {
-            return Ok(Self::Net(net));
-        }
-        if let Ok(ip) = s.parse::<IpAddr>() {
-            return Ok(Self::Net(IpNet::from(ip)));
-        }
-        let host = s.to_ascii_lowercase();
-        let valid = !host.is_empty()
-            && host.len() <= 253
-            && host
-                .split('.')
-                .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-        if valid {
-            Ok(Self::Host(host))
-        } else {
-            Err(format!(
-                "{s:?} is not a CIDR (10.0.0.0/8), an address (10.1.2.3) or a host name (app.internal)"
-            ))
-        }
-    }
-}
-
-/// Which destinations may be called.
-#[derive(Debug, Clone, Default)]
-pub struct Policy {
-    allow: Vec<Allowed>,
-}
-
-impl Policy {
-    /// A policy allowing public addresses and the given internal ones.
-    #[must_use]
-    pub fn new(allow: Vec<Allowed>) -> Self {
-        Self { allow }
-    }
-
-    fn allows_host(&self, host: &str) -> bool {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.allow.iter().any(|a| matches!(a, Allowed::Host(h) if *h == host))
-    }
-
-    fn allows_ip(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        !is_internal(ip)
-            || self
-                .allow
-                .iter()
-                .any(|a| matches!(a, Allowed::Net(n) if n.contains(&ip)))
-    }
-}
-
-/// An IPv4 address written as IPv6 (`::ffff:10.0.0.1`) is that IPv4 address.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        IpAddr::V4(_) => ip,
-    }
-}
-
-/// Whether an address is inside someone's network rather than on the public internet.
-#[must_use]
-pub fn is_internal(ip: IpAddr) -> bool {
-    match canonical(ip) {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT, RFC 6598
-                || a >= 240
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local, RFC 4193
-                || (first & 0xffc0) == 0xfe80 // link local
-                || v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] // NAT64: may reach anything
-        }
-    }
-}
+mod policy;
+pub use policy::{Allowed, Policy, is_internal};
 
 /// Why a call did not get an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,8 +68,28 @@ impl Outbound {
     /// # Errors
     /// The TLS backend could not be set up.
     pub fn new(policy: Policy, timeout: Duration) -> Result<Self, String> {
+        Self::with_roots(policy, timeout, None)
+    }
+
+    /// Like [`Outbound::new`], also trusting the certificate authorities of a PEM bundle
+    /// (`GATEHOUSE_OUTBOUND_CA_FILE`) besides the public web PKI.
+    ///
+    /// # Errors
+    /// The bundle holds no certificate, or the TLS backend could not be set up.
+    pub fn with_roots(policy: Policy, timeout: Duration, ca_pem: Option<&[u8]>) -> Result<Self, String> {
         let policy = Arc::new(policy);
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = ca_pem {
+            let roots = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("GATEHOUSE_OUTBOUND_CA_FILE: not a PEM certificate bundle: {e}"))?;
+            if roots.is_empty() {
+                return Err("GATEHOUSE_OUTBOUND_CA_FILE: the file holds no PEM certificate".into());
+            }
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        let client = builder
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .timeout(timeout)
@@ -196,7 +117,7 @@ impl Outbound {
             .send()
             .await
             .map_err(failure)?;
-        read(response).await
+        read(response, BODY_LIMIT).await
     }
 
     /// Gets a document (a client's JWKS), accepting `accept`.
@@ -204,6 +125,14 @@ impl Outbound {
     /// # Errors
     /// See [`OutboundError`].
     pub async fn get(&self, url: &str, accept: &str) -> Result<Reply, OutboundError> {
+        self.get_at_most(url, accept, BODY_LIMIT).await
+    }
+
+    /// Gets a document of at most `limit` bytes; a longer body is a failure, not a cut one.
+    ///
+    /// # Errors
+    /// See [`OutboundError`]; `Failed` naming the limit for a longer body.
+    pub async fn get_at_most(&self, url: &str, accept: &str, limit: usize) -> Result<Reply, OutboundError> {
         let parsed = self.check(url).await?;
         let response = self
             .client
@@ -212,7 +141,56 @@ impl Outbound {
             .send()
             .await
             .map_err(failure)?;
-        read(response).await
+        let reply = read(response, limit.min(BODY_LIMIT) + 1).await?;
+        if limit < BODY_LIMIT && reply.body.len() > limit {
+            return Err(OutboundError::Failed(format!(
+                "the answer is longer than {limit} bytes"
+            )));
+        }
+        Ok(reply)
+    }
+
+    /// Refuses a URL whose destination is not allowed, without connecting to it (names are
+    /// resolved): for URLs a client registers, so a registration cannot point the server, or its
+    /// users' browsers, inside the operator's network.
+    ///
+    /// # Errors
+    /// `Refused` saying why; `Failed` when the name does not resolve.
+    pub async fn vet(&self, url: &str) -> Result<(), OutboundError> {
+        self.check(url).await.map(|_| ())
+    }
+
+    /// Refuses metadata whose URLs point inside the operator's network (unless
+    /// `GATEHOUSE_OUTBOUND_ALLOW` names the place): the server would call some of them (`jwks_uri`,
+    /// `backchannel_logout_uri`), and the consent page would make users' browsers load others
+    /// (`logo_uri`). Names are resolved; nothing is connected to.
+    ///
+    /// # Errors
+    /// `invalid_client_metadata` naming the member and why.
+    pub async fn vet_metadata(
+        &self,
+        m: &gatehouse_protocol::registration::ClientMetadata,
+    ) -> Result<(), gatehouse_protocol::Error> {
+        let urls = [
+            ("jwks_uri", m.jwks_uri.as_ref().map(|u| u.as_str())),
+            (
+                "backchannel_logout_uri",
+                m.backchannel_logout_uri.as_ref().map(|u| u.as_str()),
+            ),
+            ("logo_uri", m.about.logo_uri.as_deref()),
+            ("client_uri", m.about.client_uri.as_deref()),
+            ("policy_uri", m.about.policy_uri.as_deref()),
+            ("tos_uri", m.about.tos_uri.as_deref()),
+        ];
+        for (member, url) in urls {
+            let Some(url) = url else { continue };
+            match self.vet(url).await {
+                Ok(()) => {}
+                Err(OutboundError::Refused(why)) => return Err(bad_member(member, why)),
+                Err(e) => return Err(bad_member(member, format!("{url} cannot be checked: {e}"))),
+            }
+        }
+        Ok(())
     }
 
     /// Refuses a URL whose destination is not allowed, before anything is sent. Names are checked
@@ -252,6 +230,10 @@ impl Outbound {
     }
 }
 
+fn bad_member(member: &str, why: impl std::fmt::Display) -> gatehouse_protocol::Error {
+    gatehouse_protocol::Error::InvalidClientMetadata(format!("{member}: {why}").into())
+}
+
 fn refused(url: &str, ip: IpAddr) -> OutboundError {
     OutboundError::Refused(format!(
         "{url} resolves to the internal address {ip}, which Gatehouse does not call unless GATEHOUSE_OUTBOUND_ALLOW names it (for example GATEHOUSE_OUTBOUND_ALLOW={ip})"
@@ -273,8 +255,8 @@ fn failure(e: reqwest::Error) -> OutboundError {
     OutboundError::Failed(text)
 }
 
-/// Reads the status and at most [`BODY_LIMIT`] bytes of the body.
-async fn read(mut response: reqwest::Response) -> Result<Reply, OutboundError> {
+/// Reads the status and at most `limit` bytes of the body.
+async fn read(mut response: reqwest::Response, limit: usize) -> Result<Reply, OutboundError> {
     let status = response.status().as_u16();
     let max_age = response
         .headers()
@@ -282,9 +264,9 @@ async fn read(mut response: reqwest::Response) -> Result<Reply, OutboundError> {
         .and_then(|v| v.to_str().ok())
         .and_then(max_age);
     let mut body = Vec::new();
-    while body.len() < BODY_LIMIT {
+    while body.len() < limit {
         match response.chunk().await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(BODY_LIMIT - body.len())]),
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]),
             Ok(None) => break,
             Err(e) => return Err(failure(e)),
         }
