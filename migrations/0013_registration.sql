@@ -8,6 +8,8 @@ ALTER TABLE clients ADD COLUMN about TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE clients ADD COLUMN userinfo_signed_response_alg TEXT;
 ALTER TABLE clients ADD COLUMN default_max_age BIGINT;
 ALTER TABLE clients ADD COLUMN require_auth_time BOOLEAN NOT NULL DEFAULT FALSE;
+-- When the client secret was last set (creation or rotation), for gatehouse doctor.
+ALTER TABLE clients ADD COLUMN secret_set_at BIGINT;
 -- Set for self-registered clients only, at most once an hour, for the idle-client cleanup.
 ALTER TABLE clients ADD COLUMN last_used_at BIGINT;
 CREATE INDEX clients_idle ON clients (origin, last_used_at);

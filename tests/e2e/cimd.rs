@@ -130,7 +130,7 @@ impl DocServer {
     fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("GATEHOUSE_CLIENT_ID_METADATA", "on".into()),
-            ("GATEHOUSE_OUTBOUND_ALLOW", "localhost".into()),
+            ("GATEHOUSE_REGISTRATION_OUTBOUND_ALLOW", "localhost".into()),
             ("GATEHOUSE_OUTBOUND_CA_FILE", self.ca_file.display().to_string()),
         ]
     }
@@ -252,7 +252,7 @@ async fn a_document_that_does_not_name_itself_or_breaks_a_rule_is_refused() {
         .page(&auth_url(&g.issuer, &id, "openid", &challenge, &[]))
         .await;
     assert_eq!(status, 400);
-    assert!(html.contains("longer than 5120 bytes"), "{html}");
+    assert!(html.contains("larger than 5 KiB"), "{html}");
 }
 
 #[tokio::test]
@@ -288,10 +288,63 @@ async fn document_urls_inside_the_network_or_redirecting_are_never_followed() {
         .page(&auth_url(&g.issuer, &id, "openid", &challenge, &[]))
         .await;
     assert_eq!(status, 400, "{html}");
-    assert!(html.contains("302"), "{html}");
+    assert!(html.contains("did not answer 200"), "{html}");
     assert!(
         matches!(inside.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "nothing may connect inside"
     );
     assert!(g.cli(&["client", "list", "--dynamic"]).as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_operators_outbound_allow_list_does_not_open_the_network_to_documents() {
+    let docs = DocServer::start().await;
+    docs.serve_document("/client.json", "Tool");
+    let env = vec![
+        ("GATEHOUSE_CLIENT_ID_METADATA", "on".to_owned()),
+        ("GATEHOUSE_OUTBOUND_ALLOW", "localhost".to_owned()),
+        ("GATEHOUSE_OUTBOUND_CA_FILE", docs.ca_file.display().to_string()),
+    ];
+    let g = fresh(&env);
+    let (_, challenge) = pkce();
+    let (status, html) = Browser::new()
+        .page(&tool_auth_url(&g, &docs.url("/client.json"), &challenge))
+        .await;
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains("internal address"), "{html}");
+    assert_eq!(
+        docs.hits.load(Ordering::SeqCst),
+        0,
+        "no request reached the document server"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_client_whose_id_is_an_https_url_stays_the_operators() {
+    let docs = DocServer::start().await;
+    let g = fresh(&docs.env());
+    g.user("alice");
+    // No path, so not a valid document URL, and no document is served: the store's client wins.
+    let id = "https://partner.example";
+    g.cli(&[
+        "client",
+        "create",
+        "--name",
+        "Partner",
+        "--client-id",
+        id,
+        "--redirect-uri",
+        TOOL_REDIRECT,
+        "--public",
+    ]);
+    let browser = Browser::new();
+    let (_, challenge) = pkce();
+    let next = after_login(&g, &browser, id, &challenge).await;
+    assert!(next.starts_with(&format!("{}/consent", g.issuer)), "{next}");
+    let (_, html) = browser.page(&next).await;
+    assert!(
+        html.contains("<h1>Partner wants to</h1>") && !html.contains("says it is"),
+        "{html}"
+    );
+    assert_eq!(docs.hits.load(Ordering::SeqCst), 0);
 }

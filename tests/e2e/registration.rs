@@ -87,7 +87,12 @@ async fn a_client_registers_with_an_initial_access_token_and_signs_a_user_in() {
         format!("{}/oauth/register/{}", g.issuer, client_id.as_str())
     );
 
-    // The new client runs the whole flow; the consent page says its name is its own claim.
+    // A refused registration does not use up the token (two uses are still there below).
+    let (status, body) = register(&g, Some(&token), &json!({"redirect_uris": ["http://app.example/cb"]})).await;
+    assert_error(status, &body, 400, "invalid_redirect_uri");
+
+    // The new client runs the whole flow; the login and consent pages say its name is its own
+    // claim.
     let rp = CoreClient::from_provider_metadata(metadata, client_id.clone(), Some(secret.clone()))
         .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -102,6 +107,8 @@ async fn a_client_registers_with_an_initial_access_token_and_signs_a_user_in() {
         .url();
     let browser = Browser::new();
     let login = browser.follow(url.as_str()).await;
+    let (_, html) = browser.page(&login).await;
+    assert!(html.contains("an application that says it is “Notes”"), "{html}");
     let res = browser.submit_login(&g.issuer, &login, "alice", PASSWORD).await;
     let consent = location(&res);
     assert!(consent.starts_with(&format!("{}/consent", g.issuer)), "{consent}");
@@ -298,6 +305,37 @@ async fn the_registration_access_token_reads_replaces_and_deletes_the_client() {
     put["client_id"] = json!("someone-else");
     let (status, _) = manage(reqwest::Method::PUT, &uri, &new_token, Some(&put)).await;
     assert_eq!(status, 400);
+
+    // Two replacements with one token: one wins, the other is refused (the token rotated).
+    let put = json!({"client_id": client.id, "redirect_uris": [other], "client_name": "Raced"});
+    let (a, b) = tokio::join!(
+        manage(reqwest::Method::PUT, &uri, &new_token, Some(&put)),
+        manage(reqwest::Method::PUT, &uri, &new_token, Some(&put))
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 401], "{a:?} {b:?}");
+    let new_token = if a.0 == 200 {
+        s(&a.1["registration_access_token"])
+    } else {
+        s(&b.1["registration_access_token"])
+    };
+    // Becoming public drops the secret; becoming confidential again issues a new one.
+    let public = json!({"client_id": client.id, "redirect_uris": [other], "token_endpoint_auth_method": "none"});
+    let (status, body) = manage(reqwest::Method::PUT, &uri, &new_token, Some(&public)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("client_secret").is_none());
+    let new_token = s(&body["registration_access_token"]);
+    let (status, body) = token_with_secret(&g, &client, &[("grant_type", "client_credentials")]).await;
+    assert_error(status, &body, 401, "invalid_client");
+    let back = json!({"client_id": client.id, "redirect_uris": [other]});
+    let (status, body) = manage(reqwest::Method::PUT, &uri, &new_token, Some(&back)).await;
+    assert_eq!(status, 200, "{body}");
+    let client = TestClient {
+        id: client.id.clone(),
+        secret: Some(s(&body["client_secret"])),
+    };
+    let new_token = s(&body["registration_access_token"]);
 
     // The client works until deleted, then neither it nor its tokens do.
     let (status, tokens) = token_with_secret(&g, &client, &[("grant_type", "client_credentials")]).await;

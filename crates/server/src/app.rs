@@ -42,18 +42,32 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         ),
         None => None,
     };
-    let outbound = crate::outbound::Outbound::with_roots(
-        crate::outbound::Policy::new(config.outbound_allow.clone()),
-        config.outbound_timeout,
-        ca_pem.as_deref(),
-    )
-    .map_err(anyhow::Error::msg)?;
+    let outbound = |allow: &[crate::outbound::Allowed], setting| {
+        crate::outbound::Outbound::with_roots(
+            crate::outbound::Policy::new(allow.to_vec()),
+            config.outbound_timeout,
+            ca_pem.as_deref(),
+            setting,
+        )
+        .map_err(anyhow::Error::msg)
+    };
+    let outbounds = crate::outbound::Outbounds {
+        operator: outbound(&config.outbound_allow, "GATEHOUSE_OUTBOUND_ALLOW")?,
+        dynamic: outbound(
+            &config.registration.outbound_allow,
+            "GATEHOUSE_REGISTRATION_OUTBOUND_ALLOW",
+        )?,
+    };
     let backchannel = Arc::new(
-        crate::logout::Backchannel::new(&config, issuer.clone(), Arc::clone(&store), outbound.clone())
+        crate::logout::Backchannel::new(&config, issuer.clone(), Arc::clone(&store), outbounds.clone())
             .map_err(anyhow::Error::msg)?,
     );
-    let client_keys = crate::client_keys::ClientKeySource::new(outbound.clone(), Arc::clone(&store));
-    let documents = crate::documents::Documents::new(outbound.clone(), Arc::clone(&store), config.registration.clone());
+    let client_keys = crate::client_keys::ClientKeySource::new(outbounds.clone(), Arc::clone(&store));
+    let documents = crate::documents::Documents::new(
+        outbounds.dynamic.clone(),
+        Arc::clone(&store),
+        config.registration.clone(),
+    );
     let dpop_nonces = if config.dpop_nonce {
         Some(crate::nonces::Nonces::new(
             hmac_secret(store.as_ref(), "dpop_nonce").await?,
@@ -82,7 +96,7 @@ pub async fn build_state(config: Config, issuer: String, store: Arc<dyn Store>) 
         backchannel,
         client_keys,
         documents,
-        outbound,
+        outbounds,
         dpop_nonces,
         secure_cookies: issuer.starts_with("https://"),
         config,

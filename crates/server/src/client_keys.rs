@@ -17,7 +17,7 @@
 //!   goes to the log and to `client show`.
 
 use crate::metrics::METRICS;
-use crate::outbound::{Outbound, OutboundError};
+use crate::outbound::{Outbound, OutboundError, Outbounds};
 use gatehouse_protocol::Error;
 use gatehouse_protocol::client_jwt::{self, Algorithm, ClientKeys, Purpose, Rejection, Verified};
 use gatehouse_protocol::error::Description;
@@ -53,7 +53,7 @@ struct Entry {
 
 /// The cache of fetched JWKS, with the outbound client that fetches them.
 pub struct ClientKeySource {
-    outbound: Outbound,
+    outbound: Outbounds,
     store: Arc<dyn Store>,
     entries: Mutex<HashMap<ClientId, Arc<tokio::sync::Mutex<Entry>>>>,
 }
@@ -61,7 +61,7 @@ pub struct ClientKeySource {
 impl ClientKeySource {
     /// A source fetching through `outbound` and recording fetches in `store`.
     #[must_use]
-    pub fn new(outbound: Outbound, store: Arc<dyn Store>) -> Self {
+    pub fn new(outbound: Outbounds, store: Arc<dyn Store>) -> Self {
         Self {
             outbound,
             store,
@@ -118,12 +118,13 @@ impl ClientKeySource {
         };
         let entry = self.entry(&client.id);
         let mut entry = entry.lock().await;
-        let fetched_now = self.ensure(&client.id, uri, &mut entry, false).await;
+        let outbound = self.outbound.for_client(client);
+        let fetched_now = self.ensure(outbound, &client.id, uri, &mut entry, false).await;
         let keys = entry.keys.clone().ok_or_else(|| unavailable(uri, &entry))?;
         match client_jwt::verify(jwt, purpose, &keys, alg) {
             Err(r @ (Rejection::UnknownKey(_) | Rejection::Signature)) if !fetched_now => {
                 // The client may have rotated its keys: look once more, if the window allows.
-                if !self.ensure(&client.id, uri, &mut entry, true).await {
+                if !self.ensure(outbound, &client.id, uri, &mut entry, true).await {
                     return Err(refused(&r));
                 }
                 let keys = entry.keys.clone().ok_or_else(|| unavailable(uri, &entry))?;
@@ -140,7 +141,7 @@ impl ClientKeySource {
 
     /// Fetches when the entry has no fresh keys (or, with `miss`, for an unknown key, once per
     /// window); whether it fetched successfully.
-    async fn ensure(&self, id: &ClientId, uri: &str, entry: &mut Entry, miss: bool) -> bool {
+    async fn ensure(&self, outbound: &Outbound, id: &ClientId, uri: &str, entry: &mut Entry, miss: bool) -> bool {
         let now = Instant::now();
         if entry.uri != uri {
             *entry = Entry {
@@ -160,7 +161,7 @@ impl ClientKeySource {
         if miss {
             entry.refetched_at = Some(now);
         }
-        let result = self.fetch(uri).await;
+        let result = Self::fetch(outbound, uri).await;
         let record = JwksFetch {
             client_id: id.clone(),
             uri: uri.to_owned(),
@@ -198,9 +199,8 @@ impl ClientKeySource {
     }
 
     /// One fetch: the keys and how long to use them; or why not, for the caller and in detail.
-    async fn fetch(&self, uri: &str) -> Result<(ClientKeys, Duration), (&'static str, String)> {
-        let reply = self
-            .outbound
+    async fn fetch(outbound: &Outbound, uri: &str) -> Result<(ClientKeys, Duration), (&'static str, String)> {
+        let reply = outbound
             .get(uri, "application/jwk-set+json, application/json")
             .await
             .map_err(|e| match e {

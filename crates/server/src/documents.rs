@@ -18,7 +18,7 @@
 use crate::client_keys::{DEFAULT_TTL, FAILURE_BACKOFF, MAX_STALE, MAX_TTL, MIN_TTL};
 use crate::config::Registration;
 use crate::http::error::store_error;
-use crate::outbound::Outbound;
+use crate::outbound::{Outbound, OutboundError};
 use gatehouse_protocol::Error;
 use gatehouse_protocol::registration::{ClientMetadata, Source};
 use gatehouse_protocol::types::{ClientId, UnixTime};
@@ -43,13 +43,24 @@ struct Entry {
     failure: Option<String>,
 }
 
+/// Most documents cached per instance; beyond it, entries no request is using are dropped.
+const MAX_ENTRIES: usize = 10_000;
+/// Most fetches in flight at once.
+const MAX_CONCURRENT: usize = 8;
+/// Fetches per host and minute: a domain varying its paths makes the server fetch for it at this
+/// pace, and no faster, without slowing anyone else's documents.
+const FETCHES_PER_HOST: &str = "30/1m";
+
 /// The per-instance cache of fetched documents, with what fetching and storing them needs.
 pub struct Documents {
+    /// The outbound client for self-described clients (`GATEHOUSE_REGISTRATION_OUTBOUND_ALLOW`).
     outbound: Outbound,
     store: Arc<dyn Store>,
     /// The registration settings: the accepted hosts, and the `default` policy documents get.
     settings: Registration,
     entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Entry>>>>,
+    per_host: crate::protect::Limiter,
+    in_flight: tokio::sync::Semaphore,
 }
 
 fn refused(url: &str, why: impl std::fmt::Display) -> Error {
@@ -67,6 +78,15 @@ fn check_url(url: &str, hosts: &[String]) -> Result<(), Error> {
         .split('/')
         .any(|s| s == "." || s == "..");
     let why = if parsed.scheme() != "https" {
+        Some("it must be https")
+    } else if parsed.as_str() != url {
+        // Percent-encoded dots, case or default ports would be resolved by the URL library: the
+        // fetched document must be the one the client_id names, character for character.
+        Some("it must be written in normal form (no encoded dot segments, lowercase host, no default port)")
+    } else if parsed.query().is_some() {
+        // §3 says SHOULD NOT; refusing it keeps one host from minting clients by query string.
+        Some("it must not have a query string")
+    } else if parsed.scheme() != "https" {
         Some("it must be https")
     } else if parsed.path() == "/" || parsed.path().is_empty() {
         Some("it must have a path (https://host/client.json)")
@@ -93,11 +113,19 @@ impl Documents {
             store,
             settings,
             entries: Mutex::default(),
+            per_host: crate::protect::Limiter::new(
+                "metadata_fetches_per_host",
+                crate::config::Limit::parse(FETCHES_PER_HOST).ok().flatten(),
+            ),
+            in_flight: tokio::sync::Semaphore::new(MAX_CONCURRENT),
         }
     }
 
     fn entry(&self, url: &str) -> Arc<tokio::sync::Mutex<Entry>> {
         let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= MAX_ENTRIES {
+            entries.retain(|_, e| Arc::strong_count(e) > 1);
+        }
         Arc::clone(entries.entry(url.to_owned()).or_default())
     }
 
@@ -107,13 +135,19 @@ impl Documents {
     /// `invalid_client` naming why the document cannot be used; store errors.
     pub async fn resolve(&self, id: &ClientId, now: UnixTime) -> Result<ClientRecord, Error> {
         let url = id.as_str();
+        // The operator registered this URL as a client_id: theirs, not a document's, whatever the
+        // rules for documents say.
+        if let Some(c) = self.store.find_client(id).await.map_err(store_error)?
+            && c.origin != ClientOrigin::MetadataDocument
+        {
+            return Ok(c);
+        }
         check_url(url, &self.settings.metadata_hosts)?;
         let entry = self.entry(url);
         let mut entry = entry.lock().await;
         let stored = self.store.find_client(id).await.map_err(store_error)?;
         let at = Instant::now();
         match &stored {
-            // The operator registered this URL as a client_id: theirs, not the document's.
             Some(c) if c.origin != ClientOrigin::MetadataDocument => return Ok(c.clone()),
             Some(c) if entry.fresh_until.is_some_and(|f| at < f) => return Ok(c.clone()),
             _ => {}
@@ -128,15 +162,35 @@ impl Documents {
                 )),
             };
         }
-        match self.fetch(url).await {
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        if self.per_host.hit(&host).is_some() {
+            return match stored {
+                Some(c) if usable_stale(&entry) => Ok(c),
+                _ => Err(refused(
+                    url,
+                    "too many documents were fetched from its host in the last minute; retry shortly",
+                )),
+            };
+        }
+        let fetched = match self.in_flight.acquire().await {
+            Ok(_permit) => self.fetch(url).await,
+            Err(_) => Err((
+                "it could not be fetched".to_owned(),
+                "the fetch queue is closed".to_owned(),
+            )),
+        };
+        match fetched {
             Ok((metadata, ttl)) => {
                 entry.fresh_until = Some(at + ttl);
                 entry.failed_at = None;
                 entry.failure = None;
                 self.store_client(id, stored, metadata, now).await
             }
-            Err(why) => {
-                tracing::warn!(client_id = %url, error = %why, "the client's metadata document could not be used");
+            Err((why, detail)) => {
+                tracing::warn!(client_id = %url, error = %detail, "the client's metadata document could not be used");
                 entry.failed_at = Some(at);
                 entry.failure = Some(why.clone());
                 match stored {
@@ -147,34 +201,44 @@ impl Documents {
         }
     }
 
-    /// One fetch: the metadata and how long to use it; or why not.
-    async fn fetch(&self, url: &str) -> Result<(ClientMetadata, Duration), String> {
+    /// One fetch: the metadata and how long to use it; or why not, for the caller (in general
+    /// terms: the caller may be probing the network) and in detail for the log.
+    async fn fetch(&self, url: &str) -> Result<(ClientMetadata, Duration), (String, String)> {
+        let both = |s: String| (s.clone(), s);
         let reply = self
             .outbound
             .get_at_most(url, "application/json", MAX_DOCUMENT)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| {
+                let public = match &e {
+                    OutboundError::Refused(_) => "its host is an internal address, which this server does not call",
+                    OutboundError::Timeout => "it did not answer in time",
+                    OutboundError::Failed(why) if why.contains("longer than") => "the document is larger than 5 KiB",
+                    OutboundError::Failed(_) => "it could not be fetched",
+                };
+                (public.to_owned(), e.to_string())
+            })?;
         if reply.status != 200 {
-            return Err(format!(
-                "it answered HTTP {} instead of 200 with the document",
-                reply.status
+            return Err((
+                "it did not answer 200 with the document (redirects are not followed)".to_owned(),
+                format!("HTTP {}", reply.status),
             ));
         }
         let body: serde_json::Value =
-            serde_json::from_slice(&reply.body).map_err(|e| format!("it is not JSON ({e})"))?;
+            serde_json::from_slice(&reply.body).map_err(|e| both(format!("it is not JSON ({e})")))?;
         let serde_json::Value::Object(members) = body else {
-            return Err("it is not a JSON object".into());
+            return Err(both("it is not a JSON object".into()));
         };
         // §4.1: the document names itself.
         if members.get("client_id").and_then(|v| v.as_str()) != Some(url) {
-            return Err("its client_id member is not its own URL".into());
+            return Err(both("its client_id member is not its own URL".into()));
         }
         let policy = self.settings.default_policy();
-        let metadata = ClientMetadata::parse(&members, policy, Source::Document).map_err(|e| e.description())?;
+        let metadata = ClientMetadata::parse(&members, policy, Source::Document).map_err(|e| both(e.description()))?;
         self.outbound
             .vet_metadata(&metadata)
             .await
-            .map_err(|e| e.description())?;
+            .map_err(|e| both(e.description()))?;
         let ttl = reply
             .max_age
             .map_or(DEFAULT_TTL, Duration::from_secs)
@@ -211,7 +275,10 @@ impl Documents {
         let mut new = old.clone();
         new.apply(metadata);
         let forget = new.shown_identity() != old.shown_identity();
-        self.store.replace_client(&new, forget).await.map_err(store_error)?;
+        self.store
+            .replace_client(&new, forget, None)
+            .await
+            .map_err(store_error)?;
         tracing::info!(target: "gatehouse::audit", event = "client.document_changed", client_id = %id, consent_forgotten = forget);
         Ok(new)
     }
@@ -225,7 +292,7 @@ mod tests {
     fn document_urls_follow_the_draft() {
         let ok = |u: &str| check_url(u, &[]).is_ok();
         assert!(ok("https://app.example/client.json"));
-        assert!(ok("https://app.example:8443/oauth/client?v=1"));
+        assert!(ok("https://app.example:8443/oauth/client.json"));
         for bad in [
             "https://app.example",
             "https://app.example/",
@@ -234,6 +301,10 @@ mod tests {
             "https://app.example/a/../c",
             "https://app.example/./c",
             "http://app.example/c",
+            "https://app.example/a/%2e%2e/c",
+            "https://App.Example/c",
+            "https://app.example:443/c",
+            "https://app.example/c?v=1",
         ] {
             assert!(!ok(bad), "{bad}");
         }

@@ -12,7 +12,7 @@
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::metrics::METRICS;
-use crate::outbound::{Outbound, OutboundError};
+use crate::outbound::{OutboundError, Outbounds};
 use crate::random::random_b64;
 use gatehouse_protocol::logout::{LOGOUT_TOKEN_TYP, LogoutTokenClaims};
 use gatehouse_protocol::types::UnixTime;
@@ -83,7 +83,7 @@ pub struct Ended {
 pub struct Backchannel {
     store: Arc<dyn Store>,
     issuer: String,
-    outbound: Outbound,
+    outbound: Outbounds,
     timeout: Duration,
     retry: Duration,
     attempts: u32,
@@ -94,7 +94,7 @@ impl Backchannel {
     ///
     /// # Errors
     /// The outbound client could not be built.
-    pub fn new(config: &Config, issuer: String, store: Arc<dyn Store>, outbound: Outbound) -> Result<Self, String> {
+    pub fn new(config: &Config, issuer: String, store: Arc<dyn Store>, outbound: Outbounds) -> Result<Self, String> {
         Ok(Self {
             store,
             issuer,
@@ -217,7 +217,7 @@ impl Backchannel {
             Ok(None) => return Attempt::Rejected("the client was deleted".into()),
             Err(e) => return Attempt::Failed(format!("the store failed: {e}")),
         };
-        let Some(uri) = client.backchannel_logout_uri.map(|u| u.as_str().to_owned()) else {
+        let Some(uri) = client.backchannel_logout_uri.as_ref().map(|u| u.as_str().to_owned()) else {
             return Attempt::Rejected("the client no longer has a backchannel_logout_uri".into());
         };
         let Some(key) = keys.signer(client.id_token_alg) else {
@@ -237,7 +237,12 @@ impl Backchannel {
             Ok(t) => t,
             Err(e) => return Attempt::Failed(format!("signing failed: {e}")),
         };
-        match self.outbound.post_form(&uri, &[("logout_token", &token)]).await {
+        match self
+            .outbound
+            .for_client(&client)
+            .post_form(&uri, &[("logout_token", &token)])
+            .await
+        {
             Ok(reply) if (200..300).contains(&reply.status) => Attempt::Delivered,
             // Retried: the client is overloaded or down, or asks for time.
             Ok(reply) if reply.status >= 500 || reply.status == 408 || reply.status == 429 => {

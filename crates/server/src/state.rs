@@ -38,8 +38,8 @@ pub struct AppState {
     pub client_keys: crate::client_keys::ClientKeySource,
     /// Client ID Metadata Documents fetched and cached.
     pub documents: crate::documents::Documents,
-    /// The one client for calls to other servers, and for vetting URLs clients register.
-    pub outbound: crate::outbound::Outbound,
+    /// The clients for calls to other servers, and for vetting URLs clients register.
+    pub outbounds: crate::outbound::Outbounds,
     /// Per-instance rate limiters.
     pub limiters: crate::protect::Limiters,
     /// When this process started serving.

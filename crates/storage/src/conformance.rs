@@ -121,6 +121,7 @@ fn client(id: &str) -> ClientRecord {
         default_max_age: None,
         require_auth_time: false,
         created_at: NOW,
+        secret_set_at: Some(NOW),
         last_used_at: None,
     }
 }
@@ -1770,12 +1771,32 @@ pub async fn a_described_client_round_trips_and_replacing_it_can_forget_consents
     store.grant_consent("u1", &c.id, &scope, NOW).await.unwrap();
     let mut renamed = c.clone();
     renamed.name = "renamed".into();
-    assert!(store.replace_client(&renamed, false).await.unwrap());
+    assert!(store.replace_client(&renamed, false, None).await.unwrap());
     assert_eq!(store.find_client(&c.id).await.unwrap(), Some(renamed.clone()));
     assert_eq!(store.find_consent("u1", &c.id).await.unwrap(), Some(scope));
-    assert!(store.replace_client(&renamed, true).await.unwrap());
+    assert!(store.replace_client(&renamed, true, None).await.unwrap());
     assert_eq!(store.find_consent("u1", &c.id).await.unwrap(), None);
-    assert!(!store.replace_client(&described("ghost"), true).await.unwrap());
+    assert!(!store.replace_client(&described("ghost"), true, None).await.unwrap());
+    // Conditional on the registration access token: two replacements with one token, one wins.
+    let old = TokenHash::of("rat");
+    let first = ClientRecord {
+        registration_token_hash: Some(TokenHash::of("rat2")),
+        ..renamed.clone()
+    };
+    let second = ClientRecord {
+        registration_token_hash: Some(TokenHash::of("rat3")),
+        ..renamed.clone()
+    };
+    let (a, b) = tokio::join!(
+        store.replace_client(&first, false, Some(&old)),
+        store.replace_client(&second, false, Some(&old))
+    );
+    assert_eq!(
+        u8::from(a.unwrap()) + u8::from(b.unwrap()),
+        1,
+        "exactly one replacement holds the token"
+    );
+    assert!(!store.replace_client(&renamed, false, Some(&old)).await.unwrap());
 }
 
 pub async fn uses_are_recorded_hourly_and_idle_dynamic_clients_are_listed(store: Arc<dyn Store>) {

@@ -78,7 +78,8 @@ pub(crate) fn client(r: &dyn Cols) -> StoreResult<ClientRecord> {
         userinfo_alg: r.opt_text(27)?.as_deref().map(parse_wire).transpose()?,
         default_max_age: r.opt_int(28)?.map(|s| u64::try_from(s).unwrap_or(0)),
         require_auth_time: r.bool(29)?,
-        last_used_at: r.opt_time(30)?,
+        secret_set_at: r.opt_time(30)?,
+        last_used_at: r.opt_time(31)?,
     })
 }
 

@@ -258,10 +258,17 @@ pub trait Registrations: Send + Sync {
     /// Uses an initial access token once, atomically across instances: the policy it grants if
     /// it was live with a use left.
     async fn use_initial_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<String>>;
-    /// Replaces a client's registration like [`Clients::update_client`]; with `forget_consents`,
-    /// every user's remembered consent to it goes in the same transaction (what the client
-    /// shows of itself changed, so users decide again). `false` if it does not exist.
-    async fn replace_client(&self, client: &ClientRecord, forget_consents: bool) -> StoreResult<bool>;
+    /// Replaces a client's registration like [`Clients::update_client`], only while it still
+    /// holds the registration access token `expected` (if given: two replacements with one token
+    /// cannot both succeed); with `forget_consents`, every user's remembered consent to it goes in
+    /// the same transaction (what the client shows of itself changed, so users decide again).
+    /// `false` if it does not exist or no longer holds the token.
+    async fn replace_client(
+        &self,
+        client: &ClientRecord,
+        forget_consents: bool,
+        expected: Option<&TokenHash>,
+    ) -> StoreResult<bool>;
     /// Records a use of a client at `now` unless one after `unless_after` is recorded.
     async fn touch_client(&self, id: &ClientId, now: UnixTime, unless_after: UnixTime) -> StoreResult<()>;
     /// Self-registered clients last used (or, never used, created) before `idle_before`, at most

@@ -124,6 +124,7 @@ async fn client_changes_by_another_process_reach_the_cache() {
         default_max_age: None,
         require_auth_time: false,
         created_at: gatehouse_protocol::types::UnixTime(1),
+        secret_set_at: None,
         last_used_at: None,
     };
     cli.create_client(&record).await.unwrap();

@@ -210,6 +210,13 @@ impl Members<'_> {
     }
 }
 
+/// Characters that make a shown name read differently from what it is: controls, and the
+/// invisible direction overrides, isolates and marks (a name could otherwise display reversed).
+fn deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}')
+}
+
 /// A redirect URI a client registers: the rules of [`RedirectUri::parse`], no wildcard, bounded.
 fn redirect_uri(uri: &str) -> Result<RedirectUri, Error> {
     if uri.contains('*') {
@@ -327,10 +334,10 @@ impl ClientMetadata {
             ));
         }
         let client_name = match m.string("client_name")? {
-            Some(n) if n.chars().count() > MAX_NAME_LEN || n.chars().any(char::is_control) || n.trim().is_empty() => {
+            Some(n) if n.chars().count() > MAX_NAME_LEN || n.chars().any(deceptive) || n.trim().is_empty() => {
                 return Err(bad(
                     "client_name",
-                    format!("must be 1 to {MAX_NAME_LEN} characters with no control characters"),
+                    format!("must be 1 to {MAX_NAME_LEN} characters with no control or text-direction characters"),
                 ));
             }
             n => n.map(str::to_owned),
@@ -357,7 +364,14 @@ impl ClientMetadata {
             .collect::<Result<Vec<_>, _>>()?;
         let backchannel_logout_uri = m
             .string("backchannel_logout_uri")?
-            .map(|u| BackchannelUri::parse(u).map_err(|e| bad("backchannel_logout_uri", e.description())))
+            .map(|u| {
+                // Back-Channel Logout 1.0 §2.2 allows plain http for confidential clients the
+                // operator knows; a client that describes itself gets https only.
+                if !u.starts_with("https://") {
+                    return Err(bad("backchannel_logout_uri", "must be https"));
+                }
+                BackchannelUri::parse(u).map_err(|e| bad("backchannel_logout_uri", e.description()))
+            })
             .transpose()?;
         let request_object_signing_alg = m.client_alg("request_object_signing_alg")?;
         if request_object_signing_alg.is_some() && jwks.is_none() && jwks_uri.is_none() {

@@ -148,6 +148,14 @@ fn every_other_refusal_is_invalid_client_metadata_naming_the_member() {
         (json!({"redirect_uris": "https://app.example/cb"}), "redirect_uris"),
         (json!({"redirect_uris": cb, "client_name": "a\u{7}b"}), "client_name"),
         (
+            json!({"redirect_uris": cb, "client_name": "Bank\u{202e}gpj.exe"}),
+            "client_name",
+        ),
+        (
+            json!({"redirect_uris": cb, "backchannel_logout_uri": "http://app.example/bcl"}),
+            "backchannel_logout_uri",
+        ),
+        (
             json!({"redirect_uris": cb, "logo_uri": "http://app.example/logo.png"}),
             "logo_uri",
         ),

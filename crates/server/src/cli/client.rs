@@ -65,6 +65,7 @@ pub(super) async fn run(cmd: ClientCommand, store: Arc<dyn Store>) -> anyhow::Re
             }
             let secret = random_token();
             c.secret_hash = Some(TokenHash::of(&secret));
+            c.secret_set_at = Some(now());
             store.update_client(&c).await?;
             audit("client.secret_rotated", &format!("client_id={id}"));
             print(json, &json!({ "client_id": id, "client_secret": secret }), || {
@@ -156,6 +157,7 @@ async fn create(a: CreateArgs, store: Arc<dyn Store>) -> anyhow::Result<()> {
         default_max_age: a.default_max_age,
         require_auth_time: false,
         created_at: now(),
+        secret_set_at: secret.as_ref().map(|_| now()),
         last_used_at: None,
     };
     store.create_client(&record).await?;
@@ -311,6 +313,7 @@ fn to_json(c: &ClientRecord) -> serde_json::Value {
             ("origin", json!(c.origin.as_str())),
             ("registration_policy", json!(c.registration_policy)),
             ("last_used_at", json!(c.last_used_at.map(|t| t.0))),
+            ("secret_set_at", json!(c.secret_set_at.map(|t| t.0))),
             ("access_token_format", json!(c.access_token_format)),
             ("resources", json!(c.resources)),
             ("introspect", json!(c.introspect)),

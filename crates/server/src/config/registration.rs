@@ -45,6 +45,9 @@ pub struct Registration {
     pub metadata_documents: bool,
     /// `GATEHOUSE_CLIENT_ID_METADATA_HOSTS`: the hosts whose documents are used (empty: any).
     pub metadata_hosts: Vec<String>,
+    /// `GATEHOUSE_REGISTRATION_OUTBOUND_ALLOW`: internal destinations self-described clients'
+    /// URLs may name (`GATEHOUSE_OUTBOUND_ALLOW` is for the operator's clients only).
+    pub outbound_allow: Vec<crate::outbound::Allowed>,
 }
 
 impl Registration {
@@ -86,6 +89,7 @@ impl Registration {
                     });
                 }
             },
+            outbound_allow: r.items("GATEHOUSE_REGISTRATION_OUTBOUND_ALLOW", crate::outbound::Allowed::parse)?,
             metadata_hosts: r.items("GATEHOUSE_CLIENT_ID_METADATA_HOSTS", |h| {
                 let host = h.to_ascii_lowercase();
                 if host.is_empty() || host.contains(['/', ':', '@', ' ']) {

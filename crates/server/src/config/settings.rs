@@ -129,6 +129,7 @@ pub const SETTINGS: &[Setting] = &[
     value("GATEHOUSE_RATE_LIMIT_REGISTRATION", "10/1h", "registrations per client address at /oauth/register, or off"),
     value("GATEHOUSE_DYNAMIC_CLIENT_IDLE", "90d", "self-registered and metadata-document clients unused this long are deleted, or off"),
     value("GATEHOUSE_CLIENT_ID_METADATA", "off", "on: an https client_id names the client's metadata document, fetched and used as its registration"),
+    unset("GATEHOUSE_REGISTRATION_OUTBOUND_ALLOW", "none", "internal CIDRs, addresses or host names that URLs of self-registered and metadata-document clients may name (GATEHOUSE_OUTBOUND_ALLOW does not apply to them)"),
     unset("GATEHOUSE_CLIENT_ID_METADATA_HOSTS", "any public host", "comma-separated hosts whose metadata documents are accepted"),
     value("GATEHOUSE_OUTBOUND_TIMEOUT", "2s", "timeout of each outbound call (a back-channel logout delivery)"),
     value("GATEHOUSE_BACKCHANNEL_RETRY", "30s", "wait before retrying a failed back-channel logout; doubles with each attempt (at most 1h)"),

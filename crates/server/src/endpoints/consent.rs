@@ -33,12 +33,14 @@ pub async fn consent_page(state: web::Data<AppState>, req: HttpRequest) -> Resul
     // on everything that will be released (OIDC Core §3.1.2.4).
     let scopes = pages::scope_lines(&registry, interaction.request.consent_scope().iter());
     let csrf = fresh_csrf(&state, &interaction).await?;
+    let redirect = &interaction.request.redirect.uri;
+    let shown = client.origin.is_dynamic().then(|| asserted_host(&client, redirect));
     let page = ConsentPage {
         client_name: &client.name,
-        self_asserted_at: client
-            .origin
-            .is_dynamic()
-            .then(|| asserted_host(&client, &interaction.request.redirect.uri)),
+        answer_goes_to: shown
+            .as_ref()
+            .and_then(|host| host_of(redirect.as_str()).filter(|to| to != host)),
+        self_asserted_at: shown,
         username: &user.username,
         scopes,
         interaction: &interaction.id,
@@ -100,8 +102,12 @@ async fn allow(
 /// The host a self-described client is shown with: its metadata document's (the `client_id`),
 /// else the redirect URI's, where the user's answer goes.
 fn asserted_host(client: &ClientRecord, redirect_uri: &gatehouse_protocol::types::RedirectUri) -> String {
-    let host_of = |u: &str| url::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_owned));
     host_of(client.id.as_str())
         .or_else(|| host_of(redirect_uri.as_str()))
         .unwrap_or_else(|| redirect_uri.as_str().to_owned())
+}
+
+/// The host of a URL (a private-use scheme has none).
+fn host_of(u: &str) -> Option<String> {
+    url::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_owned))
 }

@@ -187,9 +187,10 @@ async fn decide(
     let result = if allow { "approved" } else { "denied" };
     METRICS.device.with_label_values(&[result]).inc();
     tracing::info!(target: "gatehouse::audit", event = "device.decided", result, client_id = %client.id, sub = %user.id);
+    let name = pages::display_name(client);
     let page = DeviceDonePage {
         approved: allow,
-        client_name: &client.name,
+        client_name: &name,
     };
     Ok(pages::render(&page, StatusCode::OK, None)?)
 }
@@ -221,8 +222,9 @@ fn login_form(
     error: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
     let csrf_token = csrf::token(state, PURPOSE, binding);
+    let name = pages::display_name(client);
     let page = LoginPage {
-        client_name: &client.name,
+        client_name: &name,
         action: "/device",
         hidden: vec![("user_code", device.user_code.as_str()), ("csrf_token", &csrf_token)],
         username: form.get("username").ok().flatten().unwrap_or(""),

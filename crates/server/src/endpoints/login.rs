@@ -80,8 +80,9 @@ async fn render_login(
     error: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
     let csrf = fresh_csrf(state, interaction).await?;
+    let name = crate::http::pages::display_name(client);
     let page = LoginPage {
-        client_name: &client.name,
+        client_name: &name,
         action: "/login",
         hidden: vec![("interaction", &interaction.id), ("csrf_token", &csrf)],
         username,

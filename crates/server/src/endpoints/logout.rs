@@ -142,9 +142,10 @@ async fn confirm_page(
     .filter_map(|(name, value)| value.map(|v| (name, v)))
     .collect();
     let csrf = csrf::token(state, "logout", &session.token_hash);
+    let name = client.map(crate::http::pages::display_name);
     let page = LogoutPage {
         username,
-        client_name: client.map(|c| c.name.as_str()),
+        client_name: name.as_deref(),
         fields,
         csrf_token: &csrf,
     };

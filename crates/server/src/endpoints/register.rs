@@ -52,7 +52,7 @@ pub async fn register(
     // mistake in the request does not cost one of its uses.
     let policy = policy_for(&state, presented.as_deref(), now).await?;
     let metadata = ClientMetadata::parse(&members, policy, Source::Registration).map_err(ApiError::client)?;
-    state.outbound.vet_metadata(&metadata).await?;
+    state.outbounds.dynamic.vet_metadata(&metadata).await?;
     check_scopes(&state, &metadata).await?;
     if let Some(token) = &presented {
         use_token(&state, token, now).await?;
@@ -62,6 +62,7 @@ pub async fn register(
     client.resources.clone_from(&policy.resources);
     let secret = client.auth_method.has_secret().then(random_token);
     client.secret_hash = secret.as_deref().map(TokenHash::of);
+    client.secret_set_at = secret.as_ref().map(|_| now);
     let access_token = random_token();
     client.registration_token_hash = Some(TokenHash::of(&access_token));
     state.store.create_client(&client).await.map_err(store_error)?;
@@ -93,15 +94,49 @@ pub async fn replace(
 ) -> Result<HttpResponse, ApiError> {
     let old = managed(&state, &req, &id).await?;
     let members = json_body(&req, &body).map_err(ApiError::client)?;
+    check_replacement(&members, &old).map_err(ApiError::client)?;
+    let policy = policy_of(&state, &old)?;
+    let metadata = ClientMetadata::parse(&members, policy, Source::Registration).map_err(ApiError::client)?;
+    state.outbounds.dynamic.vet_metadata(&metadata).await?;
+    check_scopes(&state, &metadata).await?;
+    let mut client = old.clone();
+    // Everything the metadata covers is replaced; the resources (from the policy, or given by the
+    // operator since) stay.
+    client.apply(metadata);
+    let secret = (client.auth_method.has_secret() && client.secret_hash.is_none()).then(random_token);
+    if let Some(s) = &secret {
+        client.secret_hash = Some(TokenHash::of(s));
+        client.secret_set_at = Some(state.clock.now());
+    }
+    let access_token = random_token();
+    client.registration_token_hash = Some(TokenHash::of(&access_token));
+    let forget = client.shown_identity() != old.shown_identity();
+    let replaced = state
+        .store
+        .replace_client(&client, forget, old.registration_token_hash.as_ref())
+        .await
+        .map_err(store_error)?;
+    if !replaced {
+        return Err(ApiError::bearer(unknown()));
+    }
+    tracing::info!(target: "gatehouse::audit", event = "client.registration_updated", client_id = %client.id, consent_forgotten = forget);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(response(&state, &client, secret.as_deref(), Some(&access_token))))
+}
+
+/// RFC 7592 §2.2: the body names the client, leaves out what only the server sets, and repeats
+/// the secret, if at all, as it is.
+fn check_replacement(members: &Map<String, Value>, old: &ClientRecord) -> Result<(), Error> {
     if members.get("client_id").and_then(Value::as_str) != Some(old.id.as_str()) {
-        return Err(
-            invalid_request("client_id: the body must name this client's client_id (RFC 7592 section 2.2)").into(),
-        );
+        return Err(invalid_request(
+            "client_id: the body must name this client's client_id (RFC 7592 section 2.2)",
+        ));
     }
     if let Some(member) = SERVER_MEMBERS.iter().find(|m| members.contains_key(**m)) {
-        return Err(
-            Error::InvalidClientMetadata(format!("{member}: only the server sets it; leave it out").into()).into(),
-        );
+        return Err(Error::InvalidClientMetadata(
+            format!("{member}: only the server sets it; leave it out").into(),
+        ));
     }
     if let Some(sent) = members.get("client_secret") {
         let matches = sent
@@ -109,30 +144,12 @@ pub async fn replace(
             .zip(old.secret_hash.as_ref())
             .is_some_and(|(s, h)| TokenHash::of(s).ct_eq(h));
         if !matches {
-            return Err(Error::InvalidClientMetadata("client_secret: it is not this client's secret".into()).into());
+            return Err(Error::InvalidClientMetadata(
+                "client_secret: it is not this client's secret".into(),
+            ));
         }
     }
-    let policy = policy_of(&state, &old);
-    let metadata = ClientMetadata::parse(&members, policy, Source::Registration).map_err(ApiError::client)?;
-    state.outbound.vet_metadata(&metadata).await?;
-    check_scopes(&state, &metadata).await?;
-    let mut client = old.clone();
-    client.apply(metadata);
-    client.resources.clone_from(&policy.resources);
-    let secret = (client.auth_method.has_secret() && client.secret_hash.is_none()).then(random_token);
-    if let Some(s) = &secret {
-        client.secret_hash = Some(TokenHash::of(s));
-    }
-    let access_token = random_token();
-    client.registration_token_hash = Some(TokenHash::of(&access_token));
-    let forget = client.shown_identity() != old.shown_identity();
-    if !state.store.replace_client(&client, forget).await.map_err(store_error)? {
-        return Err(ApiError::bearer(unknown()));
-    }
-    tracing::info!(target: "gatehouse::audit", event = "client.registration_updated", client_id = %client.id, consent_forgotten = forget);
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(response(&state, &client, secret.as_deref(), Some(&access_token))))
+    Ok(())
 }
 
 /// `DELETE /oauth/register/{client_id}` (RFC 7592 §2.3): the client goes, with its codes, tokens
@@ -150,12 +167,18 @@ pub async fn delete(
         .finish())
 }
 
-/// The policy a client registered under; `default` if the operator has since removed it.
-fn policy_of<'a>(state: &'a AppState, c: &ClientRecord) -> &'a Policy {
-    c.registration_policy
-        .as_deref()
-        .and_then(|p| state.config.registration.policy(p))
-        .unwrap_or_else(|| state.config.registration.default_policy())
+/// The policy a client registered under. One the operator has since removed is not replaced by
+/// another (which could allow more): the client's registration can no longer change.
+fn policy_of<'a>(state: &'a AppState, c: &ClientRecord) -> Result<&'a Policy, ApiError> {
+    let name = c.registration_policy.as_deref().unwrap_or("default");
+    state.config.registration.policy(name).ok_or_else(|| {
+        ApiError::client(Error::InvalidClientMetadata(
+            format!(
+                "this client registered under policy {name}, which this server no longer defines; ask the operator"
+            )
+            .into(),
+        ))
+    })
 }
 
 /// The client whose registration access token the request carries. An unknown client, an

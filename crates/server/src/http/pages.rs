@@ -4,6 +4,17 @@ use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
 use askama::Template;
 
+/// How a page names a client in a sentence ("to continue to ..."): an operator's client by its
+/// name; a client that described itself as what it says it is, never as a fact.
+#[must_use]
+pub fn display_name(client: &gatehouse_storage::ClientRecord) -> String {
+    match (client.origin.is_dynamic(), client.name.is_empty()) {
+        (false, _) => client.name.clone(),
+        (true, true) => "an application that registered itself".to_owned(),
+        (true, false) => format!("an application that says it is “{}”", client.name),
+    }
+}
+
 /// The login form.
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -37,6 +48,9 @@ pub struct ConsentPage<'a> {
     /// The client described itself (registration or metadata document): its name is what it
     /// says it is, shown with this host (of its metadata document, or its redirect URI).
     pub self_asserted_at: Option<String>,
+    /// For such a client, the redirect URI's host when it differs from the host shown: where the
+    /// code really goes (a document on a shared host may name anyone's redirect URI).
+    pub answer_goes_to: Option<String>,
     /// Who is signed in.
     pub username: &'a str,
     /// What it asks for.

@@ -60,6 +60,35 @@ pub struct Reply {
 pub struct Outbound {
     client: reqwest::Client,
     policy: Arc<Policy>,
+    /// Limit on name resolution, which the HTTP client's timeout does not cover.
+    timeout: Duration,
+    /// The setting that allows internal destinations, named in refusals.
+    setting: &'static str,
+}
+
+/// The two outbound clients: one for URLs the operator registered, allowed the internal
+/// destinations of `GATEHOUSE_OUTBOUND_ALLOW`; one for URLs clients registered themselves
+/// (registration, metadata documents), allowed only those of
+/// `GATEHOUSE_REGISTRATION_OUTBOUND_ALLOW` (none by default), so self-registration cannot reach
+/// what the operator opened for their own clients.
+#[derive(Clone)]
+pub struct Outbounds {
+    /// For operator-made clients.
+    pub operator: Outbound,
+    /// For self-described clients.
+    pub dynamic: Outbound,
+}
+
+impl Outbounds {
+    /// The client to use for `client`'s URLs.
+    #[must_use]
+    pub fn for_client(&self, client: &gatehouse_storage::ClientRecord) -> &Outbound {
+        if client.origin.is_dynamic() {
+            &self.dynamic
+        } else {
+            &self.operator
+        }
+    }
 }
 
 impl Outbound {
@@ -68,7 +97,7 @@ impl Outbound {
     /// # Errors
     /// The TLS backend could not be set up.
     pub fn new(policy: Policy, timeout: Duration) -> Result<Self, String> {
-        Self::with_roots(policy, timeout, None)
+        Self::with_roots(policy, timeout, None, "GATEHOUSE_OUTBOUND_ALLOW")
     }
 
     /// Like [`Outbound::new`], also trusting the certificate authorities of a PEM bundle
@@ -76,7 +105,12 @@ impl Outbound {
     ///
     /// # Errors
     /// The bundle holds no certificate, or the TLS backend could not be set up.
-    pub fn with_roots(policy: Policy, timeout: Duration, ca_pem: Option<&[u8]>) -> Result<Self, String> {
+    pub fn with_roots(
+        policy: Policy,
+        timeout: Duration,
+        ca_pem: Option<&[u8]>,
+        setting: &'static str,
+    ) -> Result<Self, String> {
         let policy = Arc::new(policy);
         let mut builder = reqwest::Client::builder();
         if let Some(pem) = ca_pem {
@@ -100,7 +134,12 @@ impl Outbound {
             }))
             .build()
             .map_err(|e| format!("cannot build the outbound HTTP client: {e}"))?;
-        Ok(Self { client, policy })
+        Ok(Self {
+            client,
+            policy,
+            timeout,
+            setting,
+        })
     }
 
     /// Posts a form (`application/x-www-form-urlencoded`).
@@ -108,7 +147,7 @@ impl Outbound {
     /// # Errors
     /// See [`OutboundError`].
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<Reply, OutboundError> {
-        let parsed = self.check(url).await?;
+        let parsed = self.check(url, false).await?;
         let response = self
             .client
             .post(parsed)
@@ -133,7 +172,7 @@ impl Outbound {
     /// # Errors
     /// See [`OutboundError`]; `Failed` naming the limit for a longer body.
     pub async fn get_at_most(&self, url: &str, accept: &str, limit: usize) -> Result<Reply, OutboundError> {
-        let parsed = self.check(url).await?;
+        let parsed = self.check(url, false).await?;
         let response = self
             .client
             .get(parsed)
@@ -157,7 +196,7 @@ impl Outbound {
     /// # Errors
     /// `Refused` saying why; `Failed` when the name does not resolve.
     pub async fn vet(&self, url: &str) -> Result<(), OutboundError> {
-        self.check(url).await.map(|_| ())
+        self.check(url, true).await.map(|_| ())
     }
 
     /// Refuses metadata whose URLs point inside the operator's network (unless
@@ -194,8 +233,10 @@ impl Outbound {
     }
 
     /// Refuses a URL whose destination is not allowed, before anything is sent. Names are checked
-    /// again on every connection (by [`Guard`]).
-    async fn check(&self, url: &str) -> Result<reqwest::Url, OutboundError> {
+    /// again on every connection (by [`Guard`]). A name with both public and internal addresses
+    /// passes for a call (only the allowed ones are connected to), but not, `strict`, for a URL
+    /// being registered.
+    async fn check(&self, url: &str, strict: bool) -> Result<reqwest::Url, OutboundError> {
         let parsed =
             reqwest::Url::parse(url).map_err(|e| OutboundError::Refused(format!("{url} is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -211,12 +252,15 @@ impl Outbound {
             return Ok(parsed);
         }
         let port = parsed.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        let addrs: Vec<SocketAddr> = tokio::time::timeout(self.timeout, tokio::net::lookup_host((host.as_str(), port)))
             .await
+            .map_err(|_| OutboundError::Timeout)?
             .map_err(|e| OutboundError::Failed(format!("cannot resolve {host}: {e}")))?
             .collect();
         match addrs.iter().find(|a| !self.policy.allows_ip(a.ip())) {
-            Some(internal) if addrs.iter().all(|a| !self.policy.allows_ip(a.ip())) => Err(refused(url, internal.ip())),
+            Some(internal) if strict || addrs.iter().all(|a| !self.policy.allows_ip(a.ip())) => {
+                Err(refused(url, internal.ip(), self.setting))
+            }
             _ => Ok(parsed),
         }
     }
@@ -225,7 +269,7 @@ impl Outbound {
         if self.policy.allows_ip(ip) {
             Ok(())
         } else {
-            Err(refused(url, ip))
+            Err(refused(url, ip, self.setting))
         }
     }
 }
@@ -234,9 +278,9 @@ fn bad_member(member: &str, why: impl std::fmt::Display) -> gatehouse_protocol::
     gatehouse_protocol::Error::InvalidClientMetadata(format!("{member}: {why}").into())
 }
 
-fn refused(url: &str, ip: IpAddr) -> OutboundError {
+fn refused(url: &str, ip: IpAddr, setting: &str) -> OutboundError {
     OutboundError::Refused(format!(
-        "{url} resolves to the internal address {ip}, which Gatehouse does not call unless GATEHOUSE_OUTBOUND_ALLOW names it (for example GATEHOUSE_OUTBOUND_ALLOW={ip})"
+        "{url} resolves to the internal address {ip}, which Gatehouse does not call unless {setting} names it (for example {setting}={ip})"
     ))
 }
 
@@ -336,6 +380,11 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "64:ff9b:1::a00:1",
+            "2002:a00:1::1",
+            "::10.0.0.1",
+            "198.18.0.1",
+            "192.0.0.8",
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }

@@ -91,6 +91,8 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || a == 0
                 || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT, RFC 6598
+                || (a == 198 && (18..20).contains(&b)) // benchmarking, RFC 2544
+                || (a == 192 && b == 0 && v4.octets()[2] == 0) // IETF protocol assignments, RFC 6890
                 || a >= 240
         }
         IpAddr::V6(v6) => {
@@ -101,6 +103,9 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || (first & 0xfe00) == 0xfc00 // unique local, RFC 4193
                 || (first & 0xffc0) == 0xfe80 // link local
                 || v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] // NAT64: may reach anything
+                || v6.segments()[..3] == [0x64, 0xff9b, 1] // local-use NAT64, RFC 8215
+                || first == 0x2002 // 6to4: an IPv4 address inside
+                || (v6.segments()[..6] == [0; 6] && !v6.is_loopback()) // IPv4-compatible (deprecated)
         }
     }
 }

@@ -74,6 +74,8 @@ pub struct ClientRecord {
     pub require_auth_time: bool,
     /// Creation time.
     pub created_at: UnixTime,
+    /// When its secret was last set (creation or rotation); `None` when unknown (older rows).
+    pub secret_set_at: Option<UnixTime>,
     /// Last use of a self-registered client, to the hour; not written by [`crate::Clients::update_client`].
     pub last_used_at: Option<UnixTime>,
 }
@@ -101,7 +103,8 @@ impl ClientOrigin {
     }
 
     /// Whether the client described itself (registration or metadata document): its name is
-    /// self-asserted, it always gets the consent page, and it never holds operator-only flags.
+    /// self-asserted (pages say so), its URLs reach only what
+    /// `GATEHOUSE_REGISTRATION_OUTBOUND_ALLOW` opens, and it never holds operator-only flags.
     #[must_use]
     pub fn is_dynamic(self) -> bool {
         self != Self::Operator
@@ -203,6 +206,7 @@ impl ClientRecord {
             default_max_age: None,
             require_auth_time: false,
             created_at: now,
+            secret_set_at: None,
             last_used_at: None,
         };
         c.apply(m);

@@ -6,13 +6,26 @@ use crate::error::StoreError;
 use crate::model::ClientRecord;
 use crate::sql::{self, values};
 use crate::traits::StoreResult;
-use gatehouse_protocol::types::{ClientId, ScopeSet, UnixTime};
+use gatehouse_protocol::types::{ClientId, ScopeSet, TokenHash, UnixTime};
 
-/// Replaces a client's registration and, with `forget_consents`, every consent to it. Run in a
-/// transaction.
-pub(crate) async fn replace_client(db: &impl Db, c: &ClientRecord, forget_consents: bool) -> StoreResult<bool> {
+/// Replaces a client's registration (only while it still holds the registration access token
+/// `expected`, if given) and, with `forget_consents`, every consent to it. Run in a transaction.
+pub(crate) async fn replace_client(
+    db: &impl Db,
+    c: &ClientRecord,
+    forget_consents: bool,
+    expected: Option<&TokenHash>,
+) -> StoreResult<bool> {
     let params = sql::clients::params(c)?;
-    let replaced = db.exec(&sql::clients::UPDATE, &params[..30]).await? == 1;
+    let updated = &params[..sql::clients::UPDATED];
+    let replaced = match expected {
+        None => db.exec(&sql::clients::UPDATE, updated).await?,
+        Some(hash) => {
+            let mut with_token = updated.to_vec();
+            with_token.push(hash.into());
+            db.exec(&sql::clients::UPDATE_IF_TOKEN, &with_token).await?
+        }
+    } == 1;
     if replaced && forget_consents {
         db.exec(&sql::clients::FORGET_CONSENTS, &values![c.id.as_str()]).await?;
     }

@@ -63,6 +63,25 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
 const LOCK_KEY: i64 = 0x6761_7465_686f_7573;
 
 impl PgStore {
+    /// `(max_connections, superuser_reserved_connections, client connections open now)`, for
+    /// `gatehouse doctor`'s connection budget.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn connection_budget(&self) -> Result<(i64, i64, i64), StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "SELECT current_setting('max_connections')::bigint,
+                            current_setting('superuser_reserved_connections')::bigint,
+                            (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')",
+                &[],
+            )
+            .await
+            .map_err(super::pg_err)?;
+        Ok((row.get(0), row.get(1), row.get(2)))
+    }
+
     /// Which migrations are applied and which are pending.
     ///
     /// # Errors

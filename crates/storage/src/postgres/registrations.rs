@@ -29,8 +29,13 @@ impl Registrations for PgStore {
             .await
     }
 
-    async fn replace_client(&self, c: &ClientRecord, forget_consents: bool) -> StoreResult<bool> {
-        let replaced = in_tx!(self, |db| ops::replace_client(db, c, forget_consents))?;
+    async fn replace_client(
+        &self,
+        c: &ClientRecord,
+        forget_consents: bool,
+        expected: Option<&TokenHash>,
+    ) -> StoreResult<bool> {
+        let replaced = in_tx!(self, |db| ops::replace_client(db, c, forget_consents, expected))?;
         self.clients.invalidate(c.id.as_str());
         Ok(replaced)
     }

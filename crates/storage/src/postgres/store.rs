@@ -39,7 +39,10 @@ impl Clients for PgStore {
 
     async fn update_client(&self, c: &ClientRecord) -> StoreResult<bool> {
         let n = self
-            .exec(&sql::clients::UPDATE, &sql::clients::params(c)?[..30])
+            .exec(
+                &sql::clients::UPDATE,
+                &sql::clients::params(c)?[..sql::clients::UPDATED],
+            )
             .await?;
         // The notification would do this too; doing it here makes the change visible at once.
         self.clients.invalidate(c.id.as_str());

@@ -8,9 +8,11 @@ use gatehouse_protocol::types::RedirectUri;
 
 /// Parameters: [`params`].
 pub(crate) static INSERT: Sql = insert!("clients", client_cols);
-/// Parameters: [`params`] without the last (`last_used_at`, which only [`TOUCH`] writes).
-pub(crate) static UPDATE: Sql = Sql::new(
-    "UPDATE clients SET name = ?2, secret_hash = ?3, auth_method = ?4, redirect_uris = ?5,
+/// The assignments of an update: every column but `id` and `last_used_at` (which only [`TOUCH`]
+/// writes), in [`params`] order.
+macro_rules! client_set {
+    () => {
+        "UPDATE clients SET name = ?2, secret_hash = ?3, auth_method = ?4, redirect_uris = ?5,
      grant_types = ?6, scopes = ?7, id_token_alg = ?8, created_at = ?9, access_token_format = ?10,
      resources = ?11, introspect = ?12, post_logout_redirect_uris = ?13, backchannel_logout_uri = ?14,
      backchannel_logout_session_required = ?15, jwks = ?16, token_endpoint_auth_signing_alg = ?17,
@@ -18,8 +20,17 @@ pub(crate) static UPDATE: Sql = Sql::new(
      require_pushed_authorization_requests = ?21, require_signed_request_object = ?22,
      dpop_bound_access_tokens = ?23, origin = ?24, registration_token_hash = ?25,
      registration_policy = ?26, about = ?27, userinfo_signed_response_alg = ?28, default_max_age = ?29,
-     require_auth_time = ?30 WHERE id = ?1",
-);
+     require_auth_time = ?30, secret_set_at = ?31 WHERE id = ?1"
+    };
+}
+
+/// Parameters: the first [`UPDATED`] of [`params`].
+pub(crate) static UPDATE: Sql = Sql::new(client_set!());
+/// As [`UPDATE`], and then the registration access token hash the row must still hold (RFC 7592
+/// §2.2: a replayed token replaces nothing).
+pub(crate) static UPDATE_IF_TOKEN: Sql = Sql::new(concat!(client_set!(), " AND registration_token_hash = ?32"));
+/// How many of [`params`] an update binds.
+pub(crate) const UPDATED: usize = 31;
 pub(crate) static FIND: Sql = select!(client_cols, " FROM clients WHERE id = ?1");
 pub(crate) static LIST: Sql = select!(client_cols, " FROM clients ORDER BY id");
 /// `(id, now, unless_after)`: records a use, unless one after `unless_after` is recorded.
@@ -48,7 +59,7 @@ pub(crate) static USE_INITIAL_TOKEN: Sql = Sql::new(
 pub(crate) static DELETE: Sql = Sql::new("DELETE FROM clients WHERE id = ?1");
 
 /// The columns of a client, in [`client_cols!`] order.
-pub(crate) fn params(c: &ClientRecord) -> StoreResult<[Value<'_>; 31]> {
+pub(crate) fn params(c: &ClientRecord) -> StoreResult<[Value<'_>; 32]> {
     let uris: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
     let post_logout: Vec<&str> = c.post_logout_redirect_uris.iter().map(RedirectUri::as_str).collect();
     let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
@@ -83,6 +94,7 @@ pub(crate) fn params(c: &ClientRecord) -> StoreResult<[Value<'_>; 31]> {
         c.userinfo_alg.map(|a| a.as_str()),
         c.default_max_age,
         c.require_auth_time,
+        c.secret_set_at,
         c.last_used_at,
     ])
 }

@@ -92,10 +92,10 @@ pub(crate) use values;
 /// `placeholders`) the placeholders of a statement that inserts them all.
 macro_rules! client_cols {
     () => {
-        "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, jwks, token_endpoint_auth_signing_alg, strict_assertion_audience, jwks_uri, request_object_signing_alg, require_pushed_authorization_requests, require_signed_request_object, dpop_bound_access_tokens, origin, registration_token_hash, registration_policy, about, userinfo_signed_response_alg, default_max_age, require_auth_time, last_used_at"
+        "id, name, secret_hash, auth_method, redirect_uris, grant_types, scopes, id_token_alg, created_at, access_token_format, resources, introspect, post_logout_redirect_uris, backchannel_logout_uri, backchannel_logout_session_required, jwks, token_endpoint_auth_signing_alg, strict_assertion_audience, jwks_uri, request_object_signing_alg, require_pushed_authorization_requests, require_signed_request_object, dpop_bound_access_tokens, origin, registration_token_hash, registration_policy, about, userinfo_signed_response_alg, default_max_age, require_auth_time, secret_set_at, last_used_at"
     };
     (placeholders) => {
-        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31"
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32"
     };
 }
 macro_rules! user_cols {

@@ -39,9 +39,14 @@ impl Registrations for SqliteStore {
         .await
     }
 
-    async fn replace_client(&self, client: &ClientRecord, forget_consents: bool) -> StoreResult<bool> {
-        let c = client.clone();
-        self.run_tx(move |tx| ready(ops::replace_client(tx, &c, forget_consents)))
+    async fn replace_client(
+        &self,
+        client: &ClientRecord,
+        forget_consents: bool,
+        expected: Option<&TokenHash>,
+    ) -> StoreResult<bool> {
+        let (c, expected) = (client.clone(), expected.copied());
+        self.run_tx(move |tx| ready(ops::replace_client(tx, &c, forget_consents, expected.as_ref())))
             .await
     }
 

@@ -33,8 +33,14 @@ impl Clients for SqliteStore {
 
     async fn update_client(&self, client: &ClientRecord) -> StoreResult<bool> {
         let c = client.clone();
-        self.run(move |conn| Ok(exec(conn, &sql::clients::UPDATE, &sql::clients::params(&c)?[..30])? == 1))
-            .await
+        self.run(move |conn| {
+            Ok(exec(
+                conn,
+                &sql::clients::UPDATE,
+                &sql::clients::params(&c)?[..sql::clients::UPDATED],
+            )? == 1)
+        })
+        .await
     }
 
     async fn delete_client(&self, id: &ClientId) -> StoreResult<bool> {

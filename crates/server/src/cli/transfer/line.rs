@@ -75,6 +75,8 @@ pub(super) enum Line {
         require_auth_time: bool,
         created_at: UnixTime,
         #[serde(default)]
+        secret_set_at: Option<UnixTime>,
+        #[serde(default)]
         last_used_at: Option<UnixTime>,
     },
     User {

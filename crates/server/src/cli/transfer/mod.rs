@@ -57,6 +57,7 @@ pub(super) async fn export(store: Arc<dyn Store>) -> anyhow::Result<()> {
             default_max_age: c.default_max_age,
             require_auth_time: c.require_auth_time,
             created_at: c.created_at,
+            secret_set_at: c.secret_set_at,
             last_used_at: c.last_used_at,
         });
     }
@@ -219,6 +220,7 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
             default_max_age,
             require_auth_time,
             created_at,
+            secret_set_at,
             last_used_at,
         } => {
             store
@@ -255,6 +257,7 @@ async fn apply(store: &Arc<dyn Store>, line: Line) -> anyhow::Result<()> {
                     default_max_age,
                     require_auth_time,
                     created_at,
+                    secret_set_at,
                     last_used_at,
                 })
                 .await?;
