@@ -7,6 +7,7 @@ mod cimd;
 mod client_jwt;
 mod cluster;
 mod device;
+mod doctor;
 mod dpop;
 mod flow;
 mod hardening;

@@ -32,7 +32,7 @@ impl StoreEnv {
         }
     }
 
-    fn apply(&self, cmd: &mut Command) {
+    pub fn apply(&self, cmd: &mut Command) {
         cmd.env("GATEHOUSE_DATA_DIR", &self.data_dir);
         match &self.database_url {
             Some(url) => cmd.env("DATABASE_URL", url),

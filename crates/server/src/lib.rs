@@ -29,6 +29,7 @@ pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod csrf;
+pub mod doctor;
 pub mod documents;
 pub mod dpop;
 pub mod endpoints;

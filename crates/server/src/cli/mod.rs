@@ -3,6 +3,7 @@
 
 mod client;
 mod device;
+mod doctor;
 mod initial_token;
 mod keys;
 mod parse;
@@ -70,6 +71,9 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Check this deployment (configuration, store, keys, clients, the public URL) and say what to
+    /// fix; exit code 0 all ok, 1 warnings, 2 failures.
+    Doctor(doctor::DoctorArgs),
     /// Measures one Argon2id password verification on this machine (for scripts/bench).
     #[command(hide = true)]
     BenchPasswordHash,
@@ -108,6 +112,10 @@ pub fn run() -> ExitCode {
     };
     match runtime.block_on(dispatch(cli.command, cli.config.as_deref())) {
         Ok(()) => ExitCode::SUCCESS,
+        // Doctor printed its findings; the code is its verdict.
+        Err(e) if e.downcast_ref::<doctor::Verdict>().is_some() => {
+            ExitCode::from(e.downcast_ref::<doctor::Verdict>().map_or(1, |v| v.0))
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -130,18 +138,7 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
     );
     match command {
         Command::Config(ConfigCommand::Check { json }) => {
-            let rows: Vec<serde_json::Value> = SETTINGS
-                .iter()
-                .filter(|s| s.name != "GATEHOUSE_CONFIG")
-                .map(|s| {
-                    let name = s.name;
-                    let (value, source) = sources.get(name).map_or_else(
-                        || (s.shown_default().to_owned(), "default".to_owned()),
-                        |(v, src)| (crate::config::redact(name, &v), src),
-                    );
-                    serde_json::json!({ "setting": name, "value": value, "source": source })
-                })
-                .collect();
+            let rows = crate::doctor::report::settings(&sources);
             let warnings: Vec<String> = crate::seal::kek()
                 .is_none()
                 .then(|| "private signing keys and server secrets are stored unencrypted; set GATEHOUSE_SECRET_KEY (openssl rand -base64 32) to encrypt them at rest".to_owned())
@@ -223,6 +220,7 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
             Ok(())
         }
         Command::Keys(c) => keys::run(c, store::open(&config).await?, &config).await,
+        Command::Doctor(a) => doctor::run(a, &config, &sources).await,
         Command::Export => transfer::export(store::open(&config).await?).await,
         Command::Import => transfer::import(store::open(&config).await?).await,
     }

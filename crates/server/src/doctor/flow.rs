@@ -1,0 +1,469 @@
+//! `gatehouse doctor --flow`: a complete authorization-code + PKCE flow through the public issuer
+//! URL, as a browser and a client do it: discovery, authorization, login and consent forms, the
+//! code exchange, the ID token verified against the public JWKS, userinfo, a refresh rotation and
+//! revocation. Each step reports its status and latency; a failed step says what came back and
+//! the likely cause. The probe client (and, without `--user`, the probe user) exist only for the
+//! run: created in the store first, deleted at the end whatever happened.
+
+use super::{Finding, Options};
+use crate::config::Config;
+use crate::random::random_token;
+use base64::Engine;
+use gatehouse_protocol::types::{
+    AccessTokenFormat, ClientId, GrantType, RedirectUri, ScopeSet, SigningAlg, TokenEndpointAuthMethod, TokenHash,
+};
+use gatehouse_storage::{ClientOrigin, ClientRecord, Store, UserRecord};
+use serde_json::Value;
+use sha2::Digest;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where the probe's authorization responses go; never fetched (the Location header is read).
+const REDIRECT: &str = "http://127.0.0.1:9/gatehouse-doctor";
+
+/// Who signs in: an existing user with their password, or a probe user made for the run.
+pub struct Who {
+    /// `--user`.
+    pub username: Option<String>,
+    /// Read from stdin with `--password-stdin`.
+    pub password: Option<String>,
+}
+
+/// A step that failed: what came back and the likely cause.
+struct Failed {
+    answer: String,
+    cause: String,
+}
+
+fn failed(answer: impl Into<String>, cause: impl Into<String>) -> Failed {
+    Failed {
+        answer: answer.into(),
+        cause: cause.into(),
+    }
+}
+
+/// Runs the flow; one finding per step, up to the first failure.
+pub async fn run(config: &Config, options: &Options, store: Arc<dyn Store>, who: Who) -> Vec<Finding> {
+    let now = crate::clock::system_now();
+    let suffix = &random_token()[..10];
+    let client_id = ClientId::from_stored(format!("gatehouse-doctor-{suffix}"));
+    let secret = random_token();
+    let mut out = Vec::new();
+    let probe_user = match setup(&store, &client_id, &secret, &who, suffix, now).await {
+        Ok(u) => u,
+        Err(e) => {
+            out.push(Finding::fail(
+                "flow.setup",
+                format!("cannot create the probe: {e:#}"),
+                "",
+                "run gatehouse doctor on a host that can reach the store",
+            ));
+            let _ = store.delete_client(&client_id).await;
+            return out;
+        }
+    };
+    let (username, password) = match (&who.username, &who.password, &probe_user) {
+        (Some(u), Some(p), _) => (u.clone(), p.clone()),
+        (_, _, Some((u, p))) => (u.username.clone(), p.clone()),
+        _ => (String::new(), String::new()),
+    };
+    let mut probe = Probe {
+        config,
+        issuer: super::issuer(config),
+        client_id: client_id.as_str().to_owned(),
+        secret,
+        out: &mut out,
+    };
+    let _ = probe.steps(options, &username, &password).await;
+    if let Some((u, _)) = &probe_user {
+        let _ = store.delete_user(&u.id).await;
+    }
+    let _ = store.delete_client(&client_id).await;
+    out
+}
+
+async fn setup(
+    store: &Arc<dyn Store>,
+    id: &ClientId,
+    secret: &str,
+    who: &Who,
+    suffix: &str,
+    now: gatehouse_protocol::types::UnixTime,
+) -> anyhow::Result<Option<(UserRecord, String)>> {
+    let mut client = ClientRecord::described(
+        id.clone(),
+        gatehouse_protocol::registration::ClientMetadata {
+            redirect_uris: vec![RedirectUri::parse(REDIRECT).map_err(|e| anyhow::anyhow!(e.description()))?],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+            auth_signing_alg: None,
+            jwks: None,
+            jwks_uri: None,
+            client_name: Some("gatehouse doctor --flow".into()),
+            about: Default::default(),
+            scope: ScopeSet::from_static(&["openid", "offline_access"]),
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            id_token_alg: SigningAlg::Rs256,
+            userinfo_alg: None,
+            request_object_signing_alg: None,
+            default_max_age: None,
+            require_auth_time: false,
+            require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
+        },
+        ClientOrigin::Operator,
+        now,
+    );
+    client.secret_hash = Some(TokenHash::of(secret));
+    client.access_token_format = AccessTokenFormat::Opaque;
+    store.create_client(&client).await?;
+    if who.username.is_some() {
+        return Ok(None);
+    }
+    let password = random_token();
+    let user = UserRecord {
+        id: crate::random::random_b64(16),
+        username: format!("gatehouse-doctor-{suffix}"),
+        email: None,
+        email_verified: false,
+        name: None,
+        password_hash: crate::passwords::hash(&password).map_err(anyhow::Error::msg)?,
+        locked: false,
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_user(&user).await?;
+    Ok(Some((user, password)))
+}
+
+struct Probe<'a> {
+    config: &'a Config,
+    issuer: String,
+    client_id: String,
+    secret: String,
+    out: &'a mut Vec<Finding>,
+}
+
+/// A step's answer, read whole.
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+impl Answer {
+    fn brief(&self) -> String {
+        let mut text = format!("HTTP {}", self.status);
+        if let Some(l) = &self.location {
+            text.push_str(&format!(", Location {l}"));
+        }
+        let body: String = self.body.chars().take(300).collect();
+        if !body.trim().is_empty() && !body.starts_with("<!") {
+            text.push_str(&format!(", {body}"));
+        } else if let Some(message) = page_message(&self.body) {
+            text.push_str(&format!(", page says: {message}"));
+        }
+        text
+    }
+}
+
+/// The message of a Gatehouse page (`<p class="error">` or the error page's text).
+fn page_message(html: &str) -> Option<String> {
+    let start = html.find("class=\"error\"").or_else(|| html.find("<main"))?;
+    let rest = &html[start..];
+    let text: String = rest
+        .split('<')
+        .filter_map(|s| s.split_once('>').map(|(_, t)| t.trim()))
+        .filter(|t| !t.is_empty())
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!text.is_empty()).then_some(text)
+}
+
+async fn answer(req: reqwest::RequestBuilder) -> Result<Answer, Failed> {
+    let res = req.send().await.map_err(|e| {
+        failed(
+            e.to_string(),
+            "the public URL does not answer: the proxy or every instance behind it is down, or the TLS certificate is refused",
+        )
+    })?;
+    let status = res.status().as_u16();
+    let location = res
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = res.text().await.unwrap_or_default();
+    Ok(Answer { status, location, body })
+}
+
+fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    Some(html[start..].split('"').next()?.to_owned())
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl Probe<'_> {
+    /// Times `step`, records its finding, and stops the flow at a failure.
+    async fn step<T>(
+        &mut self,
+        id: &'static str,
+        what: &str,
+        step: impl Future<Output = Result<(T, String), Failed>>,
+    ) -> Result<T, ()> {
+        let started = Instant::now();
+        let result = step.await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match result {
+            Ok((value, note)) => {
+                self.out.push(Finding::ok(id, format!("{what}: {note} ({ms:.0} ms)")));
+                Ok(value)
+            }
+            Err(f) => {
+                self.out.push(Finding::fail(
+                    id,
+                    format!("{what} failed ({ms:.0} ms): {}", f.answer),
+                    f.cause,
+                    "",
+                ));
+                Err(())
+            }
+        }
+    }
+
+    async fn steps(&mut self, options: &Options, username: &str, password: &str) -> Result<(), ()> {
+        let browser = super::public_client(self.config, options, true).map_err(|e| {
+            self.out.push(Finding::fail("flow.setup", format!("{e:#}"), "", ""));
+        })?;
+        let issuer = self.issuer.clone();
+        let doc: Value = self
+            .step("flow.discovery", "discovery", async {
+                let a = answer(browser.get(format!("{issuer}/.well-known/openid-configuration"))).await?;
+                let doc: Value = serde_json::from_str(&a.body)
+                    .map_err(|_| failed(a.brief(), "the proxy does not forward /.well-known/ to Gatehouse"))?;
+                if doc["issuer"] != issuer.as_str() {
+                    return Err(failed(
+                        format!("issuer {}", doc["issuer"]),
+                        "GATEHOUSE_ISSUER differs between this host and the instances behind the proxy",
+                    ));
+                }
+                Ok((doc, "document names this issuer".to_owned()))
+            })
+            .await?;
+        let endpoint = |name: &str| doc[name].as_str().unwrap_or_default().to_owned();
+        let verifier = random_token();
+        let challenge = b64(&sha2::Sha256::digest(verifier.as_bytes()));
+        let state = random_token();
+        let nonce = random_token();
+        let mut auth = url::Url::parse(&endpoint("authorization_endpoint")).map_err(|_| ())?;
+        auth.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("scope", "openid offline_access")
+            .append_pair("state", &state)
+            .append_pair("nonce", &nonce)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("prompt", "login");
+        let login_url = self
+            .step("flow.authorize", "authorization request", async {
+                let a = answer(browser.get(auth.as_str())).await?;
+                match &a.location {
+                    Some(l) if a.status == 303 && l.starts_with(&format!("{issuer}/login")) => {
+                        Ok((l.clone(), "redirected to the login page".to_owned()))
+                    }
+                    _ => Err(failed(
+                        a.brief(),
+                        "the authorization endpoint refused the probe client; its error says why",
+                    )),
+                }
+            })
+            .await?;
+        let after_login = self
+            .step("flow.login", "login", async {
+                let page = answer(browser.get(&login_url)).await?;
+                let (Some(interaction), Some(csrf)) = (hidden(&page.body, "interaction"), hidden(&page.body, "csrf_token")) else {
+                    return Err(failed(page.brief(), "the login page did not come back as a form: the browser cookie was not kept (check the proxy passes Set-Cookie, and that the public URL is https when the issuer is)"));
+                };
+                let form = [("interaction", interaction.as_str()), ("csrf_token", csrf.as_str()), ("username", username), ("password", password)];
+                let a = answer(browser.post(format!("{issuer}/login")).form(&form)).await?;
+                match &a.location {
+                    Some(l) if a.status == 303 => Ok((l.clone(), format!("signed in as {username}"))),
+                    _ if a.status == 403 => Err(failed(a.brief(), "the form was refused as not coming from this browser: its cookie was lost between the page and the post (cookies are Secure with an https issuer: the public URL must be https end to end, and the proxy must pass Set-Cookie and X-Forwarded-Proto)")),
+                    _ => Err(failed(a.brief(), format!("the sign-in was refused: wrong password for {username}, a locked account, or a login rate limit"))),
+                }
+            })
+            .await?;
+        let back = self
+            .step("flow.consent", "consent", async {
+                if !after_login.starts_with(&format!("{issuer}/consent")) {
+                    return Ok((after_login.clone(), "no consent page needed".to_owned()));
+                }
+                let page = answer(browser.get(&after_login)).await?;
+                let (Some(interaction), Some(csrf)) =
+                    (hidden(&page.body, "interaction"), hidden(&page.body, "csrf_token"))
+                else {
+                    return Err(failed(
+                        page.brief(),
+                        "the consent page did not come back as a form (cookie lost; see flow.login)",
+                    ));
+                };
+                let form = [
+                    ("interaction", interaction.as_str()),
+                    ("csrf_token", csrf.as_str()),
+                    ("decision", "allow"),
+                ];
+                let a = answer(browser.post(format!("{issuer}/consent")).form(&form)).await?;
+                match &a.location {
+                    Some(l) if a.status == 303 && l.starts_with(REDIRECT) => Ok((l.clone(), "allowed".to_owned())),
+                    _ => Err(failed(a.brief(), "the consent was not accepted")),
+                }
+            })
+            .await?;
+        let code = self
+            .step("flow.callback", "authorization response", async {
+                let u = url::Url::parse(&back).map_err(|_| failed(back.clone(), "not a URL"))?;
+                let get = |n: &str| u.query_pairs().find(|(k, _)| k == n).map(|(_, v)| v.into_owned());
+                if get("state").as_deref() != Some(state.as_str()) || get("iss").as_deref() != Some(issuer.as_str()) {
+                    return Err(failed(
+                        back.clone(),
+                        "state or iss (RFC 9207) is wrong: a proxy rewrote the redirect",
+                    ));
+                }
+                let code =
+                    get("code").ok_or_else(|| failed(back.clone(), "the answer carries an error instead of a code"))?;
+                Ok((code, "code, state and iss present".to_owned()))
+            })
+            .await?;
+        let client = (self.client_id.clone(), self.secret.clone());
+        let token_url = endpoint("token_endpoint");
+        let tokens: Value = self
+            .step("flow.token", "code exchange", async {
+                let form = [
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", verifier.as_str()),
+                ];
+                token(&browser, &token_url, &client, &form).await
+            })
+            .await?;
+        let jwks_url = endpoint("jwks_uri");
+        self.step("flow.id_token", "ID token", async {
+            let id_token = tokens["id_token"].as_str().unwrap_or_default();
+            verify_id_token(&browser, &jwks_url, id_token, &issuer, &client.0, &nonce).await
+        })
+        .await?;
+        let access = tokens["access_token"].as_str().unwrap_or_default().to_owned();
+        let userinfo_url = endpoint("userinfo_endpoint");
+        self.step("flow.userinfo", "userinfo", async {
+            let a = answer(browser.get(&userinfo_url).bearer_auth(&access)).await?;
+            if a.status != 200 {
+                return Err(failed(a.brief(), "the access token was refused at userinfo: instances disagree on the store, or the proxy strips the Authorization header"));
+            }
+            Ok(((), "claims returned".to_owned()))
+        })
+        .await?;
+        let refresh = tokens["refresh_token"].as_str().unwrap_or_default().to_owned();
+        let rotated: Value = self
+            .step("flow.refresh", "refresh rotation", async {
+                token(
+                    &browser,
+                    &token_url,
+                    &client,
+                    &[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())],
+                )
+                .await
+            })
+            .await?;
+        let revoke_url = endpoint("revocation_endpoint");
+        self.step("flow.revoke", "revocation", async {
+            let new_refresh = rotated["refresh_token"].as_str().unwrap_or_default();
+            for t in [new_refresh, access.as_str()] {
+                let a = answer(
+                    browser
+                        .post(&revoke_url)
+                        .basic_auth(&client.0, Some(&client.1))
+                        .form(&[("token", t)]),
+                )
+                .await?;
+                if a.status != 200 {
+                    return Err(failed(a.brief(), "revocation was refused"));
+                }
+            }
+            Ok(((), "tokens revoked".to_owned()))
+        })
+        .await
+    }
+}
+
+async fn token(
+    http: &reqwest::Client,
+    url: &str,
+    client: &(String, String),
+    form: &[(&str, &str)],
+) -> Result<(Value, String), Failed> {
+    let a = answer(http.post(url).basic_auth(&client.0, Some(&client.1)).form(form)).await?;
+    let body: Value = serde_json::from_str(&a.body).unwrap_or_default();
+    if a.status != 200 {
+        return Err(failed(
+            a.brief(),
+            "the token endpoint refused: its error_description says why (an invalid_grant right after a code was issued means the instances do not share one store)",
+        ));
+    }
+    Ok((body, "tokens issued".to_owned()))
+}
+
+/// Verifies the ID token with the key the public JWKS serves for its `kid` (not the store's).
+async fn verify_id_token(
+    http: &reqwest::Client,
+    jwks_url: &str,
+    jwt: &str,
+    issuer: &str,
+    aud: &str,
+    nonce: &str,
+) -> Result<((), String), Failed> {
+    let header = jsonwebtoken::decode_header(jwt)
+        .map_err(|e| failed(e.to_string(), "the token endpoint returned no valid ID token"))?;
+    let a = answer(http.get(jwks_url)).await?;
+    let jwks: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_str(&a.body).map_err(|_| failed(a.brief(), "the public JWKS is not a key set"))?;
+    let kid = header.kid.clone().unwrap_or_default();
+    let jwk = jwks.find(&kid).ok_or_else(|| {
+        failed(
+            format!("kid {kid} is not in {jwks_url}"),
+            "the key that signed the token is not published: an instance or a cache serves another JWKS (see public.jwks)",
+        )
+    })?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk)
+        .map_err(|e| failed(e.to_string(), "the published key cannot be used"))?;
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[aud]);
+    let claims = jsonwebtoken::decode::<Value>(jwt, &key, &validation)
+        .map_err(|e| {
+            failed(
+                e.to_string(),
+                "the ID token does not verify against the public JWKS, or its iss, aud or exp is wrong (clock skew?)",
+            )
+        })?
+        .claims;
+    if claims["nonce"] != nonce {
+        return Err(failed("nonce differs", "the ID token belongs to another request"));
+    }
+    Ok((
+        (),
+        format!(
+            "signature ({:?}, kid {kid}), iss, aud, exp and nonce verified against the public JWKS",
+            header.alg
+        ),
+    ))
+}

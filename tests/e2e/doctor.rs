@@ -1,0 +1,319 @@
+//! `gatehouse doctor`: each check is driven by building the broken situation for real (a stopped
+//! database, a pending migration, a world-readable data directory, a pool budget PostgreSQL cannot
+//! hold, an issuer string that differs from the one served, an instance serving another store's
+//! keys) and asserting the finding and its fix; `--flow` signs in through the public URL; the
+//! report holds no secret.
+
+use crate::support::*;
+use serde_json::Value;
+use std::process::{Command, Stdio};
+
+/// Runs `gatehouse doctor ARGS --json` with the store's settings plus `env`; (exit code, findings).
+fn doctor(store: &StoreEnv, env: &[(&str, &str)], args: &[&str], stdin: &str) -> (i32, Vec<Value>) {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    store.apply(&mut cmd);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .arg("doctor")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let findings: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "doctor printed no JSON ({e}): {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let findings = match findings {
+        Value::Array(a) => a,
+        other => vec![other],
+    };
+    (out.status.code().unwrap_or(-1), findings)
+}
+
+fn finding<'a>(findings: &'a [Value], id: &str) -> &'a Value {
+    findings
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no finding {id}: {findings:?}"))
+}
+
+fn pg_url() -> Option<String> {
+    match std::env::var("GATEHOUSE_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => panic!("GATEHOUSE_TEST_PG_URL must be set in CI (./scripts/test)"),
+        _ => None,
+    }
+}
+
+/// A store on PostgreSQL whatever the backend under test (these checks are PostgreSQL's).
+fn pg_store(url: &str) -> StoreEnv {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let mut store = StoreEnv::fresh(&dir);
+    store.database_url = Some(fresh_schema(url));
+    store
+}
+
+async fn sql(url: &str, statement: &str) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(statement).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_fresh_server_is_told_what_to_do_next() {
+    let g = Gatehouse::start();
+    let (code, findings) = doctor(&g.store, &[("GATEHOUSE_ISSUER", &g.issuer)], &["--json"], "");
+    assert_eq!(code, 1, "warnings only: {findings:?}");
+    let clients = finding(&findings, "clients.registered");
+    assert_eq!(clients["status"], "warn");
+    assert!(
+        clients["fix"].as_str().unwrap().starts_with("gatehouse client create"),
+        "{clients}"
+    );
+    assert_eq!(finding(&findings, "users.registered")["status"], "warn");
+    for ok in [
+        "store.migrations",
+        "keys.active",
+        "public.issuer",
+        "public.endpoints",
+        "public.jwks",
+    ] {
+        assert_eq!(finding(&findings, ok)["status"], "ok", "{ok}: {findings:?}");
+    }
+    // Every finding has the four fields, and every problem says why and how to fix it.
+    for f in &findings {
+        for field in ["id", "status", "summary", "detail", "fix"] {
+            assert!(f.get(field).is_some(), "{field} missing in {f}");
+        }
+        if f["status"] != "ok" {
+            assert!(!f["fix"].as_str().unwrap().is_empty(), "no fix: {f}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_world_readable_data_directory_and_a_localhost_redirect_uri_are_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreEnv {
+        database_url: None,
+        ..StoreEnv::fresh(dir.path())
+    };
+    let g = Gatehouse::start_with(&store, &[]);
+    cli_json(
+        &store,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Local",
+            "--public",
+            "--redirect-uri",
+            "http://localhost:3000/cb",
+        ],
+    );
+    let (code, findings) = doctor(&store, &[("GATEHOUSE_ISSUER", &g.issuer)], &["--json"], "");
+    assert_eq!(code, 1, "{findings:?}");
+    let uris = finding(&findings, "clients.redirect_uris");
+    assert_eq!(uris["status"], "warn");
+    assert!(uris["detail"].as_str().unwrap().contains("RFC 8252"), "{uris}");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (code, findings) = doctor(&store, &[("GATEHOUSE_ISSUER", &g.issuer)], &["--json"], "");
+    assert_eq!(code, 2);
+    let modes = finding(&findings, "store.data_dir");
+    assert_eq!(modes["status"], "fail");
+    assert!(modes["summary"].as_str().unwrap().contains("mode 755"), "{modes}");
+    assert!(modes["fix"].as_str().unwrap().starts_with("chmod 700"), "{modes}");
+}
+
+#[tokio::test]
+async fn the_issuer_served_and_the_keys_served_must_be_this_deployments() {
+    let g = Gatehouse::start();
+    let other = Gatehouse::start();
+    // The same server under another name: the document names 127.0.0.1, not localhost.
+    let localhost = g.issuer.replace("127.0.0.1", "localhost");
+    let (code, findings) = doctor(&g.store, &[("GATEHOUSE_ISSUER", &localhost)], &["--json"], "");
+    assert_eq!(code, 2);
+    let issuer = finding(&findings, "public.issuer");
+    assert_eq!(issuer["status"], "fail");
+    assert!(issuer["fix"].as_str().unwrap().contains("GATEHOUSE_ISSUER"), "{issuer}");
+    // The public URL is served by an instance on another store: other keys.
+    let (code, findings) = doctor(&g.store, &[("GATEHOUSE_ISSUER", &other.issuer)], &["--json"], "");
+    assert_eq!(code, 2);
+    let jwks = finding(&findings, "public.jwks");
+    assert_eq!(jwks["status"], "fail", "{jwks}");
+    assert!(jwks["summary"].as_str().unwrap().contains("other keys"), "{jwks}");
+}
+
+#[tokio::test]
+async fn a_stopped_database_a_pending_migration_and_a_pool_budget_are_named() {
+    let Some(url) = pg_url() else { return };
+    // Stopped: nothing listens.
+    let mut down = pg_store(&url);
+    down.database_url = Some("postgres://postgres@127.0.0.1:1/postgres".into());
+    let (code, findings) = doctor(&down, &[], &["--json"], "");
+    assert_eq!(code, 2);
+    let reachable = finding(&findings, "store.reachable");
+    assert_eq!(reachable["status"], "fail");
+    assert!(
+        reachable["fix"].as_str().unwrap().contains("start PostgreSQL"),
+        "{reachable}"
+    );
+
+    let store = pg_store(&url);
+    let g = Gatehouse::start_with(&store, &[]);
+    let db = store.database_url.clone().unwrap();
+    // More connections than PostgreSQL allows.
+    let (code, findings) = doctor(
+        &store,
+        &[("GATEHOUSE_ISSUER", &g.issuer), ("GATEHOUSE_DB_POOL_MAX", "400")],
+        &["--json", "--instances", "3"],
+        "",
+    );
+    assert_eq!(code, 2);
+    let budget = finding(&findings, "store.connections");
+    assert_eq!(budget["status"], "fail", "{budget}");
+    assert!(
+        budget["fix"].as_str().unwrap().contains("GATEHOUSE_DB_POOL_MAX"),
+        "{budget}"
+    );
+    assert_eq!(finding(&findings, "store.clock")["status"], "ok");
+    // A redirect URI that cannot work, written behind the CLI's back (as an old import might).
+    let c = TestClient::created(&cli_json(
+        &store,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Old",
+            "--redirect-uri",
+            "https://app.example/cb",
+        ],
+    ));
+    sql(
+        &db,
+        &format!(
+            "UPDATE clients SET redirect_uris = '[\"http://app.example/cb\"]' WHERE id = '{}'",
+            c.id
+        ),
+    )
+    .await;
+    let (_, findings) = doctor(&store, &[("GATEHOUSE_ISSUER", &g.issuer)], &["--json"], "");
+    let uris = finding(&findings, "clients.redirect_uris");
+    assert_eq!(uris["status"], "fail", "{uris}");
+    assert!(
+        uris["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("gatehouse client update {}", c.id)),
+        "{uris}"
+    );
+    // A migration the store lacks.
+    sql(&db, "DELETE FROM gatehouse_migrations WHERE version = 13").await;
+    let (code, findings) = doctor(&store, &[("GATEHOUSE_ISSUER", &g.issuer)], &["--json"], "");
+    assert_eq!(code, 2);
+    let migrations = finding(&findings, "store.migrations");
+    assert_eq!(migrations["status"], "fail");
+    assert!(
+        migrations["summary"].as_str().unwrap().contains("0013_registration"),
+        "{migrations}"
+    );
+    assert_eq!(migrations["fix"], "gatehouse migrate");
+}
+
+#[tokio::test]
+async fn the_flow_signs_in_through_the_public_url_and_names_the_step_that_fails() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let env = [("GATEHOUSE_ISSUER", g.issuer.as_str())];
+    let (_, findings) = doctor(&g.store, &env, &["--json", "--flow"], "");
+    for step in [
+        "flow.discovery",
+        "flow.authorize",
+        "flow.login",
+        "flow.consent",
+        "flow.callback",
+        "flow.token",
+        "flow.id_token",
+        "flow.userinfo",
+        "flow.refresh",
+        "flow.revoke",
+    ] {
+        assert_eq!(finding(&findings, step)["status"], "ok", "{step}: {findings:?}");
+    }
+    assert!(
+        finding(&findings, "flow.id_token")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("public JWKS")
+    );
+    let (_, findings) = doctor(
+        &g.store,
+        &env,
+        &["--json", "--flow", "--user", "alice", "--password-stdin"],
+        PASSWORD,
+    );
+    assert_eq!(
+        finding(&findings, "flow.login")["summary"]
+            .as_str()
+            .map(|s| s.contains("alice")),
+        Some(true)
+    );
+    let (code, findings) = doctor(
+        &g.store,
+        &env,
+        &["--json", "--flow", "--user", "alice", "--password-stdin"],
+        "wrong password\n",
+    );
+    assert_eq!(code, 2);
+    let login = finding(&findings, "flow.login");
+    assert_eq!(login["status"], "fail");
+    assert!(login["detail"].as_str().unwrap().contains("wrong password"), "{login}");
+    assert!(
+        findings.iter().all(|f| f["id"] != "flow.token"),
+        "the flow stops at the failed step"
+    );
+    // The probe client and user are gone.
+    let clients = g.cli(&["client", "list"]);
+    assert!(clients.as_array().unwrap().is_empty(), "{clients}");
+    let users = g.cli(&["user", "list"]);
+    assert_eq!(users.as_array().unwrap().len(), 1, "{users}");
+}
+
+#[tokio::test]
+async fn the_report_holds_no_secret() {
+    let key = "c2VjcmV0LWtleS1mb3ItdGhlLXJlcG9ydC10ZXN0MTI=";
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreEnv::fresh(dir.path());
+    let g = Gatehouse::start_with(&store, &[("GATEHOUSE_SECRET_KEY", key)]);
+    let client = g.alice_and_client("RS256");
+    let tokens = user_tokens(&g, &client, "openid offline_access", &[]).await;
+    let env = [("GATEHOUSE_ISSUER", g.issuer.as_str()), ("GATEHOUSE_SECRET_KEY", key)];
+    let bind = g.addr();
+    let env_bind = [env[0], env[1], ("GATEHOUSE_BIND", bind.as_str())];
+    let (_, report) = doctor(&store, &env_bind, &["report"], "");
+    let text = report[0].to_string();
+    assert!(report[0]["health_detailed"]["status"].is_string(), "{text}");
+    assert!(report[0]["metrics"].as_array().is_some_and(|m| !m.is_empty()), "{text}");
+    for secret in [
+        key,
+        PASSWORD,
+        client.secret.as_deref().unwrap(),
+        tokens["access_token"].as_str().unwrap(),
+        tokens["refresh_token"].as_str().unwrap(),
+        "alice@example.com",
+    ] {
+        assert!(!text.contains(secret), "the report holds a secret");
+    }
+}
