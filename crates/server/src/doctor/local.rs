@@ -155,7 +155,11 @@ fn data_dir(config: &Config) -> Finding {
                 .flatten()
                 // The store's files (the database, its log and shared memory); a log file the
                 // operator keeps there holds no secret.
-                .filter(|e| e.file_name().to_string_lossy().starts_with(gatehouse_storage::sqlite::DB_FILE))
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(gatehouse_storage::sqlite::DB_FILE)
+                })
                 .filter_map(|e| Some((e.path(), e.metadata().ok()?.permissions().mode()))),
         )
         .filter(|(_, mode)| mode & 0o077 != 0)

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 mod clients;
 pub mod flow;
+mod flow_http;
 mod keys;
 mod local;
 mod public;
