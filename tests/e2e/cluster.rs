@@ -854,3 +854,50 @@ async fn long_values_in_authorization_redirects_pass_through_nginx() {
     assert_eq!(query(&back, "error").as_deref(), Some("login_required"), "{back}");
     assert_eq!(query(&back, "state").as_deref(), Some(state.as_str()));
 }
+
+/// `gatehouse doctor --flow` against the real topology: through nginx with TLS, two instances on
+/// one PostgreSQL; every step passes, the public face checks out, and a wrong password is named.
+#[tokio::test]
+async fn doctor_flow_passes_through_nginx_and_names_a_wrong_password() {
+    let Some(cluster) = Cluster::up(2, &[]) else { return };
+    let store = cluster.store();
+    user_in(&store, "alice", &[]);
+    let issuer = cluster.issuer();
+    let ca = s(&cluster.info["ca_file"]);
+    let env = [
+        ("GATEHOUSE_ISSUER", issuer.as_str()),
+        ("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1"),
+    ];
+    let args = ["--json", "--flow", "--instances", "2", "--ca-file", ca.as_str()];
+    let (_, findings) = crate::doctor::doctor(&store, &env, &args, "");
+    for id in [
+        "public.tls",
+        "public.hsts",
+        "public.issuer",
+        "public.endpoints",
+        "public.jwks",
+        "store.connections",
+        "flow.login",
+        "flow.token",
+        "flow.id_token",
+        "flow.userinfo",
+        "flow.refresh",
+        "flow.revoke",
+    ] {
+        assert_eq!(
+            crate::doctor::finding(&findings, id)["status"],
+            "ok",
+            "{id}: {findings:?}"
+        );
+    }
+    let mut with_user = args.to_vec();
+    with_user.extend(["--user", "alice", "--password-stdin"]);
+    let (code, findings) = crate::doctor::doctor(&store, &env, &with_user, "not-the-password\n");
+    assert_eq!(code, 2);
+    let login = crate::doctor::finding(&findings, "flow.login");
+    assert_eq!(login["status"], "fail");
+    assert!(
+        login["detail"].as_str().unwrap().contains("wrong password for alice"),
+        "{login}"
+    );
+}

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::process::{Command, Stdio};
 
 /// Runs `gatehouse doctor ARGS --json` with the store's settings plus `env`; (exit code, findings).
-fn doctor(store: &StoreEnv, env: &[(&str, &str)], args: &[&str], stdin: &str) -> (i32, Vec<Value>) {
+pub(crate) fn doctor(store: &StoreEnv, env: &[(&str, &str)], args: &[&str], stdin: &str) -> (i32, Vec<Value>) {
     use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
@@ -41,7 +41,7 @@ fn doctor(store: &StoreEnv, env: &[(&str, &str)], args: &[&str], stdin: &str) ->
     (out.status.code().unwrap_or(-1), findings)
 }
 
-fn finding<'a>(findings: &'a [Value], id: &str) -> &'a Value {
+pub(crate) fn finding<'a>(findings: &'a [Value], id: &str) -> &'a Value {
     findings
         .iter()
         .find(|f| f["id"] == id)
@@ -315,5 +315,72 @@ async fn the_report_holds_no_secret() {
         "alice@example.com",
     ] {
         assert!(!text.contains(secret), "the report holds a secret");
+    }
+}
+
+/// A TLS listener on 127.0.0.1 whose certificate, from a CA of its own (written to the returned
+/// file), is for `host` and valid until `not_after`; it completes handshakes and closes.
+async fn tls_listener(host: &str, not_after: (i32, u8, u8)) -> (u16, tempfile::TempDir) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut leaf = CertificateParams::new(vec![host.to_owned()]).unwrap();
+    leaf.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    leaf.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = acceptor.accept(tcp).await;
+            });
+        }
+    });
+    (port, dir)
+}
+
+// Multi-threaded: the doctor process is waited for on this thread while the listener answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_or_wrong_host_certificate_on_the_public_url_fails() {
+    let g = Gatehouse::start();
+    for (host, not_after, says) in [
+        ("other.example", (2099, 1, 1), "not valid for name"),
+        ("127.0.0.1", (2021, 1, 1), "expired"),
+    ] {
+        let (port, ca) = tls_listener(host, not_after).await;
+        let issuer = format!("https://127.0.0.1:{port}");
+        let ca_file = ca.path().join("ca.pem");
+        let (code, findings) = doctor(
+            &g.store,
+            &[("GATEHOUSE_ISSUER", &issuer)],
+            &["--json", "--ca-file", ca_file.to_str().unwrap()],
+            "",
+        );
+        assert_eq!(code, 2);
+        let tls = finding(&findings, "public.tls");
+        assert_eq!(tls["status"], "fail", "{tls}");
+        assert!(
+            tls["summary"].as_str().unwrap().to_lowercase().contains(says),
+            "{host}: {tls}"
+        );
     }
 }
