@@ -384,3 +384,63 @@ async fn an_expired_or_wrong_host_certificate_on_the_public_url_fails() {
         );
     }
 }
+
+/// libfaketime, installed by `./scripts/test`.
+fn libfaketime() -> Option<std::path::PathBuf> {
+    let found = ["x86_64", "aarch64"]
+        .iter()
+        .map(|arch| std::path::PathBuf::from(format!("/usr/lib/{arch}-linux-gnu/faketime/libfaketime.so.1")))
+        .find(|p| p.exists());
+    assert!(
+        found.is_some() || std::env::var_os("CI").is_none(),
+        "libfaketime must be installed in CI (./scripts/test)"
+    );
+    found
+}
+
+/// A PostgreSQL whose clock runs two hours ahead (libfaketime preloaded into the server), stopped
+/// on drop.
+struct SkewedPostgres {
+    dir: std::path::PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl Drop for SkewedPostgres {
+    fn drop(&mut self) {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg");
+        let _ = Command::new(script).args(["stop", self.dir.to_str().unwrap()]).output();
+    }
+}
+
+#[tokio::test]
+async fn a_database_clock_that_is_off_makes_tokens_look_expired() {
+    use std::os::unix::fs::PermissionsExt;
+    if pg_url().is_none() {
+        return;
+    }
+    let Some(lib) = libfaketime() else { return };
+    let parent = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = parent.path().join("pg");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg");
+    let out = Command::new(script)
+        .args(["start", dir.to_str().unwrap()])
+        .env("LD_PRELOAD", &lib)
+        .env("FAKETIME", "+2h")
+        .env("FAKETIME_DONT_RESET", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _pg = SkewedPostgres { dir, _parent: parent };
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let store = StoreEnv {
+        database_url: Some(url),
+        ..StoreEnv::fresh(tempfile::tempdir().unwrap().keep().as_path())
+    };
+    let (code, findings) = doctor(&store, &[], &["--json"], "");
+    assert_eq!(code, 2);
+    let clock = finding(&findings, "store.clock");
+    assert_eq!(clock["status"], "fail", "{clock}");
+    assert!(clock["summary"].as_str().unwrap().contains("ahead of"), "{clock}");
+    assert!(clock["detail"].as_str().unwrap().contains("expired"), "{clock}");
+}
