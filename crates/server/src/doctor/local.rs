@@ -128,7 +128,7 @@ fn encryption(config: &Config) -> Finding {
             ID,
             "private signing keys and server secrets are stored unencrypted",
             "anyone who reads the database or a backup can sign tokens as this server",
-            "set GATEHOUSE_SECRET_KEY_FILE to a mode-600 file made with: openssl rand -base64 32 > /etc/gatehouse/kek; then run gatehouse keys rewrap",
+            super::fixes::ENCRYPT,
         );
     }
     Finding::ok(ID, "private keys and server secrets are encrypted at rest")

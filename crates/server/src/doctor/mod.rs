@@ -193,3 +193,23 @@ pub fn issuer(config: &Config) -> String {
         format!("http://{host}:{}", bind.port())
     })
 }
+
+/// Fix texts `gatehouse doctor` and `/health/detailed` share, so both say the same.
+pub mod fixes {
+    /// The store's database is down or misnamed (PostgreSQL).
+    pub const POSTGRES_UNREACHABLE: &str =
+        "start PostgreSQL, or correct DATABASE_URL (host, port, user, database; sslmode=require for TLS)";
+    /// The embedded store cannot be opened.
+    pub const SQLITE_UNREACHABLE: &str =
+        "check that GATEHOUSE_DATA_DIR is this server's data directory and readable by this user";
+    /// Migrations are pending.
+    pub const MIGRATE: &str = "gatehouse migrate";
+    /// Round trips to the store are slow.
+    pub const LATENCY: &str = "put the database close to the instances (same zone), or look for load on it";
+    /// Every pooled connection is in use.
+    pub const POOL: &str = "raise GATEHOUSE_DB_POOL_MAX (within PostgreSQL's max_connections; gatehouse doctor --instances N checks the budget), or find slow queries";
+    /// The database's clock is off.
+    pub const CLOCK: &str = "run time synchronisation (chrony or systemd-timesyncd) on this host and the database host";
+    /// Keys are stored unencrypted.
+    pub const ENCRYPT: &str = "set GATEHOUSE_SECRET_KEY_FILE to a mode-600 file made with: openssl rand -base64 32 > /etc/gatehouse/kek; then run gatehouse keys rewrap";
+}

@@ -68,15 +68,9 @@ pub(super) async fn check(config: &Config, options: &Options, out: &mut Vec<Find
 
 fn unreachable(config: &Config, error: &str) -> Finding {
     let (what, fix) = if config.database.is_some() {
-        (
-            "PostgreSQL",
-            "start PostgreSQL, or correct DATABASE_URL (host, port, user, database; sslmode=require for TLS)",
-        )
+        ("PostgreSQL", super::fixes::POSTGRES_UNREACHABLE)
     } else {
-        (
-            "the embedded store",
-            "check that GATEHOUSE_DATA_DIR is this server's data directory and readable by this user",
-        )
+        ("the embedded store", super::fixes::SQLITE_UNREACHABLE)
     };
     Finding::fail(
         "store.reachable",
@@ -93,7 +87,7 @@ fn latency(took: Duration, kind: &str) -> Finding {
             "store.latency",
             format!("the {kind} store took {ms:.1} ms to answer a ping"),
             "every token request makes at least one round trip; slow round trips are slow logins",
-            "put the database close to the instances (same zone), or look for load on it",
+            super::fixes::LATENCY,
         );
     }
     Finding::ok(
@@ -113,7 +107,7 @@ fn migrations(applied: &[String], pending: &[String]) -> Finding {
         "store.migrations",
         format!("migrations pending: {}", pending.join(", ")),
         "instances started with GATEHOUSE_AUTO_MIGRATE=false refuse to start, and /ready answers 503, until they are applied",
-        "gatehouse migrate",
+        super::fixes::MIGRATE,
     )
 }
 
@@ -176,7 +170,7 @@ async fn clock(store: &dyn Store) -> Finding {
             ID,
             summary,
             "tokens will look expired or not yet valid: times written by one clock are judged by the other",
-            "run time synchronisation (chrony or systemd-timesyncd) on this host and the database host",
+            super::fixes::CLOCK,
         );
     }
     if skew.abs() > 5.0 {
@@ -184,7 +178,7 @@ async fn clock(store: &dyn Store) -> Finding {
             ID,
             summary,
             "close to the tolerance of token checks; a little more drift and tokens look expired",
-            "run time synchronisation (chrony or systemd-timesyncd) on this host and the database host",
+            super::fixes::CLOCK,
         );
     }
     Finding::ok(ID, summary)

@@ -55,13 +55,14 @@ pub async fn detailed(
         .map_or(0.0, |d| d.as_secs_f64());
     let skew_ms = check.db_time.map(|t| ((system - t) * 1000.0).round());
     let pool = state.store.pool_status();
-    let findings = Findings::of(&check, pool, skew_ms);
+    let findings = Findings::of(&check, pool, skew_ms, state.config.database.is_some());
     let status = findings.verdict();
     let mut body = report(&state, &check, pool);
     body["status"] = json!(status);
     body["problems"] = json!(findings.problems);
     body["warnings"] = json!(findings.warnings);
     body["notices"] = json!(findings.notices);
+    body["checks"] = json!(findings.checks);
     body["clock"] = json!({ "system_time": system, "database_time": check.db_time, "skew_ms": skew_ms });
     if status == "unhealthy" {
         return unhealthy(&body);
@@ -72,29 +73,52 @@ pub async fn detailed(
 }
 
 /// What `/health/detailed` found: problems make it unhealthy, warnings degraded; notices are said
-/// but change nothing.
+/// but change nothing. Each problem and warning is also a check named as `gatehouse doctor` names
+/// it, with the same fix.
 struct Findings {
     problems: Vec<String>,
     warnings: Vec<String>,
     notices: Vec<&'static str>,
+    checks: Vec<serde_json::Value>,
+}
+
+fn check(id: &str, status: &str, summary: &str, fix: &str) -> serde_json::Value {
+    json!({ "id": id, "status": status, "summary": summary, "fix": fix })
 }
 
 impl Findings {
-    fn of(check: &StoreCheck, pool: Option<PoolStatus>, skew_ms: Option<f64>) -> Self {
-        let mut problems: Vec<String> = check.error.iter().cloned().collect();
-        if !check.pending.is_empty() {
-            problems.push(format!("migrations pending: {}", check.pending.join(", ")));
+    fn of(probe: &StoreCheck, pool: Option<PoolStatus>, skew_ms: Option<f64>, postgres: bool) -> Self {
+        use crate::doctor::fixes;
+        let mut checks = Vec::new();
+        let mut problems: Vec<String> = probe.error.iter().cloned().collect();
+        if let Some(e) = &probe.error {
+            let fix = if postgres {
+                fixes::POSTGRES_UNREACHABLE
+            } else {
+                fixes::SQLITE_UNREACHABLE
+            };
+            checks.push(check("store.reachable", "fail", e, fix));
+        }
+        if !probe.pending.is_empty() {
+            let text = format!("migrations pending: {}", probe.pending.join(", "));
+            checks.push(check("store.migrations", "fail", &text, fixes::MIGRATE));
+            problems.push(text);
         }
         let mut warnings: Vec<String> = Vec::new();
-        if check.latency > Duration::from_millis(500) {
-            warnings.push(format!("store round trip took {} ms", check.latency.as_millis()));
+        if probe.latency > Duration::from_millis(500) {
+            let text = format!("store round trip took {} ms", probe.latency.as_millis());
+            checks.push(check("store.latency", "warn", &text, fixes::LATENCY));
+            warnings.push(text);
         }
         if pool.is_some_and(|p| p.in_use >= p.max) {
-            warnings
-                .push("every database connection is in use; raise GATEHOUSE_DB_POOL_MAX or find slow queries".into());
+            let text = "every database connection is in use";
+            checks.push(check("store.connections", "warn", text, fixes::POOL));
+            warnings.push(format!("{text}; {}", fixes::POOL));
         }
         if skew_ms.is_some_and(|s| s.abs() > 5000.0) {
-            warnings.push("the clocks of this server and the database differ by more than 5 s; tokens may look expired or not yet valid".into());
+            let text = "the clocks of this server and the database differ by more than 5 s; tokens may look expired or not yet valid";
+            checks.push(check("store.clock", "warn", text, fixes::CLOCK));
+            warnings.push(text.into());
         }
         // Said, but not a degradation: it is the default, and the server works either way.
         let notices = crate::seal::kek()
@@ -108,6 +132,7 @@ impl Findings {
             problems,
             warnings,
             notices,
+            checks,
         }
     }
 
