@@ -444,3 +444,31 @@ async fn a_database_clock_that_is_off_makes_tokens_look_expired() {
     assert!(clock["summary"].as_str().unwrap().contains("ahead of"), "{clock}");
     assert!(clock["detail"].as_str().unwrap().contains("expired"), "{clock}");
 }
+
+/// Each cause of the classic errors is a label value of its own, so a dashboard tells a wrong
+/// secret from a replayed code or a PKCE mismatch.
+#[tokio::test]
+async fn error_causes_are_bounded_metric_labels() {
+    let g = Gatehouse::start();
+    let client = g.alice_and_client("RS256");
+    let wrong = TestClient {
+        id: client.id.clone(),
+        secret: Some("not-the-secret".into()),
+    };
+    assert_eq!(token(&g, &wrong, &[("grant_type", "client_credentials")]).await.0, 401);
+    let (code, verifier) = authorized_code(&g, &Browser::new(), &client, "openid", &[]).await;
+    assert_eq!(exchange_code(&g, &client, &code, "x".repeat(43).as_str()).await.0, 400);
+    // A wrong verifier leaves the code usable; once used, a replay is refused.
+    assert_eq!(exchange_code(&g, &client, &code, &verifier).await.0, 200);
+    assert_eq!(exchange_code(&g, &client, &code, &verifier).await.0, 400);
+    let metrics = get(&format!("{}/metrics", g.issuer)).await.text().await.unwrap();
+    for (error, cause) in [
+        ("invalid_client", "wrong_secret"),
+        ("invalid_grant", "pkce_mismatch"),
+        ("invalid_grant", "code_replayed"),
+    ] {
+        let line =
+            format!("gatehouse_oauth_error_causes_total{{cause=\"{cause}\",endpoint=\"token\",error=\"{error}\"}} 1");
+        assert!(metrics.contains(&line), "{line} missing:\n{metrics}");
+    }
+}

@@ -102,7 +102,13 @@ async fn outage_answers_503_promptly_and_the_same_server_recovers() {
     assert_eq!(detail["store"]["reachable"], false);
     // The check that made it unhealthy, named and fixed as gatehouse doctor names and fixes it.
     assert_eq!(detail["checks"][0]["id"], "store.reachable", "{detail}");
-    assert!(detail["checks"][0]["fix"].as_str().unwrap().starts_with("start PostgreSQL"), "{detail}");
+    assert!(
+        detail["checks"][0]["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("start PostgreSQL"),
+        "{detail}"
+    );
     assert!(
         !detail.to_string().contains("postgres://"),
         "no connection string in health output"

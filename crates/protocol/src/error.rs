@@ -218,6 +218,73 @@ impl Error {
     }
 }
 
+/// The causes of the errors operators most often chase, as bounded metric label values: `(error
+/// code, words of the description, cause)`, first match wins. Every description that names one of
+/// these causes is written in this crate or the server; an unlisted one counts as `other`.
+const CAUSES: &[(&str, &str, &str)] = &[
+    ("invalid_client", "unknown client_id", "unknown_client"),
+    ("invalid_client", "wrong client_secret", "wrong_secret"),
+    (
+        "invalid_client",
+        "registered for token_endpoint_auth_method",
+        "wrong_auth_method",
+    ),
+    ("invalid_client", "client authentication is required", "no_credentials"),
+    ("invalid_client", "metadata document", "metadata_document"),
+    ("invalid_client", "assertion", "bad_assertion"),
+    ("invalid_client", "malformed", "malformed_credentials"),
+    ("invalid_client", "Basic scheme", "malformed_credentials"),
+    ("invalid_grant", "code was already used", "code_replayed"),
+    ("invalid_grant", "code has expired", "code_expired"),
+    ("invalid_grant", "code is unknown", "code_unknown"),
+    (
+        "invalid_grant",
+        "code was issued to another client",
+        "code_other_client",
+    ),
+    ("invalid_grant", "redirect_uri", "redirect_uri_mismatch"),
+    ("invalid_grant", "code_verifier", "pkce_mismatch"),
+    ("invalid_grant", "dpop_jkt", "dpop_binding"),
+    ("invalid_grant", "refresh token was already used", "refresh_reused"),
+    ("invalid_grant", "refresh token is unknown", "refresh_unknown"),
+    (
+        "invalid_grant",
+        "refresh token was issued to another client",
+        "refresh_other_client",
+    ),
+    ("invalid_grant", "refresh token", "refresh_expired"),
+    ("invalid_grant", "account is locked", "user_locked"),
+    ("invalid_grant", "no longer exists", "user_deleted"),
+    ("invalid_grant", "device_code", "device_code_unknown"),
+    (
+        "invalid_request",
+        "is not registered for this client",
+        "redirect_uri_unregistered",
+    ),
+    ("invalid_request", "redirect_uri is required", "redirect_uri_missing"),
+    ("invalid_request", "code_challenge is required", "pkce_missing"),
+    ("invalid_request", "code_challenge_method", "pkce_method"),
+];
+
+impl Error {
+    /// Why, as a bounded label (`wrong_secret`, `code_replayed`, `pkce_mismatch`, ...; `other`
+    /// when the description names none of the listed causes).
+    #[must_use]
+    pub fn cause(&self) -> &'static str {
+        let code = self.code();
+        let text = self.description();
+        CAUSES
+            .iter()
+            .find(|(c, words, _)| *c == code && text.contains(words))
+            .map_or("other", |(_, _, cause)| cause)
+    }
+
+    /// Every cause label there is.
+    pub fn causes() -> impl Iterator<Item = &'static str> {
+        CAUSES.iter().map(|(_, _, cause)| *cause).chain(["other"])
+    }
+}
+
 /// Longest error description sent, in characters.
 pub const MAX_DESCRIPTION: usize = 400;
 
@@ -243,6 +310,43 @@ mod tests {
         assert!(e.description().len() <= MAX_DESCRIPTION + 3);
         assert!(e.description().ends_with("..."));
         assert_eq!(invalid_request("short").description(), "short");
+    }
+
+    #[test]
+    fn causes_are_bounded_and_named() {
+        let cases = [
+            (
+                Error::InvalidClient("client authentication failed: wrong client_secret".into()),
+                "wrong_secret",
+            ),
+            (
+                Error::InvalidGrant("the code was already used; the tokens issued with it are now revoked".into()),
+                "code_replayed",
+            ),
+            (
+                Error::InvalidGrant("code_verifier does not match the code_challenge sent to /oauth/authorize".into()),
+                "pkce_mismatch",
+            ),
+            (
+                Error::InvalidGrant("redirect_uri differs from the one in the authorization request".into()),
+                "redirect_uri_mismatch",
+            ),
+            (
+                Error::InvalidGrant("the refresh token was already used; every token is revoked".into()),
+                "refresh_reused",
+            ),
+            (
+                invalid_request("code_challenge is required (PKCE, S256)"),
+                "pkce_missing",
+            ),
+            (invalid_request("prompt value x is not supported"), "other"),
+            (Error::Server("boom".into()), "other"),
+        ];
+        for (e, cause) in cases {
+            assert_eq!(e.cause(), cause, "{e}");
+        }
+        let all: Vec<&str> = Error::causes().collect();
+        assert!(all.len() < 40 && all.contains(&"other"));
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub tokens_issued: IntCounterVec,
     /// `gatehouse_oauth_errors_total{endpoint,error}`.
     pub oauth_errors: IntCounterVec,
+    /// `gatehouse_oauth_error_causes_total{endpoint,error,cause}`.
+    pub oauth_error_causes: IntCounterVec,
     /// `gatehouse_logins_total{result}`.
     pub logins: IntCounterVec,
     /// `gatehouse_lockouts_total`.
@@ -160,6 +162,12 @@ impl Metrics {
                 "OAuth error responses by endpoint and RFC error code",
                 &["endpoint", "error"],
             ),
+            oauth_error_causes: counter(
+                &registry,
+                "gatehouse_oauth_error_causes_total",
+                "OAuth error responses by endpoint, RFC error code and cause (a bounded set: wrong_secret, code_replayed, pkce_mismatch, redirect_uri_mismatch, ...; other)",
+                &["endpoint", "error", "cause"],
+            ),
             logins: counter(
                 &registry,
                 "gatehouse_logins_total",
@@ -229,6 +237,12 @@ impl Metrics {
 }
 
 /// Counts an OAuth error answered at `endpoint` (a fixed name such as `token`).
-pub fn oauth_error(endpoint: &'static str, code: &'static str) {
+pub fn oauth_error(endpoint: &'static str, code: &'static str, cause: Option<&'static str>) {
     METRICS.oauth_errors.with_label_values(&[endpoint, code]).inc();
+    if let Some(cause) = cause {
+        METRICS
+            .oauth_error_causes
+            .with_label_values(&[endpoint, code, cause])
+            .inc();
+    }
 }

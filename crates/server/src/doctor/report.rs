@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 /// Metric families copied into the bundle.
 const METRICS: &[&str] = &[
     "gatehouse_oauth_errors_total",
+    "gatehouse_oauth_error_causes_total",
     "gatehouse_store_errors_total",
     "gatehouse_db_pool_wait_seconds_count",
     "gatehouse_db_pool_connections",

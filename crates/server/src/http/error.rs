@@ -349,6 +349,8 @@ struct Counted {
     /// Overrides the route's endpoint label.
     endpoint: Option<&'static str>,
     code: &'static str,
+    /// [`Error::cause`], when the response carries an [`Error`].
+    cause: Option<&'static str>,
 }
 
 /// The one path every error response takes: a server error's detail is logged here, once, and
@@ -362,7 +364,8 @@ fn mark(
     if let Some(Error::Server(detail)) = error {
         tracing::error!(detail = %detail, "server_error");
     }
-    res.extensions_mut().insert(Counted { endpoint, code });
+    let cause = error.map(Error::cause);
+    res.extensions_mut().insert(Counted { endpoint, code, cause });
     res
 }
 
@@ -370,7 +373,7 @@ fn mark(
 /// response by the request middleware, with the endpoint of the route that answered.
 pub fn count<B>(res: &HttpResponse<B>, endpoint: &'static str) {
     if let Some(c) = res.extensions().get::<Counted>().copied() {
-        crate::metrics::oauth_error(c.endpoint.unwrap_or(endpoint), c.code);
+        crate::metrics::oauth_error(c.endpoint.unwrap_or(endpoint), c.code, c.cause);
     }
 }
 
