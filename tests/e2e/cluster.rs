@@ -901,3 +901,37 @@ async fn doctor_flow_passes_through_nginx_and_names_a_wrong_password() {
         "{login}"
     );
 }
+
+/// A proxy that drops `X-Forwarded-Proto` cannot vouch that requests came over https: with an
+/// https issuer the instances refuse them, saying so, and `doctor --flow` names the first step.
+#[tokio::test]
+async fn a_proxy_that_strips_x_forwarded_proto_is_refused_and_doctor_names_it() {
+    let Some(cluster) = Cluster::up(1, &[("GATEHOUSE_CLUSTER_STRIP_FORWARDED_PROTO", "1")]) else {
+        return;
+    };
+    let issuer = cluster.issuer();
+    let res = cluster
+        .http(false)
+        .get(format!("{issuer}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert!(s(&body["error_description"]).contains("X-Forwarded-Proto"), "{body}");
+    let ca = s(&cluster.info["ca_file"]);
+    let env = [
+        ("GATEHOUSE_ISSUER", issuer.as_str()),
+        ("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1"),
+    ];
+    let (code, findings) = crate::doctor::doctor(
+        &cluster.store(),
+        &env,
+        &["--json", "--flow", "--ca-file", ca.as_str()],
+        "",
+    );
+    assert_eq!(code, 2);
+    let step = crate::doctor::finding(&findings, "flow.discovery");
+    assert_eq!(step["status"], "fail", "{step}");
+    assert!(s(&step["summary"]).contains("X-Forwarded-Proto"), "{step}");
+}

@@ -30,6 +30,13 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
         .or(Some(peer))
 }
 
+/// Whether the request came from one of the trusted proxies.
+#[must_use]
+pub fn via_trusted_proxy(req: &HttpRequest, trusted: &[IpNet]) -> bool {
+    req.peer_addr()
+        .is_some_and(|p| trusted.iter().any(|n| n.contains(&p.ip())))
+}
+
 /// The key per-address limits count under: the address itself for IPv4, its /64 for IPv6 (one
 /// IPv6 customer usually holds a whole /64, so counting /128s would give them 2^64 keys).
 #[must_use]

@@ -170,6 +170,12 @@ impl Probe<'_> {
         let doc: Value = self
             .step("flow.discovery", "discovery", async {
                 let a = answer(browser.get(format!("{issuer}/.well-known/openid-configuration"))).await?;
+                if a.status != 200 {
+                    return Err(failed(
+                        a.brief(),
+                        "the public URL does not serve the discovery document: the answer's error_description says why",
+                    ));
+                }
                 let doc: Value = serde_json::from_str(&a.body)
                     .map_err(|_| failed(a.brief(), "the proxy does not forward /.well-known/ to Gatehouse"))?;
                 if doc["issuer"] != issuer.as_str() {

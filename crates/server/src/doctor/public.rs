@@ -28,12 +28,16 @@ pub(super) async fn check(config: &Config, store: Option<&dyn Store>, options: &
         out.push(hsts(&res));
     }
     let status = res.status();
-    let doc: Value = match res.json().await {
+    let doc: Value = match res.json::<Value>().await {
         Ok(d) if status.is_success() => d,
-        _ => {
+        answer => {
+            let said = answer
+                .ok()
+                .and_then(|v| v["error_description"].as_str().map(|d| format!(": {d}")))
+                .unwrap_or_default();
             return out.push(Finding::fail(
                 "public.discovery",
-                format!("{url} answered HTTP {status}, not the discovery document"),
+                format!("{url} answered HTTP {status}, not the discovery document{said}"),
                 "relying parties start from this document; none can be configured",
                 "check that the proxy forwards /.well-known/ to Gatehouse",
             ));

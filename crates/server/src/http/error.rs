@@ -99,6 +99,20 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The refusal of a request that reached the trusted proxy over plain http, or whose proxy did
+/// not say (`proto`: its `X-Forwarded-Proto`, if any).
+#[must_use]
+pub fn plain_http_refused(proto: Option<&str>) -> HttpResponse {
+    let said = proto.map_or_else(
+        || "no X-Forwarded-Proto header".to_owned(),
+        |p| format!("X-Forwarded-Proto: {p}"),
+    );
+    let error = invalid_request(format!(
+        "this server's issuer is https, and the proxy in front of it sent this request with {said}: requests must reach the proxy over https, and the proxy must say so (nginx: proxy_set_header X-Forwarded-Proto $scheme; and redirect http to https)"
+    ));
+    ApiError::client(error).error_response()
+}
+
 /// The 404 for a path that serves nothing; the description names the path, so a typo is visible.
 #[must_use]
 pub fn not_found(path: &str) -> HttpResponse {

@@ -43,7 +43,11 @@ pub async fn observe(
     let method = method_label(req.method().as_str());
     let app = req.app_data::<web::Data<AppState>>().cloned();
     let span = tracing::info_span!("request", request_id = %id);
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    let refusal = app.as_ref().and_then(|s| plain_http(&req, s, &route));
+    let mut res = match refusal {
+        Some(refused) => req.into_response(refused).map_into_right_body(),
+        None => next.call(req).instrument(span.clone()).await?.map_into_left_body(),
+    };
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
     METRICS
@@ -60,6 +64,28 @@ pub async fn observe(
         tracing::info!(target: "gatehouse::access", method, route = %route, status, duration_ms = elapsed.as_secs_f64() * 1000.0, "request");
     });
     Ok(res)
+}
+
+/// With an https issuer, a request its trusted proxy received over plain http (or about which
+/// the proxy does not say: no `X-Forwarded-Proto: https`) is refused: passwords, codes and tokens
+/// must not cross the internet in the clear, and a proxy that drops the header is misconfigured.
+/// Requests straight to the instance (not from a trusted proxy) and health probes are let through.
+fn plain_http(req: &ServiceRequest, state: &AppState, route: &str) -> Option<actix_web::HttpResponse> {
+    if !state.secure_cookies
+        || matches!(route, "/health" | "/ready" | "/health/detailed" | "/metrics")
+        || !crate::protect::via_trusted_proxy(req.request(), &state.config.trusted_proxies)
+    {
+        return None;
+    }
+    let proto = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    if proto.as_deref() == Some("https") {
+        return None;
+    }
+    Some(crate::http::error::plain_http_refused(proto.as_deref()))
 }
 
 /// The method as a metric label: the common ones, and `other` for anything a caller invents.
