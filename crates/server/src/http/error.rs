@@ -27,6 +27,8 @@ use gatehouse_protocol::Error;
 use gatehouse_protocol::error::invalid_request;
 use gatehouse_protocol::types::RedirectUri;
 use gatehouse_storage::StoreError;
+
+pub use super::store_error::store_error;
 use std::borrow::Cow;
 
 /// Which authentication challenge accompanies a 401.
@@ -388,25 +390,6 @@ fn mark(
 pub fn count<B>(res: &HttpResponse<B>, endpoint: &'static str) {
     if let Some(c) = res.extensions().get::<Counted>().copied() {
         crate::metrics::oauth_error(c.endpoint.unwrap_or(endpoint), c.code, c.cause);
-    }
-}
-
-/// A store failure as a protocol error: unavailability is retryable, the rest is a server error
-/// whose detail is logged but never sent.
-#[must_use]
-pub fn store_error(e: StoreError) -> Error {
-    let kind = match &e {
-        StoreError::Unavailable(_) => "unavailable",
-        StoreError::Conflict(_) => "conflict",
-        StoreError::Internal(_) => "internal",
-    };
-    crate::metrics::METRICS.store_errors.with_label_values(&[kind]).inc();
-    match e {
-        StoreError::Unavailable(detail) => {
-            tracing::warn!(detail = %detail, "store unavailable");
-            Error::TemporarilyUnavailable("the data store is unavailable; retry shortly".into())
-        }
-        StoreError::Conflict(detail) | StoreError::Internal(detail) => Error::Server(detail),
     }
 }
 

@@ -9,3 +9,4 @@ pub mod pages;
 pub mod params;
 pub mod redirect;
 pub mod routes;
+pub mod store_error;
