@@ -450,3 +450,43 @@ async fn error_causes_are_bounded_metric_labels() {
         assert!(metrics.contains(&line), "{line} missing:\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn the_flow_runs_as_a_named_public_client_and_a_bad_setting_is_a_failed_check() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let public = g.public_client("RS256");
+    let env = [("GATEHOUSE_ISSUER", g.issuer.as_str())];
+    let args = [
+        "--json",
+        "--flow",
+        "--client",
+        public.id.as_str(),
+        "--user",
+        "alice",
+        "--password-stdin",
+    ];
+    let (_, findings) = doctor(&g.store, &env, &args, PASSWORD);
+    for step in ["flow.token", "flow.id_token", "flow.refresh", "flow.revoke"] {
+        assert_eq!(finding(&findings, step)["status"], "ok", "{step}: {findings:?}");
+    }
+    assert_eq!(
+        g.cli(&["client", "list"]).as_array().unwrap().len(),
+        1,
+        "the named client stays"
+    );
+    let confidential = g.confidential_client("RS256", "client_secret_basic");
+    let args = ["--json", "--flow", "--client", confidential.id.as_str()];
+    let (code, findings) = doctor(&g.store, &env, &args, "");
+    assert_eq!(code, 2);
+    assert!(s(&finding(&findings, "flow.setup")["summary"]).contains("confidential"));
+    // A setting that does not parse is the one failed check, named with its fix.
+    let (code, findings) = doctor(&g.store, &[("GATEHOUSE_ACCESS_TOKEN_TTL", "forever")], &["--json"], "");
+    assert_eq!(code, 2);
+    let parse = finding(&findings, "config.parse");
+    assert_eq!(parse["status"], "fail");
+    assert!(
+        s(&parse["summary"]).starts_with("GATEHOUSE_ACCESS_TOKEN_TTL"),
+        "{parse}"
+    );
+}

@@ -21,6 +21,10 @@ pub(super) struct DoctorArgs {
     /// Read the --user's password from the first line of stdin.
     #[arg(long, requires = "user")]
     password_stdin: bool,
+    /// With --flow: run as this registered public client (its first redirect URI) instead of a
+    /// temporary probe client.
+    #[arg(long, requires = "flow", value_name = "CLIENT_ID")]
+    client: Option<String>,
     /// How many instances share the database (for PostgreSQL's connection budget).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     instances: u32,
@@ -48,17 +52,46 @@ impl std::fmt::Display for Verdict {
 
 impl std::error::Error for Verdict {}
 
+/// `config.parse` failed: the one finding there can be, printed like every other.
+pub(super) fn unparsable(a: &DoctorArgs, e: &crate::config::ConfigError) -> anyhow::Result<()> {
+    let findings = [doctor::Finding::fail(
+        "config.parse",
+        format!("{}: {}", e.setting, e.message),
+        "gatehouse serve refuses to start with this setting, and nothing else can be checked until it parses",
+        format!(
+            "correct {} (gatehouse serve --help lists every setting and its form)",
+            e.setting
+        ),
+    )];
+    if a.json {
+        println!("{}", serde_json::to_string(&findings)?);
+    } else {
+        println!("{}", doctor::render(&findings));
+    }
+    Err(Verdict(2).into())
+}
+
 pub(super) async fn run(a: DoctorArgs, config: &Config, sources: &Sources) -> anyhow::Result<()> {
     let options = Options {
         instances: a.instances,
         ca_file: a.ca_file.clone(),
     };
     let mut findings = doctor::diagnose(config, &options).await;
+    let store_failed = findings
+        .iter()
+        .any(|f| f.id.starts_with("store.") && f.status == doctor::Status::Fail && f.id != "store.data_dir");
     if matches!(a.what, Some(DoctorWhat::Report)) {
         println!("{}", doctor::report::build(config, sources, &findings).await);
         return Ok(());
     }
-    if a.flow {
+    if a.flow && store_failed {
+        findings.push(doctor::Finding::fail(
+            "flow.setup",
+            "the flow was not run: the store checks failed",
+            "the probe client and user live in the store",
+            "fix the store findings above, then run gatehouse doctor --flow again",
+        ));
+    } else if a.flow {
         let password = if a.password_stdin {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
@@ -73,6 +106,7 @@ pub(super) async fn run(a: DoctorArgs, config: &Config, sources: &Sources) -> an
         let who = flow::Who {
             username: a.user.clone(),
             password,
+            client: a.client.clone(),
         };
         findings.extend(flow::run(config, &options, store, who).await);
     }

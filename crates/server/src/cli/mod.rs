@@ -124,7 +124,12 @@ pub fn run() -> ExitCode {
 }
 
 async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let (config, sources) = Config::load(config_file)?;
+    let (config, sources) = match (Config::load(config_file), &command) {
+        (Ok(loaded), _) => loaded,
+        // The doctor reports a setting that does not parse as a failed check, like any other.
+        (Err(e), Command::Doctor(a)) => return doctor::unparsable(a, &e),
+        (Err(e), _) => return Err(e.into()),
+    };
     // Held until the command ends: dropping it writes out every line still queued.
     let _log_writer = init_logging(&config);
     // Validated by the config loader; installed once for every command of this process.

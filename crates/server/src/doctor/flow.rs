@@ -17,7 +17,7 @@ use sha2::Digest;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::flow_http::{Failed, answer, b64, failed, hidden, token, verify_id_token};
+use super::flow_http::{Failed, answer, authenticated, b64, failed, hidden, token, verify_id_token};
 
 /// Where the probe's authorization responses go; never fetched (the Location header is read).
 const REDIRECT: &str = "http://127.0.0.1:9/gatehouse-doctor";
@@ -28,16 +28,48 @@ pub struct Who {
     pub username: Option<String>,
     /// Read from stdin with `--password-stdin`.
     pub password: Option<String>,
+    /// `--client`: a registered public client to run the flow as, instead of a probe client.
+    pub client: Option<String>,
+}
+
+/// The client the flow runs as.
+struct As {
+    id: String,
+    /// `None` for a public client.
+    secret: Option<String>,
+    redirect: String,
+    /// It may get refresh tokens (and so `offline_access` is asked for).
+    refresh: bool,
 }
 
 /// Runs the flow; one finding per step, up to the first failure.
 pub async fn run(config: &Config, options: &Options, store: Arc<dyn Store>, who: Who) -> Vec<Finding> {
     let now = crate::clock::system_now();
     let suffix = &random_token()[..10];
-    let client_id = ClientId::from_stored(format!("gatehouse-doctor-{suffix}"));
-    let secret = random_token();
     let mut out = Vec::new();
-    let probe_user = match setup(&store, &client_id, &secret, &who, suffix, now).await {
+    let (client, probe_client) = match &who.client {
+        Some(id) => {
+            match named_client(&store, id).await {
+                Ok(c) => (c, None),
+                Err(e) => {
+                    out.push(Finding::fail("flow.setup", format!("--client {id}: {e}"), "", "name a public client that may use authorization_code, or leave --client out for a probe client"));
+                    return out;
+                }
+            }
+        }
+        None => {
+            let id = ClientId::from_stored(format!("gatehouse-doctor-{suffix}"));
+            let secret = random_token();
+            let client = As {
+                id: id.as_str().to_owned(),
+                secret: Some(secret.clone()),
+                redirect: REDIRECT.to_owned(),
+                refresh: true,
+            };
+            (client, Some((id, secret)))
+        }
+    };
+    let probe_user = match setup(&store, probe_client.as_ref(), &who, suffix, now).await {
         Ok(u) => u,
         Err(e) => {
             out.push(Finding::fail(
@@ -46,7 +78,9 @@ pub async fn run(config: &Config, options: &Options, store: Arc<dyn Store>, who:
                 "",
                 "run gatehouse doctor on a host that can reach the store",
             ));
-            let _ = store.delete_client(&client_id).await;
+            if let Some((id, _)) = &probe_client {
+                let _ = store.delete_client(id).await;
+            }
             return out;
         }
     };
@@ -58,26 +92,83 @@ pub async fn run(config: &Config, options: &Options, store: Arc<dyn Store>, who:
     let mut probe = Probe {
         config,
         issuer: super::issuer(config),
-        client_id: client_id.as_str().to_owned(),
-        secret,
+        client,
         out: &mut out,
     };
     let _ = probe.steps(options, &username, &password).await;
     if let Some((u, _)) = &probe_user {
         let _ = store.delete_user(&u.id).await;
     }
-    let _ = store.delete_client(&client_id).await;
+    if let Some((id, _)) = &probe_client {
+        let _ = store.delete_client(id).await;
+    }
     out
+}
+
+/// A registered client the flow can act as: public (its secret, stored hashed, is unknown here),
+/// allowed the code grant, with a redirect URI.
+async fn named_client(store: &Arc<dyn Store>, id: &str) -> Result<As, String> {
+    let id = ClientId::parse(id).map_err(|e| e.description())?;
+    let c = store
+        .find_client(&id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no such client (gatehouse client list)")?;
+    if c.auth_method != TokenEndpointAuthMethod::None {
+        return Err("it is confidential: its secret is stored hashed, so the doctor cannot act as it".into());
+    }
+    let redirect = c
+        .redirect_uris
+        .first()
+        .ok_or("it has no redirect URI")?
+        .as_str()
+        .to_owned();
+    if !c.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err("it may not use the authorization_code grant".into());
+    }
+    Ok(As {
+        id: c.id.as_str().to_owned(),
+        secret: None,
+        redirect,
+        refresh: c.grant_types.contains(&GrantType::RefreshToken) && c.scopes.contains("offline_access"),
+    })
 }
 
 async fn setup(
     store: &Arc<dyn Store>,
-    id: &ClientId,
-    secret: &str,
+    probe_client: Option<&(ClientId, String)>,
     who: &Who,
     suffix: &str,
     now: gatehouse_protocol::types::UnixTime,
 ) -> anyhow::Result<Option<(UserRecord, String)>> {
+    if let Some((id, secret)) = probe_client {
+        create_probe_client(store, id, secret, now).await?;
+    }
+    if who.username.is_some() {
+        return Ok(None);
+    }
+    let password = random_token();
+    let user = UserRecord {
+        id: crate::random::random_b64(16),
+        username: format!("gatehouse-doctor-{suffix}"),
+        email: None,
+        email_verified: false,
+        name: None,
+        password_hash: crate::passwords::hash(&password).map_err(anyhow::Error::msg)?,
+        locked: false,
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_user(&user).await?;
+    Ok(Some((user, password)))
+}
+
+async fn create_probe_client(
+    store: &Arc<dyn Store>,
+    id: &ClientId,
+    secret: &str,
+    now: gatehouse_protocol::types::UnixTime,
+) -> anyhow::Result<()> {
     let mut client = ClientRecord::described(
         id.clone(),
         gatehouse_protocol::registration::ClientMetadata {
@@ -107,30 +198,13 @@ async fn setup(
     client.secret_hash = Some(TokenHash::of(secret));
     client.access_token_format = AccessTokenFormat::Opaque;
     store.create_client(&client).await?;
-    if who.username.is_some() {
-        return Ok(None);
-    }
-    let password = random_token();
-    let user = UserRecord {
-        id: crate::random::random_b64(16),
-        username: format!("gatehouse-doctor-{suffix}"),
-        email: None,
-        email_verified: false,
-        name: None,
-        password_hash: crate::passwords::hash(&password).map_err(anyhow::Error::msg)?,
-        locked: false,
-        created_at: now,
-        updated_at: now,
-    };
-    store.create_user(&user).await?;
-    Ok(Some((user, password)))
+    Ok(())
 }
 
 struct Probe<'a> {
     config: &'a Config,
     issuer: String,
-    client_id: String,
-    secret: String,
+    client: As,
     out: &'a mut Vec<Finding>,
 }
 
@@ -167,6 +241,7 @@ impl Probe<'_> {
             self.out.push(Finding::fail("flow.setup", format!("{e:#}"), "", ""));
         })?;
         let issuer = self.issuer.clone();
+        let redirect = self.client.redirect.clone();
         let doc: Value = self
             .step("flow.discovery", "discovery", async {
                 let a = answer(browser.get(format!("{issuer}/.well-known/openid-configuration"))).await?;
@@ -195,9 +270,16 @@ impl Probe<'_> {
         let mut auth = url::Url::parse(&endpoint("authorization_endpoint")).map_err(|_| ())?;
         auth.query_pairs_mut()
             .append_pair("response_type", "code")
-            .append_pair("client_id", &self.client_id)
-            .append_pair("redirect_uri", REDIRECT)
-            .append_pair("scope", "openid offline_access")
+            .append_pair("client_id", &self.client.id)
+            .append_pair("redirect_uri", &self.client.redirect)
+            .append_pair(
+                "scope",
+                if self.client.refresh {
+                    "openid offline_access"
+                } else {
+                    "openid"
+                },
+            )
             .append_pair("state", &state)
             .append_pair("nonce", &nonce)
             .append_pair("code_challenge", &challenge)
@@ -253,7 +335,7 @@ impl Probe<'_> {
                 ];
                 let a = answer(browser.post(format!("{issuer}/consent")).form(&form)).await?;
                 match &a.location {
-                    Some(l) if a.status == 303 && l.starts_with(REDIRECT) => Ok((l.clone(), "allowed".to_owned())),
+                    Some(l) if a.status == 303 && l.starts_with(&redirect) => Ok((l.clone(), "allowed".to_owned())),
                     _ => Err(failed(a.brief(), "the consent was not accepted")),
                 }
             })
@@ -273,14 +355,14 @@ impl Probe<'_> {
                 Ok((code, "code, state and iss present".to_owned()))
             })
             .await?;
-        let client = (self.client_id.clone(), self.secret.clone());
+        let client = (self.client.id.clone(), self.client.secret.clone());
         let token_url = endpoint("token_endpoint");
         let tokens: Value = self
             .step("flow.token", "code exchange", async {
                 let form = [
                     ("grant_type", "authorization_code"),
                     ("code", code.as_str()),
-                    ("redirect_uri", REDIRECT),
+                    ("redirect_uri", redirect.as_str()),
                     ("code_verifier", verifier.as_str()),
                 ];
                 token(&browser, &token_url, &client, &form).await
@@ -303,8 +385,10 @@ impl Probe<'_> {
         })
         .await?;
         let refresh = tokens["refresh_token"].as_str().unwrap_or_default().to_owned();
-        let rotated: Value = self
-            .step("flow.refresh", "refresh rotation", async {
+        let rotated: Value = if !self.client.refresh {
+            Value::Null
+        } else {
+            self.step("flow.refresh", "refresh rotation", async {
                 token(
                     &browser,
                     &token_url,
@@ -313,18 +397,13 @@ impl Probe<'_> {
                 )
                 .await
             })
-            .await?;
+            .await?
+        };
         let revoke_url = endpoint("revocation_endpoint");
         self.step("flow.revoke", "revocation", async {
             let new_refresh = rotated["refresh_token"].as_str().unwrap_or_default();
-            for t in [new_refresh, access.as_str()] {
-                let a = answer(
-                    browser
-                        .post(&revoke_url)
-                        .basic_auth(&client.0, Some(&client.1))
-                        .form(&[("token", t)]),
-                )
-                .await?;
+            for t in [new_refresh, access.as_str()].into_iter().filter(|t| !t.is_empty()) {
+                let a = answer(authenticated(browser.post(&revoke_url), &client, &[("token", t)])).await?;
                 if a.status != 200 {
                     return Err(failed(a.brief(), "revocation was refused"));
                 }

@@ -84,10 +84,10 @@ pub(super) fn b64(bytes: &[u8]) -> String {
 pub(super) async fn token(
     http: &reqwest::Client,
     url: &str,
-    client: &(String, String),
+    client: &(String, Option<String>),
     form: &[(&str, &str)],
 ) -> Result<(Value, String), Failed> {
-    let a = answer(http.post(url).basic_auth(&client.0, Some(&client.1)).form(form)).await?;
+    let a = answer(authenticated(http.post(url), client, form)).await?;
     let body: Value = serde_json::from_str(&a.body).unwrap_or_default();
     if a.status != 200 {
         return Err(failed(
@@ -142,4 +142,20 @@ pub(super) async fn verify_id_token(
             header.alg
         ),
     ))
+}
+
+/// A client request: HTTP Basic with the secret, or (a public client) `client_id` in the form.
+pub(super) fn authenticated(
+    req: reqwest::RequestBuilder,
+    client: &(String, Option<String>),
+    form: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    match &client.1 {
+        Some(secret) => req.basic_auth(&client.0, Some(secret)).form(form),
+        None => {
+            let mut with_id = form.to_vec();
+            with_id.push(("client_id", client.0.as_str()));
+            req.form(&with_id)
+        }
+    }
 }
