@@ -16,6 +16,7 @@ pub mod flow;
 mod flow_http;
 mod keys;
 mod local;
+mod probe;
 mod public;
 pub mod report;
 mod store;
