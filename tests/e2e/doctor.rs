@@ -490,3 +490,74 @@ async fn the_flow_runs_as_a_named_public_client_and_a_bad_setting_is_a_failed_ch
         "{parse}"
     );
 }
+
+/// With an https issuer, what a trusted proxy forwarded without `X-Forwarded-Proto: https` is
+/// refused; what did not pass a proxy, and the last value of a chain, are judged right.
+#[tokio::test]
+async fn forwarded_plain_http_is_refused_and_direct_calls_are_not() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let _g = Gatehouse::start_env(&[
+        ("GATEHOUSE_ISSUER", "https://login.example.test"),
+        ("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1"),
+        ("GATEHOUSE_BIND", bind.as_str()),
+    ]);
+    let url = format!("http://{bind}/.well-known/openid-configuration");
+    let send = |headers: &'static [(&'static str, &'static str)]| {
+        let mut req = http().get(&url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    let refused = send(&[("x-forwarded-for", "203.0.113.9")]).await;
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert!(s(&body["error_description"]).contains("X-Forwarded-Proto"), "{body}");
+    assert_eq!(
+        send(&[("x-forwarded-for", "203.0.113.9"), ("x-forwarded-proto", "http")])
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        send(&[("x-forwarded-for", "203.0.113.9"), ("x-forwarded-proto", "HTTPS")])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        send(&[("x-forwarded-for", "203.0.113.9"), ("x-forwarded-proto", "http, https")])
+            .await
+            .status(),
+        200
+    );
+    // A service on the proxy's host calling the instance directly.
+    assert_eq!(send(&[]).await.status(), 200);
+    let health = http()
+        .get(format!("http://{bind}/ready"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "health probes pass");
+}
+
+/// No store yet: doctor says so, runs no flow, and creates nothing.
+#[tokio::test]
+async fn a_missing_store_is_named_and_nothing_is_created() {
+    let parent = tempfile::tempdir().unwrap();
+    let store = StoreEnv {
+        data_dir: parent.path().join("data"),
+        database_url: None,
+    };
+    let (code, findings) = doctor(&store, &[], &["--json", "--flow"], "");
+    assert_eq!(code, 2);
+    assert_eq!(finding(&findings, "store.reachable")["status"], "warn");
+    assert_eq!(finding(&findings, "flow.setup")["status"], "fail");
+    assert!(!store.data_dir.exists(), "doctor created the data directory");
+}

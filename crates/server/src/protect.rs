@@ -12,7 +12,8 @@ use std::time::Instant;
 /// `X-Forwarded-For` entry that is not itself a trusted proxy. Headers from anyone else are ignored.
 #[must_use]
 pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
+    // An IPv4 peer on a dual-stack listener arrives as ::ffff:a.b.c.d.
+    let peer = req.peer_addr()?.ip().to_canonical();
     if !trusted.iter().any(|n| n.contains(&peer)) {
         return Some(peer);
     }
@@ -34,7 +35,7 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
 #[must_use]
 pub fn via_trusted_proxy(req: &HttpRequest, trusted: &[IpNet]) -> bool {
     req.peer_addr()
-        .is_some_and(|p| trusted.iter().any(|n| n.contains(&p.ip())))
+        .is_some_and(|p| trusted.iter().any(|n| n.contains(&p.ip().to_canonical())))
 }
 
 /// The key per-address limits count under: the address itself for IPv4, its /64 for IPv6 (one

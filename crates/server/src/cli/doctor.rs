@@ -76,22 +76,20 @@ pub(super) async fn run(a: DoctorArgs, config: &Config, sources: &Sources) -> an
         instances: a.instances,
         ca_file: a.ca_file.clone(),
     };
-    let mut findings = doctor::diagnose(config, &options).await;
-    let store_failed = findings
-        .iter()
-        .any(|f| f.id.starts_with("store.") && f.status == doctor::Status::Fail && f.id != "store.data_dir");
+    // The store as the checks opened it: never migrated, never created.
+    let (mut findings, store) = doctor::diagnose(config, &options).await;
     if matches!(a.what, Some(DoctorWhat::Report)) {
         println!("{}", doctor::report::build(config, sources, &findings).await);
         return Ok(());
     }
-    if a.flow && store_failed {
+    if a.flow && store.is_none() {
         findings.push(doctor::Finding::fail(
             "flow.setup",
-            "the flow was not run: the store checks failed",
+            "the flow was not run: the store cannot be used (see store.reachable and store.migrations)",
             "the probe client and user live in the store",
             "fix the store findings above, then run gatehouse doctor --flow again",
         ));
-    } else if a.flow {
+    } else if let (true, Some(store)) = (a.flow, store) {
         let password = if a.password_stdin {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
@@ -99,10 +97,9 @@ pub(super) async fn run(a: DoctorArgs, config: &Config, sources: &Sources) -> an
         } else {
             None
         };
-        if a.user.is_some() && password.is_none() {
-            anyhow::bail!("--user needs --password-stdin (the password on the first line of stdin)");
+        if a.user.is_some() && password.as_deref().is_none_or(str::is_empty) {
+            anyhow::bail!("--user needs --password-stdin and the password on the first line of stdin");
         }
-        let store = crate::store::open(config).await?;
         let who = flow::Who {
             username: a.user.clone(),
             password,

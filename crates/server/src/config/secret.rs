@@ -71,9 +71,38 @@ pub fn redact(setting: &str, value: &str) -> String {
             if u.password().is_some() {
                 let _ = u.set_password(Some("********"));
             }
+            // tokio-postgres also takes the password as a query parameter.
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret = k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword");
+                    (
+                        k.into_owned(),
+                        if secret { "********".to_owned() } else { v.into_owned() },
+                    )
+                })
+                .collect();
+            if !pairs.is_empty() {
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             return u.to_string();
         }
         return "[unparseable, not shown]".into();
     }
     value.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_redacted_wherever_they_are() {
+        let shown = redact(
+            "DATABASE_URL",
+            "postgres://u:hunter2@db/x?password=hunter3&sslmode=require",
+        );
+        assert!(!shown.contains("hunter2") && !shown.contains("hunter3"), "{shown}");
+        assert!(shown.contains("sslmode=require"), "{shown}");
+    }
 }

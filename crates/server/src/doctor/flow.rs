@@ -73,11 +73,24 @@ pub async fn run(config: &Config, options: &Options, store: Arc<dyn Store>, who:
         out: &mut out,
     };
     let _ = probe.steps(options, &username, &password).await;
-    if let Some((u, _)) = &probe_user {
-        let _ = store.delete_user(&u.id).await;
+    let mut left = Vec::new();
+    if let Some((u, _)) = &probe_user
+        && store.delete_user(&u.id).await.is_err()
+    {
+        left.push(format!("gatehouse user delete {}", u.username));
     }
-    if let Some((id, _)) = &probe_client {
-        let _ = store.delete_client(id).await;
+    if let Some((id, _)) = &probe_client
+        && store.delete_client(id).await.is_err()
+    {
+        left.push(format!("gatehouse client delete {id}"));
+    }
+    if !left.is_empty() {
+        out.push(Finding::fail(
+            "flow.cleanup",
+            "the probe could not be deleted",
+            "a probe client or user left behind is an account nobody watches",
+            left.join(" && "),
+        ));
     }
     out
 }
@@ -148,7 +161,15 @@ impl Probe<'_> {
         let challenge = b64(&sha2::Sha256::digest(verifier.as_bytes()));
         let state = random_token();
         let nonce = random_token();
-        let mut auth = url::Url::parse(&endpoint("authorization_endpoint")).map_err(|_| ())?;
+        let Ok(mut auth) = url::Url::parse(&endpoint("authorization_endpoint")) else {
+            self.out.push(Finding::fail(
+                "flow.authorize",
+                "the discovery document has no usable authorization_endpoint",
+                "no sign-in can start",
+                "set the same GATEHOUSE_ISSUER on every instance",
+            ));
+            return Err(());
+        };
         auth.query_pairs_mut()
             .append_pair("response_type", "code")
             .append_pair("client_id", &self.client.id)
@@ -223,16 +244,19 @@ impl Probe<'_> {
             .await?;
         let code = self
             .step("flow.callback", "authorization response", async {
-                let u = url::Url::parse(&back).map_err(|_| failed(back.clone(), "not a URL"))?;
+                // The code is not repeated in findings: it may be a real client's.
+                let shown = redact_code(&back);
+                let back = back.clone();
+                let u = url::Url::parse(&back).map_err(|_| failed(shown.clone(), "not a URL"))?;
                 let get = |n: &str| u.query_pairs().find(|(k, _)| k == n).map(|(_, v)| v.into_owned());
                 if get("state").as_deref() != Some(state.as_str()) || get("iss").as_deref() != Some(issuer.as_str()) {
                     return Err(failed(
-                        back.clone(),
+                        shown.clone(),
                         "state or iss (RFC 9207) is wrong: a proxy rewrote the redirect",
                     ));
                 }
-                let code =
-                    get("code").ok_or_else(|| failed(back.clone(), "the answer carries an error instead of a code"))?;
+                let code = get("code")
+                    .ok_or_else(|| failed(shown.clone(), "the answer carries an error instead of a code"))?;
                 Ok((code, "code, state and iss present".to_owned()))
             })
             .await?;
@@ -293,4 +317,24 @@ impl Probe<'_> {
         })
         .await
     }
+}
+
+/// A redirect with its `code` parameter's value hidden.
+fn redact_code(uri: &str) -> String {
+    let Ok(mut u) = url::Url::parse(uri) else {
+        return "(not a URL)".to_owned();
+    };
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| {
+            let hidden = if k == "code" {
+                "[hidden]".to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), hidden)
+        })
+        .collect();
+    u.query_pairs_mut().clear().extend_pairs(pairs);
+    u.to_string()
 }

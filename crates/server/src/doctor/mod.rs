@@ -104,7 +104,10 @@ pub struct Options {
 }
 
 /// Runs every check.
-pub async fn diagnose(config: &Config, options: &Options) -> Vec<Finding> {
+pub async fn diagnose(
+    config: &Config,
+    options: &Options,
+) -> (Vec<Finding>, Option<std::sync::Arc<dyn gatehouse_storage::Store>>) {
     let mut out = Vec::new();
     local::check(config, &mut out);
     let store = store::check(config, options, &mut out).await;
@@ -113,7 +116,7 @@ pub async fn diagnose(config: &Config, options: &Options) -> Vec<Finding> {
         clients::check(store.as_ref(), &mut out).await;
     }
     public::check(config, store.as_deref(), options, &mut out).await;
-    out
+    (out, store)
 }
 
 /// The exit code: 0 all ok, 1 warnings, 2 failures.
@@ -184,15 +187,11 @@ pub fn public_client(config: &Config, options: &Options, cookies: bool) -> anyho
 /// bind address.
 #[must_use]
 pub fn issuer(config: &Config) -> String {
-    config.issuer.clone().unwrap_or_else(|| {
-        let bind = config.bind;
-        let host = if bind.ip().is_unspecified() {
-            "127.0.0.1".to_owned()
-        } else {
-            bind.ip().to_string()
-        };
-        format!("http://{host}:{}", bind.port())
-    })
+    // Exactly as `serve` derives it (`app.rs`), IPv6 in brackets.
+    config
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.bind))
 }
 
 /// Fix texts `gatehouse doctor` and `/health/detailed` share, so both say the same.

@@ -138,7 +138,17 @@ async fn jwks(http: &reqwest::Client, doc: &Value, store: &dyn Store) -> Finding
         return Finding::fail(ID, "the discovery document has no jwks_uri", "", "");
     };
     let served = match http.get(url).send().await {
-        Ok(r) if r.status().is_success() => r.json::<Value>().await.unwrap_or_default(),
+        Ok(r) if r.status().is_success() => match r.json::<Value>().await {
+            Ok(v) => v,
+            Err(e) => {
+                return Finding::fail(
+                    ID,
+                    format!("{url} is not a JSON key set: {e}"),
+                    "relying parties cannot verify any token",
+                    "check what the proxy serves at /.well-known/jwks.json",
+                );
+            }
+        },
         Ok(r) => {
             return Finding::fail(
                 ID,
@@ -178,7 +188,7 @@ async fn jwks(http: &reqwest::Client, doc: &Value, store: &dyn Store) -> Finding
         format!(
             "{url} serves other keys than the store holds: missing {missing:?}, not in the store {unknown:?}, different {changed:?}"
         ),
-        "an instance on another database, or a cache in front, serves stale keys: relying parties fail to verify tokens signed with the keys it lacks (algorithm mismatch, unknown kid)",
+        "an instance on another database, or a cache in front, serves stale keys: relying parties fail to verify tokens signed with the keys it lacks (algorithm mismatch, unknown kid); right after a key rotation, instances pick up the change within GATEHOUSE_KEY_POLL_INTERVAL, so run doctor again before acting",
         "point every instance at the same DATABASE_URL and restart the odd one (its X-Gatehouse-Instance header names it); purge any cache in front of /.well-known/",
     )
 }
@@ -257,13 +267,21 @@ async fn certificate_days(issuer: &str, config: &Config, options: &Options) -> R
         .with_root_certificates(roots)
         .with_no_client_auth();
     let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned()).map_err(|e| e.to_string())?;
-    let tcp = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
-        .await
-        .map_err(|e| e.to_string())?;
-    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
-        .connect(name, tcp)
-        .await
-        .map_err(|e| e.to_string())?;
+    let limit = std::time::Duration::from_secs(10);
+    let tcp = tokio::time::timeout(
+        limit,
+        tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port)),
+    )
+    .await
+    .map_err(|_| "no connection within 10 s".to_owned())?
+    .map_err(|e| e.to_string())?;
+    let stream = tokio::time::timeout(
+        limit,
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls)).connect(name, tcp),
+    )
+    .await
+    .map_err(|_| "no TLS handshake within 10 s".to_owned())?
+    .map_err(|e| e.to_string())?;
     let certs = stream.get_ref().1.peer_certificates().ok_or("no certificate")?;
     let (_, cert) = x509_parser::parse_x509_certificate(certs[0].as_ref()).map_err(|e| e.to_string())?;
     let now = crate::clock::system_now().0;

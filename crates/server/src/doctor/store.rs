@@ -30,7 +30,15 @@ pub(super) async fn check(config: &Config, options: &Options, out: &mut Vec<Find
                 return None;
             }
         },
-        None if !config.data_dir.join(gatehouse_storage::sqlite::DB_FILE).exists() => return None,
+        None if !config.data_dir.join(gatehouse_storage::sqlite::DB_FILE).exists() => {
+            out.push(Finding::warn(
+                "store.reachable",
+                format!("there is no store in {} yet", config.data_dir.display()),
+                "the embedded store is created by the first start of the server; until then nothing else can be checked (or this is not the server's GATEHOUSE_DATA_DIR)",
+                "start the server once (gatehouse serve), or run doctor with the server's GATEHOUSE_DATA_DIR",
+            ));
+            return None;
+        }
         None if !pending.is_empty() => {
             out.push(migrations(&applied, &pending));
             return None;
@@ -142,7 +150,7 @@ async fn connections(pg: &PgStore, pool_max: usize, instances: u32) -> Finding {
             "under load the pools open more connections than PostgreSQL accepts: requests fail with 503 (too many clients already)",
             format!(
                 "lower GATEHOUSE_DB_POOL_MAX to {} or raise max_connections to at least {} (ALTER SYSTEM SET max_connections = {}; restart PostgreSQL)",
-                (available / instances.max(1) as usize).saturating_sub(1) * 4 / 5,
+                ((available / instances.max(1) as usize).saturating_sub(1) * 4 / 5).max(1),
                 needed + usize::try_from(reserved).unwrap_or(0),
                 needed + usize::try_from(reserved).unwrap_or(0)
             ),

@@ -66,22 +66,28 @@ pub async fn observe(
     Ok(res)
 }
 
-/// With an https issuer, a request its trusted proxy received over plain http (or about which
-/// the proxy does not say: no `X-Forwarded-Proto: https`) is refused: passwords, codes and tokens
-/// must not cross the internet in the clear, and a proxy that drops the header is misconfigured.
-/// Requests straight to the instance (not from a trusted proxy) and health probes are let through.
+/// With an https issuer, a request a trusted proxy forwarded (it says whom for, in
+/// `X-Forwarded-For` or `Forwarded`) but received over plain http, or about which it does not say
+/// (no `X-Forwarded-Proto: https`), is refused: passwords, codes and tokens must not cross the
+/// network in the clear, and a proxy that drops the header is misconfigured. Calls that did not
+/// pass a proxy (a service on the proxy's host, say), and health probes, are let through.
 fn plain_http(req: &ServiceRequest, state: &AppState, route: &str) -> Option<actix_web::HttpResponse> {
+    let headers = req.headers();
+    let forwarded = headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded");
     if !state.secure_cookies
+        || !forwarded
         || matches!(route, "/health" | "/ready" | "/health/detailed" | "/metrics")
         || !crate::protect::via_trusted_proxy(req.request(), &state.config.trusted_proxies)
     {
         return None;
     }
-    let proto = req
-        .headers()
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_ascii_lowercase);
+    // The value the nearest proxy set: the last of a list (chained proxies append).
+    let proto = headers
+        .get_all("x-forwarded-proto")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_ascii_lowercase())
+        .rfind(|v| !v.is_empty());
     if proto.as_deref() == Some("https") {
         return None;
     }

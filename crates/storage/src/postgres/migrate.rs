@@ -63,7 +63,8 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
 const LOCK_KEY: i64 = 0x6761_7465_686f_7573;
 
 impl PgStore {
-    /// `(max_connections, superuser_reserved_connections, client connections open now)`, for
+    /// `(max_connections, reserved connections (superuser and, from PostgreSQL 16, the
+    /// `pg_use_reserved_connections` ones), client connections open now)`, for
     /// `gatehouse doctor`'s connection budget.
     ///
     /// # Errors
@@ -73,7 +74,8 @@ impl PgStore {
         let row = c
             .query_one(
                 "SELECT current_setting('max_connections')::bigint,
-                            current_setting('superuser_reserved_connections')::bigint,
+                            current_setting('superuser_reserved_connections')::bigint
+                              + COALESCE(current_setting('reserved_connections', true)::bigint, 0),
                             (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')",
                 &[],
             )
