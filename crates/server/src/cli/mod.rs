@@ -267,8 +267,11 @@ fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard 
         // The writer drains the queue, then flushes: under load one write(2) carries many lines.
         .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     // Colour escapes only for a terminal: a file or a pipe gets plain text.
-    let layer = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(terminal);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(writer.clone())
+        .with_ansi(terminal);
     if json {
+        crate::http::access_log::install(writer.clone());
         tracing_subscriber::registry()
             .with(layer.json().with_filter(filter))
             .init();

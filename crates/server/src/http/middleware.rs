@@ -60,9 +60,14 @@ pub async fn observe(
         .with_label_values(&[&route, method])
         .observe(elapsed.as_secs_f64());
     stamp(res.headers_mut(), &id, app.as_ref().map(|s| s.get_ref()));
-    span.in_scope(|| {
-        tracing::info!(target: "gatehouse::access", method, route = %route, status, duration_ms = elapsed.as_secs_f64() * 1000.0, "request");
-    });
+    if tracing::enabled!(target: "gatehouse::access", tracing::Level::INFO) {
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        if !crate::http::access_log::write(method, &route, status, ms, &id) {
+            span.in_scope(|| {
+                tracing::info!(target: "gatehouse::access", method, route = %route, status, duration_ms = ms, "request");
+            });
+        }
+    }
     Ok(res)
 }
 

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by the endpoints: the route table, parameter extraction, error rendering,
 //! redirects, cookies, pages, the operator endpoints' guard, and the request middleware.
 
+pub mod access_log;
 pub mod cookies;
 pub mod error;
 pub mod middleware;
