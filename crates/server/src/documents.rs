@@ -137,21 +137,26 @@ impl Documents {
         let url = id.as_str();
         // The operator registered this URL as a client_id: theirs, not a document's, whatever the
         // rules for documents say.
-        if let Some(c) = self.store.find_client(id).await.map_err(store_error)?
-            && c.origin != ClientOrigin::MetadataDocument
-        {
-            return Ok(c);
+        let first = self.store.find_client(id).await.map_err(store_error)?;
+        if let Some(c) = first.as_ref().filter(|c| c.origin != ClientOrigin::MetadataDocument) {
+            return Ok(c.clone());
         }
         check_url(url, &self.settings.metadata_hosts)?;
         let entry = self.entry(url);
         let mut entry = entry.lock().await;
-        let stored = self.store.find_client(id).await.map_err(store_error)?;
         let at = Instant::now();
-        match &stored {
-            Some(c) if c.origin != ClientOrigin::MetadataDocument => return Ok(c.clone()),
-            Some(c) if entry.fresh_until.is_some_and(|f| at < f) => return Ok(c.clone()),
-            _ => {}
-        }
+        // One store read per request while the document is fresh; a second only when this request
+        // waited for another that stored the client first.
+        let stored = match first {
+            Some(c) if entry.fresh_until.is_some_and(|f| at < f) => return Ok(c),
+            None if entry.fresh_until.is_some_and(|f| at < f) => {
+                match self.store.find_client(id).await.map_err(store_error)? {
+                    Some(c) => return Ok(c),
+                    None => None,
+                }
+            }
+            other => other,
+        };
         let usable_stale = |e: &Entry| e.fresh_until.is_some_and(|f| at < f + MAX_STALE);
         if entry.failed_at.is_some_and(|t| at.duration_since(t) < FAILURE_BACKOFF) {
             return match stored {
