@@ -37,6 +37,7 @@ pub mod http;
 pub mod interaction;
 pub mod issue;
 pub mod keys;
+pub mod logging;
 pub mod logout;
 pub mod metrics;
 pub mod nonces;

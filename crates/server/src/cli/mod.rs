@@ -12,7 +12,7 @@ mod session;
 mod transfer;
 mod user;
 
-use crate::config::{Config, LogFormat, SETTINGS};
+use crate::config::{Config, SETTINGS};
 use crate::store;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -131,7 +131,7 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
         (Err(e), _) => return Err(e.into()),
     };
     // Held until the command ends: dropping it writes out every line still queued.
-    let _log_writer = init_logging(&config);
+    let _log_writer = crate::logging::init(&config);
     // Validated by the config loader; installed once for every command of this process.
     crate::seal::install(
         config
@@ -229,56 +229,6 @@ async fn dispatch(command: Command, config_file: Option<&std::path::Path>) -> an
         Command::Export => transfer::export(store::open(&config).await?).await,
         Command::Import => transfer::import(store::open(&config).await?).await,
     }
-}
-
-/// Whether an event may be written: below `info`, only Gatehouse's own targets. Libraries log
-/// what passes through them at debug and trace (tokio-postgres logs every bound parameter: keys,
-/// secrets, password hashes; HTTP libraries log headers), so no value of `GATEHOUSE_LOG` may turn
-/// them on.
-fn may_log(meta: &tracing::Metadata<'_>) -> bool {
-    *meta.level() <= tracing::Level::INFO || meta.target().starts_with("gatehouse")
-}
-
-/// Lines the log writer thread may have queued before a request that logs waits for it.
-const LOG_QUEUE_LINES: usize = 64 * 1024;
-
-/// Installs the subscriber. Lines are formatted on the request's thread and handed to a writer
-/// thread through a bounded queue, so no request waits for a write to stderr. When the queue is
-/// full (stderr is slower than the requests for a long while) the request waits for room: no
-/// line, access or audit, is ever dropped, and lines keep their order. The returned guard writes
-/// out what is queued when dropped.
-fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
-    use tracing_subscriber::EnvFilter;
-    use tracing_subscriber::filter::{FilterExt, filter_fn};
-    use tracing_subscriber::prelude::*;
-    // Validated by the config loader.
-    let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let filter = filter.and(filter_fn(may_log));
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let json = match config.log_format {
-        LogFormat::Json => true,
-        LogFormat::Text => false,
-        LogFormat::Auto => !terminal,
-    };
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .thread_name("gatehouse-log")
-        // The writer drains the queue, then flushes: under load one write(2) carries many lines.
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
-    // Colour escapes only for a terminal: a file or a pipe gets plain text.
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(writer.clone())
-        .with_ansi(terminal);
-    if json {
-        crate::http::access_log::install(writer.clone());
-        tracing_subscriber::registry()
-            .with(layer.json().with_filter(filter))
-            .init();
-    } else {
-        tracing_subscriber::registry().with(layer.with_filter(filter)).init();
-    }
-    guard
 }
 
 /// Prints `value` as JSON, or `human` otherwise.

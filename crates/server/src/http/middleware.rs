@@ -12,7 +12,6 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
 use std::time::Instant;
-use tracing::Instrument;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -42,11 +41,13 @@ pub async fn observe(
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let method = method_label(req.method().as_str());
     let app = req.app_data::<web::Data<AppState>>().cloned();
-    let span = tracing::info_span!("request", request_id = %id);
+    let id: std::sync::Arc<str> = id.into();
     let refusal = app.as_ref().and_then(|s| plain_http(&req, s, &route));
     let mut res = match refusal {
         Some(refused) => req.into_response(refused).map_into_right_body(),
-        None => next.call(req).instrument(span.clone()).await?.map_into_left_body(),
+        None => crate::logging::in_request(id.clone(), next.call(req))
+            .await?
+            .map_into_left_body(),
     };
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
@@ -60,14 +61,7 @@ pub async fn observe(
         .with_label_values(&[&route, method])
         .observe(elapsed.as_secs_f64());
     stamp(res.headers_mut(), &id, app.as_ref().map(|s| s.get_ref()));
-    if tracing::enabled!(target: "gatehouse::access", tracing::Level::INFO) {
-        let ms = elapsed.as_secs_f64() * 1000.0;
-        if !crate::http::access_log::write(method, &route, status, ms, &id) {
-            span.in_scope(|| {
-                tracing::info!(target: "gatehouse::access", method, route = %route, status, duration_ms = ms, "request");
-            });
-        }
-    }
+    crate::logging::access(method, &route, status, elapsed.as_secs_f64() * 1000.0, &id);
     Ok(res)
 }
 

@@ -1,7 +1,6 @@
 //! HTTP plumbing shared by the endpoints: the route table, parameter extraction, error rendering,
 //! redirects, cookies, pages, the operator endpoints' guard, and the request middleware.
 
-pub mod access_log;
 pub mod cookies;
 pub mod error;
 pub mod middleware;
