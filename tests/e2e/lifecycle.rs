@@ -314,3 +314,102 @@ async fn reuse_grace_period_returns_the_same_successor() {
     let (status, _) = refresh(&g, &client, &s(&b["refresh_token"])).await;
     assert_eq!(status, 200, "the family was not revoked");
 }
+
+/// The store the server of `g` uses, opened beside it, to look at what was (not) written.
+async fn store_of(g: &Gatehouse) -> std::sync::Arc<dyn gatehouse_storage::Store> {
+    match &g.store.database_url {
+        Some(url) => {
+            let settings = gatehouse_storage::postgres::PgSettings::new(url.clone());
+            std::sync::Arc::new(gatehouse_storage::postgres::PgStore::connect(&settings).unwrap())
+        }
+        None => std::sync::Arc::new(gatehouse_storage::sqlite::SqliteStore::open(&g.store.data_dir).unwrap()),
+    }
+}
+
+/// Issue 20: a JWT access token is self-contained (nothing is written when it is issued), and
+/// still ends everywhere when its grant, its user or its client does: a replayed refresh token, a
+/// replayed code, a password change (a token issued just after it stays live), a deleted client.
+#[tokio::test]
+async fn jwt_access_tokens_are_not_stored_and_end_with_their_grant_user_or_client() {
+    let g = Gatehouse::start();
+    g.user("alice");
+    let client = app_client_in(
+        &g.store,
+        "openid email offline_access",
+        &["--access-token-format", "jwt", "--resource", API],
+    );
+    let rs = resource_server(&g);
+    let store = store_of(&g).await;
+    let now = gatehouse_protocol::types::UnixTime(unix_now());
+    let live = |token: String| {
+        let (g, rs) = (&g, &rs);
+        async move { introspect(g, rs, &token).await["active"] == json!(true) }
+    };
+
+    // Issued, verified, not stored; userinfo honours the claims the request asked of it.
+    let claims = r#"{"userinfo":{"email":null}}"#;
+    let first = user_tokens(
+        &g,
+        &client,
+        "openid offline_access",
+        &[("resource", API), ("claims", claims)],
+    )
+    .await;
+    let at1 = s(&first["access_token"]);
+    let jti = s(&jwt_claims(&at1)["jti"]);
+    let hash = gatehouse_protocol::types::TokenHash::ordered(&jti);
+    assert_eq!(
+        store.find_access_token(&hash, now).await.unwrap(),
+        None,
+        "no row was written"
+    );
+    assert!(live(at1.clone()).await);
+    assert_eq!(userinfo(&g, &at1).await["email"], "alice@example.com");
+
+    // A replayed refresh token ends the family: the access tokens of both rotations too.
+    let (status, second) = refresh(&g, &client, &s(&first["refresh_token"])).await;
+    assert_eq!(status, 200, "{second}");
+    let at2 = s(&second["access_token"]);
+    assert!(live(at2.clone()).await);
+    let (status, _) = refresh(&g, &client, &s(&first["refresh_token"])).await;
+    assert_eq!(status, 400);
+    assert!(
+        !live(at1.clone()).await && !live(at2.clone()).await,
+        "the family's tokens end"
+    );
+    assert_eq!(userinfo_status(&g, &at2).await, 401);
+
+    // A replayed code ends its grant's token.
+    let (code, verifier) = authorized_code(&g, &Browser::new(), &client, "openid", &[("resource", API)]).await;
+    let (status, body) = exchange_code(&g, &client, &code, &verifier).await;
+    assert_eq!(status, 200, "{body}");
+    let at3 = s(&body["access_token"]);
+    assert!(live(at3.clone()).await);
+    assert_eq!(exchange_code(&g, &client, &code, &verifier).await.0, 400);
+    assert!(!live(at3).await, "a replayed code revokes the token issued for it");
+
+    // A password change ends every token of the user issued before it, and only those.
+    let before = s(&user_tokens(&g, &client, "openid", &[("resource", API)]).await["access_token"]);
+    assert!(live(before.clone()).await);
+    let (ok, _, err) = cli_raw(
+        &g.store,
+        &["user", "set-password", "alice", "--password-stdin"],
+        Some(PASSWORD),
+    );
+    assert!(ok, "{err}");
+    let after = s(&user_tokens(&g, &client, "openid", &[("resource", API)]).await["access_token"]);
+    assert!(!live(before.clone()).await, "issued before the change");
+    assert_eq!(userinfo_status(&g, &before).await, 401);
+    assert!(live(after.clone()).await, "issued after the change");
+    assert_eq!(userinfo_status(&g, &after).await, 200);
+
+    // A client's own token ends with the client.
+    let svc = service_client_scoped(&g.store, "openid", &["--access-token-format", "jwt", "--resource", API]);
+    let (status, body) = token(&g, &svc, &[("grant_type", "client_credentials"), ("resource", API)]).await;
+    assert_eq!(status, 200, "{body}");
+    let cc = s(&body["access_token"]);
+    assert!(live(cc.clone()).await);
+    let (ok, _, err) = cli_raw(&g.store, &["client", "delete", &svc.id], None);
+    assert!(ok, "{err}");
+    assert!(!live(cc).await, "a deleted client's token");
+}

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 mod access_jwt;
 use access_jwt::jwt_access_token;
-pub use access_jwt::{Audience, access_token_hash};
+pub use access_jwt::{Audience, find_access_token, revoke_access_token};
 
 /// Why a token could not be minted.
 #[derive(Debug)]
@@ -243,8 +243,8 @@ pub fn refresh_record(
     (value, record)
 }
 
-/// Mints and stores an access token: opaque (256 random bits) or an RFC 9068 JWT, as the client is
-/// registered. A JWT is stored under the hash of its `jti`, so it can be revoked and introspected.
+/// Mints an access token: opaque (256 random bits), stored by hash; or an RFC 9068 JWT, not stored
+/// at all (see `access_jwt.rs`), as the client is registered.
 ///
 /// # Errors
 /// Store or signing failures.
@@ -273,12 +273,13 @@ pub async fn access_token(
         format: client.access_token_format,
         dpop_jkt: dpop_jkt.map(str::to_owned),
     };
-    let value = match client.access_token_format {
-        AccessTokenFormat::Opaque => id,
-        AccessTokenFormat::Jwt => jwt_access_token(state, &record, &id)?,
-    };
-    state.store.put_access_token(&record).await?;
-    Ok(value)
+    match client.access_token_format {
+        AccessTokenFormat::Opaque => {
+            state.store.put_access_token(&record).await?;
+            Ok(id)
+        }
+        AccessTokenFormat::Jwt => jwt_access_token(state, &record, &id),
+    }
 }
 
 /// Signs an ID token with the client's algorithm (OIDC Core §2, §3.1.3.6).

@@ -48,6 +48,7 @@ macro_rules! all_contracts {
             replayed_code_revoke_grant_revokes_its_tokens,
             access_token_is_found_until_expired_or_revoked,
             concurrent_access_token_inserts_fail_alone,
+            jwt_access_tokens_are_revoked_by_what_is_recorded,
             refresh_token_rotates_once,
             rotated_refresh_token_reuse_is_reported,
             concurrent_refreshes_give_exactly_one_successor,
@@ -511,6 +512,80 @@ pub async fn concurrent_access_token_inserts_fail_alone(store: Arc<dyn Store>) {
         }
     }
     assert!(live_access(&store, "orphan", NOW).await.is_none());
+}
+
+/// A JWT access token is never stored: it is revoked by its `jti`, by its grant, by its user's
+/// tokens ending after it was issued (not before), and by its user or client being deleted.
+pub async fn jwt_access_tokens_are_revoked_by_what_is_recorded(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    let issued_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap())
+        .unwrap();
+    let jwt = |value: &str, client_id: &str, grant: Option<&str>| AccessTokenRecord {
+        format: AccessTokenFormat::Jwt,
+        ..access(value, client_id, grant, NOW.plus(60))
+    };
+    let revoked = |t: AccessTokenRecord, ms: i64| {
+        let store = Arc::clone(&store);
+        async move { store.jwt_access_revoked(&t, ms).await.unwrap() }
+    };
+    assert!(!revoked(jwt("j1", "app", Some("g1")), issued_ms).await, "live");
+    assert!(
+        revoked(jwt("j1", "no-such-client", Some("g1")), issued_ms).await,
+        "unknown client"
+    );
+    let client_token = AccessTokenRecord {
+        subject: None,
+        ..jwt("j0", "app", None)
+    };
+    assert!(!revoked(client_token.clone(), issued_ms).await, "a client's own token");
+
+    store
+        .revoke_jwt_access_token(&TokenHash::of("j1"), NOW.plus(60))
+        .await
+        .unwrap();
+    store
+        .revoke_jwt_access_token(&TokenHash::of("j1"), NOW.plus(60))
+        .await
+        .unwrap();
+    assert!(revoked(jwt("j1", "app", Some("g1")), issued_ms).await, "by jti");
+    assert!(!revoked(jwt("j2", "app", Some("g1")), issued_ms).await, "another jti");
+
+    store.revoke_grant("g2", NOW).await.unwrap();
+    assert!(revoked(jwt("j3", "app", Some("g2")), issued_ms).await, "by grant");
+
+    store
+        .end_sessions(SessionEnd::User("u1"), "password_changed", NOW, NOW)
+        .await
+        .unwrap();
+    assert!(
+        revoked(jwt("j4", "app", Some("g1")), issued_ms).await,
+        "issued before the user's end"
+    );
+    assert!(
+        !revoked(jwt("j5", "app", Some("g1")), issued_ms + 60_000).await,
+        "issued after the user's end"
+    );
+    assert!(
+        !revoked(client_token.clone(), issued_ms).await,
+        "a client's token has no user"
+    );
+    store.delete_user("u1").await.unwrap();
+    assert!(
+        revoked(jwt("j5", "app", Some("g1")), issued_ms + 60_000).await,
+        "deleted user"
+    );
+
+    // The record of a revoked jti goes when the token would have expired.
+    let report = store.cleanup(NOW.plus(61), NOW, 100).await.unwrap();
+    assert!(report.access_tokens >= 1, "{report:?}");
+    assert!(!revoked(client_token, issued_ms).await);
+    store.create_user(&user("u1", "alice")).await.unwrap();
+    assert!(
+        !revoked(jwt("j1", "app", Some("g1")), issued_ms + 60_000).await,
+        "forgotten after expiry"
+    );
 }
 
 pub async fn refresh_token_rotates_once(store: Arc<dyn Store>) {

@@ -118,6 +118,15 @@ pub trait Tokens: Send + Sync {
     async fn put_access_token(&self, token: &AccessTokenRecord) -> StoreResult<()>;
     /// The live (unexpired, unrevoked) access token with this hash.
     async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>>;
+    /// Whether a JWT access token, which is never stored (`token` is read from its claims, with
+    /// `hash` the hash of its `jti`), was revoked after it was issued (`issued_ms`, the system
+    /// clock in milliseconds): by [`Self::revoke_jwt_access_token`], by its grant's revocation,
+    /// by its user's tokens ending (lockout, password change, `user end-sessions`), or by its
+    /// user or client being deleted.
+    async fn jwt_access_revoked(&self, token: &AccessTokenRecord, issued_ms: i64) -> StoreResult<bool>;
+    /// Revokes a JWT access token by the hash of its `jti`; the record is kept until the token
+    /// would have expired (`expires_at`).
+    async fn revoke_jwt_access_token(&self, hash: &TokenHash, expires_at: UnixTime) -> StoreResult<()>;
     /// Stores a refresh token.
     async fn put_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
     /// Atomically rotates a live refresh token into a successor that continues it (see

@@ -85,6 +85,21 @@ pub fn ordered_value(unix_millis: u64, random: &[u8; 26]) -> String {
     b64url(&bytes)
 }
 
+/// The issue time (Unix milliseconds) an [`ordered_value`] records; `None` for any other value.
+#[must_use]
+pub fn ordered_millis(value: &str) -> Option<u64> {
+    if value.len() != ORDERED_LEN {
+        return None;
+    }
+    let bytes = b64url_decode(value)?;
+    if bytes.len() != ORDERED_BYTES || bytes[0] != ORDERED_VERSION {
+        return None;
+    }
+    let mut millis = [0u8; 8];
+    millis[2..].copy_from_slice(&bytes[1..7]);
+    Some(u64::from_be_bytes(millis))
+}
+
 impl std::fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // A prefix is enough to tell rows apart in a log and reveals nothing usable.
@@ -95,6 +110,14 @@ impl std::fmt::Debug for TokenHash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ordered_values_give_back_their_time() {
+        let value = ordered_value(1_796_000_123_456, &[7; 26]);
+        assert_eq!(ordered_millis(&value), Some(1_796_000_123_456));
+        assert_eq!(ordered_millis("not-an-ordered-value"), None);
+        assert_eq!(ordered_millis(&b64url(&[9u8; ORDERED_BYTES])), None);
+    }
 
     #[test]
     fn hash_is_stable_and_compares_in_constant_time() {

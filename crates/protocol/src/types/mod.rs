@@ -31,7 +31,7 @@ mod time;
 
 pub use backchannel_uri::{BackchannelUri, JwksUri};
 pub use client::{AccessTokenFormat, ClientId, ClientKind, GrantType, SigningAlg, TokenEndpointAuthMethod};
-pub use hash::{TokenHash, b64url, b64url_decode, ordered_value};
+pub use hash::{TokenHash, b64url, b64url_decode, ordered_millis, ordered_value};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;
 pub use scope::{BuiltinScope, Scope, ScopeSet};

@@ -196,7 +196,19 @@ impl Config {
     /// # Errors
     /// The first invalid setting.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Self::read(&Reader::new(get))
+        let config = Self::read(&Reader::new(get))?;
+        // A JWT access token is not stored: what revoked its grant must outlive it.
+        if config.revoked_retention < config.access_token_ttl {
+            return Err(ConfigError {
+                setting: "GATEHOUSE_REVOKED_RETENTION",
+                message: format!(
+                    "must be at least GATEHOUSE_ACCESS_TOKEN_TTL ({}s): a revoked grant is remembered that long so \
+                     its JWT access tokens stay revoked until they expire",
+                    config.access_token_ttl.as_secs()
+                ),
+            });
+        }
+        Ok(config)
     }
 
     fn read<G: Fn(&str) -> Option<String>>(r: &Reader<G>) -> Result<Self, ConfigError> {
@@ -432,6 +444,22 @@ mod tests {
             let e = load(&[(k, v)]).unwrap_err();
             assert_eq!(e.setting, k, "{v}");
         }
+    }
+
+    #[test]
+    fn revoked_retention_outlives_access_tokens() {
+        let e = load(&[
+            ("GATEHOUSE_ACCESS_TOKEN_TTL", "2h"),
+            ("GATEHOUSE_REVOKED_RETENTION", "1h"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.setting, "GATEHOUSE_REVOKED_RETENTION");
+        assert!(e.message.contains("GATEHOUSE_ACCESS_TOKEN_TTL (7200s)"), "{e}");
+        load(&[
+            ("GATEHOUSE_ACCESS_TOKEN_TTL", "1d"),
+            ("GATEHOUSE_REVOKED_RETENTION", "1d"),
+        ])
+        .unwrap();
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub const SETTINGS: &[Setting] = &[
     value("GATEHOUSE_LOGIN_TTL", "15m", "time a user has to finish the login and consent pages"),
     value("GATEHOUSE_CLEANUP_INTERVAL", "5m", "how often expired and long-revoked rows are deleted"),
     value("GATEHOUSE_CLEANUP_BATCH", "500", "rows deleted per statement by the cleanup task"),
-    value("GATEHOUSE_REVOKED_RETENTION", "1d", "how long revoked tokens are kept (for audit) before cleanup deletes them"),
+    value("GATEHOUSE_REVOKED_RETENTION", "1d", "how long revoked tokens and grants are kept (for audit) before cleanup deletes them; at least GATEHOUSE_ACCESS_TOKEN_TTL"),
     unset("GATEHOUSE_TRUSTED_PROXIES", "none", "comma-separated addresses or CIDRs whose X-Forwarded-For is believed"),
     unset("GATEHOUSE_CORS_ORIGINS", "none", "comma-separated origins allowed to call discovery, JWKS, token, userinfo, revoke, introspect"),
     unset("GATEHOUSE_METRICS_BIND", "unset", "separate address:port for /metrics (unset: /metrics on GATEHOUSE_BIND)"),

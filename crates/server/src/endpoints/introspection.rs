@@ -4,7 +4,7 @@
 
 use crate::client_auth::authenticate_form;
 use crate::http::error::{ApiError, store_error};
-use crate::issue::{Audience, access_token_hash};
+use crate::issue::{Audience, find_access_token};
 use crate::state::AppState;
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -115,10 +115,7 @@ async fn describe_access(
     token: &str,
     now: UnixTime,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    let Some(hash) = access_token_hash(state, token) else {
-        return Ok(None);
-    };
-    let Some(t) = state.store.find_access_token(&hash, now).await? else {
+    let Some(t) = find_access_token(state, token, now).await? else {
         return Ok(None);
     };
     if !may_describe(caller, &t.client_id, &t.audience) {

@@ -3,7 +3,7 @@
 
 use crate::client_auth::authenticate_form;
 use crate::http::error::{ApiError, store_error};
-use crate::issue::access_token_hash;
+use crate::issue::revoke_access_token;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -32,14 +32,9 @@ async fn handle(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Http
                 .revoke_refresh_token(&TokenHash::of(token), &client.id, now)
                 .await
                 .map_err(store_error)?,
-            TokenTypeHint::AccessToken => match access_token_hash(state, token) {
-                Some(h) => state
-                    .store
-                    .revoke_access_token(&h, &client.id, now)
-                    .await
-                    .map_err(store_error)?,
-                None => false,
-            },
+            TokenTypeHint::AccessToken => revoke_access_token(state, &client.id, token, now)
+                .await
+                .map_err(store_error)?,
         };
         if revoked {
             break;

@@ -151,10 +151,7 @@ async fn claims(
     let token = presented.token.as_str();
     let proof = proof(state, req, presented).await?;
     let inactive = || Error::InvalidToken("the access token is unknown, expired or revoked".into());
-    let hash = crate::issue::access_token_hash(state, token).ok_or_else(inactive)?;
-    let record = state
-        .store
-        .find_access_token(&hash, now)
+    let record = crate::issue::find_access_token(state, token, now)
         .await
         .map_err(store_error)?
         .ok_or_else(inactive)?;

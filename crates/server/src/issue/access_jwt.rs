@@ -1,12 +1,18 @@
-//! RFC 9068 JWT access tokens: their claims, signing, and finding the stored record of a presented
-//! one.
+//! RFC 9068 JWT access tokens: their claims, signing, and reading a presented one back.
+//!
+//! A JWT access token is self-contained: nothing is written when one is issued. It carries what
+//! introspection and userinfo need (its grant, and the claims asked of userinfo); what revokes it
+//! is recorded where that happens (its `jti` at the revocation endpoint, its grant when a code is
+//! replayed or a refresh family revoked, its user's tokens at a lockout or password change), and
+//! [`find_access_token`] consults those records. An opaque token is still a stored row.
 
 use super::IssueError;
 use crate::state::AppState;
-use gatehouse_protocol::types::TokenHash;
-use gatehouse_storage::AccessTokenRecord;
+use gatehouse_protocol::claims::ClaimsRequest;
+use gatehouse_protocol::types::{AccessTokenFormat, ClientId, ScopeSet, TokenHash, UnixTime, ordered_millis};
+use gatehouse_storage::{AccessTokenRecord, StoreError};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The claims of an RFC 9068 access token. Fields are in name order, the order the claims had
 /// when they were built as a JSON map, so tokens are byte-for-byte what they were.
@@ -15,11 +21,17 @@ struct AccessTokenClaims<'a> {
     aud: Audience<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_time: Option<i64>,
+    /// The claims the authorization request asked userinfo for (OIDC Core §5.5), when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claims: Option<&'a ClaimsRequest>,
     client_id: &'a str,
     /// RFC 9449 §6.1: the thumbprint of the key a DPoP-bound token is bound to.
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<serde_json::Value>,
     exp: i64,
+    /// The grant (refresh family) of a user's token: revoking the grant revokes the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grant: Option<&'a str>,
     iat: i64,
     iss: &'a str,
     jti: &'a str,
@@ -61,9 +73,11 @@ pub(super) fn jwt_access_token(state: &AppState, token: &AccessTokenRecord, jti:
     let claims = AccessTokenClaims {
         aud: Audience::of(&token.audience, client_id),
         auth_time: token.auth_time.map(|t| t.0),
+        claims: Some(&token.claims).filter(|c| **c != ClaimsRequest::default()),
         client_id,
         cnf: token.dpop_jkt.as_deref().map(|jkt| json!({ "jkt": jkt })),
         exp: token.expires_at.0,
+        grant: token.grant_id.as_deref(),
         iat: token.issued_at.0,
         iss: &state.issuer,
         jti,
@@ -73,18 +87,102 @@ pub(super) fn jwt_access_token(state: &AppState, token: &AccessTokenRecord, jti:
     key.sign(&claims, "at+jwt").map_err(IssueError::Sign)
 }
 
-/// The storage key of a presented access token: the hash of an opaque value, or of the `jti` of a
-/// JWT we signed. `None` for a JWT that does not verify or is not an access token.
-#[must_use]
-pub fn access_token_hash(state: &AppState, token: &str) -> Option<TokenHash> {
-    if token.bytes().filter(|b| *b == b'.').count() != 2 {
-        return Some(TokenHash::ordered(token));
+/// The live access token `token` is: a stored opaque one, or a JWT this server signed, unexpired
+/// and not revoked. `None` for anything else.
+///
+/// # Errors
+/// Store failures.
+pub async fn find_access_token(
+    state: &AppState,
+    token: &str,
+    now: UnixTime,
+) -> Result<Option<AccessTokenRecord>, StoreError> {
+    if !is_jwt(token) {
+        return state.store.find_access_token(&TokenHash::ordered(token), now).await;
     }
+    let Some((record, issued_ms)) = read_jwt(state, token) else {
+        return Ok(None);
+    };
+    if record.expires_at <= now || state.store.jwt_access_revoked(&record, issued_ms).await? {
+        return Ok(None);
+    }
+    Ok(Some(record))
+}
+
+/// Revokes an access token of `client` (RFC 7009 §2.1): a stored opaque one, or a JWT this server
+/// signed for it. Whether there was one to revoke.
+///
+/// # Errors
+/// Store failures.
+pub async fn revoke_access_token(
+    state: &AppState,
+    client: &ClientId,
+    token: &str,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    if !is_jwt(token) {
+        return state
+            .store
+            .revoke_access_token(&TokenHash::ordered(token), client, now)
+            .await;
+    }
+    match read_jwt(state, token) {
+        Some((record, _)) if record.client_id == *client && record.expires_at > now => {
+            state
+                .store
+                .revoke_jwt_access_token(&record.hash, record.expires_at)
+                .await?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+fn is_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// The record a JWT access token this server signed stands for, and its issue time in
+/// milliseconds (from its `jti`, see `ordered_token`). `None` when the signature does not verify
+/// with a key of ours, or it is not an access token of this issuer.
+fn read_jwt(state: &AppState, token: &str) -> Option<(AccessTokenRecord, i64)> {
     let (header, claims) = state.keys().verify_with_header(token)?;
-    if header["typ"].as_str() != Some("at+jwt") {
+    if header["typ"].as_str() != Some("at+jwt") || claims["iss"].as_str() != Some(state.issuer.as_str()) {
         return None;
     }
-    claims["jti"].as_str().map(TokenHash::ordered)
+    let jti = claims["jti"].as_str()?;
+    let issued_ms = i64::try_from(ordered_millis(jti)?).ok()?;
+    let client_id = ClientId::from_stored(claims["client_id"].as_str()?.to_owned());
+    let grant_id = claims["grant"].as_str().map(str::to_owned);
+    // A user's token always has a grant; a client's (`client_credentials`) has its client as `sub`.
+    let subject = grant_id.as_ref().and(claims["sub"].as_str()).map(str::to_owned);
+    let audience = match &claims["aud"] {
+        Value::String(one) if *one == client_id.as_str() => Vec::new(),
+        Value::String(one) => vec![one.clone()],
+        Value::Array(many) => many
+            .iter()
+            .map(|a| a.as_str().map(str::to_owned))
+            .collect::<Option<_>>()?,
+        _ => return None,
+    };
+    let record = AccessTokenRecord {
+        hash: TokenHash::ordered(jti),
+        grant_id,
+        subject,
+        scope: ScopeSet::parse(claims["scope"].as_str()?).ok()?,
+        claims: match claims.get("claims") {
+            Some(c) => serde_json::from_value(c.clone()).ok()?,
+            None => ClaimsRequest::default(),
+        },
+        auth_time: claims["auth_time"].as_i64().map(UnixTime),
+        issued_at: UnixTime(claims["iat"].as_i64()?),
+        expires_at: UnixTime(claims["exp"].as_i64()?),
+        audience,
+        format: AccessTokenFormat::Jwt,
+        dpop_jkt: claims["cnf"]["jkt"].as_str().map(str::to_owned),
+        client_id,
+    };
+    Some((record, issued_ms))
 }
 
 #[cfg(test)]
@@ -102,9 +200,11 @@ mod tests {
             let claims = AccessTokenClaims {
                 aud: Audience::of(audience, "svc"),
                 auth_time,
+                claims: None,
                 client_id: "svc",
                 cnf: jkt.map(|j| serde_json::json!({ "jkt": j })),
                 exp: 160,
+                grant: None,
                 iat: 100,
                 iss: "https://issuer.example",
                 jti: "j1",

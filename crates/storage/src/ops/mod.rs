@@ -164,12 +164,24 @@ async fn revoke_user_sessions(db: &impl Db, id: &str, now: UnixTime) -> StoreRes
     for statement in &sql::users::END_GRANTS {
         db.exec(statement, &params).await?;
     }
+    let at_ms = system_ms();
+    db.exec(&sql::users::REVOKE_SUBJECT, &values![id, at_ms]).await?;
     let mut revoked = 0;
     for statement in &sql::users::REVOKE_TOKENS {
         revoked += db.exec(statement, &params).await?;
     }
     db.exec(&sql::users::DELETE_SESSIONS, &values![id]).await?;
     Ok(revoked)
+}
+
+/// The system clock in milliseconds. The one clock storage reads: a JWT access token's `jti`
+/// records its issue on the system clock in milliseconds (`ordered_token`), and a user's tokens
+/// ending must be placed on the same clock, finer than the seconds `now` has (a token issued in
+/// the same second after the end is live).
+fn system_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Stores a code and records that its client received a code in the browser session, so the

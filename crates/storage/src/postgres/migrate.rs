@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0013_registration",
         include_str!("../../../../migrations/0013_registration.sql"),
     ),
+    (
+        14,
+        "0014_self_contained_access_tokens",
+        include_str!("../../../../migrations/0014_self_contained_access_tokens.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names Gatehouse's migration lock.

@@ -44,6 +44,22 @@ impl Tokens for PgStore {
             .await
     }
 
+    async fn jwt_access_revoked(&self, token: &AccessTokenRecord, issued_ms: i64) -> StoreResult<bool> {
+        Ok(self
+            .read_opt(
+                &sql::tokens::JWT_REVOKED,
+                &sql::tokens::jwt_revoked_params(token, issued_ms),
+                decode::exists,
+            )
+            .await?
+            .is_some())
+    }
+
+    async fn revoke_jwt_access_token(&self, hash: &TokenHash, expires_at: UnixTime) -> StoreResult<()> {
+        self.exec(&sql::tokens::REVOKE_JWT, &values![hash, expires_at]).await?;
+        Ok(())
+    }
+
     async fn put_refresh_token(&self, t: &RefreshTokenRecord) -> StoreResult<()> {
         self.exec(&sql::tokens::INSERT_REFRESH, &sql::tokens::refresh_params(t)?)
             .await?;

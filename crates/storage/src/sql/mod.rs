@@ -211,9 +211,10 @@ macro_rules! cleanup {
 }
 
 /// What cleanup deletes, in order. One short statement per batch, so it never holds locks long.
-pub(crate) static CLEANUP: [CleanupJob; 14] = [
+pub(crate) static CLEANUP: [CleanupJob; 15] = [
     cleanup!(codes, hash, "(consumed_at IS NULL AND expires_at <= ?1) OR consumed_at <= ?2"),
     cleanup!(access_tokens, hash, "expires_at <= ?1 OR revoked_at <= ?2"),
+    cleanup!(revoked_access, hash, "expires_at <= ?1", access_tokens),
     cleanup!(refresh_tokens, hash, "expires_at <= ?1 OR family_expires_at <= ?1 OR revoked_at <= ?2"),
     cleanup!(browser_sessions, token_hash, "expires_at <= ?1", sessions),
     cleanup!(interactions, id, "expires_at <= ?1"),

@@ -75,6 +75,33 @@ pub(crate) static REVOKE_GRANT_TOKENS: [Sql; 2] = [
     Sql::new("UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL"),
 ];
 
+/// Revoking a JWT access token (RFC 7009), which is never stored: `(hash of its jti, expires_at)`.
+pub(crate) static REVOKE_JWT: Sql =
+    Sql::new("INSERT INTO revoked_access (hash, expires_at) VALUES (?1, ?2) ON CONFLICT (hash) DO NOTHING");
+/// Whether a JWT access token is revoked, `(hash of its jti, grant_id, subject, issued_ms,
+/// client_id)`: by its `jti`; as a token stored before JWTs stopped being stored; by its grant (a
+/// code replayed, a refresh family revoked, a session ended); by its user's tokens ending
+/// (lockout, password change) at or after it was issued; or by its user or client being deleted.
+pub(crate) static JWT_REVOKED: Sql = Sql::new(
+    "SELECT 1 WHERE EXISTS (SELECT 1 FROM revoked_access WHERE hash = ?1)
+     OR EXISTS (SELECT 1 FROM access_tokens WHERE hash = ?1 AND revoked_at IS NOT NULL)
+     OR EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = ?2)
+     OR EXISTS (SELECT 1 FROM revoked_subjects WHERE subject = ?3 AND revoked_at_ms >= ?4)
+     OR (CAST(?3 AS TEXT) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users WHERE id = ?3))
+     OR NOT EXISTS (SELECT 1 FROM clients WHERE id = ?5)",
+);
+
+/// The parameters of [`JWT_REVOKED`].
+pub(crate) fn jwt_revoked_params(t: &AccessTokenRecord, issued_ms: i64) -> [Value<'_>; 5] {
+    values![
+        &t.hash,
+        t.grant_id.as_deref(),
+        t.subject.as_deref(),
+        issued_ms,
+        t.client_id.as_str()
+    ]
+}
+
 /// The columns of an access token, in [`access_cols!`] order.
 pub(crate) fn access_params(t: &AccessTokenRecord) -> StoreResult<[Value<'_>; 12]> {
     Ok(values![

@@ -44,6 +44,14 @@ pub(crate) static END_GRANTS: [Sql; 4] = [
         "DELETE FROM interactions WHERE (login::json ->> 'user_id') = ?1 AND CAST(?2 AS BIGINT) IS NOT NULL",
     ),
 ];
+/// Every token of the user issued up to now ends, those never stored (JWT access tokens) too:
+/// `(user_id, now in milliseconds)`.
+pub(crate) static REVOKE_SUBJECT: Sql = Sql::per_backend(
+    "INSERT INTO revoked_subjects (subject, revoked_at_ms) VALUES (?1, ?2)
+     ON CONFLICT (subject) DO UPDATE SET revoked_at_ms = max(revoked_at_ms, excluded.revoked_at_ms)",
+    "INSERT INTO revoked_subjects (subject, revoked_at_ms) VALUES (?1, ?2)
+     ON CONFLICT (subject) DO UPDATE SET revoked_at_ms = GREATEST(revoked_subjects.revoked_at_ms, excluded.revoked_at_ms)",
+);
 /// Then the tokens, `(user_id, now)`, counted.
 pub(crate) static REVOKE_TOKENS: [Sql; 2] = [
     Sql::new("UPDATE access_tokens SET revoked_at = ?2 WHERE subject = ?1 AND revoked_at IS NULL"),

@@ -1,7 +1,7 @@
 //! Device authorizations, single-use values and client intake (pushed requests, jwks_uri fetches) on SQLite: writes on the store thread, reads on
 //! the reader pool.
 
-use super::{SqliteStore, exec, opt, thread::Grouped, thread::Job};
+use super::{SqliteStore, exec, opt};
 use crate::decode;
 use crate::model::*;
 use crate::ops::{self, conflict};
@@ -103,9 +103,12 @@ impl Replays for SqliteStore {
         // Group-committed with its neighbours (client assertions and DPoP proofs arrive on the hot
         // path): one fsync for many.
         let id = sql::replays::seen_id(purpose, hash);
-        let (answer, result) = tokio::sync::oneshot::channel();
-        let job = Grouped::FirstUse(Box::new((id, purpose.to_owned(), expires_at, now)), answer);
-        self.submit(Job::Grouped(job), result).await
+        let purpose = purpose.to_owned();
+        self.run(move |conn| {
+            let params = sql::values![&id, purpose.as_str(), expires_at, now];
+            Ok(exec(conn, &sql::replays::FIRST_USE, &params)? == 1)
+        })
+        .await
     }
 }
 

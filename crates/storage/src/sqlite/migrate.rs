@@ -32,6 +32,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ("011_client_intake", include_str!("migrations/011_client_intake.sql")),
     ("012_dpop", include_str!("migrations/012_dpop.sql")),
     ("013_registration", include_str!("migrations/013_registration.sql")),
+    (
+        "014_self_contained_access_tokens",
+        include_str!("migrations/014_self_contained_access_tokens.sql"),
+    ),
 ];
 
 /// Applied and pending migrations of the store in `dir`, without changing it.

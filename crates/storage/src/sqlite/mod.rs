@@ -2,7 +2,7 @@
 //! commit is durable. The server and the CLI may open the same file at once (WAL readers never
 //! block, writers wait up to `busy_timeout`).
 //!
-//! `thread.rs` holds the store thread (with group commit for access tokens) and the checkpoint
+//! `thread.rs` holds the store thread (group commit: one transaction and fsync per batch of writes) and the checkpoint
 //! thread, `migrate.rs` the schema migrations, `store.rs` and `tokens.rs` the store traits. This file opens the
 //! store and runs statements: [`exec`], [`opt`] and [`all`] on a connection, with parameters and
 //! decoders from [`crate::sql`] and [`crate::decode`].
@@ -180,37 +180,34 @@ impl SqliteStore {
         self.read(|conn| all(conn, sql, params, decode))
     }
 
-    /// Runs `f` on the store thread and awaits its result.
+    /// Runs `f` on the store thread, in a batch's transaction and a savepoint of its own (see
+    /// `thread.rs`: a failure undoes `f`'s writes alone), and awaits its result, known durable.
     async fn run<T, F>(&self, f: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
-    {
-        let (answer, result) = tokio::sync::oneshot::channel();
-        let job = Job::Run(Box::new(move |conn| {
-            let _ = answer.send(f(conn));
-        }));
-        self.submit(job, result).await
-    }
-
-    /// Runs `f` in an IMMEDIATE transaction on the store thread; commits when it succeeds.
-    async fn run_tx<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let result = f(&tx)?;
-            tx.commit()?;
-            Ok(result)
-        })
-        .await
+        self.submit(f, false).await
     }
 
-    async fn submit<T>(&self, job: Job, result: tokio::sync::oneshot::Receiver<StoreResult<T>>) -> StoreResult<T> {
+    /// As [`Self::run`], for a write that a crash may lose without harm (an access token just
+    /// issued fails closed): a batch of these alone does not wait for fsync.
+    async fn run_relaxed<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.submit(f, true).await
+    }
+
+    async fn submit<T, F>(&self, f: F, relaxed: bool) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (answer, result) = tokio::sync::oneshot::channel();
         self.jobs
-            .send(job)
+            .send(Job::new(f, answer, relaxed))
             .map_err(|_| StoreError::Internal("the store thread has stopped".into()))?;
         result
             .await

@@ -46,7 +46,7 @@ impl Registrations for SqliteStore {
         expected: Option<&TokenHash>,
     ) -> StoreResult<bool> {
         let (c, expected) = (client.clone(), expected.copied());
-        self.run_tx(move |tx| ready(ops::replace_client(tx, &c, forget_consents, expected.as_ref())))
+        self.run(move |tx| ready(ops::replace_client(tx, &c, forget_consents, expected.as_ref())))
             .await
     }
 

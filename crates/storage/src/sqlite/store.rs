@@ -86,7 +86,7 @@ impl Users for SqliteStore {
 
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
         let id = id.to_owned();
-        self.run_tx(move |tx| ready(ops::delete_user(tx, &id))).await
+        self.run(move |tx| ready(ops::delete_user(tx, &id))).await
     }
 }
 
@@ -132,8 +132,7 @@ impl Consents for SqliteStore {
         now: UnixTime,
     ) -> StoreResult<()> {
         let (u, c, s) = (user_id.to_owned(), client_id.clone(), scope.clone());
-        self.run_tx(move |tx| ready(ops::grant_consent(tx, &u, &c, &s, now)))
-            .await
+        self.run(move |tx| ready(ops::grant_consent(tx, &u, &c, &s, now))).await
     }
 }
 
@@ -223,7 +222,7 @@ impl Lockouts for SqliteStore {
         threshold: u32,
     ) -> StoreResult<LoginAttempt> {
         let u = username.to_owned();
-        self.run(move |conn| ready(ops::reserve_login_attempt(&*conn, &u, now, window_seconds, threshold)))
+        self.run(move |conn| ready(ops::reserve_login_attempt(conn, &u, now, window_seconds, threshold)))
             .await
     }
 
@@ -235,7 +234,7 @@ impl Lockouts for SqliteStore {
         threshold: u32,
     ) -> StoreResult<Option<UnixTime>> {
         let u = username.to_owned();
-        self.run(move |conn| ready(ops::record_login_failure(&*conn, &u, now, window_seconds, threshold)))
+        self.run(move |conn| ready(ops::record_login_failure(conn, &u, now, window_seconds, threshold)))
             .await
     }
 
@@ -281,7 +280,7 @@ impl Logouts for SqliteStore {
             SessionEnd::Sid(s) => Key::Sid(s.to_owned()),
             SessionEnd::User(u) => Key::User(u.to_owned()),
         };
-        self.run_tx(move |tx| {
+        self.run(move |tx| {
             let end = match &key {
                 Key::Cookie(h) => SessionEnd::Cookie(h),
                 Key::Sid(s) => SessionEnd::Sid(s),

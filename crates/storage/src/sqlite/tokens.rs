@@ -1,7 +1,7 @@
 //! Codes, tokens and keys on SQLite: what the server issues and signs with. Access-token inserts
 //! go to the store thread's group commit.
 
-use super::{SqliteStore, exec, ready, thread::Grouped, thread::Job};
+use super::{SqliteStore, exec, ready};
 use crate::decode;
 use crate::model::*;
 use crate::ops;
@@ -15,7 +15,7 @@ use gatehouse_protocol::types::{ClientId, TokenHash, UnixTime};
 impl Codes for SqliteStore {
     async fn put_code(&self, hash: &TokenHash, grant: &CodeGrant, now: UnixTime) -> StoreResult<()> {
         let (h, g) = (*hash, grant.clone());
-        self.run(move |conn| ready(ops::put_code(&*conn, &h, &g, now))).await
+        self.run(move |conn| ready(ops::put_code(conn, &h, &g, now))).await
     }
 
     async fn find_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<(CodeGrant, bool)>> {
@@ -24,23 +24,39 @@ impl Codes for SqliteStore {
 
     async fn take_code(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Taken> {
         let h = *hash;
-        self.run(move |conn| ready(ops::take_code(&*conn, &h, now))).await
+        self.run(move |conn| ready(ops::take_code(conn, &h, now))).await
     }
 }
 
 #[async_trait]
 impl Tokens for SqliteStore {
     async fn put_access_token(&self, token: &AccessTokenRecord) -> StoreResult<()> {
-        let (answer, result) = tokio::sync::oneshot::channel();
-        self.submit(
-            Job::Grouped(Grouped::InsertAccess(Box::new(token.clone()), answer)),
-            result,
-        )
+        let t = token.clone();
+        self.run_relaxed(move |conn| {
+            exec(conn, &sql::tokens::INSERT_ACCESS, &sql::tokens::access_params(&t)?)?;
+            Ok(())
+        })
         .await
     }
 
     async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>> {
         self.read_opt(&sql::tokens::FIND_ACCESS, &values![hash, now], decode::access_token)
+    }
+
+    async fn jwt_access_revoked(&self, token: &AccessTokenRecord, issued_ms: i64) -> StoreResult<bool> {
+        Ok(self
+            .read_opt(
+                &sql::tokens::JWT_REVOKED,
+                &sql::tokens::jwt_revoked_params(token, issued_ms),
+                decode::exists,
+            )?
+            .is_some())
+    }
+
+    async fn revoke_jwt_access_token(&self, hash: &TokenHash, expires_at: UnixTime) -> StoreResult<()> {
+        let h = *hash;
+        self.run(move |conn| exec(conn, &sql::tokens::REVOKE_JWT, &values![&h, expires_at]).map(|_| ()))
+            .await
     }
 
     async fn put_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()> {
@@ -58,7 +74,7 @@ impl Tokens for SqliteStore {
         grace_seconds: u64,
     ) -> StoreResult<Rotation> {
         let h = *hash;
-        self.run_tx(move |tx| ready(ops::rotate_refresh_token(tx, &h, successor, now, grace_seconds)))
+        self.run(move |tx| ready(ops::rotate_refresh_token(tx, &h, successor, now, grace_seconds)))
             .await
     }
 
@@ -70,7 +86,7 @@ impl Tokens for SqliteStore {
 
     async fn revoke_refresh_token(&self, hash: &TokenHash, client_id: &ClientId, now: UnixTime) -> StoreResult<bool> {
         let (h, c) = (*hash, client_id.clone());
-        self.run_tx(move |tx| ready(ops::revoke_refresh_token(tx, &h, &c, now)))
+        self.run(move |tx| ready(ops::revoke_refresh_token(tx, &h, &c, now)))
             .await
     }
 
@@ -92,7 +108,7 @@ impl Tokens for SqliteStore {
 
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
         let g = grant_id.to_owned();
-        self.run_tx(move |tx| ready(ops::revoke_grant(tx, &g, now))).await
+        self.run(move |tx| ready(ops::revoke_grant(tx, &g, now))).await
     }
 }
 
@@ -104,7 +120,7 @@ impl Keys for SqliteStore {
 
     async fn put_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
         let k = key.clone();
-        self.run(move |conn| ready(ops::put_key(&*conn, &k))).await
+        self.run(move |conn| ready(ops::put_key(conn, &k))).await
     }
 
     async fn rotate_key(
@@ -114,13 +130,13 @@ impl Keys for SqliteStore {
         retire_previous_at: UnixTime,
     ) -> StoreResult<bool> {
         let (k, expected) = (key.clone(), expected_newest.map(str::to_owned));
-        self.run_tx(move |tx| ready(ops::rotate_key(tx, &k, expected.as_deref(), retire_previous_at)))
+        self.run(move |tx| ready(ops::rotate_key(tx, &k, expected.as_deref(), retire_previous_at)))
             .await
     }
 
     async fn retire_key(&self, kid: &str, at: UnixTime) -> StoreResult<bool> {
         let kid = kid.to_owned();
-        self.run(move |conn| ready(ops::retire_key(&*conn, &kid, at))).await
+        self.run(move |conn| ready(ops::retire_key(conn, &kid, at))).await
     }
 
     async fn replace_key_material(&self, kid: &str, private_der: &[u8]) -> StoreResult<bool> {
@@ -137,7 +153,7 @@ impl Keys for SqliteStore {
 
     async fn server_secret(&self, name: &str, candidate: &[u8], now: UnixTime) -> StoreResult<Vec<u8>> {
         let (name, candidate) = (name.to_owned(), candidate.to_vec());
-        self.run(move |conn| ready(ops::server_secret(&*conn, &name, &candidate, now)))
+        self.run(move |conn| ready(ops::server_secret(conn, &name, &candidate, now)))
             .await
     }
 }
