@@ -10,6 +10,7 @@
 mod file;
 mod read;
 mod registration;
+mod rules;
 mod secret;
 pub mod settings;
 
@@ -197,17 +198,7 @@ impl Config {
     /// The first invalid setting.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let config = Self::read(&Reader::new(get))?;
-        // A JWT access token is not stored: what revoked its grant must outlive it.
-        if config.revoked_retention < config.access_token_ttl {
-            return Err(ConfigError {
-                setting: "GATEHOUSE_REVOKED_RETENTION",
-                message: format!(
-                    "must be at least GATEHOUSE_ACCESS_TOKEN_TTL ({}s): a revoked grant is remembered that long so \
-                     its JWT access tokens stay revoked until they expire",
-                    config.access_token_ttl.as_secs()
-                ),
-            });
-        }
+        rules::together(&config)?;
         Ok(config)
     }
 

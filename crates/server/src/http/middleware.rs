@@ -4,7 +4,6 @@
 //! log line, and `Strict-Transport-Security` when the issuer is https.
 
 use crate::metrics::METRICS;
-use crate::random::random_b64;
 use crate::state::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -37,7 +36,7 @@ pub async fn observe(
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| well_formed(v))
-        .map_or_else(|| random_b64(12), str::to_owned);
+        .map_or_else(crate::random::request_id, str::to_owned);
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let method = method_label(req.method().as_str());
     let app = req.app_data::<web::Data<AppState>>().cloned();

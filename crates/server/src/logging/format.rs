@@ -1,246 +1,16 @@
-//! Logs: one line per event, formatted on the thread that logs it into a buffer that thread reuses,
-//! and appended to a bounded queue that a writer thread empties, many lines per write(2). Logging
-//! never wakes that thread per line: it wakes at the first line after a quiet spell, lets lines
-//! gather for [`GATHER`], and takes them all (waking it per line, as tracing-appender's
-//! non-blocking writer does, cost a context switch per request: 20% of discovery's throughput).
-//!
-//! The request id every line of a request carries is a task-local value set by the middleware
-//! ([`in_request`]), not a tracing span: a span per request (created, entered and left at every
-//! poll, its fields formatted as JSON when created, closed) cost more than the line itself. Lines
-//! keep the shape tracing-subscriber's JSON layer gave them (`timestamp`, `level`, `fields`,
-//! `target`, and in a request `span` and `spans` naming `request` with its `request_id`), so log
-//! pipelines see no change. The access line, one per request and the hottest log path, skips the
-//! tracing machinery altogether ([`access`]).
-//!
-//! When the queue is full (stderr slower than the requests for a long while) the thread that logs
-//! waits for room: no line, access or audit, is ever dropped, and lines keep their order. A short
-//! wait under an overload is cheaper than an audit trail with holes in it.
+//! Formatting a line: JSON in the shape tracing-subscriber's JSON layer gave, or text.
 
-use crate::config::{Config, LogFormat};
-use std::cell::RefCell;
+use super::{LINE, REQUEST_ID};
 use std::fmt::Write as _;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Bytes the writer thread may have waiting before a thread that logs waits for it.
-const QUEUE_BYTES: usize = 8 << 20;
-/// How long the writer thread lets lines gather after the first one arrives: one write(2) then
-/// carries many lines, and a request that logs never wakes a thread.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
-
-tokio::task_local! {
-    /// The request being answered, on every line logged while answering it.
-    static REQUEST_ID: Arc<str>;
-}
-
-/// Where access lines go, and in which format; set once by [`init`].
-static ACCESS: OnceLock<(Lines, bool)> = OnceLock::new();
-
-thread_local! {
-    static LINE: RefCell<String> = RefCell::new(String::with_capacity(512));
-}
-
-/// Runs `f` (a request's handling) with `id` on every line it logs.
-pub async fn in_request<F: Future>(id: Arc<str>, f: F) -> F::Output {
-    REQUEST_ID.scope(id, f).await
-}
-
-/// Installs the subscriber: `GATEHOUSE_LOG`'s filter (and never a library below `info`, see
-/// [`may_log`]), lines as JSON or text (`GATEHOUSE_LOG_FORMAT`). The returned guard writes out
-/// what is queued when dropped.
-pub fn init(config: &Config) -> Flush {
-    use tracing_subscriber::EnvFilter;
-    use tracing_subscriber::filter::{FilterExt, filter_fn};
-    use tracing_subscriber::prelude::*;
-    // Validated by the config loader.
-    let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let filter = filter.and(filter_fn(may_log));
-    let json = match config.log_format {
-        LogFormat::Json => true,
-        LogFormat::Text => false,
-        LogFormat::Auto => !std::io::IsTerminal::is_terminal(&std::io::stderr()),
-    };
-    let (writer, guard) = Queue::start(std::io::stderr());
-    let _ = ACCESS.set((writer.clone(), json));
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(writer)
-        .event_format(Format { json });
-    tracing_subscriber::registry().with(layer.with_filter(filter)).init();
-    guard
-}
-
-/// Whether an event may be written: below `info`, only Gatehouse's own targets. Libraries log
-/// what passes through them at debug and trace (tokio-postgres logs every bound parameter: keys,
-/// secrets, password hashes; HTTP libraries log headers), so no value of `GATEHOUSE_LOG` may turn
-/// them on.
-fn may_log(meta: &tracing::Metadata<'_>) -> bool {
-    *meta.level() <= tracing::Level::INFO || meta.target().starts_with("gatehouse")
-}
-
-/// One request's access line (target `gatehouse::access`, message `request`), if that target is
-/// on at `info`. Formatted here, not through tracing; the same shape as every other line.
-/// `method`, `route` and `request_id` are plain (fixed labels, route templates, well-formed ids).
-pub fn access(method: &str, route: &str, status: u16, duration_ms: f64, request_id: &str) {
-    if !tracing::enabled!(target: "gatehouse::access", tracing::Level::INFO) {
-        return;
-    }
-    let Some((writer, json)) = ACCESS.get() else {
-        return;
-    };
-    LINE.with(|line| {
-        let mut line = line.borrow_mut();
-        line.clear();
-        let fields = Fields::of([
-            ("method", Val::Str(method)),
-            ("route", Val::Str(route)),
-            ("status", Val::Int(i64::from(status))),
-            ("duration_ms", Val::Float(duration_ms)),
-        ]);
-        let head = Head {
-            level: tracing::Level::INFO,
-            target: "gatehouse::access",
-            request_id: Some(request_id),
-        };
-        if *json {
-            head.json(&mut line, |line| {
-                line.push_str("\"message\":\"request\"");
-                fields.json(line);
-            });
-        } else {
-            head.text(&mut line, |line| {
-                line.push_str("request");
-                fields.text(line);
-            });
-        }
-        writer.push(line.as_bytes());
-    });
-}
-
-/// The queue between the threads that log and the writer thread: lines appended, in order, to one
-/// buffer the writer takes whole.
-struct Queue {
-    state: std::sync::Mutex<Pending>,
-    /// Signalled when the buffer gets its first line, when it is full, and at shutdown.
-    work: std::sync::Condvar,
-    /// Signalled when the writer took the buffer.
-    room: std::sync::Condvar,
-}
-
-#[derive(Default)]
-struct Pending {
-    buf: Vec<u8>,
-    closed: bool,
-}
-
-/// A handle on the queue: every line written to it is appended whole.
-#[derive(Clone)]
-pub struct Lines(Arc<Queue>);
-
-/// Writes out what is queued and stops the writer thread when dropped.
-pub struct Flush {
-    queue: Arc<Queue>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Queue {
-    fn start(out: impl std::io::Write + Send + 'static) -> (Lines, Flush) {
-        let queue = Arc::new(Queue {
-            state: std::sync::Mutex::default(),
-            work: std::sync::Condvar::new(),
-            room: std::sync::Condvar::new(),
-        });
-        let writer = Arc::clone(&queue);
-        let thread = std::thread::Builder::new()
-            .name("gatehouse-log".into())
-            .spawn(move || writer.drain(out))
-            .ok();
-        (Lines(Arc::clone(&queue)), Flush { queue, thread })
-    }
-
-    /// The writer thread: waits for a first line, lets more gather, takes them all, writes them.
-    fn drain(&self, mut out: impl std::io::Write) {
-        let mut spare = Vec::new();
-        loop {
-            let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            while state.buf.is_empty() && !state.closed {
-                state = self.work.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
-            }
-            if !state.closed && state.buf.len() < QUEUE_BYTES {
-                drop(state);
-                std::thread::sleep(GATHER);
-                state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            }
-            let batch = std::mem::replace(&mut state.buf, std::mem::take(&mut spare));
-            let closed = state.closed;
-            drop(state);
-            self.room.notify_all();
-            // Nowhere else to say that stderr failed.
-            let _ = out.write_all(&batch).and_then(|()| out.flush());
-            spare = batch;
-            spare.clear();
-            if closed && self.state.lock().map(|s| s.buf.is_empty()).unwrap_or(true) {
-                return;
-            }
-        }
-    }
-}
-
-impl Lines {
-    /// Appends a line (or lines) whole; waits while the queue is full.
-    fn push(&self, line: &[u8]) {
-        let queue = &*self.0;
-        let mut state = queue.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        while state.buf.len() >= QUEUE_BYTES && !state.closed {
-            queue.work.notify_one();
-            state = queue
-                .room
-                .wait(state)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        let first = state.buf.is_empty();
-        state.buf.extend_from_slice(line);
-        drop(state);
-        if first {
-            queue.work.notify_one();
-        }
-    }
-}
-
-impl std::io::Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.push(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Lines {
-    type Writer = Lines;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Drop for Flush {
-    fn drop(&mut self) {
-        if let Ok(mut state) = self.queue.state.lock() {
-            state.closed = true;
-        }
-        self.queue.work.notify_one();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 /// The formatter of every line but the access line.
-struct Format {
-    json: bool,
+pub(super) struct Format {
+    pub(super) json: bool,
 }
 
 impl<S, N> FormatEvent<S, N> for Format
@@ -290,15 +60,15 @@ where
 }
 
 /// What every line starts with.
-struct Head<'a> {
-    level: tracing::Level,
-    target: &'a str,
-    request_id: Option<&'a str>,
+pub(super) struct Head<'a> {
+    pub(super) level: tracing::Level,
+    pub(super) target: &'a str,
+    pub(super) request_id: Option<&'a str>,
 }
 
 impl Head<'_> {
     /// `{"timestamp":…,"level":…,"fields":{…},"target":…[,"span":…,"spans":[…]]}` and a newline.
-    fn json(&self, out: &mut String, fields: impl FnOnce(&mut String)) {
+    pub(super) fn json(&self, out: &mut String, fields: impl FnOnce(&mut String)) {
         out.push_str("{\"timestamp\":\"");
         timestamp(out);
         let _ = write!(out, "\",\"level\":\"{}\",\"fields\":{{", self.level);
@@ -317,7 +87,7 @@ impl Head<'_> {
     }
 
     /// `timestamp  LEVEL request{request_id=…}: target: message k=v …` and a newline.
-    fn text(&self, out: &mut String, fields: impl FnOnce(&mut String)) {
+    pub(super) fn text(&self, out: &mut String, fields: impl FnOnce(&mut String)) {
         timestamp(out);
         let _ = write!(out, " {:>5} ", self.level);
         if let Some(id) = self.request_id {
@@ -331,21 +101,21 @@ impl Head<'_> {
 }
 
 /// A field value of the access line.
-enum Val<'a> {
+pub(super) enum Val<'a> {
     Str(&'a str),
     Int(i64),
     Float(f64),
 }
 
 /// The access line's fields (after its message).
-struct Fields<'a, const N: usize>([(&'a str, Val<'a>); N]);
+pub(super) struct Fields<'a, const N: usize>([(&'a str, Val<'a>); N]);
 
 impl<'a, const N: usize> Fields<'a, N> {
-    fn of(fields: [(&'a str, Val<'a>); N]) -> Self {
+    pub(super) fn of(fields: [(&'a str, Val<'a>); N]) -> Self {
         Self(fields)
     }
 
-    fn json(&self, out: &mut String) {
+    pub(super) fn json(&self, out: &mut String) {
         for (name, value) in &self.0 {
             let _ = write!(out, ",\"{name}\":");
             match value {
@@ -362,7 +132,7 @@ impl<'a, const N: usize> Fields<'a, N> {
         }
     }
 
-    fn text(&self, out: &mut String) {
+    pub(super) fn text(&self, out: &mut String) {
         for (name, value) in &self.0 {
             let _ = match value {
                 Val::Str(s) => write!(out, " {name}={}", Escaped(s)),
