@@ -90,13 +90,19 @@ async fn allow(
     login: &InteractionLogin,
     now: UnixTime,
 ) -> Result<HttpResponse, Error> {
-    state
-        .store
-        .grant_consent(&login.user_id, &client.id, &request.consent_scope(), now)
-        .await
-        .map_err(store_error)?;
-    tracing::info!(target: "gatehouse::audit", event = "consent.granted", client_id = %client.id, sub = %login.user_id, scope = %request.consent_scope().to_param());
-    issue_code(state, request, login, now).await
+    // Submitted together, the two writes share one commit (the store's group commit).
+    let remember = async {
+        let scope = request.consent_scope();
+        state
+            .store
+            .grant_consent(&login.user_id, &client.id, &scope, now)
+            .await
+            .map_err(store_error)?;
+        tracing::info!(target: "gatehouse::audit", event = "consent.granted", client_id = %client.id, sub = %login.user_id, scope = %scope.to_param());
+        Ok(())
+    };
+    let ((), response) = tokio::try_join!(remember, issue_code(state, request, login, now))?;
+    Ok(response)
 }
 
 /// The host a self-described client is shown with: its metadata document's (the `client_id`),
