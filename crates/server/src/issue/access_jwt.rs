@@ -150,12 +150,21 @@ fn read_jwt(state: &AppState, token: &str) -> Option<(AccessTokenRecord, i64)> {
     if header["typ"].as_str() != Some("at+jwt") || claims["iss"].as_str() != Some(state.issuer.as_str()) {
         return None;
     }
+    record_of(&claims)
+}
+
+/// The record the verified claims of one of our access tokens stand for, and its issue time in
+/// milliseconds. `None` when a claim is missing or malformed.
+fn record_of(claims: &Value) -> Option<(AccessTokenRecord, i64)> {
     let jti = claims["jti"].as_str()?;
     let issued_ms = i64::try_from(ordered_millis(jti)?).ok()?;
     let client_id = ClientId::from_stored(claims["client_id"].as_str()?.to_owned());
     let grant_id = claims["grant"].as_str().map(str::to_owned);
-    // A user's token always has a grant; a client's (`client_credentials`) has its client as `sub`.
-    let subject = grant_id.as_ref().and(claims["sub"].as_str()).map(str::to_owned);
+    // A client's own token (`client_credentials`) has the client as `sub` and no grant. A user's
+    // token has a grant, except one issued before tokens carried it (those were stored, and a
+    // revocation of their grant marked the stored row, which `jwt_access_revoked` reads).
+    let sub = claims["sub"].as_str()?;
+    let subject = (grant_id.is_some() || sub != client_id.as_str()).then(|| sub.to_owned());
     let audience = match &claims["aud"] {
         Value::String(one) if *one == client_id.as_str() => Vec::new(),
         Value::String(one) => vec![one.clone()],
@@ -188,6 +197,36 @@ fn read_jwt(state: &AppState, token: &str) -> Option<(AccessTokenRecord, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn claims(sub: &str, grant: Option<&str>) -> Value {
+        let mut c = json!({
+            "iss": "https://issuer.example", "sub": sub, "aud": "svc", "client_id": "svc",
+            "scope": "openid api", "jti": crate::random::ordered_token(), "iat": 100, "exp": 160,
+        });
+        if let Some(g) = grant {
+            c["grant"] = json!(g);
+        }
+        c
+    }
+
+    #[test]
+    fn a_token_names_its_user_and_grant_and_a_client_token_names_neither() {
+        let (user, _) = record_of(&claims("u1", Some("g1"))).unwrap();
+        assert_eq!(
+            (user.subject.as_deref(), user.grant_id.as_deref()),
+            (Some("u1"), Some("g1"))
+        );
+        let (client, _) = record_of(&claims("svc", None)).unwrap();
+        assert_eq!((client.subject, client.grant_id), (None, None));
+        // Signed before tokens carried their grant: still the user's, so userinfo answers for them
+        // and a revocation of their sessions (by user and time) reaches it.
+        let (legacy, issued_ms) = record_of(&claims("u1", None)).unwrap();
+        assert_eq!((legacy.subject.as_deref(), legacy.grant_id), (Some("u1"), None));
+        assert!(issued_ms > 1_700_000_000_000);
+        let mut bad = claims("u1", Some("g1"));
+        bad["jti"] = json!("not-ordered");
+        assert!(record_of(&bad).is_none(), "a jti without an issue time is not ours");
+    }
 
     #[test]
     fn access_token_claims_serialise_as_the_json_map_did() {
