@@ -90,7 +90,8 @@ macro_rules! all_contracts {
     };
 }
 
-fn client(id: &str) -> ClientRecord {
+/// A confidential client with a secret, for contracts (and for tests of one store).
+pub fn client(id: &str) -> ClientRecord {
     ClientRecord {
         id: ClientId::parse(id).unwrap(),
         name: format!("{id} app"),

@@ -32,3 +32,36 @@ fn reopening_keeps_data_and_schema_version() {
         assert!(s.list_scopes().await.unwrap().iter().any(|r| r.name == "x"));
     });
 }
+
+/// A server keeps client records in memory; a change made through another handle on the same file
+/// (the CLI, a second server) is seen by its very next lookup, so a rotated secret or a deleted
+/// client stops working at once.
+#[tokio::test]
+async fn client_changes_by_another_process_reach_the_cache() {
+    use gatehouse_protocol::types::TokenHash;
+    use gatehouse_storage::Clients;
+    let dir = tempfile::tempdir().unwrap();
+    let server = SqliteStore::open(&dir.path().join("data")).unwrap();
+    let cli = SqliteStore::open(&dir.path().join("data")).unwrap();
+    let mut record = gatehouse_storage::conformance::client("cached");
+    cli.create_client(&record).await.unwrap();
+    let secret = |c: Option<gatehouse_storage::ClientRecord>| c.and_then(|c| c.secret_hash);
+    for _ in 0..2 {
+        assert_eq!(
+            secret(server.find_client(&record.id).await.unwrap()),
+            record.secret_hash
+        );
+    }
+    record.secret_hash = Some(TokenHash::of("rotated"));
+    assert!(cli.update_client(&record).await.unwrap());
+    assert_eq!(
+        secret(server.find_client(&record.id).await.unwrap()),
+        Some(TokenHash::of("rotated")),
+        "the rotated secret did not reach the cache"
+    );
+    assert!(cli.delete_client(&record.id).await.unwrap());
+    assert!(
+        server.find_client(&record.id).await.unwrap().is_none(),
+        "the deleted client is still served from the cache"
+    );
+}

@@ -60,7 +60,7 @@ pub async fn observe(
         .with_label_values(&[&route, method])
         .observe(elapsed.as_secs_f64());
     stamp(res.headers_mut(), &id, app.as_ref().map(|s| s.get_ref()));
-    crate::logging::access(method, &route, status, elapsed.as_secs_f64() * 1000.0, &id);
+    crate::logging::access(method, &route, status, elapsed, &id);
     Ok(res)
 }
 

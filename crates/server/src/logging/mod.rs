@@ -84,7 +84,7 @@ fn may_log(meta: &tracing::Metadata<'_>) -> bool {
 /// One request's access line (target `gatehouse::access`, message `request`), if that target is
 /// on at `info`. Formatted here, not through tracing; the same shape as every other line.
 /// `method`, `route` and `request_id` are plain (fixed labels, route templates, well-formed ids).
-pub fn access(method: &str, route: &str, status: u16, duration_ms: f64, request_id: &str) {
+pub fn access(method: &str, route: &str, status: u16, duration: std::time::Duration, request_id: &str) {
     if !tracing::enabled!(target: "gatehouse::access", tracing::Level::INFO) {
         return;
     }
@@ -98,7 +98,7 @@ pub fn access(method: &str, route: &str, status: u16, duration_ms: f64, request_
             ("method", Val::Str(method)),
             ("route", Val::Str(route)),
             ("status", Val::Int(i64::from(status))),
-            ("duration_ms", Val::Float(duration_ms)),
+            ("duration_ms", Val::Millis(duration)),
         ]);
         let head = Head {
             level: tracing::Level::INFO,

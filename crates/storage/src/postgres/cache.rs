@@ -1,85 +1,17 @@
-//! Client records cached in the server, kept honest by PostgreSQL's LISTEN/NOTIFY.
+//! The client cache (`client_cache.rs`) kept honest by PostgreSQL's LISTEN/NOTIFY.
 //!
-//! Every token, introspection and revocation request authenticates a client, so its record is read
-//! far more often than it changes. A trigger (migration 5) announces each insert, update and delete
+//! A trigger (migration 5) announces each insert, update and delete
 //! on `gatehouse_clients`; a dedicated connection listens and drops the entry named, whichever
 //! process (CLI, another instance) made the change. The cache is used only while that connection is
 //! up: when it drops, the cache is emptied and bypassed until the connection is back and listening.
 //! A load that raced a change is not kept (a generation counter is compared before and after).
 
-use crate::model::ClientRecord;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use crate::client_cache::ClientCache;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The channel the trigger notifies.
 pub const CHANNEL: &str = "gatehouse_clients";
-
-/// Most cached clients; past this the cache starts over (a deployment with more clients than this
-/// still works, it just reads more of them from the database).
-const MAX_ENTRIES: usize = 10_000;
-
-#[derive(Default)]
-pub struct ClientCache {
-    entries: Mutex<HashMap<String, ClientRecord>>,
-    /// Bumped by every invalidation; a load is kept only if it did not change meanwhile.
-    generation: AtomicU64,
-    /// The listening connection is up.
-    live: AtomicBool,
-}
-
-impl ClientCache {
-    /// The cached record, when the cache is live.
-    pub fn get(&self, id: &str) -> Option<ClientRecord> {
-        if !self.live.load(Ordering::Acquire) {
-            return None;
-        }
-        self.entries.lock().ok()?.get(id).cloned()
-    }
-
-    /// Whether the listening connection is up (and entries are used).
-    pub fn is_live(&self) -> bool {
-        self.live.load(Ordering::Acquire)
-    }
-
-    /// The generation to pass to [`Self::put`] after loading.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Keeps a record loaded when the generation was `seen`, unless something changed since.
-    pub fn put(&self, seen: u64, client: &ClientRecord) {
-        if !self.live.load(Ordering::Acquire) {
-            return;
-        }
-        if let Ok(mut entries) = self.entries.lock()
-            && self.generation.load(Ordering::Acquire) == seen
-        {
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-            entries.insert(client.id.as_str().to_owned(), client.clone());
-        }
-    }
-
-    /// Forgets one client (a notification, or a change made through this store).
-    pub fn invalidate(&self, id: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            entries.remove(id);
-        }
-    }
-
-    /// Forgets everything and sets whether the cache may be used.
-    fn reset(&self, live: bool) {
-        if let Ok(mut entries) = self.entries.lock() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            entries.clear();
-            self.live.store(live, Ordering::Release);
-        }
-    }
-}
 
 /// Opens the listening connection, with or without TLS as the pool does.
 pub struct Connector {

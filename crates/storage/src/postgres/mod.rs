@@ -103,7 +103,7 @@ pub struct PgStore {
     /// The connection point reads share (pipelined), replaced when it closes.
     reader: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Object>>>>,
     /// Client records, while a LISTEN connection keeps them honest (see [`cache`]).
-    pub(crate) clients: std::sync::Arc<cache::ClientCache>,
+    pub(crate) clients: std::sync::Arc<crate::client_cache::ClientCache>,
     /// How to open that connection ([`Self::start_client_cache`]).
     listener: std::sync::Arc<std::sync::Mutex<Option<cache::Connector>>>,
 }

@@ -32,6 +32,8 @@ pub(crate) static UPDATE_IF_TOKEN: Sql = Sql::new(concat!(client_set!(), " AND r
 /// How many of [`params`] an update binds.
 pub(crate) const UPDATED: usize = 31;
 pub(crate) static FIND: Sql = select!(client_cols, " FROM clients WHERE id = ?1");
+/// SQLite only: how many changes `clients` has seen (migration 015), to keep cached clients honest.
+pub(crate) static CHANGES: Sql = Sql::new("SELECT n FROM client_changes");
 pub(crate) static LIST: Sql = select!(client_cols, " FROM clients ORDER BY id");
 /// `(id, now, unless_after)`: records a use, unless one after `unless_after` is recorded.
 pub(crate) static TOUCH: Sql =

@@ -36,6 +36,7 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "014_self_contained_access_tokens",
         include_str!("migrations/014_self_contained_access_tokens.sql"),
     ),
+    ("015_client_changes", include_str!("migrations/015_client_changes.sql")),
 ];
 
 /// Applied and pending migrations of the store in `dir`, without changing it.

@@ -43,6 +43,8 @@ pub struct SqliteStore {
     jobs: std::sync::mpsc::Sender<Job>,
     path: PathBuf,
     readers: std::sync::Arc<std::sync::Mutex<Vec<Connection>>>,
+    /// Client records, dropped whenever `client_changes` moved (see `client_cache.rs`).
+    clients: std::sync::Arc<crate::client_cache::ClientCache>,
 }
 
 /// Creates the data directory (0700) and the database file (0600) when missing, and refuses to go
@@ -146,6 +148,7 @@ impl SqliteStore {
             jobs,
             path,
             readers: std::sync::Arc::default(),
+            clients: std::sync::Arc::default(),
         })
     }
 
@@ -173,6 +176,29 @@ impl SqliteStore {
     /// The first row of a query on a pooled read-only connection, decoded.
     fn read_opt<T>(&self, sql: &Sql, params: &[Value<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
         self.read(|conn| opt(conn, sql, params, decode))
+    }
+
+    /// A client, from the cache while `client_changes` has not moved since it was loaded; the
+    /// count is read first, so a change committed before this lookup began is always seen.
+    fn find_cached_client(&self, id: &gatehouse_protocol::types::ClientId) -> StoreResult<Option<crate::ClientRecord>> {
+        self.read(|conn| {
+            let changes = opt(conn, &crate::sql::clients::CHANGES, &[], |r| r.int(0))?.unwrap_or(-1);
+            self.clients.follow(changes);
+            if let Some(hit) = self.clients.get(id.as_str()) {
+                return Ok(Some(hit));
+            }
+            let seen = self.clients.generation();
+            let found = opt(
+                conn,
+                &crate::sql::clients::FIND,
+                &crate::sql::values![id.as_str()],
+                crate::decode::client,
+            )?;
+            if let Some(c) = &found {
+                self.clients.put(seen, c);
+            }
+            Ok(found)
+        })
     }
 
     /// Every row of a query on a pooled read-only connection, decoded.

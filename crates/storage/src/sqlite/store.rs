@@ -24,7 +24,7 @@ impl Clients for SqliteStore {
     }
 
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<ClientRecord>> {
-        self.read_opt(&sql::clients::FIND, &values![id.as_str()], decode::client)
+        self.find_cached_client(id)
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
