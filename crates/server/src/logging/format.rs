@@ -287,7 +287,7 @@ fn json_f64(out: &mut String, f: f64) {
 }
 
 /// Now, as RFC 3339 UTC with microseconds (`2026-12-02T18:17:23.222519Z`), like tracing's.
-/// Written digit by digit: `write!` with widths cost more than the rest of an access line.
+/// Written digit by digit: `write!` with widths was the largest part of formatting a line.
 fn timestamp(out: &mut String) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -312,7 +312,7 @@ fn timestamp(out: &mut String) {
 }
 
 /// `n` in decimal, zero-padded to at least `width` digits.
-pub(super) fn digits(out: &mut String, mut n: u64, width: usize) {
+fn digits(out: &mut String, mut n: u64, width: usize) {
     let mut buf = [b'0'; 20];
     let mut at = buf.len();
     while n > 0 || buf.len() - at < width.max(1) {
