@@ -102,6 +102,8 @@ pub struct PgStore {
     fast_pool: Pool,
     /// The connection point reads share (pipelined), replaced when it closes.
     reader: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Object>>>>,
+    /// The connection access-token inserts share (pipelined), from `fast_pool`.
+    inserter: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Object>>>>,
     /// Client records, while a LISTEN connection keeps them honest (see [`cache`]).
     pub(crate) clients: std::sync::Arc<crate::client_cache::ClientCache>,
     /// How to open that connection ([`Self::start_client_cache`]).
@@ -168,6 +170,7 @@ impl PgStore {
             pool,
             fast_pool,
             reader: std::sync::Arc::default(),
+            inserter: std::sync::Arc::default(),
             clients: std::sync::Arc::default(),
             listener: std::sync::Arc::new(std::sync::Mutex::new(Some(listener))),
         })
@@ -190,13 +193,28 @@ impl PgStore {
 
     /// The shared read connection: one pooled connection kept for point reads from every task.
     async fn shared_reader(&self) -> Result<std::sync::Arc<Object>, StoreError> {
-        if let Some(c) = self.reader.lock().map_err(|_| poisoned())?.as_ref()
+        Self::shared(&self.reader, self.client()).await
+    }
+
+    /// The shared no-flush connection: access-token inserts from every task are pipelined on it,
+    /// one backend taking them in a row (each its own statement, so one failing fails alone),
+    /// instead of each waking a backend of its own.
+    async fn shared_inserter(&self) -> Result<std::sync::Arc<Object>, StoreError> {
+        Self::shared(&self.inserter, async { self.fast_pool.get().await.map_err(pool_err) }).await
+    }
+
+    /// The connection kept in `slot`, or, when there is none or it closed, one from `get`.
+    async fn shared(
+        slot: &std::sync::Mutex<Option<std::sync::Arc<Object>>>,
+        get: impl Future<Output = Result<Object, StoreError>>,
+    ) -> Result<std::sync::Arc<Object>, StoreError> {
+        if let Some(c) = slot.lock().map_err(|_| poisoned())?.as_ref()
             && !c.is_closed()
         {
             return Ok(std::sync::Arc::clone(c));
         }
-        let fresh = std::sync::Arc::new(self.client().await?);
-        let mut slot = self.reader.lock().map_err(|_| poisoned())?;
+        let fresh = std::sync::Arc::new(get.await?);
+        let mut slot = slot.lock().map_err(|_| poisoned())?;
         match slot.as_ref() {
             // Another task got there first: use its connection, ours goes back to the pool.
             Some(c) if !c.is_closed() => Ok(std::sync::Arc::clone(c)),
@@ -205,11 +223,6 @@ impl PgStore {
                 Ok(fresh)
             }
         }
-    }
-
-    /// A connection from the no-flush pool (access-token inserts only).
-    async fn fast_client(&self) -> Result<Object, StoreError> {
-        self.fast_pool.get().await.map_err(pool_err)
     }
 
     /// A pooled connection. The wait is reported to [`POOL_WAIT_OBSERVER`] when one is set.

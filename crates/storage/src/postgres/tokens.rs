@@ -31,9 +31,9 @@ impl Codes for PgStore {
 #[async_trait]
 impl Tokens for PgStore {
     async fn put_access_token(&self, t: &AccessTokenRecord) -> StoreResult<()> {
-        // On the no-flush pool: see `PgStore::fast_pool`.
-        let c = self.fast_client().await?;
-        Pg(&c)
+        // On the shared no-flush connection: see `PgStore::fast_pool` and `shared_inserter`.
+        let c = self.shared_inserter().await?;
+        Pg(&*c)
             .exec(&sql::tokens::INSERT_ACCESS, &sql::tokens::access_params(t)?)
             .await?;
         Ok(())
