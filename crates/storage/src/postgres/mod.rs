@@ -39,6 +39,7 @@ mod cache;
 mod devices;
 mod migrate;
 mod registrations;
+mod shared;
 mod store;
 mod tls;
 mod tokens;
@@ -189,40 +190,6 @@ impl PgStore {
     #[must_use]
     pub fn client_cache_live(&self) -> bool {
         self.clients.is_live()
-    }
-
-    /// The shared read connection: one pooled connection kept for point reads from every task.
-    async fn shared_reader(&self) -> Result<std::sync::Arc<Object>, StoreError> {
-        Self::shared(&self.reader, self.client()).await
-    }
-
-    /// The shared no-flush connection: access-token inserts from every task are pipelined on it,
-    /// one backend taking them in a row (each its own statement, so one failing fails alone),
-    /// instead of each waking a backend of its own.
-    async fn shared_inserter(&self) -> Result<std::sync::Arc<Object>, StoreError> {
-        Self::shared(&self.inserter, async { self.fast_pool.get().await.map_err(pool_err) }).await
-    }
-
-    /// The connection kept in `slot`, or, when there is none or it closed, one from `get`.
-    async fn shared(
-        slot: &std::sync::Mutex<Option<std::sync::Arc<Object>>>,
-        get: impl Future<Output = Result<Object, StoreError>>,
-    ) -> Result<std::sync::Arc<Object>, StoreError> {
-        if let Some(c) = slot.lock().map_err(|_| poisoned())?.as_ref()
-            && !c.is_closed()
-        {
-            return Ok(std::sync::Arc::clone(c));
-        }
-        let fresh = std::sync::Arc::new(get.await?);
-        let mut slot = slot.lock().map_err(|_| poisoned())?;
-        match slot.as_ref() {
-            // Another task got there first: use its connection, ours goes back to the pool.
-            Some(c) if !c.is_closed() => Ok(std::sync::Arc::clone(c)),
-            _ => {
-                *slot = Some(std::sync::Arc::clone(&fresh));
-                Ok(fresh)
-            }
-        }
     }
 
     /// A pooled connection. The wait is reported to [`POOL_WAIT_OBSERVER`] when one is set.
