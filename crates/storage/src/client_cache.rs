@@ -86,12 +86,13 @@ impl ClientCache {
     /// older count than a concurrent one may set it back; the next lookup drops entries again, and
     /// what it kept meanwhile was loaded after the older count was read.)
     pub fn follow(&self, changes: i64) {
-        if self.changes.swap(changes, Ordering::AcqRel) != changes {
+        if self.changes.swap(changes, Ordering::AcqRel) != changes || !self.is_live() {
             self.reset(true);
         }
     }
 
-    /// Forgets everything and sets whether the cache may be used.
+    /// Forgets everything and sets whether the cache may be used (SQLite: `false` while the count
+    /// of changes cannot be read, so the next count read starts afresh).
     pub fn reset(&self, live: bool) {
         if let Ok(mut entries) = self.entries.lock() {
             self.generation.fetch_add(1, Ordering::AcqRel);

@@ -59,6 +59,22 @@ async fn client_changes_by_another_process_reach_the_cache() {
         Some(TokenHash::of("rotated")),
         "the rotated secret did not reach the cache"
     );
+    // Without its count of changes (deleted by hand) the server caches nothing, so changes are
+    // still seen at once; with the count back, caching resumes.
+    let raw = rusqlite::Connection::open(dir.path().join("data").join(gatehouse_storage::sqlite::DB_FILE)).unwrap();
+    raw.execute("DELETE FROM client_changes", []).unwrap();
+    assert!(server.find_client(&record.id).await.unwrap().is_some());
+    raw.execute(
+        "UPDATE clients SET secret_hash = ?1 WHERE id = 'cached'",
+        [TokenHash::of("uncounted").as_bytes().to_vec()],
+    )
+    .unwrap();
+    assert_eq!(
+        secret(server.find_client(&record.id).await.unwrap()),
+        Some(TokenHash::of("uncounted")),
+        "a change made while the count is missing was not seen"
+    );
+    raw.execute("INSERT INTO client_changes (n) VALUES (0)", []).unwrap();
     assert!(cli.delete_client(&record.id).await.unwrap());
     assert!(
         server.find_client(&record.id).await.unwrap().is_none(),

@@ -1,10 +1,9 @@
 //! The client cache (`client_cache.rs`) kept honest by PostgreSQL's LISTEN/NOTIFY.
 //!
-//! A trigger (migration 5) announces each insert, update and delete
-//! on `gatehouse_clients`; a dedicated connection listens and drops the entry named, whichever
-//! process (CLI, another instance) made the change. The cache is used only while that connection is
-//! up: when it drops, the cache is emptied and bypassed until the connection is back and listening.
-//! A load that raced a change is not kept (a generation counter is compared before and after).
+//! A trigger (migration 5) announces each insert, update and delete on `gatehouse_clients`; a
+//! dedicated connection listens and drops the entry named, whichever process (CLI, another
+//! instance) made the change. The cache is used only while that connection is up: when it drops,
+//! the cache is emptied and bypassed until the connection is back and listening.
 
 use crate::client_cache::ClientCache;
 use std::sync::Arc;

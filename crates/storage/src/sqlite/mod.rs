@@ -179,21 +179,24 @@ impl SqliteStore {
     }
 
     /// A client, from the cache while `client_changes` has not moved since it was loaded; the
-    /// count is read first, so a change committed before this lookup began is always seen.
+    /// count is read first, so a change committed before this lookup began is always seen. Without
+    /// the count (its row deleted by hand) nothing is cached.
     fn find_cached_client(&self, id: &gatehouse_protocol::types::ClientId) -> StoreResult<Option<crate::ClientRecord>> {
         self.read(|conn| {
-            let changes = opt(conn, &crate::sql::clients::CHANGES, &[], |r| r.int(0))?.unwrap_or(-1);
+            let find = || {
+                let params = crate::sql::values![id.as_str()];
+                opt(conn, &crate::sql::clients::FIND, &params, crate::decode::client)
+            };
+            let Some(changes) = opt(conn, &crate::sql::clients::CHANGES, &[], |r| r.int(0))? else {
+                self.clients.reset(false);
+                return find();
+            };
             self.clients.follow(changes);
             if let Some(hit) = self.clients.get(id.as_str()) {
                 return Ok(Some(hit));
             }
             let seen = self.clients.generation();
-            let found = opt(
-                conn,
-                &crate::sql::clients::FIND,
-                &crate::sql::values![id.as_str()],
-                crate::decode::client,
-            )?;
+            let found = find()?;
             if let Some(c) = &found {
                 self.clients.put(seen, c);
             }
