@@ -413,3 +413,68 @@ async fn jwt_access_tokens_are_not_stored_and_end_with_their_grant_user_or_clien
     assert!(ok, "{err}");
     assert!(!live(cc).await, "a deleted client's token");
 }
+
+/// Two instances of one deployment (one store, one issuer) each cache that a JWT access token is
+/// not revoked (issue 20); a revocation at one ends the token at the other. On the embedded store
+/// the next check sees it; on PostgreSQL it arrives by NOTIFY, within milliseconds (allowed 2 s).
+#[tokio::test]
+async fn a_jwt_revoked_at_one_instance_is_inactive_at_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreEnv::fresh(dir.path());
+    let port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (p1, p2) = (port(), port());
+    let issuer = format!("http://127.0.0.1:{p1}");
+    let start = |p: u16| {
+        Gatehouse::start_with(
+            &store,
+            &[
+                ("GATEHOUSE_BIND", &format!("127.0.0.1:{p}")),
+                ("GATEHOUSE_ISSUER", &issuer),
+            ],
+        )
+    };
+    let (one, two) = (start(p1), start(p2));
+    let rs = resource_server(&one);
+    let svc = service_client_scoped(&store, "openid", &["--access-token-format", "jwt", "--resource", API]);
+    let issue = || async {
+        let (status, body) = token(&one, &svc, &[("grant_type", "client_credentials"), ("resource", API)]).await;
+        assert_eq!(status, 200, "{body}");
+        s(&body["access_token"])
+    };
+    let pg = store.database_url.is_some();
+    let (a, b) = (issue().await, issue().await);
+    for _ in 0..2 {
+        for t in [&a, &b] {
+            assert!(live_at(&one, &rs, t).await && live_at(&two, &rs, t).await);
+        }
+    }
+    assert_eq!(revoke(&one, &svc, &[("token", &a)]).await, 200);
+    assert!(!live_at(&one, &rs, &a).await, "inactive at once where it was revoked");
+    assert!(ends_at(&two, &rs, &a, pg).await, "still active at the other instance");
+    assert!(live_at(&two, &rs, &b).await, "another token stays live");
+    assert_eq!(revoke(&two, &svc, &[("token", &b)]).await, 200);
+    assert!(!live_at(&two, &rs, &b).await, "inactive at once where it was revoked");
+    assert!(ends_at(&one, &rs, &b, pg).await, "still active at the other instance");
+}
+
+async fn live_at(g: &Gatehouse, rs: &TestClient, token: &str) -> bool {
+    introspect(g, rs, token).await["active"] == json!(true)
+}
+
+/// Whether `token` is inactive at `g`: at the next check on the embedded store, within 2 s on
+/// PostgreSQL (`pg`), where another instance's revocation arrives by NOTIFY.
+async fn ends_at(g: &Gatehouse, rs: &TestClient, token: &str, pg: bool) -> bool {
+    for _ in 0..if pg { 200 } else { 1 } {
+        if !live_at(g, rs, token).await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}

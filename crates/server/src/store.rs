@@ -17,8 +17,8 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     open_with(config, false).await
 }
 
-/// Opens the store for `gatehouse serve`: as [`open`], and on PostgreSQL client records are
-/// cached, kept current by LISTEN/NOTIFY (the CLI reads them afresh).
+/// Opens the store for `gatehouse serve`: as [`open`], and on PostgreSQL client records and "not
+/// revoked" answers are cached, kept current by LISTEN/NOTIFY (the CLI reads them afresh).
 ///
 /// # Errors
 /// As [`open`].
@@ -48,7 +48,7 @@ async fn open_with(config: &Config, serving: bool) -> anyhow::Result<Arc<dyn Sto
                 }
             }
             if serving {
-                pg.start_client_cache();
+                pg.start_caches();
             }
             Ok(Arc::new(pg))
         }

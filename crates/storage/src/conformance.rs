@@ -128,7 +128,7 @@ pub fn client(id: &str) -> ClientRecord {
     }
 }
 
-fn user(id: &str, username: &str) -> UserRecord {
+pub fn user(id: &str, username: &str) -> UserRecord {
     UserRecord {
         id: id.into(),
         username: username.into(),
@@ -164,7 +164,7 @@ fn code_grant(grant_id: &str, client_id: &str, expires_at: UnixTime) -> CodeGran
     }
 }
 
-fn access(value: &str, client_id: &str, grant: Option<&str>, expires_at: UnixTime) -> AccessTokenRecord {
+pub fn access(value: &str, client_id: &str, grant: Option<&str>, expires_at: UnixTime) -> AccessTokenRecord {
     AccessTokenRecord {
         hash: TokenHash::of(value),
         client_id: ClientId::parse(client_id).unwrap(),
@@ -237,8 +237,21 @@ async fn rotate(store: &Arc<dyn Store>, value: &str, next: &str, now: UnixTime, 
 }
 
 async fn seeded(store: &Arc<dyn Store>) {
+    seed(&**store).await;
+}
+
+/// Client `app` and user `u1`, whom [`access`] and [`jwt_access`] name.
+pub async fn seed<S: crate::Clients + crate::Users + ?Sized>(store: &S) {
     store.create_client(&client("app")).await.unwrap();
     store.create_user(&user("u1", "alice")).await.unwrap();
+}
+
+/// A JWT access token (never stored) of client `app` and user `u1`, of grant `grant-{jti}`.
+pub fn jwt_access(jti: &str) -> AccessTokenRecord {
+    AccessTokenRecord {
+        format: AccessTokenFormat::Jwt,
+        ..access(jti, "app", Some(&format!("grant-{jti}")), UnixTime(i64::MAX / 2))
+    }
 }
 
 pub async fn client_round_trips_and_duplicate_id_conflicts(store: Arc<dyn Store>) {
@@ -553,9 +566,32 @@ pub async fn jwt_access_tokens_are_revoked_by_what_is_recorded(store: Arc<dyn St
     assert!(revoked(jwt("j1", "app", Some("g1")), issued_ms).await, "by jti");
     assert!(!revoked(jwt("j2", "app", Some("g1")), issued_ms).await, "another jti");
 
+    // Each token below is first found live (an answer the server may cache), then revoked: the
+    // revocation must be seen by the very next check.
+    assert!(!revoked(jwt("j3", "app", Some("g2")), issued_ms).await, "live");
     store.revoke_grant("g2", NOW).await.unwrap();
     assert!(revoked(jwt("j3", "app", Some("g2")), issued_ms).await, "by grant");
 
+    let legacy = jwt("j6", "app", Some("g6"));
+    store.put_access_token(&legacy).await.unwrap();
+    assert!(
+        !revoked(legacy.clone(), issued_ms).await,
+        "stored before JWTs stopped being stored"
+    );
+    assert!(
+        store
+            .revoke_access_token(&legacy.hash, &legacy.client_id, NOW)
+            .await
+            .unwrap()
+    );
+    assert!(revoked(legacy, issued_ms).await, "stored, then revoked");
+
+    store.create_client(&client("app2")).await.unwrap();
+    assert!(!revoked(jwt("j7", "app2", None), issued_ms).await, "live");
+    assert!(store.delete_client(&ClientId::parse("app2").unwrap()).await.unwrap());
+    assert!(revoked(jwt("j7", "app2", None), issued_ms).await, "deleted client");
+
+    assert!(!revoked(jwt("j4", "app", Some("g1")), issued_ms).await, "live");
     store
         .end_sessions(SessionEnd::User("u1"), "password_changed", NOW, NOW)
         .await

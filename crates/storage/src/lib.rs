@@ -13,7 +13,7 @@
 //!   of `sql/` and says which run where and in what transaction.
 //! - `conformance.rs`: the contracts both backends are tested against.
 
-mod client_cache;
+mod cache;
 mod codec;
 pub mod conformance;
 mod decode;

@@ -40,8 +40,15 @@ async fn migrated(url: &str) -> PgStore {
 
 async fn fresh() -> Option<Arc<dyn Store>> {
     let store = migrated(&fresh_schema(&pg_url()?).await).await;
-    // Every contract runs with the client cache on, as the server does.
-    store.start_client_cache();
+    // Every contract runs with the caches on, as the server does (unless a concurrent test has
+    // just cut their connection: they are then bypassed, which is correct too).
+    store.start_caches();
+    for _ in 0..500 {
+        if store.caches_live() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     Some(Arc::new(store))
 }
 
@@ -91,7 +98,7 @@ async fn client_changes_by_another_process_reach_the_cache() {
     let url = fresh_schema(&url).await;
     let cli = migrated(&url).await;
     let server = PgStore::connect(&PgSettings::new(url)).unwrap();
-    server.start_client_cache();
+    server.start_caches();
     let id = ClientId::parse("cached").unwrap();
     let mut record = gatehouse_storage::ClientRecord {
         id: id.clone(),
@@ -132,7 +139,7 @@ async fn client_changes_by_another_process_reach_the_cache() {
     // (A concurrent test terminates listeners; from then on this one reads afresh, still correct.)
     let mut live = false;
     for _ in 0..200 {
-        live = server.client_cache_live();
+        live = server.caches_live();
         if live {
             break;
         }
@@ -178,12 +185,12 @@ async fn client_cache_turns_off_while_its_listener_is_down() {
     let Some(url) = pg_url() else { return };
     let url = fresh_schema(&url).await;
     let server = migrated(&url).await;
-    server.start_client_cache();
+    server.start_caches();
     let until = |want: bool| {
         let s = server.clone();
         async move {
             for _ in 0..500 {
-                if s.client_cache_live() == want {
+                if s.caches_live() == want {
                     return true;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -197,7 +204,7 @@ async fn client_cache_turns_off_while_its_listener_is_down() {
     let killed = admin
         .query_one(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-             WHERE query = 'LISTEN gatehouse_clients' AND pid <> pg_backend_pid()",
+             WHERE query LIKE 'LISTEN gatehouse_clients%' AND pid <> pg_backend_pid()",
             &[],
         )
         .await
@@ -337,4 +344,92 @@ async fn tls_to_a_private_ca_is_verified() {
         .to_string();
     assert!(e.contains("GATEHOUSE_DB_CA_FILE"), "{e}");
     assert!(wrong_name.is_err(), "the host name is verified");
+}
+
+/// A server caches "this JWT access token is not revoked" (issue 20); a revocation made by another
+/// process (the CLI, another instance) reaches it through NOTIFY, and while nothing is announced
+/// the answer comes from the cache.
+#[tokio::test]
+async fn revocations_by_another_process_reach_the_cache() {
+    use gatehouse_protocol::types::{TokenHash, UnixTime};
+    use gatehouse_storage::{Logouts, SessionEnd, Tokens};
+    let Some(url) = pg_url() else { return };
+    let url = fresh_schema(&url).await;
+    let cli = migrated(&url).await;
+    let server = PgStore::connect(&PgSettings::new(url.clone())).unwrap();
+    server.start_caches();
+    gatehouse_storage::conformance::seed(&cli).await;
+    let token = gatehouse_storage::conformance::jwt_access;
+    let revoked = |jti: &'static str| {
+        let server = server.clone();
+        async move { server.jwt_access_revoked(&token(jti), 1_000).await.unwrap() }
+    };
+    // Polls until the server's answer is `want`, for up to 5 s (a notification takes milliseconds).
+    let until = |jti: &'static str, want: bool| async move {
+        for _ in 0..500 {
+            if revoked(jti).await == want {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        false
+    };
+    for _ in 0..500 {
+        if server.caches_live() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(server.caches_live(), "the LISTEN connection never came up");
+    for jti in ["a", "b", "c"] {
+        assert!(!revoked(jti).await);
+    }
+
+    // While nothing is announced the answer is the cached one: a revocation written with triggers
+    // off is not seen (this is what makes a check cheap). A concurrent test may cut the listener,
+    // and the server then reads afresh; the claim holds only while the cache stayed live.
+    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!(
+            "SET session_replication_role = replica;
+             INSERT INTO revoked_access (hash, expires_at) VALUES ('\\x{}', 9);
+             SET session_replication_role = DEFAULT;",
+            TokenHash::of("c")
+                .as_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ))
+        .await
+        .unwrap();
+    let answer = revoked("c").await;
+    if server.caches_live() {
+        assert!(!answer, "the check did not come from the cache");
+    }
+    admin
+        .batch_execute("DELETE FROM revoked_access WHERE expires_at = 9")
+        .await
+        .unwrap();
+
+    cli.revoke_jwt_access_token(&TokenHash::of("a"), UnixTime(i64::MAX / 2))
+        .await
+        .unwrap();
+    assert!(until("a", true).await, "a jti revoked by another process stayed live");
+    assert!(!revoked("b").await);
+    cli.revoke_grant("grant-b", UnixTime(2)).await.unwrap();
+    assert!(until("b", true).await, "a grant revoked by another process stayed live");
+    assert!(!revoked("c").await);
+    cli.end_sessions(SessionEnd::User("u1"), "locked", UnixTime(2), UnixTime(2))
+        .await
+        .unwrap();
+    assert!(until("c", true).await, "a user locked by another process stayed live");
+
+    // A revocation made through the server itself is seen at once, without waiting for NOTIFY.
+    assert!(!server.jwt_access_revoked(&token("d"), i64::MAX / 4).await.unwrap());
+    server
+        .revoke_jwt_access_token(&TokenHash::of("d"), UnixTime(i64::MAX / 2))
+        .await
+        .unwrap();
+    assert!(server.jwt_access_revoked(&token("d"), i64::MAX / 4).await.unwrap());
 }

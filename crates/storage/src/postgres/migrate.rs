@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0014_self_contained_access_tokens",
         include_str!("../../../../migrations/0014_self_contained_access_tokens.sql"),
     ),
+    (
+        15,
+        "0015_revocation_changes",
+        include_str!("../../../../migrations/0015_revocation_changes.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names Gatehouse's migration lock.

@@ -105,9 +105,10 @@ pub struct PgStore {
     reader: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Object>>>>,
     /// The connection access-token inserts share (pipelined), from `fast_pool`.
     inserter: std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<Object>>>>,
-    /// Client records, while a LISTEN connection keeps them honest (see [`cache`]).
-    pub(crate) clients: std::sync::Arc<crate::client_cache::ClientCache>,
-    /// How to open that connection ([`Self::start_client_cache`]).
+    /// Client records and "not revoked" answers, while a LISTEN connection keeps them honest (see
+    /// [`cache`]).
+    pub(crate) caches: cache::Caches,
+    /// How to open that connection ([`Self::start_caches`]).
     listener: std::sync::Arc<std::sync::Mutex<Option<cache::Connector>>>,
 }
 
@@ -172,24 +173,31 @@ impl PgStore {
             fast_pool,
             reader: std::sync::Arc::default(),
             inserter: std::sync::Arc::default(),
-            clients: std::sync::Arc::default(),
+            caches: cache::Caches::default(),
             listener: std::sync::Arc::new(std::sync::Mutex::new(Some(listener))),
         })
     }
 
-    /// Starts caching client records, kept current by LISTEN/NOTIFY on a connection of its own
-    /// (the server calls this; the CLI reads clients afresh). Call within a Tokio runtime; a
-    /// second call does nothing.
-    pub fn start_client_cache(&self) {
+    /// Starts caching client records and "not revoked" answers, kept current by LISTEN/NOTIFY on
+    /// a connection of its own (the server calls this; the CLI reads afresh). Call within a Tokio
+    /// runtime; a second call does nothing.
+    pub fn start_caches(&self) {
         if let Some(connector) = self.listener.lock().ok().and_then(|mut l| l.take()) {
-            tokio::spawn(cache::listen(std::sync::Arc::clone(&self.clients), connector));
+            tokio::spawn(cache::listen(self.caches.clone(), connector));
         }
     }
 
-    /// Whether client records are being cached (the LISTEN connection is up).
+    /// Whether the caches are used (the LISTEN connection is up).
     #[must_use]
-    pub fn client_cache_live(&self) -> bool {
-        self.clients.is_live()
+    pub fn caches_live(&self) -> bool {
+        self.caches.clients.is_live() && self.caches.revocations.is_live()
+    }
+
+    /// Ends an operation that may have revoked tokens: this instance forgets its "not revoked"
+    /// answers now, before the request is answered, rather than when the notification arrives.
+    fn revoking<T>(&self, done: StoreResult<T>) -> StoreResult<T> {
+        self.caches.revocations.clear();
+        done
     }
 
     /// A pooled connection. The wait is reported to [`POOL_WAIT_OBSERVER`] when one is set.

@@ -36,7 +36,7 @@ impl Registrations for PgStore {
         expected: Option<&TokenHash>,
     ) -> StoreResult<bool> {
         let replaced = in_tx!(self, |db| ops::replace_client(db, c, forget_consents, expected))?;
-        self.clients.invalidate(c.id.as_str());
+        self.caches.clients.invalidate(c.id.as_str());
         Ok(replaced)
     }
 

@@ -20,15 +20,15 @@ impl Clients for PgStore {
     }
 
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<ClientRecord>> {
-        if let Some(hit) = self.clients.get(id.as_str()) {
+        if let Some(hit) = self.caches.clients.get(id.as_str()) {
             return Ok(Some(hit));
         }
-        let seen = self.clients.generation();
+        let seen = self.caches.clients.generation();
         let found = self
             .read_opt(&sql::clients::FIND, &values![id.as_str()], decode::client)
             .await?;
         if let Some(c) = &found {
-            self.clients.put(seen, c);
+            self.caches.clients.put(seen, c.id.as_str().to_owned(), c.clone());
         }
         Ok(found)
     }
@@ -45,13 +45,13 @@ impl Clients for PgStore {
             )
             .await?;
         // The notification would do this too; doing it here makes the change visible at once.
-        self.clients.invalidate(c.id.as_str());
+        self.caches.clients.invalidate(c.id.as_str());
         Ok(n == 1)
     }
 
     async fn delete_client(&self, id: &ClientId) -> StoreResult<bool> {
-        let n = self.exec(&sql::clients::DELETE, &values![id.as_str()]).await?;
-        self.clients.invalidate(id.as_str());
+        let n = self.revoking(self.exec(&sql::clients::DELETE, &values![id.as_str()]).await)?;
+        self.caches.clients.invalidate(id.as_str());
         Ok(n == 1)
     }
 }
@@ -87,7 +87,7 @@ impl Users for PgStore {
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
-        in_tx!(self, |db| ops::delete_user(db, id))
+        self.revoking(in_tx!(self, |db| ops::delete_user(db, id)))
     }
 }
 
@@ -254,7 +254,7 @@ impl Logouts for PgStore {
         now: UnixTime,
         due: UnixTime,
     ) -> StoreResult<EndedSessions> {
-        in_tx!(self, |db| ops::end_sessions(db, end, by, now, due))
+        self.revoking(in_tx!(self, |db| ops::end_sessions(db, end, by, now, due)))
     }
 
     async fn list_sessions(&self, user_id: Option<&str>, now: UnixTime) -> StoreResult<Vec<SessionSummary>> {

@@ -45,18 +45,27 @@ impl Tokens for PgStore {
     }
 
     async fn jwt_access_revoked(&self, token: &AccessTokenRecord, issued_ms: i64) -> StoreResult<bool> {
-        Ok(self
+        let (cache, key) = (&self.caches.revocations, crate::cache::revocation_key(token, issued_ms));
+        if cache.get(&key).is_some() {
+            return Ok(false);
+        }
+        let seen = cache.generation();
+        let revoked = self
             .read_opt(
                 &sql::tokens::JWT_REVOKED,
                 &sql::tokens::jwt_revoked_params(token, issued_ms),
                 decode::exists,
             )
             .await?
-            .is_some())
+            .is_some();
+        if !revoked {
+            cache.put(seen, key, ());
+        }
+        Ok(revoked)
     }
 
     async fn revoke_jwt_access_token(&self, hash: &TokenHash, expires_at: UnixTime) -> StoreResult<()> {
-        self.exec(&sql::tokens::REVOKE_JWT, &values![hash, expires_at]).await?;
+        self.revoking(self.exec(&sql::tokens::REVOKE_JWT, &values![hash, expires_at]).await)?;
         Ok(())
     }
 
@@ -73,22 +82,27 @@ impl Tokens for PgStore {
         now: UnixTime,
         grace_seconds: u64,
     ) -> StoreResult<Rotation> {
-        in_tx!(self, |db| ops::rotate_refresh_token(
+        let rotation = in_tx!(self, |db| ops::rotate_refresh_token(
             db,
             hash,
             successor,
             now,
             grace_seconds
-        ))
+        ))?;
+        if matches!(rotation, Rotation::Reused { .. }) {
+            // A replayed refresh token revoked its family.
+            self.caches.revocations.clear();
+        }
+        Ok(rotation)
     }
 
     async fn revoke_access_token(&self, hash: &TokenHash, client_id: &ClientId, now: UnixTime) -> StoreResult<bool> {
         let params = values![hash, client_id.as_str(), now];
-        Ok(self.exec(&sql::tokens::REVOKE_ACCESS, &params).await? == 1)
+        Ok(self.revoking(self.exec(&sql::tokens::REVOKE_ACCESS, &params).await)? == 1)
     }
 
     async fn revoke_refresh_token(&self, hash: &TokenHash, client_id: &ClientId, now: UnixTime) -> StoreResult<bool> {
-        in_tx!(self, |db| ops::revoke_refresh_token(db, hash, client_id, now))
+        self.revoking(in_tx!(self, |db| ops::revoke_refresh_token(db, hash, client_id, now)))
     }
 
     async fn cleanup(&self, now: UnixTime, revoked_before: UnixTime, batch: u32) -> StoreResult<CleanupReport> {
@@ -107,7 +121,7 @@ impl Tokens for PgStore {
     }
 
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
-        in_tx!(self, |db| ops::revoke_grant(db, grant_id, now))
+        self.revoking(in_tx!(self, |db| ops::revoke_grant(db, grant_id, now)))
     }
 }
 

@@ -91,6 +91,10 @@ pub(crate) static JWT_REVOKED: Sql = Sql::new(
      OR NOT EXISTS (SELECT 1 FROM clients WHERE id = ?5)",
 );
 
+/// SQLite: how many times something that revokes a JWT access token happened (migration 016's
+/// triggers), read before each revocation check that may be answered from the cache.
+pub(crate) static REVOCATION_CHANGES: Sql = Sql::new("SELECT n FROM revocation_changes");
+
 /// The parameters of [`JWT_REVOKED`].
 pub(crate) fn jwt_revoked_params(t: &AccessTokenRecord, issued_ms: i64) -> [Value<'_>; 5] {
     values![

@@ -37,6 +37,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/014_self_contained_access_tokens.sql"),
     ),
     ("015_client_changes", include_str!("migrations/015_client_changes.sql")),
+    (
+        "016_revocation_changes",
+        include_str!("migrations/016_revocation_changes.sql"),
+    ),
 ];
 
 /// Applied and pending migrations of the store in `dir`, without changing it.

@@ -43,8 +43,10 @@ pub struct SqliteStore {
     jobs: std::sync::mpsc::Sender<Job>,
     path: PathBuf,
     readers: std::sync::Arc<std::sync::Mutex<Vec<Connection>>>,
-    /// Client records, dropped whenever `client_changes` moved (see `client_cache.rs`).
-    clients: std::sync::Arc<crate::client_cache::ClientCache>,
+    /// Client records, dropped whenever `client_changes` moved (see `cache.rs`).
+    clients: std::sync::Arc<crate::cache::ClientCache>,
+    /// JWT access tokens found not revoked, dropped whenever `revocation_changes` moved.
+    revocations: std::sync::Arc<crate::cache::RevocationCache>,
 }
 
 /// Creates the data directory (0700) and the database file (0600) when missing, and refuses to go
@@ -149,6 +151,7 @@ impl SqliteStore {
             path,
             readers: std::sync::Arc::default(),
             clients: std::sync::Arc::default(),
+            revocations: std::sync::Arc::default(),
         })
     }
 
@@ -178,30 +181,34 @@ impl SqliteStore {
         self.read(|conn| opt(conn, sql, params, decode))
     }
 
-    /// A client, from the cache while `client_changes` has not moved since it was loaded; the
-    /// count is read first, so a change committed before this lookup began is always seen. Without
-    /// the count (its row deleted by hand) nothing is cached.
+    /// A client, from the cache while `client_changes` has not moved since it was loaded.
     fn find_cached_client(&self, id: &gatehouse_protocol::types::ClientId) -> StoreResult<Option<crate::ClientRecord>> {
         self.read(|conn| {
-            let find = || {
+            read_through(conn, &self.clients, &crate::sql::clients::CHANGES, id.as_str(), || {
                 let params = crate::sql::values![id.as_str()];
                 opt(conn, &crate::sql::clients::FIND, &params, crate::decode::client)
-            };
-            let Some(changes) = opt(conn, &crate::sql::clients::CHANGES, &[], |r| r.int(0))? else {
-                self.clients.reset(false);
-                return find();
-            };
-            self.clients.follow(changes);
-            if let Some(hit) = self.clients.get(id.as_str()) {
-                return Ok(Some(hit));
-            }
-            let seen = self.clients.generation();
-            let found = find()?;
-            if let Some(c) = &found {
-                self.clients.put(seen, c);
-            }
-            Ok(found)
+            })
         })
+    }
+
+    /// Whether a JWT access token is revoked; "not revoked" comes from the cache while
+    /// `revocation_changes` has not moved since it was read.
+    fn cached_jwt_revoked(&self, token: &crate::AccessTokenRecord, issued_ms: i64) -> StoreResult<bool> {
+        let key = crate::cache::revocation_key(token, issued_ms);
+        let not_revoked = self.read(|conn| {
+            read_through(
+                conn,
+                &self.revocations,
+                &crate::sql::tokens::REVOCATION_CHANGES,
+                &key,
+                || {
+                    let params = crate::sql::tokens::jwt_revoked_params(token, issued_ms);
+                    let revoked = opt(conn, &crate::sql::tokens::JWT_REVOKED, &params, crate::decode::exists)?;
+                    Ok(if revoked.is_some() { None } else { Some(()) })
+                },
+            )
+        })?;
+        Ok(not_revoked.is_none())
     }
 
     /// Every row of a query on a pooled read-only connection, decoded.
@@ -301,6 +308,37 @@ pub(crate) fn all<T>(conn: &Connection, sql: &Sql, params: &[Value<'_>], decode:
         out.push(decode(r)?);
     }
     Ok(out)
+}
+
+/// A lookup through `cache` (see `cache.rs`): the count of changes `changes` reads comes first, so
+/// a change committed before the lookup began is always seen; then the entry for `key`, or `load`,
+/// whose `Some` is kept. Without the count (its row deleted by hand) nothing is cached.
+fn read_through<K, Q, V>(
+    conn: &Connection,
+    cache: &crate::cache::Cache<K, V>,
+    changes: &Sql,
+    key: &Q,
+    load: impl FnOnce() -> StoreResult<Option<V>>,
+) -> StoreResult<Option<V>>
+where
+    K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
+    Q: ToOwned<Owned = K> + Eq + std::hash::Hash + ?Sized,
+    V: Clone,
+{
+    let Some(count) = opt(conn, changes, &[], |r| r.int(0))? else {
+        cache.reset(false);
+        return load();
+    };
+    cache.follow(count);
+    if let Some(hit) = cache.get(key) {
+        return Ok(Some(hit));
+    }
+    let seen = cache.generation();
+    let found = load()?;
+    if let Some(v) = &found {
+        cache.put(seen, key.to_owned(), v.clone());
+    }
+    Ok(found)
 }
 
 /// Completes an operation of [`crate::ops`] on the store thread. SQLite's [`Db`] never waits, so

@@ -44,13 +44,7 @@ impl Tokens for SqliteStore {
     }
 
     async fn jwt_access_revoked(&self, token: &AccessTokenRecord, issued_ms: i64) -> StoreResult<bool> {
-        Ok(self
-            .read_opt(
-                &sql::tokens::JWT_REVOKED,
-                &sql::tokens::jwt_revoked_params(token, issued_ms),
-                decode::exists,
-            )?
-            .is_some())
+        self.cached_jwt_revoked(token, issued_ms)
     }
 
     async fn revoke_jwt_access_token(&self, hash: &TokenHash, expires_at: UnixTime) -> StoreResult<()> {
