@@ -246,3 +246,69 @@ pub fn oauth_error(endpoint: &'static str, code: &'static str, cause: Option<&'s
             .inc();
     }
 }
+
+/// The method labels of the HTTP metrics: the common methods, and `other` for anything a caller
+/// invents.
+pub const METHODS: [&str; 8] = ["GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH", "other"];
+/// The status classes of `gatehouse_http_requests_total`.
+pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The index in [`METHODS`] of a request's method.
+#[must_use]
+pub fn method_index(method: &str) -> usize {
+    METHODS[..7].iter().position(|m| *m == method).unwrap_or(7)
+}
+
+/// The index in [`STATUS_CLASSES`] of a status.
+#[must_use]
+pub fn status_class_index(status: u16) -> usize {
+    usize::from(status.clamp(100, 599) / 100 - 1)
+}
+
+/// Counts a request of a route without [`RouteMetrics`] (no resource took it).
+pub fn record_http(route: &str, method: usize, status: u16, elapsed: std::time::Duration) {
+    let (method, class) = (METHODS[method.min(7)], STATUS_CLASSES[status_class_index(status)]);
+    METRICS.http_requests.with_label_values(&[route, method, class]).inc();
+    METRICS
+        .http_duration
+        .with_label_values(&[route, method])
+        .observe(elapsed.as_secs_f64());
+}
+
+/// One route's HTTP metrics, with the labelled series looked up once each (a lookup hashes the
+/// labels and takes a lock; a request pays it twice otherwise).
+pub struct RouteMetrics {
+    template: &'static str,
+    requests: [[std::sync::OnceLock<IntCounter>; 5]; 8],
+    duration: [std::sync::OnceLock<Histogram>; 8],
+}
+
+impl RouteMetrics {
+    #[must_use]
+    pub const fn new(template: &'static str) -> Self {
+        Self {
+            template,
+            requests: [const { [const { std::sync::OnceLock::new() }; 5] }; 8],
+            duration: [const { std::sync::OnceLock::new() }; 8],
+        }
+    }
+
+    /// Counts a request answered with `status` after `elapsed`.
+    pub fn record(&self, method: usize, status: u16, elapsed: std::time::Duration) {
+        let (method, class) = (method.min(7), status_class_index(status));
+        self.requests[method][class]
+            .get_or_init(|| {
+                METRICS
+                    .http_requests
+                    .with_label_values(&[self.template, METHODS[method], STATUS_CLASSES[class]])
+            })
+            .inc();
+        self.duration[method]
+            .get_or_init(|| {
+                METRICS
+                    .http_duration
+                    .with_label_values(&[self.template, METHODS[method]])
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+}

@@ -3,7 +3,7 @@
 //! template, the count of every OAuth error answered ([`crate::http::error::count`]), one access
 //! log line, and `Strict-Transport-Security` when the issuer is https.
 
-use crate::metrics::METRICS;
+use crate::http::routes::Route;
 use crate::state::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -37,11 +37,10 @@ pub async fn observe(
         .and_then(|v| v.to_str().ok())
         .filter(|v| well_formed(v))
         .map_or_else(crate::random::request_id, str::to_owned);
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-    let method = method_label(req.method().as_str());
+    let method = crate::metrics::method_index(req.method().as_str());
     let app = req.app_data::<web::Data<AppState>>().cloned();
     let id: std::sync::Arc<str> = id.into();
-    let refusal = app.as_ref().and_then(|s| plain_http(&req, s, &route));
+    let refusal = app.as_ref().and_then(|s| plain_http(&req, s));
     let mut res = match refusal {
         Some(refused) => req.into_response(refused).map_into_right_body(),
         None => crate::logging::in_request(id.clone(), next.call(req))
@@ -50,17 +49,24 @@ pub async fn observe(
     };
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
-    METRICS
-        .http_requests
-        .with_label_values(&[&route, method, status_class(status)])
-        .inc();
-    crate::http::error::count(res.response(), crate::http::routes::endpoint(&route));
-    METRICS
-        .http_duration
-        .with_label_values(&[&route, method])
-        .observe(elapsed.as_secs_f64());
+    // The route the resource recorded (see `routes::Route`); a request no resource took (404, or
+    // refused above) is matched here, rarely.
+    let route = res.request().app_data::<Route>().map(|r| {
+        r.metrics.record(method, status, elapsed);
+        (r.template, r.endpoint)
+    });
+    let matched;
+    let (template, endpoint) = match route {
+        Some(r) => r,
+        None => {
+            matched = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+            crate::metrics::record_http(&matched, method, status, elapsed);
+            (matched.as_str(), crate::http::routes::endpoint(&matched))
+        }
+    };
+    crate::http::error::count(res.response(), endpoint);
     stamp(res.headers_mut(), &id, app.as_ref().map(|s| s.get_ref()));
-    crate::logging::access(method, &route, status, elapsed, &id);
+    crate::logging::access(crate::metrics::METHODS[method], template, status, elapsed, &id);
     Ok(res)
 }
 
@@ -69,12 +75,12 @@ pub async fn observe(
 /// (no `X-Forwarded-Proto: https`), is refused: passwords, codes and tokens must not cross the
 /// network in the clear, and a proxy that drops the header is misconfigured. Calls that did not
 /// pass a proxy (a service on the proxy's host, say), and health probes, are let through.
-fn plain_http(req: &ServiceRequest, state: &AppState, route: &str) -> Option<actix_web::HttpResponse> {
+fn plain_http(req: &ServiceRequest, state: &AppState) -> Option<actix_web::HttpResponse> {
     let headers = req.headers();
     let forwarded = headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded");
     if !state.secure_cookies
         || !forwarded
-        || matches!(route, "/health" | "/ready" | "/health/detailed" | "/metrics")
+        || matches!(req.path(), "/health" | "/ready" | "/health/detailed" | "/metrics")
         || !crate::protect::via_trusted_proxy(req.request(), &state.config.trusted_proxies)
     {
         return None;
@@ -90,30 +96,6 @@ fn plain_http(req: &ServiceRequest, state: &AppState, route: &str) -> Option<act
         return None;
     }
     Some(crate::http::error::plain_http_refused(proto.as_deref()))
-}
-
-/// The method as a metric label: the common ones, and `other` for anything a caller invents.
-fn method_label(method: &str) -> &'static str {
-    match method {
-        "GET" => "GET",
-        "POST" => "POST",
-        "HEAD" => "HEAD",
-        "OPTIONS" => "OPTIONS",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
-        "PATCH" => "PATCH",
-        _ => "other",
-    }
-}
-
-fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
 }
 
 /// The headers every response carries: the request id, the instance name when set, and HSTS

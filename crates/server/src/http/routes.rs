@@ -146,9 +146,31 @@ pub fn endpoint(route: &str) -> &'static str {
     }
 }
 
-/// A resource whose other methods get 405 with `Allow`.
-fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move || async move { error::method_not_allowed(allow) }))
+/// A resource whose other methods get 405 with `Allow`, carrying its [`Route`].
+fn resource(path: &'static str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path)
+        .app_data(Route::new(path))
+        .default_service(web::to(move || async move { error::method_not_allowed(allow) }))
+}
+
+/// The route a request took, in its resource's app data for the middleware to read after the
+/// call: the template (the label of the HTTP metrics and the access log), the endpoint its errors
+/// count under, and its metric series. Reading it costs a lookup; `match_pattern` would match
+/// the path against every route again.
+pub struct Route {
+    pub template: &'static str,
+    pub endpoint: &'static str,
+    pub metrics: crate::metrics::RouteMetrics,
+}
+
+impl Route {
+    fn new(template: &'static str) -> Self {
+        Self {
+            template,
+            endpoint: endpoint(template),
+            metrics: crate::metrics::RouteMetrics::new(template),
+        }
+    }
 }
 
 /// The answer for a path no route serves (the app's default service).
@@ -187,6 +209,36 @@ mod tests {
         assert!(
             body["error_description"].as_str().unwrap().contains("/oauth/tokne"),
             "{body}"
+        );
+    }
+
+    /// Requests are counted under their route template, whether a resource took them (its
+    /// [`Route`]) or none did (`unmatched`), with the method and status class as labels.
+    #[actix_web::test]
+    async fn requests_are_counted_under_their_route_template() {
+        use actix_web::dev::Service;
+        let requests = |route: &str, method: &str| {
+            crate::metrics::METRICS
+                .http_requests
+                .with_label_values(&[route, method, "4xx"])
+                .get()
+        };
+        let app =
+            test::init_service(app().wrap(actix_web::middleware::from_fn(crate::http::middleware::observe))).await;
+        let before = (requests("/oauth/revoke", "PUT"), requests("unmatched", "PATCH"));
+        let res = app
+            .call(test::TestRequest::put().uri("/oauth/revoke").to_request())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405);
+        let res = app
+            .call(test::TestRequest::patch().uri("/oauth/tokne").to_request())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+        assert_eq!(
+            (requests("/oauth/revoke", "PUT"), requests("unmatched", "PATCH")),
+            (before.0 + 1, before.1 + 1)
         );
     }
 
