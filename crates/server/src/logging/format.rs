@@ -119,7 +119,9 @@ impl<'a, const N: usize> Fields<'a, N> {
 
     pub(super) fn json(&self, out: &mut String) {
         for (name, value) in &self.0 {
-            let _ = write!(out, ",\"{name}\":");
+            out.push_str(",\"");
+            out.push_str(name);
+            out.push_str("\":");
             match value {
                 Val::Str(s) => {
                     out.push('"');
@@ -259,6 +261,10 @@ impl std::fmt::Write for JsonEscape<'_> {
 
 /// A JSON string's contents: quotes, backslashes and controls escaped.
 fn json_str(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(s);
+        return;
+    }
     let mut plain = 0;
     for (i, b) in s.bytes().enumerate() {
         if b == b'"' || b == b'\\' || b < 0x20 {
@@ -287,25 +293,37 @@ fn json_f64(out: &mut String, f: f64) {
 }
 
 /// Now, as RFC 3339 UTC with microseconds (`2026-12-02T18:17:23.222519Z`), like tracing's.
-/// Written digit by digit: `write!` with widths was the largest part of formatting a line.
+/// Written digit by digit (`write!` with widths was the largest part of formatting a line), and
+/// the date and time to the second once per second per thread.
 fn timestamp(out: &mut String) {
+    thread_local! {
+        /// The second last formatted, and its `YYYY-MM-DDTHH:MM:SS`.
+        static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let secs = now.as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil(i64::try_from(days).unwrap_or(0));
-    digits(out, u64::try_from(y).unwrap_or(0), 4);
-    for (sep, n) in [
-        ('-', u64::from(m)),
-        ('-', u64::from(d)),
-        ('T', rest / 3600),
-        (':', rest % 3600 / 60),
-        (':', rest % 60),
-    ] {
-        out.push(sep);
-        digits(out, n, 2);
-    }
+    SECOND.with_borrow_mut(|(second, text)| {
+        if *second != secs {
+            text.clear();
+            let (days, rest) = (secs / 86_400, secs % 86_400);
+            let (y, m, d) = civil(i64::try_from(days).unwrap_or(0));
+            digits(text, u64::try_from(y).unwrap_or(0), 4);
+            for (sep, n) in [
+                ('-', u64::from(m)),
+                ('-', u64::from(d)),
+                ('T', rest / 3600),
+                (':', rest % 3600 / 60),
+                (':', rest % 60),
+            ] {
+                text.push(sep);
+                digits(text, n, 2);
+            }
+            *second = secs;
+        }
+        out.push_str(text);
+    });
     out.push('.');
     digits(out, u64::from(now.subsec_micros()), 6);
     out.push('Z');
@@ -320,8 +338,7 @@ fn digits(out: &mut String, mut n: u64, width: usize) {
         buf[at] = b'0' + u8::try_from(n % 10).unwrap_or(0);
         n /= 10;
     }
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&buf[at..]).unwrap_or_default());
+    out.extend(buf[at..].iter().map(|&b| char::from(b)));
 }
 
 /// A duration in milliseconds with three decimals (`12.345`), a JSON number.
@@ -369,9 +386,36 @@ mod tests {
             t.starts_with("20") && t.ends_with('Z') && t.as_bytes()[10] == b'T',
             "{t}"
         );
+        // The second's text is kept per thread: it still names the current second.
+        for _ in 0..3 {
+            let before = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let (mut cached, mut fresh) = (String::new(), String::new());
+            timestamp(&mut cached);
+            let (y, m, d) = civil(i64::try_from(before / 86_400).unwrap());
+            let rest = before % 86_400;
+            let _ = write!(
+                fresh,
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+                rest / 3600,
+                rest % 3600 / 60,
+                rest % 60
+            );
+            if cached.starts_with(&fresh) {
+                break;
+            }
+            let after = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            assert_ne!(before, after, "{cached} is not of {fresh}");
+        }
         let mut s = String::new();
+        json_str(&mut s, "plain");
         json_str(&mut s, "a\"b\\c\nd\u{1}é");
-        assert_eq!(s, "a\\\"b\\\\c\\nd\\u0001é");
+        assert_eq!(s, "plaina\\\"b\\\\c\\nd\\u0001é");
         assert_eq!(Escaped("plain").to_string(), "plain");
         assert_eq!(Escaped("two words").to_string(), "\"two words\"");
     }
