@@ -433,3 +433,43 @@ async fn revocations_by_another_process_reach_the_cache() {
         .unwrap();
     assert!(server.jwt_access_revoked(&token("d"), i64::MAX / 4).await.unwrap());
 }
+
+/// Opaque access-token inserts that arrive together are written with one statement (issue 20);
+/// a token that cannot be written (its client is unknown) fails alone, its batch written one by
+/// one, and every other token is stored.
+#[tokio::test]
+async fn access_tokens_inserted_together_share_a_statement_and_fail_alone() {
+    use gatehouse_protocol::types::UnixTime;
+    use gatehouse_storage::Tokens;
+    let Some(url) = pg_url() else { return };
+    let store = migrated(&fresh_schema(&url).await).await;
+    gatehouse_storage::conformance::seed(&store).await;
+    let token = |i: usize| {
+        let client = if i == 150 { "no-such-client" } else { "app" };
+        gatehouse_storage::conformance::access(&format!("t{i}"), client, None, UnixTime(i64::MAX / 2))
+    };
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let (store, t) = (store.clone(), token(i));
+            tokio::spawn(async move { store.put_access_token(&t).await.is_ok() })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(task.await.unwrap(), i != 150, "token {i}");
+    }
+    for i in [0, 149, 151, 299] {
+        let t = token(i);
+        assert!(
+            store.find_access_token(&t.hash, UnixTime(1)).await.unwrap().is_some(),
+            "token {i}"
+        );
+    }
+    let (statements, batched, split) = store.access_token_batches();
+    assert!(
+        statements >= 1 && batched > statements,
+        "no batch: {statements} statements, {batched} tokens"
+    );
+    assert!(batched <= 299, "{batched}");
+    // The unknown client's token failed in a batch (split) or on its own.
+    assert!(split <= 1, "{split}");
+}

@@ -37,6 +37,7 @@ macro_rules! in_tx {
 
 mod cache;
 mod devices;
+mod inserts;
 mod migrate;
 mod registrations;
 mod shared;
@@ -108,6 +109,8 @@ pub struct PgStore {
     /// Client records and "not revoked" answers, while a LISTEN connection keeps them honest (see
     /// [`cache`]).
     pub(crate) caches: cache::Caches,
+    /// Access-token inserts, gathered into one statement by a task of their own (see [`inserts`]).
+    inserts: std::sync::Arc<inserts::Inserts>,
     /// How to open that connection ([`Self::start_caches`]).
     listener: std::sync::Arc<std::sync::Mutex<Option<cache::Connector>>>,
 }
@@ -174,6 +177,7 @@ impl PgStore {
             reader: std::sync::Arc::default(),
             inserter: std::sync::Arc::default(),
             caches: cache::Caches::default(),
+            inserts: std::sync::Arc::default(),
             listener: std::sync::Arc::new(std::sync::Mutex::new(Some(listener))),
         })
     }

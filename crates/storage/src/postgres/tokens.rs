@@ -31,12 +31,8 @@ impl Codes for PgStore {
 #[async_trait]
 impl Tokens for PgStore {
     async fn put_access_token(&self, t: &AccessTokenRecord) -> StoreResult<()> {
-        // On the shared no-flush connection: see `PgStore::fast_pool` and `shared_inserter`.
-        let c = self.shared_inserter().await?;
-        Pg(&*c)
-            .exec(&sql::tokens::INSERT_ACCESS, &sql::tokens::access_params(t)?)
-            .await?;
-        Ok(())
+        // Gathered with the others waiting into one statement: see `inserts.rs`.
+        self.insert_access_token(t).await
     }
 
     async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>> {

@@ -10,6 +10,18 @@ use crate::traits::StoreResult;
 
 /// Parameters: [`access_params`].
 pub(crate) static INSERT_ACCESS: Sql = insert!("access_tokens", access_cols);
+/// PostgreSQL: many access tokens in one statement, one array per column of [`access_cols!`]
+/// (elements from [`access_params`]); see `postgres/inserts.rs`. The embedded store batches
+/// whole transactions instead.
+pub(crate) static INSERT_ACCESS_MANY: Sql = Sql::per_backend(
+    "SELECT 'PostgreSQL only'",
+    concat!(
+        "INSERT INTO access_tokens (",
+        access_cols!(),
+        ") SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+         $7::int8[], $8::int8[], $9::int8[], $10::text[], $11::text[], $12::text[])"
+    ),
+);
 /// `(hash, now)`.
 pub(crate) static FIND_ACCESS: Sql = select!(
     access_cols,
