@@ -436,7 +436,7 @@ async fn revocations_by_another_process_reach_the_cache() {
 
 /// Opaque access-token inserts that arrive together are written with one statement (issue 20);
 /// a token that cannot be written (its client is unknown) fails alone, its batch written one by
-/// one, and every other token is stored.
+/// one, and every other token is stored. Lookups that arrive together share one query.
 #[tokio::test]
 async fn access_tokens_inserted_together_share_a_statement_and_fail_alone() {
     use gatehouse_protocol::types::UnixTime;
@@ -464,12 +464,33 @@ async fn access_tokens_inserted_together_share_a_statement_and_fail_alone() {
             "token {i}"
         );
     }
-    let (statements, batched, split) = store.access_token_batches();
+    let b = store.access_token_batches();
     assert!(
-        statements >= 1 && batched > statements,
-        "no batch: {statements} statements, {batched} tokens"
+        b.insert_statements >= 1 && b.inserted > b.insert_statements,
+        "no batch: {b:?}"
     );
-    assert!(batched <= 299, "{batched}");
     // The unknown client's token failed in a batch (split) or on its own.
-    assert!(split <= 1, "{split}");
+    assert!(b.split <= 1, "{b:?}");
+
+    // Lookups that arrive together share a query too, each with its own answer.
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let (store, t) = (store.clone(), token(i));
+            tokio::spawn(async move { store.find_access_token(&t.hash, UnixTime(1)).await.unwrap() })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let found = task.await.unwrap();
+        assert_eq!(found.map(|t| t.hash), (i != 150).then(|| token(i).hash), "token {i}");
+    }
+    let b = store.access_token_batches();
+    assert!(
+        b.lookup_statements >= 1 && b.looked_up > b.lookup_statements,
+        "no batch: {b:?}"
+    );
+    let expired = store
+        .find_access_token(&token(0).hash, UnixTime(i64::MAX / 2))
+        .await
+        .unwrap();
+    assert!(expired.is_none(), "an expired token is not found");
 }

@@ -35,9 +35,12 @@ macro_rules! in_tx {
     }};
 }
 
+mod batches;
 mod cache;
 mod devices;
+mod gather;
 mod inserts;
+mod lookups;
 mod migrate;
 mod registrations;
 mod shared;
@@ -51,6 +54,7 @@ pub use crate::model::MigrationStatus;
 use crate::ops::Db;
 use crate::sql::{Sql, Value};
 use crate::traits::{PoolStatus, StoreResult};
+pub use batches::Batches;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
 pub use migrate::MIGRATIONS;
 use std::str::FromStr;
@@ -109,8 +113,9 @@ pub struct PgStore {
     /// Client records and "not revoked" answers, while a LISTEN connection keeps them honest (see
     /// [`cache`]).
     pub(crate) caches: cache::Caches,
-    /// Access-token inserts, gathered into one statement by a task of their own (see [`inserts`]).
-    inserts: std::sync::Arc<inserts::Inserts>,
+    /// Access-token inserts and lookups, each kind gathered into one statement by a task of its
+    /// own (see [`gather`]).
+    gathers: std::sync::Arc<batches::Gathers>,
     /// How to open that connection ([`Self::start_caches`]).
     listener: std::sync::Arc<std::sync::Mutex<Option<cache::Connector>>>,
 }
@@ -177,7 +182,7 @@ impl PgStore {
             reader: std::sync::Arc::default(),
             inserter: std::sync::Arc::default(),
             caches: cache::Caches::default(),
-            inserts: std::sync::Arc::default(),
+            gathers: std::sync::Arc::default(),
             listener: std::sync::Arc::new(std::sync::Mutex::new(Some(listener))),
         })
     }

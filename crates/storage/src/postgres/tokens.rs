@@ -1,7 +1,7 @@
 //! Codes, tokens and keys on PostgreSQL: what the server issues and signs with. Access-token
 //! inserts use the no-flush pool.
 
-use super::{Pg, PgStore};
+use super::{Pg, PgStore, lookups};
 use crate::decode;
 use crate::model::*;
 use crate::ops::{self, Db};
@@ -36,8 +36,9 @@ impl Tokens for PgStore {
     }
 
     async fn find_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<Option<AccessTokenRecord>> {
-        self.read_opt(&sql::tokens::FIND_ACCESS, &values![hash, now], decode::access_token)
-            .await
+        // Gathered with the others waiting into one query: see `lookups.rs`.
+        let batch = || lookups::Lookups(self.without_gathers());
+        self.gathers.lookups.call((*hash, now), batch).await
     }
 
     async fn jwt_access_revoked(&self, token: &AccessTokenRecord, issued_ms: i64) -> StoreResult<bool> {

@@ -22,12 +22,35 @@ pub(crate) static INSERT_ACCESS_MANY: Sql = Sql::per_backend(
          $7::int8[], $8::int8[], $9::int8[], $10::text[], $11::text[], $12::text[])"
     ),
 );
+/// What makes a stored access token live, besides its expiry: not revoked, nor its grant.
+macro_rules! live_access {
+    () => {
+        "revoked_at IS NULL
+         AND (grant_id IS NULL OR NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = access_tokens.grant_id))"
+    };
+}
 /// `(hash, now)`.
-pub(crate) static FIND_ACCESS: Sql = select!(
-    access_cols,
-    " FROM access_tokens WHERE hash = ?1 AND expires_at > ?2 AND revoked_at IS NULL
-     AND (grant_id IS NULL OR NOT EXISTS (SELECT 1 FROM revoked_grants g WHERE g.grant_id = access_tokens.grant_id))"
+pub(crate) static FIND_ACCESS: Sql = Sql::new(concat!(
+    "SELECT ",
+    access_cols!(),
+    " FROM access_tokens WHERE hash = ?1 AND expires_at > ?2 AND ",
+    live_access!()
+));
+/// PostgreSQL: [`FIND_ACCESS`] for many tokens at once (`postgres/lookups.rs`): arrays of hashes,
+/// of "now"s and of positions; each live token comes back with its position in column
+/// [`FIND_ACCESS_MANY_ORDER`].
+pub(crate) static FIND_ACCESS_MANY: Sql = Sql::per_backend(
+    "SELECT 'PostgreSQL only'",
+    concat!(
+        "SELECT ",
+        access_cols!(),
+        ", q.i FROM unnest($1::bytea[], $2::int8[], $3::int4[]) AS q(h, at, i)
+         JOIN access_tokens ON hash = q.h WHERE expires_at > q.at AND ",
+        live_access!()
+    ),
 );
+/// The column of [`FIND_ACCESS_MANY`] that holds a row's position among the hashes asked.
+pub(crate) const FIND_ACCESS_MANY_ORDER: usize = 12;
 /// `(hash, client_id, now)`.
 pub(crate) static REVOKE_ACCESS: Sql =
     Sql::new("UPDATE access_tokens SET revoked_at = ?3 WHERE hash = ?1 AND client_id = ?2 AND revoked_at IS NULL");
