@@ -129,8 +129,11 @@ impl PgStore {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
             .await
             .map_err(pg_err)?;
+        // Without the SET, PostgreSQL's notice that the table exists would be logged by every
+        // command that opens the store.
         tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS gatehouse_migrations (
+            "SET LOCAL client_min_messages = warning;
+             CREATE TABLE IF NOT EXISTS gatehouse_migrations (
                 version INT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
         )
         .await
