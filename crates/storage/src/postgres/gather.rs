@@ -29,9 +29,10 @@ pub(super) trait Batch: Send + Sync + 'static {
 type Waiting<B> = (<B as Batch>::Call, oneshot::Sender<StoreResult<<B as Batch>::Answer>>);
 
 /// The callers' side of one kind of batch; the task starts with the first call (it needs the
-/// runtime).
+/// runtime), and again if it ever stopped (a panic in a batch), so one bad batch does not leave
+/// every later call failing.
 pub(super) struct Gather<B: Batch> {
-    sender: std::sync::OnceLock<mpsc::Sender<Waiting<B>>>,
+    sender: std::sync::Mutex<Option<mpsc::Sender<Waiting<B>>>>,
     /// Statements of more than one call, and the calls they answered.
     pub(super) batches: std::sync::atomic::AtomicU64,
     pub(super) batched: std::sync::atomic::AtomicU64,
@@ -40,7 +41,7 @@ pub(super) struct Gather<B: Batch> {
 impl<B: Batch> Default for Gather<B> {
     fn default() -> Self {
         Self {
-            sender: std::sync::OnceLock::new(),
+            sender: std::sync::Mutex::new(None),
             batches: std::sync::atomic::AtomicU64::new(0),
             batched: std::sync::atomic::AtomicU64::new(0),
         }
@@ -55,13 +56,19 @@ impl<B: Batch> Gather<B> {
         call: B::Call,
         batch: impl FnOnce() -> B,
     ) -> StoreResult<B::Answer> {
-        let sender = self.sender.get_or_init(|| {
-            let (sender, receiver) = mpsc::channel(WAITING);
-            tokio::spawn(run(batch(), std::sync::Arc::clone(self), receiver));
-            sender
-        });
-        let (done, answer) = oneshot::channel();
         let gone = || StoreError::Unavailable("a PostgreSQL batching task stopped".into());
+        let sender = {
+            let mut slot = self.sender.lock().map_err(|_| gone())?;
+            match slot.as_ref() {
+                Some(sender) if !sender.is_closed() => sender.clone(),
+                _ => {
+                    let (sender, receiver) = mpsc::channel(WAITING);
+                    tokio::spawn(run(batch(), std::sync::Arc::clone(self), receiver));
+                    slot.insert(sender).clone()
+                }
+            }
+        };
+        let (done, answer) = oneshot::channel();
         sender.send((call, done)).await.map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
@@ -90,5 +97,50 @@ async fn run<B: Batch>(batch: B, gather: std::sync::Arc<Gather<B>>, mut receiver
             // A caller that gave up (its request was cancelled) needs no answer.
             let _ = done.send(result);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Doubles each number; panics on a batch holding 0.
+    struct Double;
+
+    impl Batch for Double {
+        type Call = u64;
+        type Answer = u64;
+        async fn run(&self, calls: &[u64]) -> Vec<StoreResult<u64>> {
+            assert!(!calls.contains(&0), "a bad batch");
+            calls.iter().map(|n| Ok(n * 2)).collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn each_caller_gets_its_own_answer_and_a_stopped_task_is_started_again() {
+        let gather = std::sync::Arc::new(Gather::<Double>::default());
+        let calls: Vec<_> = (1..=200)
+            .map(|n| {
+                let gather = std::sync::Arc::clone(&gather);
+                tokio::spawn(async move { (n, gather.call(n, || Double).await.unwrap()) })
+            })
+            .collect();
+        for call in calls {
+            let (n, answer) = call.await.unwrap();
+            assert_eq!(answer, n * 2);
+        }
+        assert!(
+            gather.batches.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+            "no batch"
+        );
+        assert!(matches!(
+            gather.call(0, || Double).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        assert_eq!(
+            gather.call(21, || Double).await.unwrap(),
+            42,
+            "the task was not started again"
+        );
     }
 }
