@@ -442,7 +442,8 @@ async fn access_tokens_inserted_together_share_a_statement_and_fail_alone() {
     use gatehouse_protocol::types::UnixTime;
     use gatehouse_storage::Tokens;
     let Some(url) = pg_url() else { return };
-    let store = migrated(&fresh_schema(&url).await).await;
+    let schema_url = fresh_schema(&url).await;
+    let store = migrated(&schema_url).await;
     gatehouse_storage::conformance::seed(&store).await;
     let token = |i: usize| {
         let client = if i == 150 { "no-such-client" } else { "app" };
@@ -493,4 +494,27 @@ async fn access_tokens_inserted_together_share_a_statement_and_fail_alone() {
         .await
         .unwrap();
     assert!(expired.is_none(), "an expired token is not found");
+
+    // A row that cannot be read fails its own lookup alone, not the others of its batch.
+    let (admin, conn) = tokio_postgres::connect(&schema_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let corrupt = token(10).hash.as_bytes().to_vec();
+    admin
+        .execute(
+            "UPDATE access_tokens SET claims = 'not json' WHERE hash = $1",
+            &[&corrupt],
+        )
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let (store, t) = (store.clone(), token(i));
+            tokio::spawn(async move { store.find_access_token(&t.hash, UnixTime(1)).await.is_ok() })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(task.await.unwrap(), i != 10, "token {i}");
+    }
 }

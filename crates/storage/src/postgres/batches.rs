@@ -27,11 +27,11 @@ impl super::PgStore {
         let get = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
         let g = &self.gathers;
         Batches {
-            insert_statements: get(&g.inserts.batches),
-            inserted: get(&g.inserts.batched),
+            insert_statements: get(&g.inserts.counts.batches),
+            inserted: get(&g.inserts.counts.batched),
             split: get(&g.split),
-            lookup_statements: get(&g.lookups.batches),
-            looked_up: get(&g.lookups.batched),
+            lookup_statements: get(&g.lookups.counts.batches),
+            looked_up: get(&g.lookups.counts.batched),
         }
     }
 

@@ -33,7 +33,14 @@ type Waiting<B> = (<B as Batch>::Call, oneshot::Sender<StoreResult<<B as Batch>:
 /// every later call failing.
 pub(super) struct Gather<B: Batch> {
     sender: std::sync::Mutex<Option<mpsc::Sender<Waiting<B>>>>,
-    /// Statements of more than one call, and the calls they answered.
+    /// Statements of more than one call, and the calls they answered. The task holds these and
+    /// not the `Gather`, whose sender would otherwise keep its channel, and so the task and the
+    /// store it holds, open forever.
+    pub(super) counts: std::sync::Arc<Counts>,
+}
+
+#[derive(Default)]
+pub(super) struct Counts {
     pub(super) batches: std::sync::atomic::AtomicU64,
     pub(super) batched: std::sync::atomic::AtomicU64,
 }
@@ -42,8 +49,7 @@ impl<B: Batch> Default for Gather<B> {
     fn default() -> Self {
         Self {
             sender: std::sync::Mutex::new(None),
-            batches: std::sync::atomic::AtomicU64::new(0),
-            batched: std::sync::atomic::AtomicU64::new(0),
+            counts: std::sync::Arc::default(),
         }
     }
 }
@@ -63,7 +69,7 @@ impl<B: Batch> Gather<B> {
                 Some(sender) if !sender.is_closed() => sender.clone(),
                 _ => {
                     let (sender, receiver) = mpsc::channel(WAITING);
-                    tokio::spawn(run(batch(), std::sync::Arc::clone(self), receiver));
+                    tokio::spawn(run(batch(), std::sync::Arc::clone(&self.counts), receiver));
                     slot.insert(sender).clone()
                 }
             }
@@ -75,7 +81,7 @@ impl<B: Batch> Gather<B> {
 }
 
 /// The task: takes what is waiting, runs it, answers, and again, until every sender is gone.
-async fn run<B: Batch>(batch: B, gather: std::sync::Arc<Gather<B>>, mut receiver: mpsc::Receiver<Waiting<B>>) {
+async fn run<B: Batch>(batch: B, counts: std::sync::Arc<Counts>, mut receiver: mpsc::Receiver<Waiting<B>>) {
     use std::sync::atomic::Ordering::Relaxed;
     let mut waiting = Vec::with_capacity(MOST);
     let mut calls = Vec::with_capacity(MOST);
@@ -88,8 +94,8 @@ async fn run<B: Batch>(batch: B, gather: std::sync::Arc<Gather<B>>, mut receiver
             })
             .collect();
         if calls.len() > 1 {
-            gather.batches.fetch_add(1, Relaxed);
-            gather.batched.fetch_add(calls.len() as u64, Relaxed);
+            counts.batches.fetch_add(1, Relaxed);
+            counts.batched.fetch_add(calls.len() as u64, Relaxed);
         }
         let results = batch.run(&calls).await;
         calls.clear();
@@ -130,7 +136,7 @@ mod tests {
             assert_eq!(answer, n * 2);
         }
         assert!(
-            gather.batches.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+            gather.counts.batches.load(std::sync::atomic::Ordering::Relaxed) >= 1,
             "no batch"
         );
         assert!(matches!(
@@ -142,5 +148,15 @@ mod tests {
             42,
             "the task was not started again"
         );
+        // The task ends with its store's queue: it holds no handle that keeps the channel open.
+        let counts = std::sync::Arc::clone(&gather.counts);
+        drop(gather);
+        for _ in 0..200 {
+            if std::sync::Arc::strong_count(&counts) == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(std::sync::Arc::strong_count(&counts), 1, "the task outlived its queue");
     }
 }
