@@ -135,6 +135,28 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
         }
     }
 
+    /// The entry for `key`, or what `load` finds, kept when it is `Some` and nothing changed
+    /// while it loaded. The load is a future not yet polled, so the generation is read first.
+    pub async fn through<Q>(
+        &self,
+        key: &Q,
+        load: impl Future<Output = crate::traits::StoreResult<Option<V>>>,
+    ) -> crate::traits::StoreResult<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Eq + Hash + ?Sized,
+    {
+        if let Some(hit) = self.get(key) {
+            return Ok(Some(hit));
+        }
+        let seen = self.generation();
+        let found = load.await?;
+        if let Some(v) = &found {
+            self.put(seen, key.to_owned(), v.clone());
+        }
+        Ok(found)
+    }
+
     /// Forgets one entry (a notification, or a change made through this store).
     pub fn invalidate<Q>(&self, key: &Q)
     where

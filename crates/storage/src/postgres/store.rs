@@ -20,17 +20,9 @@ impl Clients for PgStore {
     }
 
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<ClientRecord>> {
-        if let Some(hit) = self.caches.clients.get(id.as_str()) {
-            return Ok(Some(hit));
-        }
-        let seen = self.caches.clients.generation();
-        let found = self
-            .read_opt(&sql::clients::FIND, &values![id.as_str()], decode::client)
-            .await?;
-        if let Some(c) = &found {
-            self.caches.clients.put(seen, c.id.as_str().to_owned(), c.clone());
-        }
-        Ok(found)
+        let params = values![id.as_str()];
+        let load = self.read_opt(&sql::clients::FIND, &params, decode::client);
+        self.caches.clients.through(id.as_str(), load).await
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {

@@ -42,23 +42,15 @@ impl Tokens for PgStore {
     }
 
     async fn jwt_access_revoked(&self, token: &AccessTokenRecord, issued_ms: i64) -> StoreResult<bool> {
-        let (cache, key) = (&self.caches.revocations, crate::cache::revocation_key(token, issued_ms));
-        if cache.get(&key).is_some() {
-            return Ok(false);
-        }
-        let seen = cache.generation();
-        let revoked = self
-            .read_opt(
-                &sql::tokens::JWT_REVOKED,
-                &sql::tokens::jwt_revoked_params(token, issued_ms),
-                decode::exists,
-            )
-            .await?
-            .is_some();
-        if !revoked {
-            cache.put(seen, key, ());
-        }
-        Ok(revoked)
+        let key = crate::cache::revocation_key(token, issued_ms);
+        let params = sql::tokens::jwt_revoked_params(token, issued_ms);
+        let load = async {
+            let revoked = self
+                .read_opt(&sql::tokens::JWT_REVOKED, &params, decode::exists)
+                .await?;
+            Ok(if revoked.is_some() { None } else { Some(()) })
+        };
+        Ok(self.caches.revocations.through(&key, load).await?.is_none())
     }
 
     async fn revoke_jwt_access_token(&self, hash: &TokenHash, expires_at: UnixTime) -> StoreResult<()> {

@@ -330,15 +330,7 @@ where
         return load();
     };
     cache.follow(count);
-    if let Some(hit) = cache.get(key) {
-        return Ok(Some(hit));
-    }
-    let seen = cache.generation();
-    let found = load()?;
-    if let Some(v) = &found {
-        cache.put(seen, key.to_owned(), v.clone());
-    }
-    Ok(found)
+    ready(cache.through(key, async { load() }))
 }
 
 /// Completes an operation of [`crate::ops`] on the store thread. SQLite's [`Db`] never waits, so
