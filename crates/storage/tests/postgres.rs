@@ -518,3 +518,106 @@ async fn access_tokens_inserted_together_share_a_statement_and_fail_alone() {
         assert_eq!(task.await.unwrap(), i != 10, "token {i}");
     }
 }
+
+/// Stops a process (SIGSTOP) until dropped (SIGCONT), so a failing test leaves nothing frozen.
+struct Frozen(i32);
+
+impl Frozen {
+    fn new(pid: i32) -> Self {
+        let ok = std::process::Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "cannot stop backend {pid} (the test needs the cluster on this machine, as ./scripts/test runs it)"
+        );
+        Self(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+/// A listener whose connection stays open but hears nothing (a connection black-holed by the
+/// network, or PgBouncer in transaction mode, where LISTEN is accepted and notifications never
+/// arrive) would keep serving a "not revoked" answer after the token was revoked elsewhere. The
+/// listener proves it hears by a heartbeat NOTIFY sent through the pool; when one does not come
+/// back the caches turn off, and they come back once it hears again.
+#[tokio::test]
+async fn caches_turn_off_while_their_listener_hears_nothing() {
+    use gatehouse_protocol::types::{TokenHash, UnixTime};
+    use gatehouse_storage::Tokens;
+    let Some(url) = pg_url() else { return };
+    let url = fresh_schema(&url).await;
+    // The application name tells this test's listener from the other tests' ones.
+    let mut bytes = [0u8; 8];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut bytes).unwrap();
+    let app = format!("heartbeat{}", u64::from_le_bytes(bytes));
+    let url = format!("{url}&application_name={app}");
+    let cli = migrated(&url).await;
+    let server = PgStore::connect(&PgSettings::new(url.clone())).unwrap();
+    server.start_caches();
+    gatehouse_storage::conformance::seed(&cli).await;
+    let token = gatehouse_storage::conformance::jwt_access;
+    let revoked = |jti: &'static str| {
+        let server = server.clone();
+        async move { server.jwt_access_revoked(&token(jti), 1_000).await.unwrap() }
+    };
+    let until = |want: bool| {
+        let s = server.clone();
+        async move {
+            for _ in 0..1000 {
+                if s.caches_live() == want {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            false
+        }
+    };
+    assert!(until(true).await, "the caches never came up");
+    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let listener = format!("{app} listener");
+    let pid: i32 = admin
+        .query_one(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+            &[&listener],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!revoked("a").await);
+    let frozen = Frozen::new(pid);
+    cli.revoke_jwt_access_token(&TokenHash::of("a"), UnixTime(i64::MAX / 2))
+        .await
+        .unwrap();
+    let mut seen = false;
+    for _ in 0..1000 {
+        if revoked("a").await {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        seen,
+        "a revocation made while the listener heard nothing was never seen"
+    );
+    assert!(
+        !server.caches_live(),
+        "the caches stayed on while their listener heard nothing"
+    );
+    drop(frozen);
+    assert!(
+        until(true).await,
+        "the caches did not come back once the listener heard again"
+    );
+    assert!(revoked("a").await);
+}

@@ -139,7 +139,11 @@ impl PgStore {
         );
         config.options(options.trim());
         config.connect_timeout(settings.pool_timeout);
-        config.application_name("gatehouse");
+        // `application_name` in the URL names the connections in `pg_stat_activity`; the cache
+        // listener's is that name followed by " listener".
+        if config.get_application_name().is_none() {
+            config.application_name("gatehouse");
+        }
         let loopback = config.get_hosts().iter().all(|h| match h {
             Host::Tcp(name) => name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
             Host::Unix(_) => true,
@@ -165,11 +169,9 @@ impl PgStore {
         } else {
             None
         };
-        let listener = cache::Connector {
-            config: config.clone(),
-            tls: connector.clone(),
-        };
+        let listener_config = config.clone();
         let pool = build_pool(config, connector.clone(), settings.pool_max, settings.pool_timeout)?;
+        let listener = cache::Connector::new(listener_config, connector.clone(), pool.clone());
         let fast_pool = build_pool(
             fast_config,
             connector,
