@@ -54,6 +54,17 @@ async fn fresh() -> Option<Arc<dyn Store>> {
 
 gatehouse_storage::all_contracts!(fresh());
 
+/// Waits up to 10 s for the store's caches to be live, or not; whether they became so.
+async fn caches_become(store: &PgStore, live: bool) -> bool {
+    for _ in 0..1000 {
+        if store.caches_live() == live {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn migrations_apply_once_under_concurrent_starts() {
     let Some(url) = pg_url() else { return };
@@ -186,18 +197,7 @@ async fn client_cache_turns_off_while_its_listener_is_down() {
     let url = fresh_schema(&url).await;
     let server = migrated(&url).await;
     server.start_caches();
-    let until = |want: bool| {
-        let s = server.clone();
-        async move {
-            for _ in 0..500 {
-                if s.caches_live() == want {
-                    return true;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-            false
-        }
-    };
+    let until = |want: bool| caches_become(&server, want);
     assert!(until(true).await, "the LISTEN connection never came up");
     let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
@@ -569,18 +569,7 @@ async fn caches_turn_off_while_their_listener_hears_nothing() {
         let server = server.clone();
         async move { server.jwt_access_revoked(&token(jti), 1_000).await.unwrap() }
     };
-    let until = |want: bool| {
-        let s = server.clone();
-        async move {
-            for _ in 0..1000 {
-                if s.caches_live() == want {
-                    return true;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-            false
-        }
-    };
+    let until = |want: bool| caches_become(&server, want);
     assert!(until(true).await, "the caches never came up");
     let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
