@@ -642,6 +642,36 @@ pub async fn refresh_token_rotates_once(store: Arc<dyn Store>) {
     };
     assert_eq!(stored, expected);
     assert_eq!(store.find_refresh_token(&first.hash, NOW).await.unwrap(), None);
+
+    // RFC 9449 §5: the successor of a token not yet bound is bound to the key asked for; a bound
+    // token's successor keeps its own key whatever is asked.
+    let key = TokenHash::of("client key");
+    let unbound = RefreshTokenRecord {
+        dpop_jkt: None,
+        ..refresh("rt3", "g3")
+    };
+    store.put_refresh_token(&unbound).await.unwrap();
+    let binding = Successor {
+        bind_to: Some(key),
+        ..successor_token("rt4")
+    };
+    let r = store
+        .rotate_refresh_token(&unbound.hash, binding, NOW, 0)
+        .await
+        .unwrap();
+    assert_eq!(r, Rotation::Rotated(Box::new(unbound.clone())));
+    let stored = live_refresh(&store, "rt4", NOW).await.unwrap();
+    assert_eq!(stored.dpop_jkt, binding.binding());
+    assert!(stored.dpop_jkt.is_some());
+    let other = Successor {
+        bind_to: Some(TokenHash::of("another key")),
+        ..successor_token("rt5")
+    };
+    store.rotate_refresh_token(&stored.hash, other, NOW, 0).await.unwrap();
+    assert_eq!(
+        live_refresh(&store, "rt5", NOW).await.unwrap().dpop_jkt,
+        binding.binding()
+    );
 }
 
 pub async fn rotated_refresh_token_reuse_is_reported(store: Arc<dyn Store>) {

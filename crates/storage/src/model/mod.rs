@@ -209,6 +209,13 @@ impl Successor {
             bind_to: None,
         }
     }
+
+    /// The thumbprint to bind the successor to, as stored (base64url), when the presented token
+    /// is not bound yet.
+    #[must_use]
+    pub fn binding(&self) -> Option<String> {
+        self.bind_to.map(|k| gatehouse_protocol::types::b64url(k.as_bytes()))
+    }
 }
 
 /// Outcome of [`crate::Tokens::rotate_refresh_token`].

@@ -117,10 +117,7 @@ pub(crate) async fn rotate_refresh_token(
             hash: next.hash,
             issued_at: now,
             expires_at: next.expires_at,
-            dpop_jkt: old
-                .dpop_jkt
-                .clone()
-                .or_else(|| next.bind_to.map(|k| gatehouse_protocol::types::b64url(k.as_bytes()))),
+            dpop_jkt: old.dpop_jkt.clone().or_else(|| next.binding()),
             ..old.clone()
         };
         db.exec(&sql::tokens::INSERT_REFRESH, &sql::tokens::refresh_params(&successor)?)

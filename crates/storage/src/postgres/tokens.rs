@@ -71,6 +71,16 @@ impl Tokens for PgStore {
         now: UnixTime,
         grace_seconds: u64,
     ) -> StoreResult<Rotation> {
+        // A live token, the common case, in one statement; anything else in the transaction that
+        // tells a retry from a replay.
+        let binding = successor.binding();
+        let params = values![hash, now, &successor.hash, successor.expires_at, binding.as_deref()];
+        if let Some(old) = self
+            .opt(&sql::tokens::ROTATE_LIVE, &params, decode::refresh_token)
+            .await?
+        {
+            return Ok(Rotation::Rotated(Box::new(old)));
+        }
         let rotation = in_tx!(self, |db| ops::rotate_refresh_token(
             db,
             hash,
