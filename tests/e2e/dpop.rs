@@ -200,7 +200,15 @@ async fn client_credentials_bind_and_introspection_shows_the_key() {
     assert_eq!(plain["token_type"], "Bearer");
     // A client registered with dpop_bound_access_tokens gets nothing without a proof.
     g.cli(&["client", "update", &service.id, "--dpop-bound-access-tokens", "true"]);
-    let res = token_request(&g, &service, &cc, &[]).await;
+    // On PostgreSQL the change reaches the server's client cache through NOTIFY, asynchronously.
+    let mut res = token_request(&g, &service, &cc, &[]).await;
+    for _ in 0..100 {
+        if res.status() == 400 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        res = token_request(&g, &service, &cc, &[]).await;
+    }
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_dpop_proof", "{body}");

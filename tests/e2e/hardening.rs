@@ -1106,6 +1106,25 @@ async fn a_scope_removed_from_a_client_is_not_refreshed() {
     let client = g.alice_and_client("ES256");
     let t = user_tokens(&g, &client, "openid email offline_access", &[]).await;
     g.cli(&["client", "update", &client.id, "--scope", "openid offline_access"]);
+    // On PostgreSQL the change reaches the server's client cache through NOTIFY, asynchronously:
+    // wait until an authorization request for the removed scope is refused (it changes nothing;
+    // a refresh would spend the token).
+    let (_, challenge) = pkce();
+    let asking = auth_url(&g.issuer, &client.id, "openid email", &challenge, &[]);
+    let mut refused = false;
+    for _ in 0..100 {
+        let res = http().get(&asking).send().await.unwrap();
+        let to = res.headers().get("location").and_then(|l| l.to_str().ok());
+        refused = to.is_some_and(|l| l.contains("error=invalid_scope"));
+        if refused {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        refused,
+        "the removed scope is still allowed at the authorization endpoint"
+    );
     let (status, body) = refresh(&g, &client, &s(&t["refresh_token"])).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "offline_access openid", "{body}");
