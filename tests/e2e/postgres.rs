@@ -161,9 +161,28 @@ async fn outage_answers_503_promptly_and_the_same_server_recovers() {
     }
     assert!(recovered, "the running server recovers once PostgreSQL is back");
     assert_eq!(ready(&g).await.unwrap().status(), 200);
-    let detail: Value = get_json(&format!("{}/health/detailed", g.issuer)).await;
+    let mut detail: Value = get_json(&format!("{}/health/detailed", g.issuer)).await;
     assert_eq!(detail["store"]["kind"], "postgres");
     assert!(detail["store"]["pool"]["max"].is_number(), "{detail}");
+    // The caches come back once the listener has reconnected and hears its heartbeat again; the
+    // report and the metrics say whether they are used.
+    for _ in 0..40 {
+        if detail["store"]["pool"]["caches_live"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        detail = get_json(&format!("{}/health/detailed", g.issuer)).await;
+    }
+    assert_eq!(detail["store"]["pool"]["caches_live"], true, "{detail}");
+    let notices = detail["notices"].to_string();
+    assert!(!notices.contains("cache listener"), "{notices}");
+    let metrics = reqwest::get(format!("{}/metrics", g.issuer))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("\ngatehouse_db_caches_live 1\n"), "{metrics}");
     assert!(
         detail["clock"]["skew_ms"].is_number(),
         "the database clock is compared: {detail}"

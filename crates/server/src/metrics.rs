@@ -53,6 +53,8 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
     /// `gatehouse_uptime_seconds` is derived from `process_start_time_seconds`; this marks start.
     pub started: IntGauge,
+    /// `gatehouse_db_caches_live`: 1 while PostgreSQL's caches are used (see `PoolStatus`).
+    pub caches_live: IntGauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -112,6 +114,12 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(Box::new(started.clone())).expect("unique metric");
+        let caches_live = IntGauge::new(
+            "gatehouse_db_caches_live",
+            "1 while client records and revocations are cached (the PostgreSQL cache listener hears its heartbeat), 0 while every request reads the database",
+        )
+        .expect("valid metric");
+        registry.register(Box::new(caches_live.clone())).expect("unique metric");
         let m = Self {
             http_requests: counter(
                 &registry,
@@ -219,6 +227,7 @@ impl Metrics {
                 &["version", "git_commit"],
             ),
             started,
+            caches_live,
             registry,
         };
         m.build_info

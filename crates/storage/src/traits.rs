@@ -361,6 +361,11 @@ pub struct PoolStatus {
     pub idle: usize,
     /// The most the pool opens.
     pub max: usize,
+    /// Whether client records and "not revoked" answers are cached: the cache listener hears its
+    /// own heartbeat, so every change made elsewhere reaches it. `false` means every request
+    /// reads the database (the listener is down, starting, or deaf, as behind PgBouncer in
+    /// transaction mode).
+    pub caches_live: bool,
 }
 
 /// Everything a server needs.

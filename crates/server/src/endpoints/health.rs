@@ -120,14 +120,18 @@ impl Findings {
             checks.push(check("store.clock", "warn", text, fixes::CLOCK));
             warnings.push(text.into());
         }
-        // Said, but not a degradation: it is the default, and the server works either way.
-        let notices = crate::seal::kek()
-            .is_none()
-            .then_some(
+        // Said, but not a degradation: the server works either way.
+        let notices = [
+            crate::seal::kek().is_none().then_some(
                 "signing keys and server secrets are stored unencrypted; set GATEHOUSE_SECRET_KEY to encrypt them at rest",
-            )
-            .into_iter()
-            .collect();
+            ),
+            pool.is_some_and(|p| !p.caches_live).then_some(
+                "client records and revocations are read from the database on every request: the cache listener does not hear its heartbeat (starting, reconnecting, or behind PgBouncer in transaction mode, where notifications never arrive: use session mode or connect directly)",
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         Self {
             problems,
             warnings,
@@ -158,7 +162,7 @@ fn report(state: &AppState, check: &StoreCheck, pool: Option<PoolStatus>) -> ser
             "kind": state.store.kind(),
             "reachable": check.reachable,
             "latency_ms": (check.latency.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
-            "pool": pool.map(|p| json!({ "size": p.size, "in_use": p.in_use, "idle": p.idle, "max": p.max })),
+            "pool": pool.map(|p| json!({ "size": p.size, "in_use": p.in_use, "idle": p.idle, "max": p.max, "caches_live": p.caches_live })),
             "migrations": { "applied": check.applied, "pending": check.pending },
         },
         "encryption_at_rest": {

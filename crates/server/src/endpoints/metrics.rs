@@ -26,6 +26,7 @@ pub async fn metrics(
             .set(i64::try_from(p.idle).unwrap_or(i64::MAX));
         g.with_label_values(&["max"])
             .set(i64::try_from(p.max).unwrap_or(i64::MAX));
+        METRICS.caches_live.set(i64::from(p.caches_live));
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

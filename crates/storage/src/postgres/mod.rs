@@ -230,6 +230,7 @@ impl PgStore {
             in_use: s.size.saturating_sub(s.available),
             idle: s.available,
             max: s.max_size,
+            caches_live: self.caches_live(),
         }
     }
 
