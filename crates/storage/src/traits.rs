@@ -361,10 +361,8 @@ pub struct PoolStatus {
     pub idle: usize,
     /// The most the pool opens.
     pub max: usize,
-    /// Whether client records and "not revoked" answers are cached: the cache listener hears its
-    /// own heartbeat, so every change made elsewhere reaches it. `false` means every request
-    /// reads the database (the listener is down, starting, or deaf, as behind PgBouncer in
-    /// transaction mode).
+    /// Client records and "not revoked" answers are cached (the cache listener hears its own
+    /// heartbeat); `false`: every request reads the database (see `postgres/cache.rs`).
     pub caches_live: bool,
 }
 

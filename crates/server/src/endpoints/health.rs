@@ -120,22 +120,10 @@ impl Findings {
             checks.push(check("store.clock", "warn", text, fixes::CLOCK));
             warnings.push(text.into());
         }
-        // Said, but not a degradation: the server works either way.
-        let notices = [
-            crate::seal::kek().is_none().then_some(
-                "signing keys and server secrets are stored unencrypted; set GATEHOUSE_SECRET_KEY to encrypt them at rest",
-            ),
-            pool.is_some_and(|p| !p.caches_live).then_some(
-                "client records and revocations are read from the database on every request: the cache listener does not hear its heartbeat (starting, reconnecting, or behind PgBouncer in transaction mode, where notifications never arrive: use session mode or connect directly)",
-            ),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
         Self {
             problems,
             warnings,
-            notices,
+            notices: notices(pool),
             checks,
         }
     }
@@ -149,6 +137,21 @@ impl Findings {
             "healthy"
         }
     }
+}
+
+/// What is said but is not a degradation: the server works either way.
+fn notices(pool: Option<PoolStatus>) -> Vec<&'static str> {
+    [
+        crate::seal::kek().is_none().then_some(
+            "signing keys and server secrets are stored unencrypted; set GATEHOUSE_SECRET_KEY to encrypt them at rest",
+        ),
+        pool.is_some_and(|p| !p.caches_live).then_some(
+            "client records and revocations are read from the database on every request: the cache listener does not hear its heartbeat (starting, reconnecting, or behind PgBouncer in transaction mode, where notifications never arrive: use session mode or connect directly)",
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The figures of `/health/detailed` (the caller adds the verdict and the clock).
