@@ -246,6 +246,11 @@ pub async fn seed<S: crate::Clients + crate::Users + ?Sized>(store: &S) {
     store.create_user(&user("u1", "alice")).await.unwrap();
 }
 
+/// A refresh token of client `app` and user `u1` in family `family` (the suite's own).
+pub fn refresh_record(value: &str, family: &str) -> RefreshTokenRecord {
+    refresh(value, family)
+}
+
 /// A JWT access token (never stored) of client `app` and user `u1`, of grant `grant-{jti}`.
 pub fn jwt_access(jti: &str) -> AccessTokenRecord {
     AccessTokenRecord {

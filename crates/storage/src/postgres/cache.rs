@@ -5,14 +5,16 @@
 //! (migration 15); a dedicated connection listens and drops the client named, or every "not
 //! revoked" answer, whichever process (CLI, another instance) made the change.
 //!
-//! The caches are used only while the listener provably hears: every [`HEARTBEAT`] it sends a
-//! NOTIFY through the pool, the way changes are written, on a channel of its own with a nonce of
-//! its own, and it must hear it back within two beats. PostgreSQL delivers notifications in the
-//! order their transactions committed, so hearing a beat means every change committed before it
-//! has been applied. A connection that is open but deaf (black-holed by the network, where TCP
-//! notices nothing for hours, or PgBouncer in transaction mode, which accepts LISTEN and never
-//! delivers) turns the caches off, emptied and bypassed, within two to three seconds, as does a
-//! connection that drops, until the listener hears again.
+//! The caches are used only while the listener provably hears. Every [`HEARTBEAT`] a second
+//! connection of its own (not the pool, where a beat would queue behind requests under load)
+//! sends a NOTIFY on a channel only this listener listens to, and the listener must hear it back
+//! within two beats. PostgreSQL delivers notifications in the order their transactions committed,
+//! so hearing a beat means every change committed before it has been applied. A listener that is
+//! open but deaf (black-holed by the network, where TCP notices nothing for hours, or behind
+//! PgBouncer in transaction mode, which accepts LISTEN and never delivers) turns the caches off,
+//! emptied and bypassed, two to three seconds after the last beat it heard; after [`GIVE_UP`]
+//! beats unheard both connections are replaced. A connection that drops turns them off at once.
+//! They come back when a beat is heard again.
 
 use crate::cache::{ClientCache, RevocationCache};
 use std::sync::Arc;
@@ -22,10 +24,10 @@ use std::time::Duration;
 pub const CLIENTS: &str = "gatehouse_clients";
 /// The channel the revocation triggers notify.
 pub const REVOCATIONS: &str = "gatehouse_revocations";
-/// The channel listeners send their heartbeats on (payload: their nonce, a colon, the beat's number).
-pub const BEATS: &str = "gatehouse_heartbeat";
 /// How often a listener sends its heartbeat; one not heard two beats later turns the caches off.
-pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(1);
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Beats unheard after which the listener reconnects.
+const GIVE_UP: u64 = 10;
 
 /// The caches one listening connection keeps.
 #[derive(Clone, Default)]
@@ -41,74 +43,56 @@ impl Caches {
     }
 }
 
-/// Opens the listening connection, with or without TLS as the pool does, and sends heartbeats
-/// through the pool.
+/// Opens the listening connection and the one that sends its heartbeats, with or without TLS as
+/// the pool does.
 pub struct Connector {
-    pub config: tokio_postgres::Config,
-    pub tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
-    pub pool: deadpool_postgres::Pool,
+    listening: tokio_postgres::Config,
+    beating: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
 impl Connector {
-    /// A connector for the pool's `config`, named as its connections are, followed by " listener".
-    pub fn new(
-        mut config: tokio_postgres::Config,
-        tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
-        pool: deadpool_postgres::Pool,
-    ) -> Self {
-        config.application_name(format!(
-            "{} listener",
-            config.get_application_name().unwrap_or_default()
-        ));
-        Self { config, tls, pool }
+    /// A connector for the pool's `config`, its connections named as the pool's are, followed by
+    /// " listener" and " heartbeat".
+    pub fn new(config: tokio_postgres::Config, tls: Option<tokio_postgres_rustls::MakeRustlsConnect>) -> Self {
+        let named = |suffix: &str| {
+            let mut c = config.clone();
+            c.application_name(format!(
+                "{} {suffix}",
+                config.get_application_name().unwrap_or_default()
+            ));
+            c
+        };
+        Self {
+            listening: named("listener"),
+            beating: named("heartbeat"),
+            tls,
+        }
     }
 
-    /// Connects and starts delivering notifications: changes to `caches`, heartbeats (theirs
-    /// and other instances') to the receiver. The handle ends with the connection.
-    async fn connect(&self, caches: &Caches) -> Result<Connection, tokio_postgres::Error> {
-        let (beats, heard) = tokio::sync::mpsc::unbounded_channel();
-        let (client, pump) = match &self.tls {
+    /// Connects and starts delivering notifications: changes to `caches`, anything else (the
+    /// beats of the one channel the listener listens to besides) to `beats`. The handle ends with
+    /// the connection.
+    async fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+        caches: &Caches,
+        beats: tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error> {
+        Ok(match &self.tls {
             None => {
-                let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
+                let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
                 (client, pump(connection, caches.clone(), beats))
             }
             Some(tls) => {
-                let (client, connection) = self.config.connect(tls.clone()).await?;
+                let (client, connection) = config.connect(tls.clone()).await?;
                 (client, pump(connection, caches.clone(), beats))
             }
-        };
-        Ok(Connection { client, pump, heard })
-    }
-
-    /// Sends beat `n` of `nonce` through the pool, without waiting for it (a beat that cannot be
-    /// sent is a beat not heard).
-    fn beat(&self, nonce: &str, n: u64) {
-        let pool = self.pool.clone();
-        let payload = format!("{nonce}:{n}");
-        tokio::spawn(async move {
-            let sent = match pool.get().await {
-                Ok(c) => c
-                    .execute("SELECT pg_notify($1, $2)", &[&BEATS, &payload])
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            if let Err(e) = sent {
-                tracing::debug!(error = %e, "cannot send the cache heartbeat");
-            }
-        });
+        })
     }
 }
 
-/// One listening connection: its client, the task driving it, and the heartbeats it hears.
-struct Connection {
-    client: tokio_postgres::Client,
-    pump: tokio::task::JoinHandle<()>,
-    heard: tokio::sync::mpsc::UnboundedReceiver<String>,
-}
-
-/// Drives the connection (it must be polled for queries to run too), applies changes and passes
+/// Drives a connection (it must be polled for queries to run too), applies changes and passes
 /// heartbeats on.
 fn pump<S, T>(
     mut connection: tokio_postgres::Connection<S, T>,
@@ -136,10 +120,23 @@ where
     })
 }
 
+/// A heartbeat channel no other listener uses: 64 random bits (std's per-process hash keys) and
+/// a per-process count, so neither another instance nor an earlier connection shares it.
+fn beat_channel() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let random = std::hash::RandomState::new().build_hasher().finish();
+    format!(
+        "gatehouse_heartbeat_{random:016x}_{}",
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// Whether the caches may be used, judged by the heartbeats of one connection.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Hearing {
-    /// The last beat sent, and the highest of ours heard back.
+    /// The last beat sent, and the highest heard back.
     sent: u64,
     heard: u64,
     /// `None` until the first beat is heard or missed.
@@ -147,10 +144,11 @@ struct Hearing {
 }
 
 impl Hearing {
-    /// A beat of ours came back: the caches may be used once the last one sent is heard.
+    /// A beat came back: the caches may be used while at most the last one sent is on its way
+    /// (they are emptied when they turn on, so what was missed before does not matter).
     fn heard(&mut self, n: u64) -> Option<bool> {
         self.heard = self.heard.max(n);
-        (self.live != Some(true) && self.heard == self.sent).then(|| {
+        (self.live != Some(true) && self.heard + 1 >= self.sent).then(|| {
             self.live = Some(true);
             true
         })
@@ -166,6 +164,11 @@ impl Hearing {
         });
         self.sent += 1;
         (self.sent, change)
+    }
+
+    /// So many beats went unheard that the connections are better replaced.
+    fn given_up(&self) -> bool {
+        self.heard + GIVE_UP < self.sent
     }
 }
 
@@ -187,62 +190,112 @@ fn turn(caches: &Caches, live: Option<bool>) {
     }
 }
 
-/// Listens on one connection until it ends, turning the caches on and off by its heartbeats.
-async fn hear(caches: &Caches, connector: &Connector, mut connection: Connection, nonce: &str) {
-    let mut hearing = Hearing::default();
-    let mut ticks = tokio::time::interval(HEARTBEAT);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = &mut connection.pump => return,
-            Some(payload) = connection.heard.recv() => {
-                let ours = payload.strip_prefix(nonce).and_then(|n| n.strip_prefix(':'));
-                if let Some(n) = ours.and_then(|n| n.parse().ok()) {
-                    turn(caches, hearing.heard(n));
-                }
+/// One listening connection and the one that sends its beats, each with the task driving it.
+struct Hearer {
+    /// Kept: the connection ends when its client is dropped.
+    _listening: tokio_postgres::Client,
+    listener: tokio::task::JoinHandle<()>,
+    sender: Arc<tokio_postgres::Client>,
+    notify: tokio_postgres::Statement,
+    sending: tokio::task::JoinHandle<()>,
+    heard: tokio::sync::mpsc::UnboundedReceiver<String>,
+    channel: String,
+}
+
+impl Hearer {
+    /// Opens both connections and listens; `None` when that fails (a failed LISTEN is said).
+    async fn open(caches: &Caches, connector: &Connector) -> Option<Self> {
+        let (beats, heard) = tokio::sync::mpsc::unbounded_channel();
+        let connected = async {
+            let (listening, listener) = connector.connect(&connector.listening, caches, beats.clone()).await?;
+            let (sender, sending) = connector.connect(&connector.beating, caches, beats).await?;
+            Ok::<_, tokio_postgres::Error>((listening, listener, sender, sending))
+        };
+        let (listening, listener, sender, sending) = match connected.await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "cache listener cannot connect; retrying");
+                return None;
             }
-            _ = ticks.tick() => {
-                let (n, change) = hearing.tick();
-                turn(caches, change);
-                connector.beat(nonce, n);
+        };
+        let channel = beat_channel();
+        let listened = listening
+            .batch_execute(&format!("LISTEN {CLIENTS}; LISTEN {REVOCATIONS}; LISTEN {channel}"))
+            .await;
+        let prepared = match listened {
+            Ok(()) => sender.prepare("SELECT pg_notify($1, $2)").await,
+            Err(e) => Err(e),
+        };
+        match prepared {
+            Ok(notify) => Some(Self {
+                _listening: listening,
+                listener,
+                sender: Arc::new(sender),
+                notify,
+                sending,
+                heard,
+                channel,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "LISTEN failed; client records and revocations are read on every request");
+                listener.abort();
+                sending.abort();
+                None
             }
         }
     }
-}
 
-/// Keeps a LISTEN connection open for as long as the process runs, reconnecting after failures.
-pub async fn listen(caches: Caches, connector: Connector) {
-    loop {
-        match connector.connect(&caches).await {
-            Ok(connection) => {
-                // The nonce tells this connection's beats from other instances' and earlier ones'.
-                let listened = connection
-                    .client
-                    .simple_query(&format!(
-                        "LISTEN {CLIENTS}; LISTEN {REVOCATIONS}; LISTEN {BEATS}; SELECT gen_random_uuid()::text"
-                    ))
-                    .await;
-                let nonce = listened.as_ref().ok().and_then(|messages| {
-                    messages.iter().find_map(|m| match m {
-                        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-                        _ => None,
-                    })
-                });
-                match (listened, nonce) {
-                    (Ok(_), Some(nonce)) => hear(&caches, &connector, connection, &nonce).await,
-                    (listened, _) => {
-                        let e = listened.err().map(|e| e.to_string()).unwrap_or_default();
-                        tracing::warn!(error = %e, "LISTEN failed; client records and revocations are read on every request");
-                        connection.pump.abort();
+    /// Sends beat `n` without waiting for it (a beat that cannot be sent is a beat not heard).
+    fn beat(&self, n: u64) {
+        let (sender, notify, channel) = (Arc::clone(&self.sender), self.notify.clone(), self.channel.clone());
+        tokio::spawn(async move {
+            let sent = sender.execute(&notify, &[&channel, &n.to_string()]).await;
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "cannot send the cache heartbeat");
+            }
+        });
+    }
+
+    /// Turns the caches on and off by the heartbeats until a connection ends or the listener has
+    /// not heard for [`GIVE_UP`] beats.
+    async fn hear(mut self, caches: &Caches) {
+        let mut hearing = Hearing::default();
+        let mut ticks = tokio::time::interval(HEARTBEAT);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            // Beats already in count before a tick that was due during a stall.
+            tokio::select! {
+                biased;
+                _ = &mut self.listener => break,
+                _ = &mut self.sending => break,
+                Some(payload) = self.heard.recv() => {
+                    if let Ok(n) = payload.parse() {
+                        turn(caches, hearing.heard(n));
                     }
                 }
-                caches.reset(false);
-            }
-            Err(e) => {
-                caches.reset(false);
-                tracing::debug!(error = %e, "cache listener cannot connect; retrying");
+                _ = ticks.tick() => {
+                    let (n, change) = hearing.tick();
+                    turn(caches, change);
+                    if hearing.given_up() {
+                        tracing::warn!("the cache listener has not heard its heartbeat for {GIVE_UP} s; reconnecting");
+                        break;
+                    }
+                    self.beat(n);
+                }
             }
         }
+        self.listener.abort();
+        self.sending.abort();
+    }
+}
+
+/// Keeps a listener for as long as the process runs, reconnecting after failures.
+pub async fn listen(caches: Caches, connector: Connector) {
+    loop {
+        if let Some(hearer) = Hearer::open(&caches, &connector).await {
+            hearer.hear(&caches).await;
+        }
+        caches.reset(false);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
@@ -266,8 +319,9 @@ mod tests {
             "beat 3, sent two beats ago, never came back"
         );
         assert_eq!(h.tick(), (6, None), "said once");
-        assert_eq!(h.heard(5), None, "an old beat is not enough to come back");
-        assert_eq!(h.heard(6), Some(true));
+        assert_eq!(h.heard(4), None, "an old beat is not enough to come back");
+        assert_eq!(h.heard(5), Some(true), "the beat before the last one sent is");
+        assert_eq!(h.heard(6), None);
     }
 
     #[test]
@@ -277,5 +331,11 @@ mod tests {
         assert_eq!(h.tick(), (2, None));
         assert_eq!(h.tick(), (3, Some(false)));
         assert_eq!(h.tick(), (4, None));
+        for n in 5..=10 {
+            assert_eq!(h.tick(), (n, None));
+            assert!(!h.given_up(), "beat {n}");
+        }
+        h.tick();
+        assert!(h.given_up(), "ten beats unheard: reconnect");
     }
 }

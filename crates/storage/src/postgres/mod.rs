@@ -171,7 +171,7 @@ impl PgStore {
         };
         let listener_config = config.clone();
         let pool = build_pool(config, connector.clone(), settings.pool_max, settings.pool_timeout)?;
-        let listener = cache::Connector::new(listener_config, connector.clone(), pool.clone());
+        let listener = cache::Connector::new(listener_config, connector.clone());
         let fast_pool = build_pool(
             fast_config,
             connector,

@@ -75,11 +75,15 @@ impl Tokens for PgStore {
         // tells a retry from a replay.
         let binding = successor.binding();
         let params = values![hash, now, &successor.hash, successor.expires_at, binding.as_deref()];
-        if let Some(old) = self
+        match self
             .opt(&sql::tokens::ROTATE_LIVE, &params, decode::refresh_token)
-            .await?
+            .await
         {
-            return Ok(Rotation::Rotated(Box::new(old)));
+            Ok(Some(old)) => return Ok(Rotation::Rotated(Box::new(old))),
+            // A deadlock (with a client being deleted, say) is settled by the transaction below,
+            // which retries.
+            Err(e) if !super::lost_a_race(&e) => return Err(e),
+            _ => {}
         }
         let rotation = in_tx!(self, |db| ops::rotate_refresh_token(
             db,
