@@ -242,14 +242,7 @@ async fn with_nonces_on_the_retry_succeeds_on_another_instance_and_a_proof_count
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     // One proof raced at two instances of one deployment (one issuer, as behind a load balancer)
     // is accepted once.
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2) = two_ports();
     let issuer = format!("http://127.0.0.1:{p1}");
     let one = Gatehouse::start_with(
         &first.store,

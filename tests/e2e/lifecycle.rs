@@ -430,14 +430,7 @@ async fn jwt_access_tokens_are_not_stored_and_end_with_their_grant_user_or_clien
 async fn a_jwt_revoked_at_one_instance_is_inactive_at_the_other() {
     let dir = tempfile::tempdir().unwrap();
     let store = StoreEnv::fresh(dir.path());
-    let port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (p1, p2) = (port(), port());
+    let (p1, p2) = two_ports();
     let issuer = format!("http://127.0.0.1:{p1}");
     let start = |p: u16| {
         Gatehouse::start_with(

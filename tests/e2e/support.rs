@@ -813,3 +813,12 @@ pub fn test_tls(host: &str, not_after: (i32, u8, u8), ca_file: &Path) -> tokio_r
         .unwrap();
     tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
 }
+
+/// Two free loopback ports, for two instances of one deployment. Both are held until both are
+/// picked: a port picked and released can be handed out again at once (two instances were given
+/// the same port, and the second could not start).
+pub fn two_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
+}
