@@ -63,6 +63,23 @@ async fn fresh() -> Option<Arc<dyn Store>> {
 
 gatehouse_storage::all_contracts!(fresh());
 
+/// Two stores on `url`: one as the CLI is (migrated and seeded), one as a server is (its caches
+/// started).
+async fn cli_and_server(url: &str) -> (PgStore, PgStore) {
+    let cli = migrated(url).await;
+    let server = PgStore::connect(&PgSettings::new(url)).unwrap();
+    server.start_caches();
+    gatehouse_storage::conformance::seed(&cli).await;
+    (cli, server)
+}
+
+/// Whether `server` answers that the suite's JWT access token `jti` is revoked.
+async fn revoked_at(server: &PgStore, jti: &str) -> bool {
+    use gatehouse_storage::Tokens;
+    let token = gatehouse_storage::conformance::jwt_access(jti);
+    server.jwt_access_revoked(&token, 1_000).await.unwrap()
+}
+
 /// Waits up to 10 s for the store's caches to be live, or not; whether they became so.
 async fn caches_become(store: &PgStore, live: bool) -> bool {
     for _ in 0..1000 {
@@ -363,15 +380,9 @@ async fn revocations_by_another_process_reach_the_cache() {
     use gatehouse_storage::{Logouts, SessionEnd, Tokens};
     let Some(url) = pg_url() else { return };
     let url = fresh_schema(&url).await;
-    let cli = migrated(&url).await;
-    let server = PgStore::connect(&PgSettings::new(url.clone())).unwrap();
-    server.start_caches();
-    gatehouse_storage::conformance::seed(&cli).await;
+    let (cli, server) = cli_and_server(&url).await;
     let token = gatehouse_storage::conformance::jwt_access;
-    let revoked = |jti: &'static str| {
-        let server = server.clone();
-        async move { server.jwt_access_revoked(&token(jti), 1_000).await.unwrap() }
-    };
+    let revoked = |jti: &'static str| revoked_at(&server, jti);
     // Polls until the server's answer is `want`, for up to 5 s (a notification takes milliseconds).
     let until = |jti: &'static str, want: bool| async move {
         for _ in 0..500 {
@@ -563,15 +574,8 @@ async fn caches_turn_off_while_their_listener_hears_nothing() {
     use gatehouse_storage::Tokens;
     let Some(url) = pg_url() else { return };
     let (url, app) = named(&fresh_schema(&url).await);
-    let cli = migrated(&url).await;
-    let server = PgStore::connect(&PgSettings::new(url.clone())).unwrap();
-    server.start_caches();
-    gatehouse_storage::conformance::seed(&cli).await;
-    let token = gatehouse_storage::conformance::jwt_access;
-    let revoked = |jti: &'static str| {
-        let server = server.clone();
-        async move { server.jwt_access_revoked(&token(jti), 1_000).await.unwrap() }
-    };
+    let (cli, server) = cli_and_server(&url).await;
+    let revoked = |jti: &'static str| revoked_at(&server, jti);
     let until = |want: bool| caches_become(&server, want);
     assert!(until(true).await, "the caches never came up");
     let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
