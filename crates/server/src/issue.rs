@@ -1,19 +1,19 @@
 //! Minting tokens: opaque access and refresh tokens (stored by hash) and signed ID tokens.
 //! Failures come back as [`IssueError`]; the endpoint maps them to protocol errors.
 
-use crate::random::{ordered_token, random_token};
+use crate::random::random_token;
 use crate::state::AppState;
 use gatehouse_protocol::claims::{ClaimsRequest, at_hash, released_claims};
 use gatehouse_protocol::grant::client_credentials::ClientCredentialsGrant;
-use gatehouse_protocol::types::{
-    AccessTokenFormat, BuiltinScope, ClientKind, GrantType, ScopeSet, TokenHash, UnixTime, b64url,
-};
-use gatehouse_storage::{AccessTokenRecord, ClientRecord, RefreshTokenRecord, StoreError, UserRecord};
+use gatehouse_protocol::types::{BuiltinScope, ClientKind, GrantType, ScopeSet, TokenHash, UnixTime, b64url};
+use gatehouse_storage::{ClientRecord, RefreshTokenRecord, StoreError, UserRecord};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 
+mod access;
 mod access_jwt;
+pub use access::{MintedAccess, mint_access};
 use access_jwt::jwt_access_token;
 pub use access_jwt::{Audience, find_access_token, revoke_access_token};
 
@@ -91,9 +91,18 @@ pub struct UserGrant<'a> {
     pub dpop_jkt: Option<&'a str>,
 }
 
+/// Tokens a refresh-token rotation stored: the successor, and the access token when the
+/// rotation stored it in the same write.
+pub struct Rotated {
+    /// The successor's value.
+    pub refresh_token: String,
+    /// The access token as sent, when stored with the successor.
+    pub access_token: Option<String>,
+}
+
 /// Issues a complete response for a user grant: access token, refresh token when allowed, ID
-/// token when `openid` is in scope. `refresh` is a refresh token already stored by the caller
-/// (rotation); otherwise a new one is minted when the scope and client allow it.
+/// token when `openid` is in scope. `rotated` holds tokens a rotation already stored; otherwise
+/// an access token, and a refresh token when the scope and client allow it, are minted.
 ///
 /// # Errors
 /// Store or signing failures.
@@ -102,10 +111,18 @@ pub async fn user_tokens(
     client: &ClientRecord,
     scope: &ScopeSet,
     grant: &UserGrant<'_>,
-    refresh: Option<String>,
+    rotated: Option<Rotated>,
     now: UnixTime,
 ) -> Result<TokenResponse, IssueError> {
-    let access_token = access_token(state, client, scope, grant.audience, Some(grant), grant.dpop_jkt, now).await?;
+    let (refresh, access) = rotated.map_or((None, None), |r| (Some(r.refresh_token), r.access_token));
+    let access_token = match access {
+        Some(a) => a,
+        None => {
+            mint_access(state, client, scope, grant.audience, Some(grant), grant.dpop_jkt, now)
+                .issue(state)
+                .await?
+        }
+    };
     let refresh_token = match refresh {
         Some(r) => Some(r),
         None if wants_refresh(client, scope, grant.session_id.is_some()) => {
@@ -138,7 +155,9 @@ pub async fn client_tokens(
     dpop_jkt: Option<&str>,
     now: UnixTime,
 ) -> Result<TokenResponse, IssueError> {
-    let access_token = access_token(state, client, &grant.scope, &grant.audience, None, dpop_jkt, now).await?;
+    let access_token = mint_access(state, client, &grant.scope, &grant.audience, None, dpop_jkt, now)
+        .issue(state)
+        .await?;
     Ok(TokenResponse::new(
         state,
         access_token,
@@ -241,45 +260,6 @@ pub fn refresh_record(
             .map(str::to_owned),
     };
     (value, record)
-}
-
-/// Mints an access token: opaque (256 random bits), stored by hash; or an RFC 9068 JWT, not stored
-/// at all (see `access_jwt.rs`), as the client is registered.
-///
-/// # Errors
-/// Store or signing failures.
-pub async fn access_token(
-    state: &AppState,
-    client: &ClientRecord,
-    scope: &ScopeSet,
-    audience: &[String],
-    grant: Option<&UserGrant<'_>>,
-    dpop_jkt: Option<&str>,
-    now: UnixTime,
-) -> Result<String, IssueError> {
-    // The opaque value, or the JWT's `jti`: either way the hash is the storage key.
-    let id = ordered_token();
-    let record = AccessTokenRecord {
-        hash: TokenHash::ordered(&id),
-        client_id: client.id.clone(),
-        grant_id: grant.map(|g| g.grant_id.to_owned()),
-        subject: grant.map(|g| g.user.id.clone()),
-        scope: scope.clone(),
-        claims: grant.map(|g| g.claims.clone()).unwrap_or_default(),
-        auth_time: grant.map(|g| g.auth_time),
-        issued_at: now,
-        expires_at: now.plus(state.config.access_token_ttl.as_secs()),
-        audience: audience.to_vec(),
-        format: client.access_token_format,
-        dpop_jkt: dpop_jkt.map(str::to_owned),
-    };
-    match client.access_token_format {
-        AccessTokenFormat::Opaque => {
-            state.store.put_access_token(&record).await?;
-            Ok(id)
-        }
-        AccessTokenFormat::Jwt => jwt_access_token(state, &record, &id),
-    }
 }
 
 /// Signs an ID token with the client's algorithm (OIDC Core §2, §3.1.3.6).

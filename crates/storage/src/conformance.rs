@@ -50,6 +50,7 @@ macro_rules! all_contracts {
             concurrent_access_token_inserts_fail_alone,
             jwt_access_tokens_are_revoked_by_what_is_recorded,
             refresh_token_rotates_once,
+            a_rotation_stores_the_access_token_issued_with_it,
             rotated_refresh_token_reuse_is_reported,
             concurrent_refreshes_give_exactly_one_successor,
             contended_refresh_replays_never_fail,
@@ -205,6 +206,7 @@ fn successor_token(value: &str) -> Successor {
         hash: TokenHash::of(value),
         expires_at: NOW.plus(3600),
         bind_to: None,
+        access_token: None,
     }
 }
 
@@ -635,7 +637,10 @@ pub async fn refresh_token_rotates_once(store: Arc<dyn Store>) {
     let first = refresh("rt1", "g1");
     store.put_refresh_token(&first).await.unwrap();
     let next = successor_token("rt2");
-    let r = store.rotate_refresh_token(&first.hash, next, NOW, 0).await.unwrap();
+    let r = store
+        .rotate_refresh_token(&first.hash, next.clone(), NOW, 0)
+        .await
+        .unwrap();
     assert_eq!(r, Rotation::Rotated(Box::new(first.clone())));
     // The successor continues the grant: all of the presented token but its hash and lifetimes.
     let stored = store.find_refresh_token(&next.hash, NOW).await.unwrap().unwrap();
@@ -661,7 +666,7 @@ pub async fn refresh_token_rotates_once(store: Arc<dyn Store>) {
         ..successor_token("rt4")
     };
     let r = store
-        .rotate_refresh_token(&unbound.hash, binding, NOW, 0)
+        .rotate_refresh_token(&unbound.hash, binding.clone(), NOW, 0)
         .await
         .unwrap();
     assert_eq!(r, Rotation::Rotated(Box::new(unbound.clone())));
@@ -677,6 +682,46 @@ pub async fn refresh_token_rotates_once(store: Arc<dyn Store>) {
         live_refresh(&store, "rt5", NOW).await.unwrap().dpop_jkt,
         binding.binding()
     );
+}
+
+/// The access token a refresh issues is stored in the rotation's own write, and only when the
+/// token was live: a replay, a retry within the grace period or an unknown token stores nothing.
+pub async fn a_rotation_stores_the_access_token_issued_with_it(store: Arc<dyn Store>) {
+    seeded(&store).await;
+    store.put_refresh_token(&refresh("rt1", "g1")).await.unwrap();
+    let with = |next: &str, at: &str| Successor {
+        access_token: Some(access(at, "app", Some("g1"), NOW.plus(60))),
+        ..successor_token(next)
+    };
+    let r = store
+        .rotate_refresh_token(&TokenHash::of("rt1"), with("rt2", "at1"), NOW, 10)
+        .await
+        .unwrap();
+    assert!(matches!(r, Rotation::Rotated(_)), "{r:?}");
+    let stored = live_access(&store, "at1", NOW).await;
+    assert_eq!(stored, Some(access("at1", "app", Some("g1"), NOW.plus(60))));
+    // A retry within the grace period gets the successor back and stores no access token.
+    let r = store
+        .rotate_refresh_token(&TokenHash::of("rt1"), with("rt2", "at2"), NOW.plus(1), 10)
+        .await
+        .unwrap();
+    assert!(matches!(r, Rotation::Retried(_)), "{r:?}");
+    assert_eq!(live_access(&store, "at2", NOW.plus(1)).await, None);
+    // A replay after the grace period revokes the family, the access token stored with the
+    // rotation included, and stores none.
+    let r = store
+        .rotate_refresh_token(&TokenHash::of("rt1"), with("rt3", "at3"), NOW.plus(20), 10)
+        .await
+        .unwrap();
+    assert!(matches!(r, Rotation::Reused { .. }), "{r:?}");
+    assert_eq!(live_access(&store, "at3", NOW.plus(20)).await, None);
+    assert_eq!(live_access(&store, "at1", NOW.plus(20)).await, None);
+    let r = store
+        .rotate_refresh_token(&TokenHash::of("nope"), with("rt4", "at4"), NOW, 10)
+        .await
+        .unwrap();
+    assert_eq!(r, Rotation::NotFound);
+    assert_eq!(live_access(&store, "at4", NOW).await, None);
 }
 
 pub async fn rotated_refresh_token_reuse_is_reported(store: Arc<dyn Store>) {

@@ -660,6 +660,7 @@ async fn caches_stay_on_while_every_pooled_connection_is_busy() {
                 hash: TokenHash::of(&format!("next{i}")),
                 expires_at: token.expires_at,
                 bind_to: None,
+                access_token: None,
             };
             let hash = token.hash;
             tokio::spawn(async move { server.rotate_refresh_token(&hash, next, token.issued_at, 0).await })

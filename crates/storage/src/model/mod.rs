@@ -187,7 +187,7 @@ pub struct RefreshTokenRecord {
 /// What a rotation varies in the successor of a refresh token; the store copies the rest (family,
 /// client, subject, scope, claims, auth time, session, resources, family expiry) from the presented
 /// token, and the successor is issued at the rotation's `now`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Successor {
     /// SHA-256 of the successor's value.
     pub hash: TokenHash,
@@ -197,6 +197,10 @@ pub struct Successor {
     /// client that started using DPoP, RFC 9449 §5): the 32 bytes of its RFC 7638 thumbprint. A
     /// bound token's successor keeps its key whatever this says.
     pub bind_to: Option<TokenHash>,
+    /// The access token issued with the successor, stored in the rotation's own write (one
+    /// commit for both) when, and only when, the rotation reports [`Rotation::Rotated`]. `None`
+    /// for a JWT access token (never stored) or when the caller stores its own.
+    pub access_token: Option<AccessTokenRecord>,
 }
 
 impl Successor {
@@ -207,6 +211,7 @@ impl Successor {
             hash: record.hash,
             expires_at: record.expires_at,
             bind_to: None,
+            access_token: None,
         }
     }
 

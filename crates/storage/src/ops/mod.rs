@@ -98,7 +98,7 @@ fn rotated(r: &dyn Cols) -> StoreResult<(String, String, i64, Option<Vec<u8>>)> 
 pub(crate) async fn rotate_refresh_token(
     db: &impl Db,
     hash: &TokenHash,
-    next: Successor,
+    next: &Successor,
     now: UnixTime,
     grace_seconds: u64,
 ) -> StoreResult<Rotation> {
@@ -122,6 +122,10 @@ pub(crate) async fn rotate_refresh_token(
         };
         db.exec(&sql::tokens::INSERT_REFRESH, &sql::tokens::refresh_params(&successor)?)
             .await?;
+        if let Some(access) = &next.access_token {
+            db.exec(&sql::tokens::INSERT_ACCESS, &sql::tokens::access_params(access)?)
+                .await?;
+        }
         return Ok(Rotation::Rotated(Box::new(old)));
     }
     let Some((family_id, client_id, rotated_at, rotated_to)) =

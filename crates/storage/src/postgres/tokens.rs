@@ -74,11 +74,18 @@ impl Tokens for PgStore {
         // A live token, the common case, in one statement; anything else in the transaction that
         // tells a retry from a replay.
         let binding = successor.binding();
-        let params = values![hash, now, &successor.hash, successor.expires_at, binding.as_deref()];
-        match self
-            .opt(&sql::tokens::ROTATE_LIVE, &params, decode::refresh_token)
-            .await
-        {
+        let rotation = values![hash, now, &successor.hash, successor.expires_at, binding.as_deref()];
+        let (statement, params) = match &successor.access_token {
+            None => (&sql::tokens::ROTATE_LIVE, rotation.to_vec()),
+            Some(access) => {
+                let issued = sql::tokens::access_params(access)?;
+                (
+                    &sql::tokens::ROTATE_LIVE_ISSUING,
+                    rotation.into_iter().chain(issued).collect(),
+                )
+            }
+        };
+        match self.opt(statement, &params, decode::refresh_token).await {
             Ok(Some(old)) => return Ok(Rotation::Rotated(Box::new(old))),
             // A deadlock (with a client being deleted, say) is settled by the transaction below,
             // which retries.
@@ -88,7 +95,7 @@ impl Tokens for PgStore {
         let rotation = in_tx!(self, |db| ops::rotate_refresh_token(
             db,
             hash,
-            successor,
+            &successor,
             now,
             grace_seconds
         ))?;

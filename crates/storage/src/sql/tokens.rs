@@ -96,28 +96,45 @@ macro_rules! rotate {
 /// commits and finds the token rotated.
 pub(crate) static ROTATE: Sql = Sql::new(concat!(rotate!(), refresh_cols!()));
 /// PostgreSQL: the rotation of a live token in one statement, `(hash, now, successor_hash,
-/// successor_expires_at, bind_to)`: [`ROTATE`] and the insert of its successor, which continues
-/// the grant (everything of the rotated token but its value and lifetime; bound to `bind_to`, a
-/// JWK thumbprint, when the rotated token was not bound), as `ops::rotate_refresh_token` builds
-/// it. One round trip and no transaction instead of five; the row lock is held for the statement
-/// only. A token that is not live gets nothing back, and the transaction of
-/// `ops::rotate_refresh_token` then tells a retry from a replay. The conformance suite checks
-/// the successor on both stores.
-pub(crate) static ROTATE_LIVE: Sql = Sql::per_backend(
-    "SELECT 'PostgreSQL only'",
-    concat!(
-        "WITH old AS (",
-        rotate!(),
-        refresh_cols!(),
-        "), successor AS (INSERT INTO refresh_tokens (",
-        refresh_cols!(),
-        ") SELECT ?3, family_id, client_id, subject, scope, claims, auth_time, session_id, ?2,
-                  CAST(?4 AS BIGINT), audience, family_expires_at, COALESCE(dpop_jkt, ?5)
-           FROM old)
-         SELECT ",
-        refresh_cols!(),
-        " FROM old"
-    ),
+/// successor_expires_at, bind_to)`, then any further parts: [`ROTATE`] and the insert of its
+/// successor, which continues the grant (everything of the rotated token but its value and
+/// lifetime; bound to `bind_to`, a JWK thumbprint, when the rotated token was not bound), as
+/// `ops::rotate_refresh_token` builds it. One round trip and no transaction instead of five; the
+/// row lock is held for the statement only. A token that is not live gets nothing back (and
+/// nothing is written), and the transaction of `ops::rotate_refresh_token` then tells a retry from
+/// a replay. The conformance suite checks the successor on both stores.
+macro_rules! rotate_live {
+    ($($part:expr),*) => {
+        Sql::per_backend(
+            "SELECT 'PostgreSQL only'",
+            concat!(
+                "WITH old AS (",
+                rotate!(),
+                refresh_cols!(),
+                "), successor AS (INSERT INTO refresh_tokens (",
+                refresh_cols!(),
+                ") SELECT ?3, family_id, client_id, subject, scope, claims, auth_time, session_id, ?2,
+                          CAST(?4 AS BIGINT), audience, family_expires_at, COALESCE(dpop_jkt, ?5)
+                   FROM old)",
+                $($part,)*
+                " SELECT ",
+                refresh_cols!(),
+                " FROM old"
+            ),
+        )
+    };
+}
+/// [`rotate_live!`]: the rotation alone.
+pub(crate) static ROTATE_LIVE: Sql = rotate_live!();
+/// [`rotate_live!`] that also stores the access token issued with the successor, parameters 6 to
+/// 17 as [`access_params`]: written only when the token was live, in the same commit.
+pub(crate) static ROTATE_LIVE_ISSUING: Sql = rotate_live!(
+    ", issued AS (INSERT INTO access_tokens (",
+    access_cols!(),
+    ") SELECT CAST(?6 AS BYTEA), CAST(?7 AS TEXT), CAST(?8 AS TEXT), CAST(?9 AS TEXT), CAST(?10 AS TEXT),
+              CAST(?11 AS TEXT), CAST(?12 AS BIGINT), CAST(?13 AS BIGINT), CAST(?14 AS BIGINT),
+              CAST(?15 AS TEXT), CAST(?16 AS TEXT), CAST(?17 AS TEXT)
+       FROM old)"
 );
 /// `(hash)`: a token rotated before: `family_id, client_id, rotated_at, rotated_to`.
 pub(crate) static ROTATED: Sql = Sql::new(

@@ -68,7 +68,7 @@ impl Tokens for SqliteStore {
         grace_seconds: u64,
     ) -> StoreResult<Rotation> {
         let h = *hash;
-        self.run(move |tx| ready(ops::rotate_refresh_token(tx, &h, successor, now, grace_seconds)))
+        self.run(move |tx| ready(ops::rotate_refresh_token(tx, &h, &successor, now, grace_seconds)))
             .await
     }
 

@@ -14,8 +14,8 @@ use crate::state::AppState;
 use gatehouse_protocol::Error;
 use gatehouse_protocol::grant::refresh_token;
 use gatehouse_protocol::request::token::RefreshTokenRequest;
-use gatehouse_protocol::types::{ClientKind, GrantType, TokenHash, UnixTime};
-use gatehouse_storage::{ClientRecord, RefreshTokenRecord, Rotation, UserRecord};
+use gatehouse_protocol::types::{ClientKind, GrantType, ScopeSet, TokenHash, UnixTime};
+use gatehouse_storage::{AccessTokenRecord, ClientRecord, RefreshTokenRecord, Rotation, UserRecord};
 
 /// How the presented token stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,19 +59,18 @@ pub(super) async fn refresh(
     })?;
     let user = live_user(state, &token.subject).await?;
     let grant = user_grant(&token, &user, &refresh.audience, dpop_jkt);
-    match standing {
-        Standing::Live => {
-            // RFC 9449 §5: a public client that proves a key binds its refresh tokens to it, also
-            // when the token it presents was issued before it used DPoP.
-            let bind_to = dpop_jkt.filter(|_| client.auth_method.kind() == ClientKind::Public);
-            expect_rotated(rotate(state, &hash, &successor, bind_to, now).await?)?;
-        }
+    let access_token = match standing {
+        Standing::Live => rotate_live(state, client, &hash, &successor, &refresh.scope, &grant, now).await?,
         Standing::Retried => {
             tracing::info!(target: "gatehouse::audit", event = "refresh.retried_in_grace", client_id = %client.id, family = %token.family_id);
+            None
         }
-    }
-    let value = Some(successor.value);
-    let response = issue::user_tokens(state, client, &refresh.scope, &grant, value, now).await?;
+    };
+    let rotated = issue::Rotated {
+        refresh_token: successor.value,
+        access_token,
+    };
+    let response = issue::user_tokens(state, client, &refresh.scope, &grant, Some(rotated), now).await?;
     if standing == Standing::Live {
         tracing::info!(target: "gatehouse::audit", event = "token.issued", grant_type = "refresh_token", client_id = %client.id, sub = %user.id);
     }
@@ -88,31 +87,58 @@ async fn retried(
     successor: &Successor,
     now: UnixTime,
 ) -> Result<RefreshTokenRecord, Error> {
-    match rotate(state, hash, successor, None, now).await? {
+    match rotate(state, hash, successor, None, None, now).await? {
         Rotation::Retried(s) if s.client_id == client.id => Ok(*s),
         Rotation::Reused { family_id, .. } => Err(reused(&family_id)),
         _ => Err(unknown()),
     }
 }
 
-/// The outcome of rotating a live token.
-fn expect_rotated(rotation: Rotation) -> Result<(), Error> {
+/// Rotates a live token, storing the access token issued with the successor in the same write
+/// (one commit for both). Returns that access token as sent; `None` when a concurrent retry
+/// inside the grace period rotated the token first (the response then gets a token of its own).
+async fn rotate_live(
+    state: &AppState,
+    client: &ClientRecord,
+    hash: &TokenHash,
+    successor: &Successor,
+    scope: &ScopeSet,
+    grant: &UserGrant<'_>,
+    now: UnixTime,
+) -> Result<Option<String>, Error> {
+    // RFC 9449 §5: a public client that proves a key binds its refresh tokens to it, also when the
+    // token it presents was issued before it used DPoP.
+    let bind_to = grant
+        .dpop_jkt
+        .filter(|_| client.auth_method.kind() == ClientKind::Public);
+    let access = issue::mint_access(state, client, scope, grant.audience, Some(grant), grant.dpop_jkt, now);
+    let stored = access.to_store().cloned();
+    if expect_rotated(rotate(state, hash, successor, bind_to, stored, now).await?)? {
+        Ok(Some(access.value(state)?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// The outcome of rotating a live token: whether this rotation stored the successor.
+fn expect_rotated(rotation: Rotation) -> Result<bool, Error> {
     match rotation {
-        Rotation::Rotated(_) => Ok(()),
-        Rotation::Retried(_) => Ok(()), // a concurrent retry inside the grace period: same successor
+        Rotation::Rotated(_) => Ok(true),
+        Rotation::Retried(_) => Ok(false), // a concurrent retry inside the grace period: same successor
         Rotation::Reused { family_id, .. } => Err(reused(&family_id)),
         Rotation::NotFound => Err(unknown()),
     }
 }
 
 /// The one call to the rotation contract: the store gives the successor everything of the
-/// presented token but its hash and lifetimes. When the token was not live, the store never stores
-/// the successor: it only reports a retry or a replay.
+/// presented token but its hash and lifetimes, and stores `access_token` with it. When the token
+/// was not live, the store stores neither: it only reports a retry or a replay.
 async fn rotate(
     state: &AppState,
     hash: &TokenHash,
     successor: &Successor,
     bind_to: Option<&str>,
+    access_token: Option<AccessTokenRecord>,
     now: UnixTime,
 ) -> Result<Rotation, Error> {
     let next = gatehouse_storage::Successor {
@@ -121,6 +147,7 @@ async fn rotate(
         bind_to: bind_to
             .and_then(gatehouse_protocol::types::b64url_decode)
             .and_then(|b| TokenHash::from_bytes(&b)),
+        access_token,
     };
     let grace = state.config.refresh_reuse_grace_seconds;
     state
