@@ -67,6 +67,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0015_revocation_changes",
         include_str!("../../../../migrations/0015_revocation_changes.sql"),
     ),
+    (
+        16,
+        "0016_online_session_index",
+        include_str!("../../../../migrations/0016_online_session_index.sql"),
+    ),
 ];
 
 /// An arbitrary constant that names Gatehouse's migration lock.

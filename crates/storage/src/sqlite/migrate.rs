@@ -41,6 +41,10 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "016_revocation_changes",
         include_str!("migrations/016_revocation_changes.sql"),
     ),
+    (
+        "017_online_session_index",
+        include_str!("migrations/017_online_session_index.sql"),
+    ),
 ];
 
 /// Applied and pending migrations of the store in `dir`, without changing it.
@@ -88,4 +92,31 @@ pub(super) fn migrate(conn: &mut Connection, apply: bool) -> Result<(), StoreErr
         tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
     }
     Ok(tx.commit()?)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The partial session index (migration 017) serves the query it exists for: a logout finding
+    /// the session's online refresh families searches the index, not the whole table. Its predicate
+    /// must stay the query's own term, written identically, or SQLite silently stops using it.
+    #[test]
+    fn a_logout_finds_online_families_through_the_session_index() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        drop(super::super::SqliteStore::open(&dir).unwrap());
+        let conn = rusqlite::Connection::open(dir.join(super::DB_FILE)).unwrap();
+        let sql = crate::sql::logouts::ONLINE_FAMILIES.sqlite();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(["sid"], |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX refresh_tokens_session")),
+            "{plan:?}"
+        );
+    }
 }

@@ -66,6 +66,7 @@ const GROUP_COMMIT_MAX: usize = 256;
 /// The store thread: takes every job waiting (up to [`GROUP_COMMIT_MAX`]) and runs them as one
 /// batch.
 pub(super) fn store_thread(conn: &mut Connection, queue: &std::sync::mpsc::Receiver<Job>) {
+    let mut sync = SyncMode::default();
     while let Ok(first) = queue.recv() {
         let mut batch = VecDeque::from([first]);
         while batch.len() < GROUP_COMMIT_MAX {
@@ -75,7 +76,7 @@ pub(super) fn store_thread(conn: &mut Connection, queue: &std::sync::mpsc::Recei
             }
         }
         while !batch.is_empty() {
-            run_batch(conn, &mut batch);
+            run_batch(conn, &mut sync, &mut batch);
         }
     }
 }
@@ -93,6 +94,26 @@ pub(super) fn checkpoint_thread(conn: &Connection, stopped: &std::sync::mpsc::Re
     }
 }
 
+/// The connection's `synchronous` setting, changed only when a batch needs the other one (a
+/// PRAGMA is parsed anew each time: two per batch were 1% of a refresh-rotation profile).
+#[derive(Default)]
+struct SyncMode {
+    /// `Some(true)` for NORMAL, `Some(false)` for FULL (as opened), `None` after a failed change.
+    relaxed: Option<bool>,
+}
+
+impl SyncMode {
+    fn set(&mut self, conn: &Connection, relaxed: bool) -> StoreResult<()> {
+        if self.relaxed.unwrap_or(!relaxed) == relaxed {
+            return Ok(());
+        }
+        self.relaxed = None;
+        conn.pragma_update(None, "synchronous", if relaxed { "NORMAL" } else { "FULL" })?;
+        self.relaxed = Some(relaxed);
+        Ok(())
+    }
+}
+
 fn statement(conn: &Connection, sql: &str) -> StoreResult<()> {
     conn.prepare_cached(sql)?.execute([])?;
     Ok(())
@@ -105,11 +126,10 @@ fn statement(conn: &Connection, sql: &str) -> StoreResult<()> {
 /// Should SQLite roll the whole transaction back itself (a full disk, an I/O error: it may, SQLite
 /// documents, and then `ROLLBACK TO` has nothing to roll back to), the jobs run so far are
 /// answered with that error and the rest stay in `batch` for a transaction of their own.
-fn run_batch(conn: &mut Connection, batch: &mut VecDeque<Job>) {
+fn run_batch(conn: &mut Connection, sync: &mut SyncMode, batch: &mut VecDeque<Job>) {
     let relaxed = batch.iter().all(|j| j.relaxed);
-    let begun = conn
-        .pragma_update(None, "synchronous", if relaxed { "NORMAL" } else { "FULL" })
-        .map_err(StoreError::from)
+    let begun = sync
+        .set(conn, relaxed)
         .and_then(|()| statement(conn, "BEGIN IMMEDIATE"));
     if let Err(e) = begun {
         for job in batch.drain(..) {
@@ -165,8 +185,6 @@ fn run_batch(conn: &mut Connection, batch: &mut VecDeque<Job>) {
             let _ = statement(conn, "ROLLBACK");
         }),
     };
-    // A failed sync setting is harmless here: the next batch sets its own.
-    let _ = conn.pragma_update(None, "synchronous", "FULL");
     let failure = committed.err();
     for answer in answers {
         answer(failure.clone());
@@ -232,5 +250,34 @@ mod tests {
             .collect();
         let expected: Vec<i64> = (0..100).filter(|i| !matches!(i % 10, 3 | 5) && *i != 47).collect();
         assert_eq!(rows, expected);
+    }
+
+    /// Each batch commits with the durability its jobs ask for, whatever the batch before it
+    /// asked: `synchronous` is changed only when it differs, and never left relaxed for a durable
+    /// batch.
+    #[test]
+    fn each_batch_commits_with_its_own_durability() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("t.db")).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let thread = std::thread::spawn(move || store_thread(&mut conn, &queue));
+        let synchronous = |relaxed: bool| {
+            let (answer, result) = tokio::sync::oneshot::channel();
+            let read = |conn: &Connection| -> StoreResult<i64> {
+                Ok(conn.pragma_query_value(None, "synchronous", |r| r.get(0))?)
+            };
+            jobs.send(Job::new(read, answer, relaxed)).unwrap();
+            result.blocking_recv().unwrap().unwrap()
+        };
+        // 2 is FULL, 1 is NORMAL.
+        let seen: Vec<i64> = [false, true, true, false, false, true, false]
+            .into_iter()
+            .map(synchronous)
+            .collect();
+        assert_eq!(seen, [2, 1, 1, 2, 2, 1, 2]);
+        drop(jobs);
+        thread.join().unwrap();
     }
 }
