@@ -69,8 +69,8 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (
         16,
-        "0016_online_session_index",
-        include_str!("../../../../migrations/0016_online_session_index.sql"),
+        "0016_refresh_token_indexes",
+        include_str!("../../../../migrations/0016_refresh_token_indexes.sql"),
     ),
 ];
 

@@ -42,8 +42,8 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/016_revocation_changes.sql"),
     ),
     (
-        "017_online_session_index",
-        include_str!("migrations/017_online_session_index.sql"),
+        "017_refresh_token_indexes",
+        include_str!("migrations/017_refresh_token_indexes.sql"),
     ),
 ];
 
@@ -96,27 +96,35 @@ pub(super) fn migrate(conn: &mut Connection, apply: bool) -> Result<(), StoreErr
 
 #[cfg(test)]
 mod tests {
+    /// SQLite's query plan for `sql` on a freshly migrated store, its steps joined.
+    fn plan(sql: &str) -> String {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        drop(super::super::SqliteStore::open(&dir).unwrap());
+        let conn = rusqlite::Connection::open(dir.join(super::DB_FILE)).unwrap();
+        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; statement.parameter_count()];
+        let steps = statement.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3));
+        steps.unwrap().map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    }
+
     /// The partial session index (migration 017) serves the query it exists for: a logout finding
     /// the session's online refresh families searches the index, not the whole table. Its predicate
     /// must stay the query's own term, written identically, or SQLite silently stops using it.
     #[test]
     fn a_logout_finds_online_families_through_the_session_index() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("data");
-        drop(super::super::SqliteStore::open(&dir).unwrap());
-        let conn = rusqlite::Connection::open(dir.join(super::DB_FILE)).unwrap();
-        let sql = crate::sql::logouts::ONLINE_FAMILIES.sqlite();
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap()
-            .query_map(["sid"], |r| r.get(3))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert!(
-            plan.iter()
-                .any(|step| step.contains("USING INDEX refresh_tokens_session")),
-            "{plan:?}"
-        );
+        let plan = plan(crate::sql::logouts::ONLINE_FAMILIES.sqlite());
+        assert!(plan.contains("USING INDEX refresh_tokens_session"), "{plan}");
+    }
+
+    /// Cleanup still finds revoked refresh tokens through the (since 017 partial) revoked index.
+    #[test]
+    fn cleanup_finds_revoked_refresh_tokens_through_their_index() {
+        let refresh = crate::sql::CLEANUP
+            .iter()
+            .find(|j| j.sql.sqlite().starts_with("DELETE FROM refresh_tokens"))
+            .unwrap();
+        let plan = plan(refresh.sql.sqlite());
+        assert!(plan.contains("USING INDEX refresh_tokens_revoked"), "{plan}");
     }
 }
