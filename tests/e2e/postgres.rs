@@ -176,12 +176,7 @@ async fn outage_answers_503_promptly_and_the_same_server_recovers() {
     assert_eq!(detail["store"]["pool"]["caches_live"], true, "{detail}");
     let notices = detail["notices"].to_string();
     assert!(!notices.contains("cache listener"), "{notices}");
-    let metrics = reqwest::get(format!("{}/metrics", g.issuer))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get(&format!("{}/metrics", g.issuer)).await.text().await.unwrap();
     assert!(metrics.contains("\ngatehouse_db_caches_live 1\n"), "{metrics}");
     assert!(
         detail["clock"]["skew_ms"].is_number(),

@@ -204,17 +204,6 @@ pub struct Successor {
 }
 
 impl Successor {
-    /// The part of a freshly built refresh token record that a rotation stores.
-    #[must_use]
-    pub fn of(record: &RefreshTokenRecord) -> Self {
-        Self {
-            hash: record.hash,
-            expires_at: record.expires_at,
-            bind_to: None,
-            access_token: None,
-        }
-    }
-
     /// The thumbprint to bind the successor to, as stored (base64url), when the presented token
     /// is not bound yet.
     #[must_use]
