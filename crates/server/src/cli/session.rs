@@ -94,12 +94,11 @@ pub(super) async fn run(cmd: SessionCommand, store: Arc<dyn Store>) -> anyhow::R
                 "notices_queued": ended.notices.len(),
             });
             print(json, &value, || {
-                format!(
-                    "{} session(s) ended, {} tokens revoked{}",
-                    ended.sessions.len(),
-                    ended.tokens_revoked,
-                    queued(&ended)
-                )
+                let tokens = match &user {
+                    Some(name) => user_tokens_ended(&ended, name),
+                    None => format!("{} stored tokens revoked with their grants", ended.tokens_revoked),
+                };
+                format!("{} session(s) ended, {tokens}{}", ended.sessions.len(), queued(&ended))
             });
             Ok(())
         }
@@ -130,6 +129,16 @@ pub(super) async fn end_user(
 ) -> anyhow::Result<EndedSessions> {
     let t = now();
     Ok(end_sessions(store.as_ref(), SessionEnd::User(user_id), initiator, t, t).await?)
+}
+
+/// What the CLI says about the tokens a user's sessions ended with. The count is of stored tokens
+/// (refresh tokens, opaque access tokens): JWT access tokens are never stored, and end with the
+/// record of the user's revocation time, which no count can show.
+pub(super) fn user_tokens_ended(ended: &EndedSessions, username: &str) -> String {
+    format!(
+        "{} stored tokens revoked, and all JWT access tokens issued to {username} before now are inactive",
+        ended.tokens_revoked
+    )
 }
 
 /// What the CLI says about the notifications it queued.

@@ -161,7 +161,8 @@ pub(super) async fn run(cmd: UserCommand, store: Arc<dyn Store>) -> anyhow::Resu
             let revoked = ended.tokens_revoked;
             audit("user.password_set", &format!("sub={} revoked_tokens={revoked}", u.id));
             println!(
-                "password changed for {username}; sessions ended, {revoked} tokens revoked{}",
+                "password changed for {username}; sessions ended, {}{}",
+                super::session::user_tokens_ended(&ended, &username),
                 super::session::queued(&ended)
             );
             Ok(())
@@ -175,7 +176,8 @@ pub(super) async fn run(cmd: UserCommand, store: Arc<dyn Store>) -> anyhow::Resu
                 &format!("sub={} revoked_tokens={revoked}", u.id),
             );
             println!(
-                "sessions of {username} ended, {revoked} tokens revoked{}",
+                "sessions of {username} ended, {}{}",
+                super::session::user_tokens_ended(&ended, &username),
                 super::session::queued(&ended)
             );
             Ok(())
