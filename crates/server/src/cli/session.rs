@@ -96,7 +96,7 @@ pub(super) async fn run(cmd: SessionCommand, store: Arc<dyn Store>) -> anyhow::R
             print(json, &value, || {
                 let tokens = match &user {
                     Some(name) => user_tokens_ended(&ended, name),
-                    None => format!("{} stored tokens revoked with their grants", ended.tokens_revoked),
+                    None => format!("{} stored tokens revoked", ended.tokens_revoked),
                 };
                 format!("{} session(s) ended, {tokens}{}", ended.sessions.len(), queued(&ended))
             });
